@@ -1,0 +1,157 @@
+"""The `aula` command: run the bot, open the console classroom, and tools for instructors.
+
+Each command group registers its own subcommands from a module here (see TOOLS), so
+`aula tokens`, `aula roles`... sit beside the slash commands they mirror.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import sys
+
+from bot import __version__
+from bot.i18n import normalize_locale, t
+from bot.settings import Settings, SettingsError, load_settings
+from bot.storage import DatabaseError
+
+# Modules under adapters/cli that add subcommands: each has register(subparsers).
+TOOLS: tuple[str, ...] = ()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except SettingsError as exc:
+        print(f"aula: {exc}", file=sys.stderr)
+        return 2
+    except DatabaseError as exc:
+        print(f"aula: {t(cli_locale(), 'cli.database_error', error=exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aula", description="Aula: classroom bot for the fine-tuning course")
+    parser.add_argument("--version", action="version", version=f"aula {__version__}")
+    parser.add_argument("--config", help="settings file (default: config/aula.toml, or AULA_CONFIG)")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    run = sub.add_parser("run", help="start every platform that has credentials (Discord, Slack)")
+    run.set_defaults(handler=cmd_run)
+
+    console = sub.add_parser("console", help="a local classroom in the terminal (no tokens needed)")
+    console.add_argument("--as", dest="user", default="estudiante", help="who is typing (default: estudiante)")
+    console.add_argument("--instructor", action="store_true", help="type as an instructor")
+    console.add_argument("--lang", choices=["es", "en"], help="language (default: from settings)")
+    console.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    console.add_argument("--strict", action="store_true", help="exit 1 if any line was refused")
+    console.set_defaults(handler=cmd_console)
+
+    config = sub.add_parser("config", help="settings")
+    config_sub = config.add_subparsers(metavar="ACTION")
+    show = config_sub.add_parser("show", help="print the effective settings (secrets masked)")
+    show.set_defaults(handler=cmd_config_show)
+
+    db = sub.add_parser("db", help="database")
+    db_sub = db.add_subparsers(metavar="ACTION")
+    upgrade = db_sub.add_parser("upgrade", help="create the database or apply pending migrations")
+    upgrade.set_defaults(handler=cmd_db_upgrade)
+
+    invite = sub.add_parser("invite", help="print the Discord URL that adds the bot to a server")
+    invite.add_argument("--client-id", help="the Discord application id (default: read from DISCORD_TOKEN)")
+    invite.set_defaults(handler=cmd_invite)
+
+    for name in TOOLS:
+        importlib.import_module(f"adapters.cli.{name}").register(sub)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    settings = load_settings(getattr(args, "config", None))
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    return settings
+
+
+def cli_locale() -> str:
+    import os
+
+    return normalize_locale(os.environ.get("AULA_LOCALE") or os.environ.get("LANG"), default="es")
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from adapters.console import run_console
+    from bot.app import Aula
+
+    settings = settings_from(args)
+    logging.getLogger().setLevel(logging.WARNING)  # the terminal is the classroom, not a log
+    colour = {"always": True, "never": False}.get(args.color)
+    aula = Aula(settings)
+    refused = asyncio.run(
+        run_console(aula, user_name=args.user, instructor=args.instructor, locale=args.lang, colour=colour)
+    )
+    return 1 if args.strict and refused else 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    print(json.dumps(settings.masked(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from bot.storage import Database
+
+    settings = settings_from(args)
+
+    async def upgrade() -> tuple[list[str], int]:
+        db = Database(settings.database)
+        await db.open(migrate=False)
+        try:
+            applied = await db.upgrade()
+            return applied, await db.schema_version()
+        finally:
+            await db.close()
+
+    applied, version = asyncio.run(upgrade())
+    lang = cli_locale()
+    print(t(lang, "cli.db_upgraded", path=settings.database, version=version, applied=", ".join(applied) or "-"))
+    return 0
+
+
+def cmd_invite(args: argparse.Namespace) -> int:
+    from adapters.discord.invite import client_id_from_token, invite_url
+
+    settings = settings_from(args)
+    client_id = args.client_id
+    if not client_id and settings.secrets.discord_token:
+        client_id = client_id_from_token(settings.secrets.discord_token.get_secret_value())
+    if not client_id:
+        print(t(cli_locale(), "cli.invite_needs_id"), file=sys.stderr)
+        return 2
+    print(invite_url(client_id))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from adapters.runner import run_platforms
+
+    settings = settings_from(args)
+    return run_platforms(settings, cli_locale())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

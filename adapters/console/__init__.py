@@ -1,0 +1,207 @@
+"""`aula console`: a local classroom in the terminal, on the embedded defaults.
+
+Interactive on a terminal; with piped input it runs one command per line and
+exits 0 at end of input. A line is `/command arguments`; after a reply with
+buttons, typing a button's number (or its label) clicks it. Forms are asked
+field by field (in a pipe, one line per field, `\\n` for a newline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from adapters.console.render import ConsoleRenderer
+from bot.app import Aula, error_reply
+from bot.arguments import missing_required, parse_arguments, split_subcommand
+from bot.errors import UserError
+from bot.i18n import t
+from bot.replies import Button, Form, Reply
+from bot.requests import Place, Request, User
+
+PLACE = Place(platform="console", workspace_id="local", channel_id="aula")
+QUIT_WORDS = {"/quit", "/exit", "/salir"}
+
+
+@dataclass
+class ConsoleSession:
+    aula: Aula
+    user: User
+    out: TextIO
+    renderer: ConsoleRenderer
+    lines: BinaryIO
+    interactive: bool
+    buttons: list[Button] = field(default_factory=list)
+    refused: int = 0
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    # --- Messenger: lets timers and deadlines post while nobody types -----------------
+    async def send(self, place: Place, reply: Reply) -> str:
+        self.show(reply, header=f"#{place.thread_id or place.channel_id}")
+        return str(next(self._ids))
+
+    async def edit(self, place: Place, message_id: str, reply: Reply) -> None:
+        self.show(reply, header=f"#{place.channel_id} (✎ {message_id})")
+
+    async def start_thread(self, place: Place, message_id: str, title: str) -> Place:
+        return Place(place.platform, place.workspace_id, place.channel_id, thread_id=f"{title}")
+
+    async def send_direct(self, place: Place, user_id: str, reply: Reply) -> None:
+        self.show(reply, header=f"@{user_id}")
+
+    # --- reading and answering --------------------------------------------------------
+    def show(self, reply: Reply, header: str = "") -> None:
+        lang = self.user.locale
+        hint = t(lang, "console.buttons_hint") if reply.buttons else ""
+        text = self.renderer.render(reply, buttons_hint=hint)
+        prefix = self.renderer.style(t(lang, "console.only_you"), "\x1b[2m") + "\n" if reply.is_private else ""
+        if header:
+            prefix = self.renderer.style(header, "\x1b[2m") + "\n" + prefix
+        self.out.write(prefix + text + "\n\n")
+        self.out.flush()
+        if reply.buttons:
+            self.buttons = list(reply.buttons)
+
+    def read_line(self, prompt: str) -> str | None:
+        """The next line without its newline, None at end of input. Raises UnicodeDecodeError."""
+        if self.interactive:
+            self.out.write(prompt)
+            self.out.flush()
+        raw = self.lines.readline()
+        if not raw:
+            return None
+        return raw.decode("utf-8").rstrip("\r\n")
+
+    async def run_line(self, line: str) -> None:
+        line = line.strip()
+        if not line:
+            return
+        request = self.request_for(line)
+        if request is None:
+            return
+        await self.dispatch(request)
+
+    async def dispatch(self, request: Request) -> None:
+        last: Reply | None = None
+        async for reply in self.aula.handle(request):
+            if reply.form is not None:
+                await self.fill_form(request, reply.form)
+                return
+            last = reply
+            if self.interactive:
+                self.show(reply)
+                last = None
+        if last is not None:
+            self.show(last)
+            if last.error:
+                self.refused += 1
+
+    def request_for(self, line: str) -> Request | None:
+        lang = self.user.locale
+        if not line.startswith("/"):
+            button = self.match_button(line)
+            if button is None:
+                self.show(error_reply(lang, "console.not_a_command"))
+                self.refused += 1
+                return None
+            return Request(command=button.id.split(":", 1)[0], user=self.user, place=PLACE, action=button.id)
+        name, _, rest = line[1:].partition(" ")
+        name = name.lower()
+        command = self.aula.commands.get(name)
+        if command is None:
+            self.show(error_reply(lang, "error.unknown_command", command=name))
+            self.refused += 1
+            return None
+        try:
+            subcommand, rest = split_subcommand(command.spec, rest)
+            spec = command.spec.subcommand(subcommand) if subcommand else command.spec
+            if spec is None:
+                raise UserError("error.unknown_subcommand", command=name, subcommand=subcommand)
+            args = parse_arguments(spec, rest)
+            missing = missing_required(spec, args)
+            if missing is not None:
+                raise UserError("error.missing_argument", option=missing.name, example=f"/{name} {missing.name}:…")
+        except UserError as exc:
+            self.show(error_reply(lang, exc.key, **exc.values))
+            self.refused += 1
+            return None
+        return Request(command=name, subcommand=subcommand, args=args, user=self.user, place=PLACE)
+
+    def match_button(self, text: str) -> Button | None:
+        text = text.strip().lower()
+        for index, button in enumerate(self.buttons):
+            if button.disabled:
+                continue
+            if text == str(index + 1) or text == button.label.lower() or text == button.label.lower().split(" ")[0]:
+                return button
+        return None
+
+    async def fill_form(self, request: Request, form: Form) -> None:
+        lang = self.user.locale
+        self.out.write(self.renderer.style(form.title, "\x1b[1m") + "\n")
+        values: dict[str, str] = {}
+        for form_field in form.fields:
+            hint = t(lang, "console.form_optional") if not form_field.required else ""
+            value = self.read_line(f"{form_field.label}{hint}: ")
+            if value is None:
+                self.show(error_reply(lang, "console.form_cancelled"))
+                return
+            values[form_field.id] = value.replace("\\n", "\n") if form_field.multiline else value
+        await self.dispatch(
+            Request(
+                command=form.id.split(":", 1)[0],
+                user=self.user,
+                place=request.place,
+                action=form.id,
+                values=values,
+            )
+        )
+
+
+async def run_console(
+    aula: Aula,
+    user_name: str = "estudiante",
+    instructor: bool = False,
+    locale: str | None = None,
+    stdin: BinaryIO | None = None,
+    stdout: TextIO | None = None,
+    colour: bool | None = None,
+) -> int:
+    stdin = stdin or sys.stdin.buffer
+    stdout = stdout or sys.stdout
+    interactive = stdin.isatty() if hasattr(stdin, "isatty") else False
+    if colour is None:
+        colour = stdout.isatty() if hasattr(stdout, "isatty") else False
+    lang = locale or aula.settings.default_locale
+    user = User(id=user_name, name=user_name, is_instructor=instructor, locale=lang)
+    session = ConsoleSession(
+        aula=aula,
+        user=user,
+        out=stdout,
+        renderer=ConsoleRenderer(colour=colour, files_dir=Path(aula.settings.database).parent / "console-files"),
+        lines=stdin,
+        interactive=interactive,
+    )
+    aula.messengers["console"] = session
+    await aula.start()
+    try:
+        if interactive:
+            stdout.write(t(lang, "console.welcome", name=user_name) + "\n\n")
+        while True:
+            try:
+                line = session.read_line("aula> ")
+            except UnicodeDecodeError:
+                session.show(error_reply(lang, "error.bad_encoding"))
+                session.refused += 1
+                continue
+            if line is None or line.strip().lower() in QUIT_WORDS:
+                break
+            await session.run_line(line)
+            await asyncio.sleep(0)  # let timers that came due post their messages
+    finally:
+        await aula.close()
+    return session.refused

@@ -1,0 +1,72 @@
+"""`aula run`: every platform that has credentials, in one process, on one core.
+
+SIGTERM and SIGINT stop the platforms and close the database cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from bot.app import Aula
+from bot.i18n import t
+from bot.settings import Settings
+
+log = logging.getLogger("aula.run")
+
+
+def configured_platforms(settings: Settings) -> list[str]:
+    secrets = settings.secrets
+    platforms = []
+    if secrets.discord_token:
+        platforms.append("discord")
+    if secrets.slack_bot_token and (secrets.slack_app_token or secrets.slack_signing_secret):
+        platforms.append("slack")
+    return platforms
+
+
+def run_platforms(settings: Settings, lang: str) -> int:
+    platforms = configured_platforms(settings)
+    if not platforms:
+        print(t(lang, "cli.no_credentials"), file=sys.stderr)
+        return 2
+    print(t(lang, "cli.starting", platforms=", ".join(platforms)), file=sys.stderr)
+    return asyncio.run(_serve(settings, platforms))
+
+
+async def _serve(settings: Settings, platforms: list[str]) -> int:
+    aula = Aula(settings)
+    await aula.start()
+    tasks: list[asyncio.Task] = []
+    if "discord" in platforms:
+        from adapters.discord import create_bot
+
+        bot = create_bot(settings, aula=aula)
+        tasks.append(asyncio.create_task(bot.start(settings.secrets.discord_token.get_secret_value()), name="discord"))
+    if "slack" in platforms:
+        from adapters.slack import create_app, serve
+
+        app = create_app(settings, aula=aula)
+        tasks.append(asyncio.create_task(serve(app, settings), name="slack"))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    stopper = asyncio.create_task(stop.wait(), name="signal")
+    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    code = 0
+    for task in done:
+        if task is not stopper and task.exception():
+            log.error("platform %s stopped: %s", task.get_name(), task.exception())
+            code = 1
+    for task in [*tasks, stopper]:
+        task.cancel()
+    await asyncio.gather(*tasks, stopper, return_exceptions=True)
+    await aula.close()
+    log.info("stopped")
+    return code

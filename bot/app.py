@@ -1,0 +1,150 @@
+"""The core every adapter talks to: settings, storage, commands, and one dispatcher.
+
+An adapter builds a `Request`, iterates `aula.handle(request)` and renders each
+Reply it yields (the first is sent, later ones replace it). Whatever goes wrong
+inside a command becomes a private message in the user's language, never a crash.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from bot.commands import Command, CommandSpec
+from bot.errors import UserError
+from bot.i18n import t
+from bot.messenger import Messenger
+from bot.registry import all_commands
+from bot.replies import Paragraph, Reply, Span, Visibility
+from bot.requests import Request
+from bot.settings import Settings, load_settings
+from bot.storage import Database
+from bot.storage.core import CommandLog, UserRepository
+
+log = logging.getLogger("aula")
+
+
+class Aula:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        commands: list[Command] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.commands: dict[str, Command] = {c.spec.name: c for c in (commands or all_commands())}
+        self.clock = clock  # seconds since the epoch; tests and simulators may replace it
+        self.messengers: dict[str, Messenger] = {}  # platform -> messenger, set by adapters
+        self.db = Database(self.settings.database)
+        self.users = UserRepository(self.db)
+        self.command_log = CommandLog(self.db)
+        self.services: dict[str, Any] = {}  # shared clients (LLM, quiz engine...) by name
+        self._started = False
+
+    async def start(self) -> Aula:
+        if self._started:
+            return self
+        await self.db.open()
+        self._started = True
+        for command in self.commands.values():
+            if command.on_startup:
+                try:
+                    await command.on_startup(self)
+                except Exception:
+                    log.exception("startup of /%s failed", command.spec.name)
+        return self
+
+    async def close(self) -> None:
+        for service in self.services.values():
+            closer = getattr(service, "aclose", None)
+            if closer:
+                await closer()
+        await self.db.close()
+        self._started = False
+
+    def spec(self, name: str, subcommand: str = "") -> CommandSpec | None:
+        command = self.commands.get(name)
+        if command is None:
+            return None
+        return command.spec.subcommand(subcommand) if subcommand else command.spec
+
+    def find_action_command(self, action_id: str) -> Command | None:
+        return self.commands.get(action_id.split(":", 1)[0])
+
+    async def handle(self, request: Request) -> AsyncIterator[Reply]:
+        """Run a command, click or form; yield its replies. Never raises for the user's input."""
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            async for reply in self._run(request):
+                yield reply
+        except UserError as exc:
+            outcome = "refused"
+            yield error_reply(request.locale, exc.key, **exc.values)
+        except Exception:
+            outcome = "error"
+            log.exception("command /%s failed", request.command)
+            yield error_reply(request.locale, "error.internal")
+        finally:
+            latency_ms = (time.perf_counter() - started) * 1000
+            log.info(
+                "command=%s sub=%s platform=%s latency_ms=%.1f outcome=%s",
+                request.command,
+                request.subcommand or "-",
+                request.place.platform,
+                latency_ms,
+                outcome,
+            )
+            try:
+                await self.command_log.record(request, latency_ms, outcome)
+            except Exception:  # a full disk must not turn an answer into a crash
+                log.exception("could not record the command log")
+
+    async def _run(self, request: Request) -> AsyncIterator[Reply]:
+        command = self.commands.get(request.command)
+        if command is None:
+            raise UserError("error.unknown_command", command=request.command)
+        spec = command.spec
+        if request.subcommand:
+            spec = spec.subcommand(request.subcommand) or _raise(
+                UserError("error.unknown_subcommand", command=request.command, subcommand=request.subcommand)
+            )
+        if (command.spec.instructor_only or spec.instructor_only) and not request.user.is_instructor:
+            raise UserError("error.instructor_only")
+        await self.users.seen(request)
+
+        handler = command.on_action if request.action else command.run
+        if handler is None:
+            raise UserError("error.unknown_action")
+        result = handler(request, self)
+        if inspect.isasyncgen(result):
+            async for reply in result:
+                yield reply
+        else:
+            yield await result
+
+    async def complete(self, request: Request, option: str, typed: str) -> list[str]:
+        """Suggestions for an option being typed; empty on any problem."""
+        command = self.commands.get(request.command)
+        if command is None or command.autocomplete is None:
+            return []
+        try:
+            return (await command.autocomplete(request, self, option, typed))[:25]
+        except Exception:
+            log.exception("autocomplete for /%s failed", request.command)
+            return []
+
+
+def error_reply(locale: str, key: str, **values: object) -> Reply:
+    return Reply(
+        parts=(Paragraph((Span("⚠️ "), Span(t(locale, key, **values)))),),
+        visibility=Visibility.PRIVATE,
+        error=True,
+    )
+
+
+def _raise(exc: Exception):
+    raise exc

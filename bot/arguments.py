@@ -1,0 +1,93 @@
+"""Typed arguments from one line of text, for the console and Slack.
+
+Discord hands us typed options; a console line or a Slack slash command is one
+string. The syntax mirrors Discord's: `/tokens texto:Hola mundo modelo:todos`.
+Text before the first `name:` goes to the command's first text option, so
+`/tokens Hola mundo` works too. Options with fixed choices, numbers and booleans
+take one word; anything after that word goes back to the main text.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.commands import CommandSpec, Option
+from bot.errors import UserError
+
+TRUE_WORDS = {"sí", "si", "yes", "true", "1", "on", "verdadero"}
+FALSE_WORDS = {"no", "false", "0", "off", "falso"}
+
+
+def split_subcommand(spec: CommandSpec, text: str) -> tuple[str, str]:
+    """`start banco:x` -> ("start", "banco:x") when spec has subcommands."""
+    if not spec.subcommands:
+        return "", text
+    head, _, rest = text.strip().partition(" ")
+    return head.strip(), rest
+
+
+def parse_arguments(spec: CommandSpec, text: str) -> dict[str, Any]:
+    """Option name (spec's canonical name) -> value. Raises UserError on a bad value."""
+    by_name = {name.lower(): opt for opt in spec.options for name in opt.names()}
+    primary = next((o for o in spec.options if o.kind == "text" and not o.choices), None)
+    if not by_name:
+        return {}
+    pattern = re.compile(
+        r"(?:(?<=\s)|^)(" + "|".join(re.escape(n) for n in sorted(by_name, key=len, reverse=True)) + r"):",
+        re.IGNORECASE,
+    )
+    matches = list(pattern.finditer(text))
+    leading = text[: matches[0].start()] if matches else text
+    leftovers: list[str] = [leading.strip()] if leading.strip() else []
+    args: dict[str, Any] = {}
+    for index, match in enumerate(matches):
+        option = by_name[match.group(1).lower()]
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+        value = text[match.end() : end].strip()
+        if option.kind == "text" and not option.choices:
+            args[option.name] = value
+            continue
+        word, _, rest = value.partition(" ")
+        args[option.name] = convert(option, word)
+        if rest.strip():
+            leftovers.append(rest.strip())
+    if leftovers:
+        if primary is None or primary.name in args:
+            extra = " ".join(leftovers)
+            if primary is None:
+                raise UserError("error.unexpected_text", text=extra[:80])
+            args[primary.name] = (args[primary.name] + " " + extra).strip()
+        else:
+            args[primary.name] = " ".join(leftovers) if len(leftovers) > 1 else leftovers[0]
+    return args
+
+
+def convert(option: Option, raw: str) -> Any:
+    raw = raw.strip()
+    if option.choices:
+        lowered = {c.lower(): c for c in option.choices}
+        if raw.lower() not in lowered:
+            raise UserError("error.bad_choice", value=raw, option=option.name, choices=", ".join(option.choices))
+        return lowered[raw.lower()]
+    if option.kind == "integer":
+        try:
+            return int(raw)
+        except ValueError:
+            raise UserError("error.bad_number", option=option.name, value=raw) from None
+    if option.kind == "number":
+        try:
+            return float(raw.replace(",", "."))
+        except ValueError:
+            raise UserError("error.bad_number", option=option.name, value=raw) from None
+    if option.kind == "boolean":
+        if raw.lower() in TRUE_WORDS:
+            return True
+        if raw.lower() in FALSE_WORDS:
+            return False
+        raise UserError("error.bad_choice", value=raw, option=option.name, choices="sí, no")
+    return raw
+
+
+def missing_required(spec: CommandSpec, args: dict[str, Any]) -> Option | None:
+    return next((o for o in spec.options if o.required and args.get(o.name) in (None, "")), None)

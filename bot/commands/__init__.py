@@ -1,0 +1,72 @@
+"""The command contract: a spec adapters can register, and the handlers that answer.
+
+Each command lives in its own module here and exposes `command = Command(...)`.
+`bot.registry` lists them. Adapters read `command.spec` to register slash commands
+(Discord), slash-command names (Slack) or parse typed lines (console); the core
+calls the handlers with a neutral `Request`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from bot.replies import Reply
+from bot.requests import Request
+
+if TYPE_CHECKING:
+    from bot.app import Aula
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # Spanish, as students type it: "texto", "modelo"
+    description: str  # message key in bot/locales
+    kind: Literal["text", "integer", "number", "boolean", "attachment"] = "text"
+    required: bool = False
+    choices: tuple[str, ...] = ()  # the accepted values; shown as they are
+    autocomplete: bool = False
+    name_en: str = ""  # the English name (Discord localizes it; console and Slack accept both)
+    max_length: int | None = None
+
+    def names(self) -> tuple[str, ...]:
+        return (self.name, self.name_en) if self.name_en and self.name_en != self.name else (self.name,)
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str  # "tokens"; also the default slash-command name
+    description: str  # message key in bot/locales
+    options: tuple[Option, ...] = ()
+    subcommands: tuple[CommandSpec, ...] = ()
+    instructor_only: bool = False  # for a subcommand: only that subcommand
+
+    def subcommand(self, name: str) -> CommandSpec | None:
+        return next((s for s in self.subcommands if s.name == name), None)
+
+    def option(self, name: str) -> Option | None:
+        return next((o for o in self.options if name in o.names()), None)
+
+
+Outcome = Reply | AsyncIterator[Reply]
+Handler = Callable[[Request, "Aula"], Awaitable[Reply] | AsyncIterator[Reply]]
+Completer = Callable[[Request, "Aula", str, str], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True)
+class Command:
+    """run answers the slash command. A handler may return one Reply, or be an async
+    generator yielding successive versions of it (each replaces the last: streaming).
+
+    on_action answers clicks and form submissions whose id starts with "<name>:".
+    autocomplete(request, app, option_name, typed) suggests values for an option.
+    on_startup(app) runs once when the bot starts (e.g. to close timers that expired
+    while it was down).
+    """
+
+    spec: CommandSpec
+    run: Handler
+    on_action: Handler | None = None
+    autocomplete: Completer | None = None
+    on_startup: Callable[[Aula], Awaitable[None]] | None = None

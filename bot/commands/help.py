@@ -1,0 +1,48 @@
+"""/help: what Aula can do, in the user's language."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.commands import Command, CommandSpec
+from bot.i18n import t
+from bot.replies import BulletList, Heading, Paragraph, Reply, Span
+from bot.requests import Request
+
+if TYPE_CHECKING:
+    from bot.app import Aula
+
+SPEC = CommandSpec(name="help", description="help.description")
+
+
+async def run(request: Request, app: Aula) -> Reply:
+    lang = request.locale
+    items = []
+    for command in app.commands.values():
+        spec = command.spec
+        usage = _usage(spec, lang)
+        line = [Span(usage, code=True), Span(" — " + t(lang, spec.description))]
+        items.append(Paragraph(tuple(line)))
+        for sub in spec.subcommands:
+            if sub.instructor_only and not request.user.is_instructor:
+                continue
+            items.append(
+                Paragraph((Span(_usage(sub, lang, parent=spec.name), code=True), Span(" — " + t(lang, sub.description))))
+            )
+    return Reply.private(
+        Heading(t(lang, "help.title")),
+        Paragraph.of(t(lang, "help.intro")),
+        BulletList(tuple(items)),
+        Paragraph.of(Span(t(lang, "help.try"), italic=True)),
+    )
+
+
+def _usage(spec: CommandSpec, lang: str, parent: str = "") -> str:
+    words = [f"/{parent} {spec.name}" if parent else f"/{spec.name}"]
+    for option in spec.options:
+        name = option.name_en if lang == "en" and option.name_en else option.name
+        words.append(f"{name}:…" if option.required else f"[{name}]")
+    return " ".join(words)
+
+
+command = Command(spec=SPEC, run=run)

@@ -1,0 +1,12 @@
+"""Every command Aula has, in the order /help lists them."""
+
+from __future__ import annotations
+
+from bot.commands import Command
+from bot.commands import help as help_command
+
+
+def all_commands() -> list[Command]:
+    return [
+        help_command.command,
+    ]

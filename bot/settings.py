@@ -1,0 +1,223 @@
+"""One typed settings object for the whole bot.
+
+Where values come from, later wins:
+  1. the defaults below,
+  2. `config/aula.toml` (or the file named by AULA_CONFIG),
+  3. a `.env` file in the working directory, then the real environment:
+     the named variables in ENV_OVERRIDES, and `AULA__SECTION__KEY` for any other key.
+Secrets (tokens, API keys) are read from the environment only, never from the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+REPO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "aula.toml"
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DiscordSettings(Section):
+    instructor_role: str = "Instructor"  # members with this role (or Manage Server) are instructors
+    guild_ids: list[int] = []  # sync commands to these guilds at start (instant); empty: global sync
+
+
+class SlackSettings(Section):
+    mode: Literal["socket", "http"] = "socket"  # socket needs no public URL
+    port: int = Field(3000, ge=1, le=65535)  # HTTP mode only
+    instructor_user_ids: list[str] = []  # besides workspace admins and owners
+    # Slack slash commands share one namespace per workspace, so each name is configurable.
+    commands: dict[str, str] = {
+        "help": "/aula",
+        "tokens": "/tokens",
+        "roles": "/roles",
+        "compare": "/compare",
+        "quiz": "/quiz",
+        "privacy": "/privacy",
+    }
+
+
+class LlmProfile(Section):
+    base_url: str
+    base_model: str
+    instruct_model: str
+    api_key_env: str = ""  # name of the environment variable holding this profile's key
+
+
+class LlmSettings(Section):
+    base_url: str = "https://api.hyperbolic.xyz/v1"
+    base_model: str = "meta-llama/Meta-Llama-3.1-405B"
+    instruct_model: str = "meta-llama/Meta-Llama-3.1-405B-Instruct"
+    max_tokens: int = Field(200, ge=1, le=8192)
+    temperature: float = Field(0.7, ge=0, le=2)
+    top_p: float = Field(0.9, gt=0, le=1)
+    stop: list[str] = []
+    connect_timeout_s: float = Field(10, gt=0)
+    idle_timeout_s: float = Field(60, gt=0)  # longest silence between two streamed chunks
+    total_timeout_s: float = Field(600, gt=0, lt=900)  # under Discord's 15-minute follow-up window
+    max_retries: int = Field(3, ge=0, le=10)
+    requests_per_minute: int = Field(5, ge=1)  # per model; Hyperbolic's basic tier allows about 5
+    user_cooldown_s: float = Field(30, ge=0)
+    daily_token_budget: int = Field(200_000, ge=0)  # per class (workspace), completion + prompt
+    context_window: int = Field(128_000, ge=1)
+    price_per_million_input: float = 4.0
+    price_per_million_output: float = 4.0
+    profiles: dict[str, LlmProfile] = {}
+
+
+class ModelCost(Section):
+    model: str  # what students see
+    encoding: Literal["o200k_base", "cl100k_base", "llama-3.1"]
+    context_window: int = Field(gt=0)
+    usd_per_million_input: float = Field(ge=0)
+
+
+class TokensSettings(Section):
+    max_chars: int = Field(20_000, ge=1)
+    models: list[ModelCost] = [
+        ModelCost(model="GPT-4o", encoding="o200k_base", context_window=128_000, usd_per_million_input=2.50),
+        ModelCost(model="GPT-4", encoding="cl100k_base", context_window=8_192, usd_per_million_input=30.00),
+        ModelCost(
+            model="Llama 3.1 405B Instruct (Hyperbolic)",
+            encoding="llama-3.1",
+            context_window=128_000,
+            usd_per_million_input=4.00,
+        ),
+    ]
+
+
+class QuizSettings(Section):
+    banks_dir: str = "config/quizzes"
+    seconds_per_question: int = Field(30, ge=5, le=3600)
+    change_rule: Literal["never", "once", "free"] = "never"  # may a student change an answer?
+    points: int = Field(1000, ge=0)
+    speed_bonus: bool = True
+    streaks: bool = False
+    anonymous: bool = False
+
+
+class HomeworkSettings(Section):
+    reminder_hours_before: float = Field(24, ge=0)
+    publish: Literal["on_submit", "at_deadline"] = "at_deadline"
+    anonymous: bool = False
+
+
+class Secrets(Section):
+    """Only from the environment; masked wherever settings are shown."""
+
+    discord_token: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    llm_api_key: SecretStr | None = None
+
+
+class Settings(Section):
+    default_locale: Literal["es", "en"] = "es"
+    database: str = "data/aula.sqlite3"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    discord: DiscordSettings = DiscordSettings()
+    slack: SlackSettings = SlackSettings()
+    llm: LlmSettings = LlmSettings()
+    tokens: TokensSettings = TokensSettings()
+    quiz: QuizSettings = QuizSettings()
+    homework: HomeworkSettings = HomeworkSettings()
+    secrets: Secrets = Secrets()
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain data, secrets shown only as set or not."""
+        data = self.model_dump(mode="json", exclude={"secrets"})
+        data["secrets"] = {
+            name: ("****" if getattr(self.secrets, name) else "(not set)") for name in Secrets.model_fields
+        }
+        return data
+
+
+# Environment variable -> settings path. Secrets are only settable this way.
+ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "AULA_DATABASE": ("database",),
+    "AULA_LOCALE": ("default_locale",),
+    "AULA_LOG_LEVEL": ("log_level",),
+    "AULA_LLM_BASE_URL": ("llm", "base_url"),
+    "AULA_BASE_MODEL": ("llm", "base_model"),
+    "AULA_INSTRUCT_MODEL": ("llm", "instruct_model"),
+    "DISCORD_TOKEN": ("secrets", "discord_token"),
+    "SLACK_BOT_TOKEN": ("secrets", "slack_bot_token"),
+    "SLACK_APP_TOKEN": ("secrets", "slack_app_token"),
+    "SLACK_SIGNING_SECRET": ("secrets", "slack_signing_secret"),
+    # AULA_LLM_API_KEY wins over HYPERBOLIC_API_KEY: later entries overwrite earlier ones.
+    "HYPERBOLIC_API_KEY": ("secrets", "llm_api_key"),
+    "AULA_LLM_API_KEY": ("secrets", "llm_api_key"),
+}
+
+
+def load_settings(
+    config_path: str | Path | None = None,
+    environ: dict[str, str] | None = None,
+    dotenv_path: str | Path | None = ".env",
+) -> Settings:
+    """Read the file, overlay the environment, validate. Raises SettingsError naming the key."""
+    env = dict(os.environ if environ is None else environ)
+    if dotenv_path and Path(dotenv_path).is_file():
+        env = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None} | env
+
+    path = Path(config_path or env.get("AULA_CONFIG") or _default_config_path())
+    data: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+        if "secrets" in data:
+            raise SettingsError(f"{path}: [secrets] may not be in the file; set them in the environment")
+    elif config_path or env.get("AULA_CONFIG"):
+        raise SettingsError(f"config file {path} does not exist")
+
+    for var, key_path in ENV_OVERRIDES.items():
+        if env.get(var):
+            _set(data, key_path, env[var])
+    for var, value in env.items():
+        if var.startswith("AULA__") and value != "":
+            _set(data, tuple(p.lower() for p in var[len("AULA__") :].split("__")), _parse_env_value(value))
+
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None
+
+
+def _default_config_path() -> Path:
+    local = Path("config/aula.toml")
+    return local if local.is_file() else REPO_CONFIG
+
+
+def _set(data: dict[str, Any], key_path: tuple[str, ...], value: Any) -> None:
+    node = data
+    for key in key_path[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise SettingsError(f"{'.'.join(key_path)}: {key} is not a section")
+    node[key_path[-1]] = value
+
+
+def _parse_env_value(value: str) -> Any:
+    """`AULA__X__Y` values may be TOML literals (numbers, booleans, lists); else plain text."""
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value

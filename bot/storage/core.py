@@ -1,0 +1,50 @@
+"""Repositories for what every command touches: the users seen and the command log."""
+
+from __future__ import annotations
+
+import time
+
+from bot.requests import Request
+from bot.storage.database import Database
+
+
+class UserRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def seen(self, request: Request) -> None:
+        now = time.time()
+        await self.db.execute(
+            """INSERT INTO users (platform, user_id, display_name, locale, first_seen, last_seen)
+               VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (platform, user_id) DO UPDATE
+               SET display_name = excluded.display_name, locale = excluded.locale, last_seen = excluded.last_seen""",
+            (request.place.platform, request.user.id, request.user.name, request.user.locale, now, now),
+        )
+
+    async def get(self, platform: str, user_id: str):
+        return await self.db.fetchone(
+            "SELECT * FROM users WHERE platform = ? AND user_id = ?", (platform, user_id)
+        )
+
+    async def forget(self, platform: str, user_id: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM users WHERE platform = ? AND user_id = ?", (platform, user_id))
+            await conn.execute(
+                "DELETE FROM command_log WHERE platform = ? AND user_id = ?", (platform, user_id)
+            )
+
+
+class CommandLog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def record(self, request: Request, latency_ms: float, outcome: str) -> None:
+        name = request.command + (f" {request.subcommand}" if request.subcommand else "")
+        await self.db.execute(
+            "INSERT INTO command_log (at, platform, user_id, command, latency_ms, outcome) VALUES (?, ?, ?, ?, ?, ?)",
+            (time.time(), request.place.platform, request.user.id, name, latency_ms, outcome),
+        )
+
+    async def recent(self, limit: int = 20):
+        return await self.db.fetchall("SELECT * FROM command_log ORDER BY id DESC LIMIT ?", (limit,))

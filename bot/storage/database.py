@@ -1,0 +1,154 @@
+"""The SQLite connection: WAL, foreign keys, busy timeout, versioned migrations.
+
+One aiosqlite connection is shared by the process; `transaction()` serialises
+multi-statement writes so coroutines never interleave inside one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be used; the message says why and names the path."""
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for each bot/storage/migrations/NNNN_name.sql, in order."""
+    found = []
+    for entry in resources.files("bot.storage").joinpath("migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append((version, entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise DatabaseError(f"migration numbers must run 1..N without gaps, found {versions}")
+    return found
+
+
+class Database:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._conn: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise DatabaseError("database is not open")
+        return self._conn
+
+    async def open(self, migrate: bool = True) -> Database:
+        if self.path != ":memory:":
+            _prepare_file(Path(self.path))
+        try:
+            self._conn = await aiosqlite.connect(self.path, timeout=5.0)
+            self._conn.row_factory = aiosqlite.Row
+            await self._conn.execute("PRAGMA busy_timeout = 5000")
+            mode = await (await self._conn.execute("PRAGMA journal_mode = WAL")).fetchone()
+            await self._conn.execute("PRAGMA foreign_keys = ON")
+            await self._conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as exc:
+            await self.close()
+            raise DatabaseError(f"{self.path}: cannot open as SQLite: {exc}") from exc
+        self.journal_mode = mode[0] if mode else "?"
+        if migrate:
+            await self.upgrade()
+        return self
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+            self._conn = None
+
+    async def schema_version(self) -> int:
+        row = await (await self.conn.execute("PRAGMA user_version")).fetchone()
+        return int(row[0])
+
+    async def upgrade(self) -> list[str]:
+        """Apply the migrations this file lacks; returns the names applied."""
+        current = await self.schema_version()
+        applied = []
+        for version, name, sql in migrations():
+            if version <= current:
+                continue
+            async with self.transaction() as conn:
+                # executescript would COMMIT first; run statement by statement inside our transaction.
+                for statement in _statements(sql):
+                    await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version = {version}")
+            applied.append(name)
+        return applied
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                await self.conn.rollback()
+                raise
+            else:
+                await self.conn.commit()
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """One write statement, committed; returns lastrowid."""
+        async with self.transaction() as conn:
+            cursor = await conn.execute(sql, tuple(params))
+            return cursor.lastrowid or 0
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        return list(await self.conn.execute_fetchall(sql, tuple(params)))
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        rows = await self.conn.execute_fetchall(sql, tuple(params))
+        return rows[0] if rows else None
+
+
+def _statements(sql: str) -> list[str]:
+    parts, buffer = [], ""
+    for line in sql.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            parts.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        parts.append(buffer.strip())
+    return [p for p in parts if p and not all(ln.strip().startswith("--") for ln in p.splitlines())]
+
+
+def _prepare_file(path: Path) -> None:
+    """Create the file owner-only (0600) or check that an existing one is SQLite and writable."""
+    if path.is_dir():
+        raise DatabaseError(f"{path} is a directory, not a database file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseError(f"cannot create the folder {path.parent}: {exc.strerror}") from exc
+    if path.exists():
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+            raise DatabaseError(f"{path} is not writable")
+        with path.open("rb") as fh:
+            header = fh.read(16)
+        if header and header != SQLITE_HEADER:
+            raise DatabaseError(f"{path} exists and is not an SQLite database")
+        return
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+        os.close(fd)
+    except OSError as exc:
+        raise DatabaseError(f"cannot create {path}: {exc.strerror}") from exc
