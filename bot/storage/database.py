@@ -78,18 +78,31 @@ class Database:
         row = await (await self.conn.execute("PRAGMA user_version")).fetchone()
         return int(row[0])
 
+    async def applied_migrations(self) -> set[int]:
+        await self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+        )
+        await self.conn.commit()
+        rows = await self.conn.execute_fetchall("SELECT version FROM schema_migrations")
+        return {int(r[0]) for r in rows}
+
     async def upgrade(self) -> list[str]:
-        """Apply the migrations this file lacks; returns the names applied."""
-        current = await self.schema_version()
+        """Apply the migrations this file lacks (features land in any order); returns their names."""
+        done = await self.applied_migrations()
         applied = []
         for version, name, sql in migrations():
-            if version <= current:
+            if version in done:
                 continue
             async with self.transaction() as conn:
                 # executescript would COMMIT first; run statement by statement inside our transaction.
                 for statement in _statements(sql):
                     await conn.execute(statement)
-                await conn.execute(f"PRAGMA user_version = {version}")
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, strftime('%s','now'))",
+                    (version, name),
+                )
+                await conn.execute(f"PRAGMA user_version = {max(done | {version})}")
+            done.add(version)
             applied.append(name)
         return applied
 
