@@ -8,7 +8,7 @@ escape user text, so parts hold plain text, never platform markup.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 

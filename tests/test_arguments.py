@@ -1,0 +1,54 @@
+"""Typed arguments from a line of text (console and Slack)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.arguments import missing_required, parse_arguments, split_subcommand
+from bot.commands import CommandSpec, Option
+from bot.errors import UserError
+
+SPEC = CommandSpec(
+    "tokens",
+    "help.description",
+    options=(
+        Option("texto", "help.description", required=True, name_en="text"),
+        Option("modelo", "help.description", choices=("gpt-4o", "gpt-4", "llama-3.1", "todos"), name_en="model"),
+        Option("veces", "help.description", kind="integer"),
+        Option("ciego", "help.description", kind="boolean", name_en="blind"),
+    ),
+)
+
+
+def test_leading_text_goes_to_the_main_option():
+    assert parse_arguments(SPEC, "Hola mundo") == {"texto": "Hola mundo"}
+
+
+def test_named_options_in_any_order_and_language():
+    assert parse_arguments(SPEC, "modelo:todos Hola mundo") == {"modelo": "todos", "texto": "Hola mundo"}
+    assert parse_arguments(SPEC, "text:Hello there model:GPT-4o") == {"texto": "Hello there", "modelo": "gpt-4o"}
+    assert parse_arguments(SPEC, "texto:a: b veces:3 ciego:sí") == {"texto": "a: b", "veces": 3, "ciego": True}
+
+
+def test_colons_inside_text_are_kept():
+    assert parse_arguments(SPEC, "El año 2024: 366 días") == {"texto": "El año 2024: 366 días"}
+
+
+def test_bad_values_are_user_errors():
+    with pytest.raises(UserError) as bad_choice:
+        parse_arguments(SPEC, "hola modelo:gpt-9")
+    assert bad_choice.value.key == "error.bad_choice"
+    with pytest.raises(UserError) as bad_number:
+        parse_arguments(SPEC, "hola veces:tres")
+    assert bad_number.value.key == "error.bad_number"
+
+
+def test_missing_required_option_is_found():
+    assert missing_required(SPEC, parse_arguments(SPEC, "modelo:todos")).name == "texto"
+    assert missing_required(SPEC, {"texto": "x"}) is None
+
+
+def test_subcommands_are_split_off():
+    spec = CommandSpec("quiz", "help.description", subcommands=(CommandSpec("start", "help.description"),))
+    assert split_subcommand(spec, "start banco:x") == ("start", "banco:x")
+    assert split_subcommand(SPEC, "start banco:x") == ("", "start banco:x")

@@ -1,0 +1,69 @@
+"""`aula console` as a user runs it: a subprocess with piped stdin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def run_console(tmp_path, stdin: bytes, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {"PATH": os.environ.get("PATH", ""), "AULA_DATABASE": str(tmp_path / "aula.sqlite3")}
+    env.update(env_extra or {})
+    return subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "console", *args],
+        input=stdin, capture_output=True, env=env, cwd=tmp_path, timeout=60,
+    )
+
+
+def test_help_in_spanish_then_exit_zero_at_end_of_input(tmp_path):
+    result = run_console(tmp_path, b"/help\n")
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    assert "Aula: el bot de la clase de fine-tuning" in out
+    assert "/help" in out
+
+
+def test_help_in_english(tmp_path):
+    result = run_console(tmp_path, b"/help\n", "--lang", "en")
+    assert "Aula: the fine-tuning class bot" in result.stdout.decode()
+
+
+def test_bad_lines_get_clear_messages_and_the_console_carries_on(tmp_path):
+    stdin = b"/nope\nhola\n\xff\xfe not utf-8\n/help\n"
+    result = run_console(tmp_path, stdin)
+    out = result.stdout.decode()
+    assert result.returncode == 0
+    assert "No conozco el comando /nope" in out
+    assert "Los comandos empiezan con /" in out
+    assert "no es texto UTF-8 válido" in out
+    # /help still ran after the three bad lines
+    assert out.index("no es texto UTF-8") < out.rindex("Aula: el bot de la clase de fine-tuning")
+
+
+def test_strict_mode_exits_non_zero_when_a_line_was_refused(tmp_path):
+    assert run_console(tmp_path, b"/nope\n", "--strict").returncode == 1
+    assert run_console(tmp_path, b"/help\n", "--strict").returncode == 0
+
+
+def test_a_database_path_that_is_not_sqlite_is_a_clear_cli_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("precious")
+    result = run_console(tmp_path, b"/help\n", env_extra={"AULA_DATABASE": str(tmp_path / "notes.txt")})
+    assert result.returncode == 2
+    assert "not an SQLite database" in result.stderr.decode()
+    assert (tmp_path / "notes.txt").read_text() == "precious"
+
+
+def test_run_without_credentials_explains_what_to_set(tmp_path):
+    env = {"PATH": os.environ.get("PATH", ""), "AULA_DATABASE": str(tmp_path / "a.sqlite3")}
+    result = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "run"], capture_output=True, env=env, cwd=tmp_path, timeout=60
+    )
+    err = result.stderr.decode()
+    assert result.returncode == 2
+    assert "DISCORD_TOKEN" in err and "SLACK_BOT_TOKEN" in err and "aula console" in err
+
+
+def test_version(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "adapters.cli", "--version"], capture_output=True, text=True)
+    assert result.stdout.startswith("aula 0.")

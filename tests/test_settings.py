@@ -1,0 +1,85 @@
+"""One typed settings object: file, .env and environment; clear errors; secrets masked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bot.settings import SettingsError, load_settings
+
+
+def test_defaults_are_hyperbolic_and_spanish():
+    settings = load_settings(config_path=None, environ={}, dotenv_path=None)
+    assert settings.default_locale == "es"
+    assert settings.llm.base_url == "https://api.hyperbolic.xyz/v1"
+    assert settings.llm.base_model == "meta-llama/Meta-Llama-3.1-405B"
+    assert settings.llm.instruct_model == "meta-llama/Meta-Llama-3.1-405B-Instruct"
+    assert settings.secrets.discord_token is None
+
+
+def test_environment_overrides_file_and_aula_key_wins_over_hyperbolic(tmp_path):
+    config = tmp_path / "aula.toml"
+    config.write_text('database = "from-file.sqlite3"\n[quiz]\npoints = 500\n')
+    settings = load_settings(
+        config,
+        environ={
+            "AULA_DATABASE": "from-env.sqlite3",
+            "HYPERBOLIC_API_KEY": "hyper",
+            "AULA_LLM_API_KEY": "aula",
+            "AULA__QUIZ__SPEED_BONUS": "false",
+        },
+        dotenv_path=None,
+    )
+    assert settings.database == "from-env.sqlite3"
+    assert settings.quiz.points == 500
+    assert settings.quiz.speed_bonus is False
+    assert settings.secrets.llm_api_key.get_secret_value() == "aula"
+
+
+def test_dotenv_is_read_but_the_real_environment_wins(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("DISCORD_TOKEN=from-dotenv\nAULA_LOCALE=en\n")
+    settings = load_settings(environ={"AULA_LOCALE": "es"}, dotenv_path=dotenv)
+    assert settings.secrets.discord_token.get_secret_value() == "from-dotenv"
+    assert settings.default_locale == "es"
+
+
+def test_a_bad_value_names_the_key(tmp_path):
+    config = tmp_path / "aula.toml"
+    config.write_text("[llm]\nmax_tokens = \"many\"\n")
+    with pytest.raises(SettingsError, match=r"llm\.max_tokens"):
+        load_settings(config, environ={}, dotenv_path=None)
+    with pytest.raises(SettingsError, match=r"quiz\.change_rule"):
+        load_settings(environ={"AULA__QUIZ__CHANGE_RULE": "sometimes"}, dotenv_path=None)
+
+
+def test_unknown_keys_and_secrets_in_the_file_are_refused(tmp_path):
+    config = tmp_path / "aula.toml"
+    config.write_text("[llm]\nbase_urll = 'typo'\n")
+    with pytest.raises(SettingsError, match=r"llm\.base_urll"):
+        load_settings(config, environ={}, dotenv_path=None)
+    config.write_text("[secrets]\ndiscord_token = 'x'\n")
+    with pytest.raises(SettingsError, match="environment"):
+        load_settings(config, environ={}, dotenv_path=None)
+
+
+def test_config_show_masks_secrets(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "DISCORD_TOKEN": "super-secret-token", "AULA_LLM_API_KEY": "sk-secret"}
+    out = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "config", "show"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, check=True,
+    ).stdout
+    assert "super-secret-token" not in out and "sk-secret" not in out
+    shown = json.loads(out)
+    assert shown["secrets"]["discord_token"] == "****"
+    assert shown["secrets"]["slack_bot_token"] == "(not set)"
+
+
+def test_the_shipped_config_file_is_valid():
+    from bot.settings import REPO_CONFIG
+
+    settings = load_settings(REPO_CONFIG, environ={}, dotenv_path=None)
+    assert settings.slack.commands["help"] == "/aula"
