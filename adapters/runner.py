@@ -10,6 +10,8 @@ import contextlib
 import logging
 import signal
 import sys
+import time
+from pathlib import Path
 
 from bot.app import Aula
 from bot.i18n import t
@@ -58,15 +60,40 @@ async def _serve(settings: Settings, platforms: list[str]) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     stopper = asyncio.create_task(stop.wait(), name="signal")
+    heartbeat = asyncio.create_task(_beat(heartbeat_path(settings)), name="heartbeat")
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     code = 0
     for task in done:
         if task is not stopper and task.exception():
             log.error("platform %s stopped: %s", task.get_name(), task.exception())
             code = 1
-    for task in [*tasks, stopper]:
+    for task in [*tasks, stopper, heartbeat]:
         task.cancel()
-    await asyncio.gather(*tasks, stopper, return_exceptions=True)
+    await asyncio.gather(*tasks, stopper, heartbeat, return_exceptions=True)
     await aula.close()
     log.info("stopped")
     return code
+
+
+HEARTBEAT_EVERY_S = 30
+
+
+def heartbeat_path(settings: Settings) -> Path:
+    return Path(settings.database).parent / "heartbeat"
+
+
+async def _beat(path: Path) -> None:
+    """Touch a file while the event loop runs, so a container healthcheck can tell it is alive."""
+    while True:
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(path.touch)
+        await asyncio.sleep(HEARTBEAT_EVERY_S)
+
+
+def healthy(settings: Settings, now: float | None = None) -> bool:
+    path = heartbeat_path(settings)
+    try:
+        age = (now or time.time()) - path.stat().st_mtime
+    except OSError:
+        return False
+    return age < HEARTBEAT_EVERY_S * 3

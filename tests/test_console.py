@@ -67,3 +67,15 @@ def test_run_without_credentials_explains_what_to_set(tmp_path):
 def test_version(tmp_path):
     result = subprocess.run([sys.executable, "-m", "adapters.cli", "--version"], capture_output=True, text=True)
     assert result.stdout.startswith("aula 0.")
+
+
+def test_healthcheck_follows_the_heartbeat(tmp_path, settings):
+    import time
+
+    from adapters.runner import heartbeat_path, healthy
+
+    assert not healthy(settings)
+    heartbeat_path(settings).parent.mkdir(parents=True, exist_ok=True)
+    heartbeat_path(settings).touch()
+    assert healthy(settings)
+    assert not healthy(settings, now=time.time() + 600)

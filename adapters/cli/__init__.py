@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--client-id", help="the Discord application id (default: read from DISCORD_TOKEN)")
     invite.set_defaults(handler=cmd_invite)
 
+    health = sub.add_parser("healthcheck", help="exit 0 if a running `aula run` beat recently (for containers)")
+    health.set_defaults(handler=cmd_healthcheck)
+
     for name in TOOLS:
         importlib.import_module(f"adapters.cli.{name}").register(sub)
     return parser
@@ -151,6 +154,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     return run_platforms(settings, cli_locale())
+
+
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    from adapters.runner import healthy
+
+    return 0 if healthy(load_settings(getattr(args, "config", None))) else 1
 
 
 if __name__ == "__main__":
