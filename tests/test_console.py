@@ -72,7 +72,7 @@ def test_version(tmp_path):
 def test_healthcheck_follows_the_heartbeat(tmp_path, settings):
     import time
 
-    from adapters.runner import heartbeat_path, healthy
+    from adapters.runner import healthy, heartbeat_path
 
     assert not healthy(settings)
     heartbeat_path(settings).parent.mkdir(parents=True, exist_ok=True)
