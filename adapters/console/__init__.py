@@ -9,6 +9,7 @@ field by field (in a pipe, one line per field, `\\n` for a newline).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import sys
 from dataclasses import dataclass, field
@@ -69,8 +70,10 @@ class ConsoleSession:
     def read_line(self, prompt: str) -> str | None:
         """The next line without its newline, None at end of input. Raises UnicodeDecodeError."""
         if self.interactive:
-            self.out.write(prompt)
-            self.out.flush()
+            try:
+                return input(prompt)  # readline editing and history on a terminal
+            except EOFError:
+                return None
         raw = self.lines.readline()
         if not raw:
             return None
@@ -86,19 +89,23 @@ class ConsoleSession:
         await self.dispatch(request)
 
     async def dispatch(self, request: Request) -> None:
+        """Show a command's answer. A streamed answer shows its first version at once on a
+        terminal (e.g. a place in the queue) and its final version when it is done."""
+        first: Reply | None = None
         last: Reply | None = None
         async for reply in self.aula.handle(request):
             if reply.form is not None:
                 await self.fill_form(request, reply.form)
                 return
+            if first is None:
+                first = reply
+                if self.interactive:
+                    self.show(reply)
             last = reply
-            if self.interactive:
-                self.show(reply)
-                last = None
-        if last is not None:
+        if last is not None and not (self.interactive and last is first):
             self.show(last)
-            if last.error:
-                self.refused += 1
+        if last is not None and last.error:
+            self.refused += 1
 
     def request_for(self, line: str) -> Request | None:
         lang = self.user.locale
@@ -187,6 +194,9 @@ async def run_console(
         interactive=interactive,
     )
     aula.messengers["console"] = session
+    if interactive:
+        with contextlib.suppress(ImportError):
+            import readline  # noqa: F401  (gives input() line editing)
     await aula.start()
     try:
         if interactive:
