@@ -43,6 +43,13 @@ SLACK_MODAL_TITLE = 24
 SLACK_INPUT_LABEL = 2000
 SLACK_PLAIN_INPUT_MAX = 3000
 SLACK_ACK_DEADLINE_S = 3.0
+SLACK_SECTION_FIELDS = 10
+SLACK_SECTION_FIELD_TEXT = 2000
+SLACK_MODAL_BUTTON_TEXT = 24  # a modal's submit and close labels
+SLACK_PLACEHOLDER_TEXT = 150
+SLACK_PRIVATE_METADATA = 3000
+SLACK_EDIT_INTERVAL_S = 1.0  # chat.update: about one edit per second per message
+SLACK_RESPONSE_URL_USES = 5  # a response_url accepts five posts within 30 minutes
 
 
 def split_text(text: str, limit: int) -> list[str]:
