@@ -54,6 +54,10 @@ class LlmProfile(Section):
     base_model: str
     instruct_model: str
     api_key_env: str = ""  # name of the environment variable holding this profile's key
+    requests_per_minute: int | None = Field(None, ge=1)  # None: llm.requests_per_minute
+    context_window: int | None = Field(None, ge=1)  # None: llm.context_window
+    price_per_million_input: float = Field(0.0, ge=0)  # a local server costs nothing
+    price_per_million_output: float = Field(0.0, ge=0)
 
 
 class LlmSettings(Section):
@@ -75,6 +79,9 @@ class LlmSettings(Section):
     price_per_million_input: float = 4.0
     price_per_million_output: float = 4.0
     profiles: dict[str, LlmProfile] = {}
+    rate_limits: dict[str, int] = {}  # model -> requests per minute, where it differs from requests_per_minute
+    blind_reveal_votes: int = Field(10, ge=1)  # blind /compare reveals the answer after this many votes
+    stream_update_s: float = Field(0.5, ge=0)  # least time between two streamed versions of a reply
 
 
 class ModelCost(Section):

@@ -1,0 +1,161 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 for tests and benchmarks: no network.
+
+It answers POST /v1/completions (base model: continues the prompt) and
+POST /v1/chat/completions (instruct model: answers the last message), streamed as
+Server-Sent Events or as one JSON body, with injected latency and faults:
+
+    async with FakeLlmServer(chunk_delay_s=0.01) as server:
+        server.faults.append(Fault(status=429, retry_after=2))   # the next request gets this
+        settings.llm.base_url = server.base_url
+
+Every request is counted in `server.calls` (path and JSON body).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BASE_MODEL = "meta-llama/Meta-Llama-3.1-405B"
+INSTRUCT_MODEL = "meta-llama/Meta-Llama-3.1-405B-Instruct"
+API_KEY = "test-key"
+
+
+@dataclass
+class Fault:
+    """What to do to one request instead of answering it well."""
+
+    status: int | None = None  # answer with this HTTP status and an error body
+    retry_after: str | None = None  # Retry-After header with the status
+    body: dict[str, Any] | None = None  # error body (default: OpenAI style)
+    disconnect_after: int | None = None  # stream this many chunks, then drop the connection
+    malformed_after: int | None = None  # stream this many chunks, then a line that is not JSON
+    stall_s: float | None = None  # stream one chunk, then go silent this long
+    no_done: bool = False  # end the body cleanly but without data: [DONE]
+    path: str | None = None  # only for requests to this path ("/v1/completions")
+
+
+DECOMMISSIONED = Fault(
+    status=404,
+    body={"object": "error", "message": "This inference endpoint has been decommissioned", "code": 40401},
+)
+
+
+def base_answer(prompt: str) -> str:
+    """A base model continues text: it never answers, it goes on."""
+    return f"{prompt} un campo de la informática. Según el diccionario, la palabra viene del latín " * 2
+
+
+def instruct_answer(question: str) -> str:
+    return f"¡Claro! Sobre «{question}»: es una pregunta interesante. Aquí tienes tres puntos: uno, dos y tres."
+
+
+@dataclass
+class FakeLlmServer:
+    chunk_delay_s: float = 0.0  # silence before each chunk
+    first_chunk_delay_s: float = 0.0  # extra silence before the first chunk (time to first token)
+    words_per_chunk: int = 2
+    send_usage: bool = True
+    finish_reason: str = "stop"  # when the answer fits max_tokens; "length" when it is cut
+    models: tuple[str, ...] = (BASE_MODEL, INSTRUCT_MODEL)
+    api_key: str | None = API_KEY  # None: accept any key or none
+    delta_field: str = "delta"  # "delta" (OpenAI) or "message" (some servers)
+    ignore_stream: bool = False  # answer one JSON body even when asked to stream
+    faults: list[Fault] = field(default_factory=list)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    base_url: str = ""
+    _runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> FakeLlmServer:
+        app = web.Application()
+        app.router.add_post("/v1/completions", self._completions)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # the random port the OS chose
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+    def upstream_calls(self, path: str) -> int:
+        return sum(1 for p, _ in self.calls if p == path)
+
+    # --- handlers -------------------------------------------------------------------------
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        return await self._answer(request, body, base_answer(body.get("prompt", "")), chat=False)
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        question = (body.get("messages") or [{}])[-1].get("content", "")
+        return await self._answer(request, body, instruct_answer(question), chat=True)
+
+    def _next_fault(self, path: str) -> Fault | None:
+        for index, fault in enumerate(self.faults):
+            if fault.path in (None, path):
+                return self.faults.pop(index)
+        return None
+
+    async def _answer(self, request: web.Request, body: dict, text: str, chat: bool) -> web.StreamResponse:
+        self.calls.append((request.path, body))
+        fault = self._next_fault(request.path) or Fault()
+        if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return web.json_response({"error": {"message": "Invalid API key", "code": 401}}, status=401)
+        if fault.status:
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            error = fault.body or {"error": {"message": f"injected {fault.status}", "code": fault.status}}
+            return web.json_response(error, status=fault.status, headers=headers)
+        if body.get("model") not in self.models:
+            return web.json_response({"error": {"message": f"model {body.get('model')} not found"}}, status=404)
+
+        words = text.split(" ")
+        cut = len(words) > body.get("max_tokens", len(words))
+        words = words[: body.get("max_tokens", len(words))]
+        pieces = [" ".join(words[i : i + self.words_per_chunk]) for i in range(0, len(words), self.words_per_chunk)]
+        pieces = [p if i == 0 else " " + p for i, p in enumerate(pieces)]
+        usage = {"prompt_tokens": 7, "completion_tokens": len(words), "total_tokens": 7 + len(words)}
+        finish = "length" if cut else self.finish_reason
+        model = body.get("model")
+
+        if not body.get("stream") or self.ignore_stream:
+            choice = {"index": 0, "finish_reason": finish}
+            choice |= {"message": {"role": "assistant", "content": "".join(pieces)}} if chat else {"text": "".join(pieces)}
+            return web.json_response({"model": model, "choices": [choice], "usage": usage})
+
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        await asyncio.sleep(self.first_chunk_delay_s)
+        for index, piece in enumerate(pieces):
+            if fault.disconnect_after is not None and index == fault.disconnect_after:
+                request.transport.close()  # mid-stream, with no terminating chunk
+                return response
+            if fault.malformed_after is not None and index == fault.malformed_after:
+                await response.write(b"data: {not json\n\n")
+                break
+            if fault.stall_s is not None and index == 1:
+                await asyncio.sleep(fault.stall_s)
+            await asyncio.sleep(self.chunk_delay_s)
+            last = index == len(pieces) - 1
+            choice: dict[str, Any] = {"index": 0, "finish_reason": finish if last else None}
+            if chat:
+                choice[self.delta_field] = {"content": piece}
+            else:
+                choice["text"] = piece
+            await response.write(f"data: {json.dumps({'model': model, 'choices': [choice]})}\n\n".encode())
+        else:
+            if self.send_usage:
+                await response.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
+            if not fault.no_done:
+                await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
