@@ -105,6 +105,10 @@ class TokensSettings(Section):
     ]
 
 
+class RolesSettings(Section):
+    keep_days: float = Field(30, gt=0)  # how long /roles keeps a conversation for its buttons
+
+
 class QuizSettings(Section):
     banks_dir: str = "config/quizzes"
     seconds_per_question: int = Field(30, ge=5, le=3600)
@@ -139,6 +143,7 @@ class Settings(Section):
     slack: SlackSettings = SlackSettings()
     llm: LlmSettings = LlmSettings()
     tokens: TokensSettings = TokensSettings()
+    roles: RolesSettings = RolesSettings()
     quiz: QuizSettings = QuizSettings()
     homework: HomeworkSettings = HomeworkSettings()
     secrets: Secrets = Secrets()

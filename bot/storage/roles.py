@@ -1,0 +1,49 @@
+"""/roles storage: the conversations it rendered, for its buttons (edit, live run, other template).
+
+Button ids only fit a number, so the conversation itself waits here. Rows older than
+the retention are deleted whenever a new one is saved; `forget` removes one user's.
+"""
+
+from __future__ import annotations
+
+import json
+
+from bot.chat_templates import ROLES, Message
+from bot.storage.database import Database
+
+
+class RolesConversations:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def save(
+        self, platform: str, user_id: str, template: str, messages: list[Message], now: float, keep_s: float
+    ) -> int:
+        """Store a conversation and prune expired ones; returns its id."""
+        data = json.dumps([[m.role, m.content] for m in messages], ensure_ascii=False)
+        async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM roles_conversations WHERE created_at < ?", (now - keep_s,))
+            cursor = await conn.execute(
+                "INSERT INTO roles_conversations (platform, user_id, template, messages, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (platform, user_id, template, data, now),
+            )
+            return int(cursor.lastrowid)
+
+    async def get(self, conversation_id: int) -> tuple[str, list[Message]] | None:
+        """(template, messages), or None if it expired or never existed."""
+        row = await self.db.fetchone(
+            "SELECT template, messages FROM roles_conversations WHERE id = ?", (conversation_id,)
+        )
+        if row is None:
+            return None
+        messages = [Message(role, content) for role, content in json.loads(row["messages"]) if role in ROLES]
+        return row["template"], messages
+
+    async def forget(self, platform: str, user_id: str) -> int:
+        """Delete everything one user wrote here; returns how many conversations."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM roles_conversations WHERE platform = ? AND user_id = ?", (platform, user_id)
+            )
+            return cursor.rowcount
