@@ -1,0 +1,256 @@
+"""Sharing a small rate limit with a whole class.
+
+Hyperbolic's basic tier allows about 5 requests a minute per 405B model, so a class
+of 30 cannot all call at once. Each model gets a `ModelQueue`: first come, first
+served, at most `per_minute` calls started in any 60 seconds, and every waiting
+call knows its place and an estimate of its wait. `Upstream` puts calls through
+those queues and shares identical concurrent calls: the first asker's call is the
+only one sent, and its streamed snapshots go to everyone who asked.
+`Cooldowns` and `TokenBudget` keep one student (or one class) from using it all.
+
+Time comes from an injected `now()` and `sleep()` so tests can run minutes of
+queueing in no time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+
+from bot.llm import Completion
+
+WINDOW_S = 60.0
+
+Now = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Ticket:
+    """One call's place in a queue."""
+
+    def __init__(self, on_move: Callable[[], None] = lambda: None) -> None:
+        self.turn = asyncio.Event()  # set when this ticket reaches the head of the queue
+        self.on_move = on_move  # told whenever the queue ahead of it changes
+        self.admitted_at: float | None = None
+
+
+class ModelQueue:
+    """Admits calls to one model in arrival order, at most `per_minute` starts per minute."""
+
+    def __init__(self, per_minute: int, now: Now = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+        self.per_minute = per_minute
+        self.now = now
+        self.sleep = sleep
+        self.starts: deque[float] = deque()  # admissions in the last minute, oldest first
+        self.waiting: list[Ticket] = []
+
+    def position(self, ticket: Ticket) -> int:
+        """1 for the next call to go; 0 once admitted."""
+        return self.waiting.index(ticket) + 1 if ticket in self.waiting else 0
+
+    def estimated_wait(self, ticket: Ticket) -> float:
+        """Seconds until this ticket is admitted, if everyone ahead goes as soon as allowed."""
+        if ticket not in self.waiting:
+            return 0.0
+        now = self.now()
+        self._forget_old(now)
+        starts = list(self.starts)
+        at = now
+        for _ in range(self.waiting.index(ticket) + 1):
+            if len(starts) >= self.per_minute:
+                at = max(at, starts[-self.per_minute] + WINDOW_S)
+            starts.append(at)
+        return at - now
+
+    async def wait_turn(self, ticket: Ticket) -> None:
+        """Return when this ticket may call the model; its slot is then counted."""
+        self.waiting.append(ticket)
+        if len(self.waiting) == 1:
+            ticket.turn.set()
+        try:
+            await ticket.turn.wait()
+            while (delay := self._delay()) > 0:
+                await self.sleep(delay)
+            ticket.admitted_at = self.now()
+            self.starts.append(ticket.admitted_at)
+        finally:
+            self._leave(ticket)
+
+    def _delay(self) -> float:
+        now = self.now()
+        self._forget_old(now)
+        if len(self.starts) < self.per_minute:
+            return 0.0
+        return self.starts[-self.per_minute] + WINDOW_S - now
+
+    def _forget_old(self, now: float) -> None:
+        while self.starts and self.starts[0] <= now - WINDOW_S:
+            self.starts.popleft()
+
+    def _leave(self, ticket: Ticket) -> None:
+        was_head = bool(self.waiting) and self.waiting[0] is ticket
+        self.waiting.remove(ticket)
+        if was_head and self.waiting:
+            self.waiting[0].turn.set()
+        for waiting in self.waiting:
+            waiting.on_move()
+
+
+class SharedCall:
+    """One upstream call and everyone following it. Followers see every snapshot's latest state."""
+
+    def __init__(self, key: Hashable, queue: ModelQueue) -> None:
+        self.key = key
+        self.queue = queue
+        self.ticket = Ticket(on_move=self._changed)
+        self.latest: Completion | None = None
+        self.error: BaseException | None = None
+        self.done = False
+        self.followers = 1
+        self._listeners: set[asyncio.Event] = set()
+
+    @property
+    def admitted(self) -> bool:
+        return self.ticket.admitted_at is not None
+
+    def position(self) -> int:
+        return self.queue.position(self.ticket)
+
+    def estimated_wait(self) -> float:
+        return self.queue.estimated_wait(self.ticket)
+
+    def listen(self, event: asyncio.Event) -> None:
+        """`event` is set on every change (a snapshot, a move in the queue, the end)."""
+        self._listeners.add(event)
+
+    def unlisten(self, event: asyncio.Event) -> None:
+        self._listeners.discard(event)
+
+    def publish(self, snapshot: Completion) -> None:
+        self.latest = snapshot
+        self._changed()
+
+    def finish(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self.done = True
+        self._changed()
+
+    def _changed(self) -> None:
+        for event in self._listeners:
+            event.set()
+
+
+@dataclass
+class Upstream:
+    """Every upstream call goes through here: fair per-model queues, identical calls shared."""
+
+    now: Now = time.monotonic
+    sleep: Sleep = asyncio.sleep
+    queues: dict[Hashable, ModelQueue] = field(default_factory=dict)
+    calls: dict[Hashable, SharedCall] = field(default_factory=dict)  # in flight, by what they ask
+    upstream_calls: int = 0  # how many calls were really sent (the rest were shared)
+    _tasks: set[asyncio.Task] = field(default_factory=set)
+
+    def call(
+        self,
+        key: Hashable,
+        queue_key: Hashable,
+        per_minute: int,
+        start: Callable[[], AsyncIterator[Completion]],
+    ) -> tuple[SharedCall, bool]:
+        """The call for `key`: an identical one in flight (shared=True) or a new one queued."""
+        existing = self.calls.get(key)
+        if existing is not None and not existing.done:
+            existing.followers += 1
+            return existing, True
+        queue = self.queues.get(queue_key)
+        if queue is None or queue.per_minute != per_minute:
+            queue = self.queues[queue_key] = _carry_over(queue, per_minute, self.now, self.sleep)
+        call = self.calls[key] = SharedCall(key, queue)
+        task = asyncio.create_task(self._run(call, start), name=f"upstream {queue_key}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return call, False
+
+    async def _run(self, call: SharedCall, start: Callable[[], AsyncIterator[Completion]]) -> None:
+        error: BaseException | None = None
+        try:
+            await call.queue.wait_turn(call.ticket)
+            self.upstream_calls += 1
+            call._changed()
+            async for snapshot in start():
+                call.publish(snapshot)
+        except asyncio.CancelledError as exc:
+            error = exc
+            raise
+        except Exception as exc:  # followers decide what to say; the task itself must not die loudly
+            error = exc
+        finally:
+            if self.calls.get(call.key) is call:
+                del self.calls[call.key]
+            call.finish(error)
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _carry_over(old: ModelQueue | None, per_minute: int, now: Now, sleep: Sleep) -> ModelQueue:
+    """A queue with a new limit (the settings changed) keeps the recent starts of the old one."""
+    queue = ModelQueue(per_minute, now, sleep)
+    if old is not None:
+        queue.starts = old.starts
+    return queue
+
+
+class Cooldowns:
+    """A student waits this long between two requests; instructors never do."""
+
+    def __init__(self, seconds: float, now: Now = time.monotonic) -> None:
+        self.seconds = seconds
+        self.now = now
+        self._last: dict[Hashable, float] = {}
+
+    def remaining(self, who: Hashable) -> float:
+        last = self._last.get(who)
+        return 0.0 if last is None else max(0.0, last + self.seconds - self.now())
+
+    def start(self, who: Hashable) -> None:
+        now = self.now()
+        self._last[who] = now
+        if len(self._last) > 10_000:  # forget those whose cooldown is long over
+            self._last = {k: v for k, v in self._last.items() if v + self.seconds > now}
+
+
+class TokenBudget:
+    """Tokens a class may spend a day. Calls in flight hold a reservation so 30 students
+    asking at once cannot all slip under the budget before any has been recorded."""
+
+    def __init__(self, daily_tokens: int) -> None:
+        self.daily_tokens = daily_tokens
+        self._reserved: dict[Hashable, int] = {}
+
+    def left(self, which_class: Hashable, used_today: int) -> int:
+        return self.daily_tokens - used_today - self._reserved.get(which_class, 0)
+
+    def reserve(self, which_class: Hashable, tokens: int) -> None:
+        self._reserved[which_class] = self._reserved.get(which_class, 0) + tokens
+
+    def release(self, which_class: Hashable, tokens: int) -> None:
+        left = self._reserved.get(which_class, 0) - tokens
+        if left > 0:
+            self._reserved[which_class] = left
+        else:
+            self._reserved.pop(which_class, None)
+
+
+def day_start(epoch_s: float) -> float:
+    """Midnight UTC of the day `epoch_s` falls in: the daily budget restarts then."""
+    return epoch_s - epoch_s % 86_400
