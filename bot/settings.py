@@ -117,6 +117,9 @@ class QuizSettings(Section):
     speed_bonus: bool = True
     streaks: bool = False
     anonymous: bool = False
+    leaderboard_size: int = Field(10, ge=1, le=25)
+    refresh_seconds: float = Field(5, ge=1)  # how often an open question's count and countdown are updated
+    tick_seconds: float = Field(1, ge=0)  # how often timers are checked; 0: never in the background (tests)
 
 
 class HomeworkSettings(Section):

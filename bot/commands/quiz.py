@@ -1,0 +1,230 @@
+"""/quiz: live quizzes in the class channel, run by an instructor, Kahoot style.
+
+/quiz start banco:<bank> [aleatorio] [tiempo] [anonimo] · /quiz next · /quiz stop ·
+/quiz results [sesion] · /quiz export [sesion] · /quiz import archivo:<file>
+Students only click the answer buttons ("quiz:answer:<session>:<question>:<letter>")
+and "my rank" ("quiz:rank:<session>"); the ids carry everything, so they keep working
+after a restart.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.commands import Command, CommandSpec, Option
+from bot.errors import UserError
+from bot.i18n import t
+from bot.quiz_banks import MAX_TIME, MIN_TIME, BankError, localized, parse_bank
+from bot.quiz_engine import QuizEngine
+from bot.quiz_export import export_csvs
+from bot.quiz_views import instructor_results
+from bot.replies import Attachment, Paragraph, Reply, Span
+from bot.requests import Request
+from bot.storage.quiz import QuizSession
+
+if TYPE_CHECKING:
+    from bot.app import Aula
+
+SESSION_OPTION = Option("sesion", "quiz.opt.session", kind="integer", name_en="session")
+
+SPEC = CommandSpec(
+    name="quiz",
+    description="quiz.description",
+    subcommands=(
+        CommandSpec(
+            "start",
+            "quiz.start.description",
+            options=(
+                Option("banco", "quiz.opt.bank", required=True, autocomplete=True, name_en="bank"),
+                Option("aleatorio", "quiz.opt.shuffle", kind="boolean", name_en="shuffle"),
+                Option("tiempo", "quiz.opt.time", kind="integer", name_en="time"),
+                Option("anonimo", "quiz.opt.anonymous", kind="boolean", name_en="anonymous"),
+            ),
+            instructor_only=True,
+        ),
+        CommandSpec("next", "quiz.next.description", instructor_only=True),
+        CommandSpec("stop", "quiz.stop.description", instructor_only=True),
+        CommandSpec("results", "quiz.results.description", options=(SESSION_OPTION,), instructor_only=True),
+        CommandSpec("export", "quiz.export.description", options=(SESSION_OPTION,), instructor_only=True),
+        CommandSpec(
+            "import",
+            "quiz.import.description",
+            options=(Option("archivo", "quiz.opt.file", kind="attachment", required=True, name_en="file"),),
+            instructor_only=True,
+        ),
+    ),
+)
+
+
+def engine_of(app: Aula) -> QuizEngine:
+    engine = app.services.get("quiz")
+    if engine is None:
+        engine = app.services["quiz"] = QuizEngine(app)
+    return engine
+
+
+async def run(request: Request, app: Aula) -> Reply:
+    handlers = {
+        "start": start,
+        "next": next_question,
+        "stop": stop,
+        "results": results,
+        "export": export,
+        "import": import_bank,
+    }
+    handler = handlers.get(request.subcommand)
+    if handler is None:
+        raise UserError("quiz.which_subcommand")
+    return await handler(request, engine_of(app))
+
+
+async def start(request: Request, engine: QuizEngine) -> Reply:
+    lang = request.locale
+    name = str(request.arg("banco", "")).strip().lower()
+    seconds = request.arg("tiempo")
+    if seconds is not None and not MIN_TIME <= int(seconds) <= MAX_TIME:
+        raise UserError("quiz.bad_time", value=seconds, low=MIN_TIME, high=MAX_TIME)
+    try:
+        bank = await engine.catalog.get(name)
+    except BankError as exc:
+        raise UserError("quiz.bank_invalid", problems="\n".join(exc.describe(lang))) from None
+    if bank is None:
+        names = ", ".join(await engine.catalog.names()) or "—"
+        raise UserError("quiz.unknown_bank", bank=name, available=names)
+    anonymous = bool(request.arg("anonimo", engine.settings.anonymous))
+    session = await engine.start_quiz(
+        request, bank, bool(request.arg("aleatorio", False)), seconds, anonymous
+    )
+    first = session.questions[0]
+    lines = [
+        t(
+            lang,
+            "quiz.started",
+            title=localized(session.title, lang),
+            count=len(session.questions),
+            seconds=first.seconds,
+        ),
+        t(lang, "quiz.started_rules", rule=t(lang, f"quiz.rule_name_{session.change_rule}")),
+        t(lang, "quiz.started_next"),
+    ]
+    if session.anonymous:
+        lines.append(t(lang, "quiz.instructor_sees_names"))
+    return Reply.private(*(Paragraph.of(line) for line in lines))
+
+
+async def running_here(request: Request, engine: QuizEngine) -> QuizSession:
+    session = await engine.repo.running_session(request.place)
+    if session is None:
+        raise UserError("quiz.none_running")
+    return session
+
+
+async def next_question(request: Request, engine: QuizEngine) -> Reply:
+    session = await running_here(request, engine)
+    position = await engine.advance(session)
+    if position is None:
+        return Reply.private(Paragraph.of(t(request.locale, "quiz.finished", id=session.id)))
+    return Reply.private(
+        Paragraph.of(t(request.locale, "quiz.posted", number=position + 1, total=len(session.questions)))
+    )
+
+
+async def stop(request: Request, engine: QuizEngine) -> Reply:
+    session = await running_here(request, engine)
+    await engine.stop(session)
+    return Reply.private(Paragraph.of(t(request.locale, "quiz.stopped", id=session.id)))
+
+
+async def chosen_session(request: Request, engine: QuizEngine) -> QuizSession:
+    """The session named by sesion:, else this channel's running or latest one (fresh from storage)."""
+    session_id = request.arg("sesion")
+    if session_id is not None:
+        session = await engine.repo.session(int(session_id))
+        same_place = session is not None and (
+            session.place.platform,
+            session.place.workspace_id,
+        ) == (request.place.platform, request.place.workspace_id)
+        if not same_place:
+            raise UserError("quiz.unknown_session", id=session_id)
+        return session
+    session = await engine.repo.latest_session(request.place)
+    if session is None:
+        raise UserError("quiz.no_sessions_here")
+    return session
+
+
+async def results(request: Request, engine: QuizEngine) -> Reply:
+    session = await chosen_session(request, engine)
+    states = await engine.repo.questions(session.id)
+    answers = await engine.repo.all_answers(session.id)
+    standings, names = await engine.standings(session)
+    return instructor_results(request.locale, session, states, answers, standings, names)
+
+
+async def export(request: Request, engine: QuizEngine) -> Reply:
+    session = await chosen_session(request, engine)
+    files = await export_csvs(engine.repo, session, request.locale)
+    lang = request.locale
+    return Reply.private(
+        Paragraph.of(t(lang, "quiz.exported", id=session.id)),
+        *(
+            Attachment(data, name, t(lang, f"quiz.export_{kind}"))
+            for (name, data), kind in zip(files, ("students", "questions"), strict=True)
+        ),
+    )
+
+
+async def import_bank(request: Request, engine: QuizEngine) -> Reply:
+    lang = request.locale
+    if not request.attachments:
+        raise UserError("quiz.attach_a_file")
+    parts = []
+    for filename, content in request.attachments:
+        try:
+            bank = parse_bank(content, filename)
+        except BankError as exc:
+            raise UserError("quiz.bank_invalid", problems="\n".join(exc.describe(lang))) from None
+        await engine.repo.save_bank(bank.name, filename, content, request.user.id, engine.app.clock())
+        parts.append(
+            Paragraph.of(
+                t(
+                    lang,
+                    "quiz.imported",
+                    bank=bank.name,
+                    choice=len(bank.choice_questions),
+                    open=len(bank.open_questions),
+                ),
+                Span(f" /quiz start banco:{bank.name}", code=True),
+            )
+        )
+    return Reply.private(*parts)
+
+
+async def on_action(request: Request, app: Aula) -> Reply:
+    engine = engine_of(app)
+    parts = request.action.split(":")
+    try:
+        if parts[1] == "answer" and len(parts) == 5:
+            return await engine.answer(request, int(parts[2]), int(parts[3]), parts[4])
+        if parts[1] == "rank" and len(parts) == 3:
+            return await engine.rank(request, int(parts[2]))
+    except (ValueError, IndexError):
+        pass
+    raise UserError("quiz.unknown_button")
+
+
+async def autocomplete(request: Request, app: Aula, option: str, typed: str) -> list[str]:
+    if option != "banco":
+        return []
+    typed = typed.strip().lower()
+    names = await engine_of(app).catalog.names()
+    return [n for n in names if n.startswith(typed)] + [
+        n for n in names if typed in n and not n.startswith(typed)
+    ]
+
+
+async def on_startup(app: Aula) -> None:
+    await engine_of(app).start()
+
+
+command = Command(spec=SPEC, run=run, on_action=on_action, autocomplete=autocomplete, on_startup=on_startup)

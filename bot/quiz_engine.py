@@ -1,0 +1,384 @@
+"""The live quiz: open a question, record clicks, close on the stored timer, score, announce.
+
+Every state change goes to SQLite first; what the channel sees follows through the
+platform's Messenger. A timer is a `closes_at` column compared with `app.clock()`,
+never a sleeping task, so a restarted bot finds it. A background loop calls `tick()`
+every `quiz.tick_seconds`; tests call it themselves after moving the clock.
+
+Posting is separate from closing: a question closes (and is scored) even while the
+platform is unreachable, and its results are posted (`announced_at`) once it answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from typing import TYPE_CHECKING
+
+from bot.errors import UserError
+from bot.messenger import Messenger
+from bot.quiz_banks import LETTERS, Bank, BankCatalog
+from bot.quiz_views import (
+    closed_reply,
+    confirmation_reply,
+    final_reply,
+    nickname,
+    question_reply,
+    rank_reply,
+    results_reply,
+    shown_names,
+)
+from bot.replies import Reply
+from bot.requests import Request
+from bot.storage.quiz import (
+    AlreadyRunning,
+    AnswerRow,
+    LiveQuestion,
+    QuestionState,
+    QuizRepository,
+    QuizSession,
+)
+
+if TYPE_CHECKING:
+    from bot.app import Aula
+
+log = logging.getLogger("aula.quiz")
+
+# Kahoot's answer-streak bonus: +100 per earlier right answer in a row, up to 500.
+STREAK_STEP, STREAK_CAP = 100, 500
+MAX_POST_ATTEMPTS = 5  # then the results of a question are given up on (logged), not retried forever
+
+
+def speed_points(elapsed: float, limit: float, points: int) -> int:
+    """Kahoot's formula: round((1 − (t/T)/2) × P); an instant answer earns P, the last moment P/2."""
+    fraction = min(max(elapsed / limit, 0.0), 1.0) if limit > 0 else 0.0
+    return round((1 - fraction / 2) * points)
+
+
+def streak_before(history: list[bool | None]) -> int:
+    """How many questions in a row, ending with the previous one, the player got right."""
+    count = 0
+    for correct in reversed(history):
+        if not correct:
+            break
+        count += 1
+    return count
+
+
+def score_question(question: LiveQuestion, opened_at: float, speed_bonus: bool, streaks: bool):
+    def score(answers: list[AnswerRow], history: dict[str, list[bool | None]]) -> dict[str, tuple[bool, int]]:
+        scores: dict[str, tuple[bool, int]] = {}
+        for answer in answers:
+            if answer.choice not in question.correct:
+                scores[answer.user_id] = (False, 0)
+                continue
+            if speed_bonus:
+                points = speed_points(answer.answered_at - opened_at, question.seconds, question.points)
+            else:
+                points = question.points
+            if streaks:
+                points += min(streak_before(history.get(answer.user_id, [])) * STREAK_STEP, STREAK_CAP)
+            scores[answer.user_id] = (True, points)
+        return scores
+
+    return score
+
+
+def live_questions(
+    bank: Bank, default_seconds: int, default_points: int, seconds: int | None
+) -> list[LiveQuestion]:
+    """The bank's choice questions as they will be played (open ones are for homework)."""
+    return [
+        LiveQuestion(
+            id=q.id,
+            text=q.text,
+            options=q.options,
+            correct=q.correct,
+            seconds=seconds or q.time or bank.time or default_seconds,
+            points=next(p for p in (q.points, bank.points, default_points) if p is not None),
+            explanation=q.explanation,
+        )
+        for q in bank.choice_questions
+    ]
+
+
+class QuizEngine:
+    def __init__(self, app: Aula) -> None:
+        self.app = app
+        self.repo = QuizRepository(app.db)
+        self.catalog = BankCatalog(app.settings.quiz.banks_dir, self.repo)
+        self._lock = asyncio.Lock()  # state changes and posts, one at a time (clicks do not take it)
+        self._sessions: dict[int, QuizSession] = {}  # questions and rules never change after the start
+        self._refreshed: dict[tuple[int, int], float] = {}  # question -> when its message was last updated
+        self._post_failures: dict[tuple[int, int], int] = {}
+        self._loop: asyncio.Task | None = None
+        self._wake: asyncio.Task | None = None
+
+    @property
+    def settings(self):
+        return self.app.settings.quiz
+
+    # --- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Close what expired while the bot was down, then keep ticking in the background."""
+        await self.tick()
+        if self.settings.tick_seconds > 0 and self._loop is None:
+            self._loop = asyncio.create_task(self._run(), name="quiz-timers")
+
+    async def aclose(self) -> None:
+        for task in (self._loop, self._wake):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._loop = self._wake = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.tick_seconds)
+            try:
+                await self.tick()
+            except Exception:  # one bad tick must not stop the timers
+                log.exception("quiz tick failed")
+
+    async def tick(self) -> None:
+        """Close every question whose time is up, post pending results, refresh open questions."""
+        async with self._lock:
+            now = self.app.clock()
+            for state in await self.repo.due_questions(now):
+                await self._close(state, state.closes_at)
+            await self._announce_pending()
+            await self._refresh_open(now)
+
+    def _tick_soon(self) -> None:
+        """A click found its question past its time: close it now rather than at the next tick."""
+        if self._wake is None or self._wake.done():
+            self._wake = asyncio.create_task(self.tick(), name="quiz-wake")
+
+    # --- sessions -----------------------------------------------------------------------
+    async def session(self, session_id: int) -> QuizSession | None:
+        cached = self._sessions.get(session_id)
+        if cached is None:
+            cached = await self.repo.session(session_id)
+            if cached is not None:
+                self._sessions[session_id] = cached
+        return cached
+
+    def messenger(self, platform: str) -> Messenger:
+        messenger = self.app.messengers.get(platform)
+        if messenger is None:
+            raise UserError("quiz.no_messenger", platform=platform)
+        return messenger
+
+    async def start_quiz(
+        self, request: Request, bank: Bank, shuffle: bool, seconds: int | None, anonymous: bool
+    ) -> QuizSession:
+        settings = self.settings
+        questions = live_questions(bank, settings.seconds_per_question, settings.points, seconds)
+        if not questions:
+            raise UserError("quiz.no_choice_questions", bank=bank.name)
+        if shuffle:
+            random.shuffle(questions)
+        self.messenger(request.place.platform)
+        async with self._lock:
+            now = self.app.clock()
+            try:
+                session_id = await self.repo.create_session(
+                    request.place,
+                    bank.name,
+                    bank.title,
+                    questions,
+                    request.locale,
+                    settings.change_rule,
+                    settings.speed_bonus,
+                    settings.streaks,
+                    anonymous,
+                    request.user.id,
+                    now,
+                )
+            except AlreadyRunning:
+                raise UserError("quiz.already_running") from None
+            session = await self.session(session_id)
+            assert session is not None
+            try:
+                await self._open(session, 0)
+            except UserError:
+                await self.repo.end_session(session_id, now)
+                await self.repo.mark_final_announced(session_id, now)
+                raise
+            return session
+
+    async def advance(self, session: QuizSession) -> int | None:
+        """/quiz next: close the open question (results first), then open the next one.
+        Returns the position opened, or None when the quiz has just finished."""
+        async with self._lock:
+            latest = await self.repo.latest_question(session.id)
+            if latest is not None and latest.is_open:
+                await self._close(latest, min(self.app.clock(), latest.closes_at))
+            await self._announce_pending()
+            position = 0 if latest is None else latest.position + 1
+            if position < len(session.questions):
+                await self._open(session, position)
+                return position
+            await self._finish(session)
+            return None
+
+    async def stop(self, session: QuizSession) -> None:
+        """/quiz stop: close the open question, post its results and the final leaderboard."""
+        async with self._lock:
+            latest = await self.repo.latest_question(session.id)
+            if latest is not None and latest.is_open:
+                await self._close(latest, min(self.app.clock(), latest.closes_at))
+            await self._finish(session)
+
+    async def _finish(self, session: QuizSession) -> None:
+        await self.repo.end_session(session.id, self.app.clock())
+        await self._announce_pending()
+
+    # --- questions ----------------------------------------------------------------------
+    async def _open(self, session: QuizSession, position: int) -> None:
+        messenger = self.messenger(session.place.platform)
+        now = self.app.clock()
+        question = session.questions[position]
+        await self.repo.open_question(session.id, position, now, now + question.seconds)
+        state = await self.repo.question(session.id, position)
+        assert state is not None
+        try:
+            message_id = await messenger.send(session.place, question_reply(session, state, 0, now))
+        except Exception:
+            log.exception("could not post question %s of quiz %s", position + 1, session.id)
+            await self.repo.forget_question(session.id, position)
+            raise UserError("quiz.cannot_post") from None
+        await self.repo.set_message(session.id, position, str(message_id or ""))
+        self._refreshed[(session.id, position)] = now
+
+    async def _close(self, state: QuestionState, closed_at: float) -> None:
+        session = await self.session(state.session_id)
+        if session is None:
+            return
+        question = session.questions[state.position]
+        scorer = score_question(question, state.opened_at, session.speed_bonus, session.streaks)
+        if await self.repo.close_question(state.session_id, state.position, closed_at, scorer):
+            log.info("quiz %s question %s closed", state.session_id, state.position + 1)
+        self._refreshed.pop((state.session_id, state.position), None)
+
+    async def _announce_pending(self) -> None:
+        """Post what closed but is not yet shown: each question's results, then final leaderboards."""
+        waiting: set[int] = set()
+        for state in await self.repo.unannounced_questions():
+            session = await self.session(state.session_id)
+            messenger = self.app.messengers.get(session.place.platform) if session else None
+            if session is None or messenger is None:
+                waiting.add(state.session_id)
+                continue
+            if not await self._post_results(session, state, messenger):
+                waiting.add(state.session_id)
+        for session in await self.repo.sessions_awaiting_final():
+            messenger = self.app.messengers.get(session.place.platform)
+            if session.id in waiting or messenger is None:
+                continue
+            standings, names = await self.standings(session)
+            if await self._post(
+                session.id,
+                -1,
+                messenger.send(
+                    session.place, final_reply(session, standings, names, self.settings.leaderboard_size)
+                ),
+            ):
+                await self.repo.mark_final_announced(session.id, self.app.clock())
+
+    async def _post_results(self, session: QuizSession, state: QuestionState, messenger: Messenger) -> bool:
+        answers = await self.repo.answers(session.id, state.position)
+        standings, names = await self.standings(session)
+
+        async def post() -> None:
+            if state.message_id:
+                await messenger.edit(session.place, state.message_id, closed_reply(session, state, answers))
+            size = self.settings.leaderboard_size
+            await messenger.send(
+                session.place, results_reply(session, state.position, answers, standings, names, size)
+            )
+
+        if await self._post(session.id, state.position, post()):
+            await self.repo.mark_announced(session.id, state.position, self.app.clock())
+            return True
+        return False
+
+    async def _post(self, session_id: int, position: int, posting) -> bool:
+        """Await a post; True when done, or when it failed too often to keep trying."""
+        key = (session_id, position)
+        try:
+            await posting
+        except Exception:
+            failures = self._post_failures.get(key, 0) + 1
+            self._post_failures[key] = failures
+            log.exception("quiz %s: posting results failed (attempt %s)", session_id, failures)
+            return failures >= MAX_POST_ATTEMPTS
+        self._post_failures.pop(key, None)
+        return True
+
+    async def _refresh_open(self, now: float) -> None:
+        """Show how many answered (never what) and the time left, every refresh_seconds."""
+        for state in await self.repo.open_questions():
+            key = (state.session_id, state.position)
+            if state.closes_at <= now or not state.message_id:
+                continue
+            if now - self._refreshed.get(key, float("-inf")) < self.settings.refresh_seconds:
+                continue
+            session = await self.session(state.session_id)
+            messenger = self.app.messengers.get(session.place.platform) if session else None
+            if session is None or messenger is None:
+                continue
+            self._refreshed[key] = now
+            answered = await self.repo.answer_count(state.session_id, state.position)
+            try:
+                await messenger.edit(
+                    session.place, state.message_id, question_reply(session, state, answered, now)
+                )
+            except Exception:
+                log.warning(
+                    "quiz %s: could not refresh question %s",
+                    state.session_id,
+                    state.position + 1,
+                    exc_info=True,
+                )
+
+    # --- clicks ---------------------------------------------------------------------------
+    async def answer(self, request: Request, session_id: int, position: int, letter: str) -> Reply:
+        session = await self.session(session_id)
+        if session is None or not 0 <= position < len(session.questions):
+            raise UserError("quiz.unknown_button")
+        question = session.questions[position]
+        choice = LETTERS.find(letter)
+        if not 0 <= choice < len(question.options):
+            raise UserError("quiz.unknown_button")
+        recorded = await self.repo.record_answer(
+            session_id,
+            position,
+            request.user.id,
+            request.user.name,
+            choice,
+            self.app.clock(),
+            session.change_rule,
+        )
+        if recorded.status == "closed":
+            self._tick_soon()
+        nick = None
+        if session.anonymous:
+            ordinal = await self.repo.player_ordinal(session_id, request.user.id)
+            nick = nickname(session_id, ordinal) if ordinal is not None else None
+        return confirmation_reply(request.locale, session, position, recorded, nick)
+
+    async def rank(self, request: Request, session_id: int) -> Reply:
+        session = await self.session(session_id)
+        if session is None:
+            raise UserError("quiz.unknown_button")
+        standings, names = await self.standings(session)
+        return rank_reply(request.locale, session, standings, names, request.user.id)
+
+    async def standings(self, session: QuizSession):
+        standings = await self.repo.standings(session.id)
+        players = await self.repo.players(session.id) if session.anonymous else []
+        return standings, shown_names(session, standings, players)

@@ -1,0 +1,480 @@
+"""Quiz storage: imported banks, sessions, questions (with their closing time), answers.
+
+The database is the only truth for a running quiz: a new bot on the same file picks
+up open questions, their timers and every answer given so far.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.requests import Place
+from bot.storage.database import Database
+
+
+class AlreadyRunning(Exception):
+    """The channel has a running quiz (the unique index said so)."""
+
+
+@dataclass(frozen=True)
+class LiveQuestion:
+    """A choice question as it is played: fixed at the quiz's start."""
+
+    id: str
+    text: dict[str, str]
+    options: tuple[dict[str, str], ...]
+    correct: tuple[int, ...]
+    seconds: int
+    points: int
+    explanation: dict[str, str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "options": list(self.options),
+            "correct": list(self.correct),
+            "seconds": self.seconds,
+            "points": self.points,
+            "explanation": self.explanation,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LiveQuestion:
+        return cls(
+            id=data["id"],
+            text=data["text"],
+            options=tuple(data["options"]),
+            correct=tuple(data["correct"]),
+            seconds=int(data["seconds"]),
+            points=int(data["points"]),
+            explanation=data.get("explanation"),
+        )
+
+
+@dataclass(frozen=True)
+class QuizSession:
+    id: int
+    place: Place
+    bank_name: str
+    title: dict[str, str]
+    questions: tuple[LiveQuestion, ...]
+    locale: str
+    change_rule: str
+    speed_bonus: bool
+    streaks: bool
+    anonymous: bool
+    started_by: str
+    started_at: float
+    ended_at: float | None
+    final_announced_at: float | None
+
+    @property
+    def running(self) -> bool:
+        return self.ended_at is None
+
+
+@dataclass(frozen=True)
+class QuestionState:
+    session_id: int
+    position: int
+    opened_at: float
+    closes_at: float
+    closed_at: float | None
+    announced_at: float | None
+    message_id: str
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+@dataclass(frozen=True)
+class AnswerRow:
+    user_id: str
+    choice: int
+    answered_at: float
+    changes: int
+    correct: bool | None
+    points: int
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a click did. status: recorded, changed, same, change_refused, closed."""
+
+    status: str
+    choice: int | None  # the answer now on record (None when nothing is)
+    changes: int = 0
+
+
+# How many times an answer may change, per rule (None: until the question closes).
+CHANGE_LIMITS: dict[str, int | None] = {"never": 0, "once": 1, "free": None}
+
+
+class QuizRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- imported banks ---------------------------------------------------------------
+    async def save_bank(self, name: str, filename: str, content: bytes, user_id: str, now: float) -> None:
+        await self.db.execute(
+            """INSERT INTO quiz_banks (name, filename, content, imported_by, imported_at) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (name) DO UPDATE SET filename = excluded.filename, content = excluded.content,
+               imported_by = excluded.imported_by, imported_at = excluded.imported_at""",
+            (name, filename, content, user_id, now),
+        )
+
+    async def imported_banks(self) -> list[tuple[str, str, bytes]]:
+        """(name, filename, content) of every imported bank."""
+        rows = await self.db.fetchall("SELECT name, filename, content FROM quiz_banks ORDER BY name")
+        return [(r["name"], r["filename"], bytes(r["content"])) for r in rows]
+
+    async def imported_bank(self, name: str) -> tuple[str, bytes] | None:
+        row = await self.db.fetchone("SELECT filename, content FROM quiz_banks WHERE name = ?", (name,))
+        return (row["filename"], bytes(row["content"])) if row else None
+
+    # --- sessions -----------------------------------------------------------------------
+    async def create_session(
+        self,
+        place: Place,
+        bank_name: str,
+        title: dict[str, str],
+        questions: list[LiveQuestion],
+        locale: str,
+        change_rule: str,
+        speed_bonus: bool,
+        streaks: bool,
+        anonymous: bool,
+        started_by: str,
+        now: float,
+    ) -> int:
+        snapshot = json.dumps(
+            {"title": title, "questions": [q.to_json() for q in questions]}, ensure_ascii=False
+        )
+        try:
+            return await self.db.execute(
+                """INSERT INTO quiz_sessions (platform, workspace_id, channel_id, thread_id, bank_name, snapshot,
+                   locale, change_rule, speed_bonus, streaks, anonymous, started_by, started_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    place.platform,
+                    place.workspace_id,
+                    place.channel_id,
+                    place.thread_id,
+                    bank_name,
+                    snapshot,
+                    locale,
+                    change_rule,
+                    int(speed_bonus),
+                    int(streaks),
+                    int(anonymous),
+                    started_by,
+                    now,
+                ),
+            )
+        except sqlite3.IntegrityError:
+            raise AlreadyRunning from None
+
+    async def session(self, session_id: int) -> QuizSession | None:
+        row = await self.db.fetchone("SELECT * FROM quiz_sessions WHERE id = ?", (session_id,))
+        return _session(row) if row else None
+
+    async def running_session(self, place: Place) -> QuizSession | None:
+        row = await self.db.fetchone(
+            """SELECT * FROM quiz_sessions WHERE platform = ? AND workspace_id = ? AND channel_id = ?
+               AND thread_id = ? AND ended_at IS NULL""",
+            (place.platform, place.workspace_id, place.channel_id, place.thread_id),
+        )
+        return _session(row) if row else None
+
+    async def latest_session(self, place: Place) -> QuizSession | None:
+        row = await self.db.fetchone(
+            """SELECT * FROM quiz_sessions WHERE platform = ? AND workspace_id = ? AND channel_id = ?
+               AND thread_id = ? ORDER BY id DESC LIMIT 1""",
+            (place.platform, place.workspace_id, place.channel_id, place.thread_id),
+        )
+        return _session(row) if row else None
+
+    async def recent_sessions(self, limit: int = 20) -> list[QuizSession]:
+        rows = await self.db.fetchall("SELECT * FROM quiz_sessions ORDER BY id DESC LIMIT ?", (limit,))
+        return [_session(r) for r in rows]
+
+    async def end_session(self, session_id: int, now: float) -> bool:
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE quiz_sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (now, session_id)
+            )
+            return cursor.rowcount == 1
+
+    async def mark_final_announced(self, session_id: int, now: float) -> None:
+        await self.db.execute(
+            "UPDATE quiz_sessions SET final_announced_at = ? WHERE id = ?", (now, session_id)
+        )
+
+    async def sessions_awaiting_final(self) -> list[QuizSession]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM quiz_sessions WHERE ended_at IS NOT NULL AND final_announced_at IS NULL ORDER BY id"
+        )
+        return [_session(r) for r in rows]
+
+    # --- questions ----------------------------------------------------------------------
+    async def open_question(self, session_id: int, position: int, opened_at: float, closes_at: float) -> None:
+        await self.db.execute(
+            "INSERT INTO quiz_questions (session_id, position, opened_at, closes_at) VALUES (?, ?, ?, ?)",
+            (session_id, position, opened_at, closes_at),
+        )
+
+    async def forget_question(self, session_id: int, position: int) -> None:
+        """Undo open_question when the question could not be posted at all."""
+        await self.db.execute(
+            "DELETE FROM quiz_questions WHERE session_id = ? AND position = ?", (session_id, position)
+        )
+
+    async def set_message(self, session_id: int, position: int, message_id: str) -> None:
+        await self.db.execute(
+            "UPDATE quiz_questions SET message_id = ? WHERE session_id = ? AND position = ?",
+            (message_id, session_id, position),
+        )
+
+    async def question(self, session_id: int, position: int) -> QuestionState | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM quiz_questions WHERE session_id = ? AND position = ?", (session_id, position)
+        )
+        return _question(row) if row else None
+
+    async def latest_question(self, session_id: int) -> QuestionState | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM quiz_questions WHERE session_id = ? ORDER BY position DESC LIMIT 1", (session_id,)
+        )
+        return _question(row) if row else None
+
+    async def questions(self, session_id: int) -> list[QuestionState]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM quiz_questions WHERE session_id = ? ORDER BY position", (session_id,)
+        )
+        return [_question(r) for r in rows]
+
+    async def open_questions(self) -> list[QuestionState]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM quiz_questions WHERE closed_at IS NULL ORDER BY closes_at"
+        )
+        return [_question(r) for r in rows]
+
+    async def due_questions(self, now: float) -> list[QuestionState]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM quiz_questions WHERE closed_at IS NULL AND closes_at <= ? ORDER BY closes_at",
+            (now,),
+        )
+        return [_question(r) for r in rows]
+
+    async def unannounced_questions(self) -> list[QuestionState]:
+        rows = await self.db.fetchall(
+            """SELECT * FROM quiz_questions WHERE closed_at IS NOT NULL AND announced_at IS NULL
+               ORDER BY session_id, position"""
+        )
+        return [_question(r) for r in rows]
+
+    async def mark_announced(self, session_id: int, position: int, now: float) -> None:
+        await self.db.execute(
+            "UPDATE quiz_questions SET announced_at = ? WHERE session_id = ? AND position = ?",
+            (now, session_id, position),
+        )
+
+    async def close_question(
+        self,
+        session_id: int,
+        position: int,
+        now: float,
+        score: Callable[[list[AnswerRow], dict[str, list[bool | None]]], dict[str, tuple[bool, int]]],
+    ) -> bool:
+        """Close an open question and score its answers in one transaction; False if it was closed.
+
+        score(answers, history) -> user_id -> (correct, points); history maps a user to
+        their earlier questions' correctness, in play order (None: did not answer).
+        """
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE quiz_questions SET closed_at = ? WHERE session_id = ? AND position = ? AND closed_at IS NULL",
+                (now, session_id, position),
+            )
+            if cursor.rowcount != 1:
+                return False
+            rows = await conn.execute_fetchall(
+                "SELECT position, user_id, choice, answered_at, changes, correct, points FROM quiz_answers WHERE session_id = ?",
+                (session_id,),
+            )
+            answers = [_answer(r) for r in rows if r["position"] == position]
+            history: dict[str, list[bool | None]] = {a.user_id: [None] * position for a in answers}
+            for r in rows:
+                if r["position"] < position and r["user_id"] in history:
+                    history[r["user_id"]][r["position"]] = bool(r["correct"])
+            scores = score(answers, history)
+            await conn.executemany(
+                "UPDATE quiz_answers SET correct = ?, points = ? WHERE session_id = ? AND position = ? AND user_id = ?",
+                [(int(c), p, session_id, position, user) for user, (c, p) in scores.items()],
+            )
+            return True
+
+    # --- answers --------------------------------------------------------------------------
+    async def record_answer(
+        self,
+        session_id: int,
+        position: int,
+        user_id: str,
+        display_name: str,
+        choice: int,
+        now: float,
+        change_rule: str,
+    ) -> Recorded:
+        """Record one click atomically: only while the question is open, once per student
+        (the unique constraint), changed only as the rule allows."""
+        limit = CHANGE_LIMITS[change_rule]
+        may_change = "0" if limit == 0 else ("1" if limit is None else f"quiz_answers.changes < {limit}")
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                f"""INSERT INTO quiz_answers (session_id, position, user_id, choice, answered_at)
+                    SELECT ?, ?, ?, ?, ? WHERE EXISTS (
+                        SELECT 1 FROM quiz_questions WHERE session_id = ? AND position = ?
+                        AND closed_at IS NULL AND closes_at > ?)
+                    ON CONFLICT (session_id, position, user_id) DO UPDATE
+                    SET choice = excluded.choice, answered_at = excluded.answered_at, changes = changes + 1
+                    WHERE quiz_answers.choice != excluded.choice AND {may_change}
+                    RETURNING choice, changes""",
+                (session_id, position, user_id, choice, now, session_id, position, now),
+            )
+            written = await cursor.fetchone()
+            await cursor.close()
+            if written is not None:
+                await conn.execute(
+                    """INSERT INTO quiz_players (session_id, user_id, display_name, joined_at) VALUES (?, ?, ?, ?)
+                       ON CONFLICT (session_id, user_id) DO NOTHING""",
+                    (session_id, user_id, display_name, now),
+                )
+                changes = int(written["changes"])
+                return Recorded("changed" if changes else "recorded", int(written["choice"]), changes)
+            rows = await conn.execute_fetchall(
+                """SELECT q.closed_at, q.closes_at, a.choice, a.changes FROM quiz_questions q
+                   LEFT JOIN quiz_answers a ON a.session_id = q.session_id AND a.position = q.position
+                   AND a.user_id = ? WHERE q.session_id = ? AND q.position = ?""",
+                (user_id, session_id, position),
+            )
+        row = rows[0] if rows else None
+        previous = None if row is None or row["choice"] is None else int(row["choice"])
+        if row is None or row["closed_at"] is not None or row["closes_at"] <= now:
+            return Recorded("closed", previous)
+        if previous == choice:
+            return Recorded("same", previous, int(row["changes"]))
+        return Recorded("change_refused", previous, int(row["changes"]))
+
+    async def answer_count(self, session_id: int, position: int) -> int:
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) AS n FROM quiz_answers WHERE session_id = ? AND position = ?",
+            (session_id, position),
+        )
+        return int(row["n"]) if row else 0
+
+    async def answers(self, session_id: int, position: int) -> list[AnswerRow]:
+        rows = await self.db.fetchall(
+            """SELECT user_id, choice, answered_at, changes, correct, points FROM quiz_answers
+               WHERE session_id = ? AND position = ? ORDER BY answered_at""",
+            (session_id, position),
+        )
+        return [_answer(r) for r in rows]
+
+    async def all_answers(self, session_id: int) -> dict[int, list[AnswerRow]]:
+        rows = await self.db.fetchall(
+            """SELECT position, user_id, choice, answered_at, changes, correct, points FROM quiz_answers
+               WHERE session_id = ? ORDER BY position, answered_at""",
+            (session_id,),
+        )
+        by_position: dict[int, list[AnswerRow]] = {}
+        for r in rows:
+            by_position.setdefault(int(r["position"]), []).append(_answer(r))
+        return by_position
+
+    async def players(self, session_id: int) -> list[tuple[str, str]]:
+        """(user_id, display_name) in the order they first answered."""
+        rows = await self.db.fetchall(
+            "SELECT user_id, display_name FROM quiz_players WHERE session_id = ? ORDER BY joined_at, rowid",
+            (session_id,),
+        )
+        return [(r["user_id"], r["display_name"]) for r in rows]
+
+    async def player_ordinal(self, session_id: int, user_id: str) -> int | None:
+        """0-based position of a player in join order (what their nickname is drawn from)."""
+        row = await self.db.fetchone(
+            """SELECT COUNT(*) AS n FROM quiz_players p, quiz_players me
+               WHERE me.session_id = ? AND me.user_id = ? AND p.session_id = me.session_id
+               AND (p.joined_at, p.rowid) < (me.joined_at, me.rowid)""",
+            (session_id, user_id),
+        )
+        if row is None:
+            return None
+        exists = await self.db.fetchone(
+            "SELECT 1 FROM quiz_players WHERE session_id = ? AND user_id = ?", (session_id, user_id)
+        )
+        return int(row["n"]) if exists else None
+
+    async def standings(self, session_id: int) -> list[tuple[str, str, int, int, int]]:
+        """(user_id, display_name, points, correct, answered), best first; ties by who joined first."""
+        rows = await self.db.fetchall(
+            """SELECT p.user_id, p.display_name, COALESCE(SUM(a.points), 0) AS points,
+                      COALESCE(SUM(a.correct), 0) AS correct, COUNT(a.user_id) AS answered
+               FROM quiz_players p LEFT JOIN quiz_answers a
+                 ON a.session_id = p.session_id AND a.user_id = p.user_id
+               WHERE p.session_id = ?
+               GROUP BY p.user_id ORDER BY points DESC, correct DESC, p.joined_at, p.rowid""",
+            (session_id,),
+        )
+        return [
+            (r["user_id"], r["display_name"], int(r["points"]), int(r["correct"]), int(r["answered"]))
+            for r in rows
+        ]
+
+
+def _session(row) -> QuizSession:
+    snapshot = json.loads(row["snapshot"])
+    return QuizSession(
+        id=int(row["id"]),
+        place=Place(row["platform"], row["workspace_id"], row["channel_id"], row["thread_id"]),
+        bank_name=row["bank_name"],
+        title=snapshot["title"],
+        questions=tuple(LiveQuestion.from_json(q) for q in snapshot["questions"]),
+        locale=row["locale"],
+        change_rule=row["change_rule"],
+        speed_bonus=bool(row["speed_bonus"]),
+        streaks=bool(row["streaks"]),
+        anonymous=bool(row["anonymous"]),
+        started_by=row["started_by"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        final_announced_at=row["final_announced_at"],
+    )
+
+
+def _question(row) -> QuestionState:
+    return QuestionState(
+        session_id=int(row["session_id"]),
+        position=int(row["position"]),
+        opened_at=row["opened_at"],
+        closes_at=row["closes_at"],
+        closed_at=row["closed_at"],
+        announced_at=row["announced_at"],
+        message_id=row["message_id"],
+    )
+
+
+def _answer(row) -> AnswerRow:
+    return AnswerRow(
+        user_id=row["user_id"],
+        choice=int(row["choice"]),
+        answered_at=row["answered_at"],
+        changes=int(row["changes"]),
+        correct=None if row["correct"] is None else bool(row["correct"]),
+        points=int(row["points"]),
+    )
