@@ -47,7 +47,6 @@ SLACK_SECTION_FIELDS = 10
 SLACK_SECTION_FIELD_TEXT = 2000
 SLACK_MODAL_BUTTON_TEXT = 24  # a modal's submit and close labels
 SLACK_PLACEHOLDER_TEXT = 150
-SLACK_PRIVATE_METADATA = 3000
 SLACK_EDIT_INTERVAL_S = 1.0  # chat.update: about one edit per second per message
 SLACK_RESPONSE_URL_USES = 5  # a response_url accepts five posts within 30 minutes
 

@@ -1,0 +1,305 @@
+"""Aula on Slack: Bolt listeners that turn slash commands, clicks and modals into core Requests.
+
+Every listener acknowledges first (Slack allows 3 seconds) and works after; Bolt
+verifies each request's signature before any of this runs. Socket Mode by default,
+so a classroom needs no public URL; HTTP mode when settings.slack.mode is "http".
+
+    app = create_app(settings, aula=aula)   # builds offline: no token needed to construct
+    await serve(app, settings)              # what `aula run` does
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from cachetools import TTLCache
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.delivery import Origin, PublicReply, ResponseUrl, SlackMessenger, SlackOutput, throttled
+from adapters.slack.render import ACTION_PREFIX, modal, render
+from adapters.slack.users import UserDirectory
+from bot.app import Aula, error_reply
+from bot.arguments import missing_required, parse_arguments, split_subcommand
+from bot.errors import UserError
+from bot.limits import SLACK_ACK_DEADLINE_S, SLACK_EDIT_INTERVAL_S
+from bot.replies import Form, Reply, plain_text
+from bot.requests import Place, Request
+from bot.settings import Settings, SettingsError, load_settings
+
+__all__ = ["create_app", "serve"]
+
+log = logging.getLogger("aula.slack")
+
+# Stand-ins so the app can be built (tests, `aula config`) without credentials; Slack rejects them.
+PLACEHOLDER_TOKEN = "xoxb-not-configured"
+PLACEHOLDER_SIGNING_SECRET = "not-configured"
+EVENTS_PATH = "/slack/events"
+VIEW_ACK_BUDGET_S = SLACK_ACK_DEADLINE_S - 1.0  # wait this long for a form's verdict; a second for the network
+DELIVERY_MEMORY_S = 15 * 60  # Slack retries within minutes: remember deliveries a little longer
+DELIVERY_MEMORY_SIZE = 10_000
+
+
+def create_app(
+    settings: Settings | None = None,
+    aula: Aula | None = None,
+    client: AsyncWebClient | None = None,
+    *,
+    edit_interval_s: float = SLACK_EDIT_INTERVAL_S,
+) -> AsyncApp:
+    """A Bolt app answering every command of `aula`; also sets aula.messengers["slack"].
+
+    AsyncApp checks its token lazily (auth.test on the first request), so building it
+    needs no network and no credentials.
+    """
+    settings = settings or load_settings()
+    aula = aula or Aula(settings)
+    token = _secret(settings.secrets.slack_bot_token) or PLACEHOLDER_TOKEN
+    if client is None:
+        client = AsyncWebClient(token=token)
+    elif client.token is None:
+        client.token = token
+    app = AsyncApp(
+        name="aula",
+        client=client,
+        signing_secret=_secret(settings.secrets.slack_signing_secret) or PLACEHOLDER_SIGNING_SECRET,
+    )
+    SlackAdapter(app, aula, settings, edit_interval_s).register()
+    return app
+
+
+async def serve(app: AsyncApp, settings: Settings) -> None:
+    """Run until cancelled: Socket Mode (outbound WebSocket) or an HTTP endpoint at /slack/events."""
+    if settings.slack.mode == "http":
+        runner = web.AppRunner(app.web_app(path=EVENTS_PATH, port=settings.slack.port))
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, port=settings.slack.port).start()
+            log.info("Slack HTTP mode on port %d, path %s", settings.slack.port, EVENTS_PATH)
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+        return
+    app_token = _secret(settings.secrets.slack_app_token)
+    if not app_token:
+        raise SettingsError("Slack Socket Mode needs SLACK_APP_TOKEN (an xapp- token); or set slack.mode = \"http\"")
+    handler = AsyncSocketModeHandler(app, app_token)
+    try:
+        await handler.start_async()
+    finally:
+        await handler.close_async()
+
+
+class SlackAdapter:
+    def __init__(self, app: AsyncApp, aula: Aula, settings: Settings, edit_interval_s: float) -> None:
+        self.app = app
+        self.aula = aula
+        self.settings = settings
+        self.edit_interval_s = edit_interval_s
+        self.out = SlackOutput(app.client)
+        self.users = UserDirectory(app.client, settings)
+        self.messenger = SlackMessenger(self.out, settings.default_locale)
+        self.seen: TTLCache[str, bool] = TTLCache(maxsize=DELIVERY_MEMORY_SIZE, ttl=DELIVERY_MEMORY_S)
+
+    def register(self) -> None:
+        self.app.middleware(self.skip_redeliveries)
+        for name in self.aula.commands:
+            self.app.command(slash_name(self.settings, name))(self.command_listener(name))
+        self.app.action(re.compile("^" + re.escape(ACTION_PREFIX)))(self.on_click)
+        self.app.view(re.compile(r"^[^:]+:"))(self.on_form_submit)
+        self.app.error(self.on_error)
+        self.aula.messengers["slack"] = self.messenger
+
+    # --- listeners --------------------------------------------------------------------------
+
+    async def skip_redeliveries(self, body: dict, request: AsyncBoltRequest, next) -> BoltResponse | None:
+        """A retried or repeated delivery gets a plain 200 and no second answer."""
+        key = body.get("event_id") or body.get("trigger_id") or ""
+        retried = bool(request.headers.get("x-slack-retry-num"))
+        if (key and key in self.seen) or (retried and not key):
+            log.info("skipping a repeated delivery (%s)", key or "a retry without an id")
+            return BoltResponse(status=200, body="")
+        if key:
+            self.seen[key] = True
+        return await next()
+
+    def command_listener(self, name: str):
+        async def on_command(ack, body: dict, respond: AsyncRespond) -> None:
+            await ack()
+            await self.run_command(name, body, respond)
+
+        on_command.__name__ = f"on_{name}_command"  # Bolt names listeners in its logs
+        return on_command
+
+    async def run_command(self, name: str, body: dict, respond: AsyncRespond) -> None:
+        place = Place("slack", body.get("team_id", ""), body.get("channel_id", ""), body.get("thread_ts", ""))
+        origin = await self.origin(body["user_id"], body.get("user_name", ""), place, respond, body.get("trigger_id", ""))
+        try:
+            request = self.parse(name, body.get("text", ""), origin)
+        except UserError as exc:
+            await self.send_private(origin, error_reply(origin.user.locale, exc.key, **exc.values))
+            return
+        await self.deliver(origin, self.aula.handle(request))
+
+    async def on_click(self, ack, body: dict, action: dict, respond: AsyncRespond) -> None:
+        await ack()
+        button_id = action["action_id"][len(ACTION_PREFIX) :]
+        message = body.get("message") or {}
+        thread = (body.get("container") or {}).get("thread_ts") or message.get("thread_ts") or ""
+        place = Place("slack", _team_id(body), (body.get("channel") or {}).get("id", ""), thread)
+        user = body.get("user") or {}
+        origin = await self.origin(user.get("id", ""), user.get("name", ""), place, respond, body.get("trigger_id", ""))
+        request = Request(command=button_id.split(":", 1)[0], user=origin.user, place=place, action=button_id)
+        await self.deliver(origin, self.aula.handle(request))
+
+    async def on_form_submit(self, ack, body: dict, view: dict) -> None:
+        """Wait briefly for the core's verdict, so a refusal can show inside the modal itself."""
+        work = asyncio.ensure_future(self.first_reply_to_form(body, view))
+        done, _ = await asyncio.wait({work}, timeout=VIEW_ACK_BUDGET_S)
+        if not done:
+            await ack()  # too slow for the modal: the answer comes as a message instead
+            origin, first, rest = await work
+            await self.deliver(origin, _prepend(first, rest))
+            return
+        origin, first, rest = work.result()
+        field_block = next((b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"), "")
+        if first is not None and first.error and field_block:
+            await ack(response_action="errors", errors={field_block: plain_text(first)})
+            first = None
+        elif first is not None and first.form is not None:
+            await ack(response_action="update", view=modal(first.form, origin.user.locale, form_metadata(origin.place)))
+            first = None
+        else:
+            await ack()
+        await self.deliver(origin, _prepend(first, rest))  # drains the handler even when nothing is left
+
+    async def first_reply_to_form(self, body: dict, view: dict) -> tuple[Origin, Reply | None, AsyncIterator[Reply]]:
+        metadata = _json_object(view.get("private_metadata", ""))
+        place = Place(
+            "slack", metadata.get("team") or _team_id(body), metadata.get("channel", ""), metadata.get("thread", "")
+        )
+        user = body.get("user") or {}
+        origin = await self.origin(user.get("id", ""), user.get("name", ""), place, None, body.get("trigger_id", ""))
+        form_id = view["callback_id"]
+        values = {
+            action_id: state.get("value") or ""
+            for actions in ((view.get("state") or {}).get("values") or {}).values()
+            for action_id, state in actions.items()
+        }
+        request = Request(
+            command=form_id.split(":", 1)[0], user=origin.user, place=place, action=form_id, values=values
+        )
+        replies = aiter(self.aula.handle(request))
+        return origin, await anext(replies, None), replies
+
+    async def on_error(self, error: Exception, body: dict, respond: AsyncRespond | None = None) -> None:
+        """Anything a listener did not handle: logged, the user told in their language, the app goes on."""
+        log.error("a Slack request failed", exc_info=error)
+        user_id = body.get("user_id") or (body.get("user") or {}).get("id") or ""
+        if not user_id:
+            return
+        locale = self.users.known_locale(user_id)
+        channel = body.get("channel_id") or (body.get("channel") or {}).get("id") or ""
+        place = Place("slack", body.get("team_id") or _team_id(body), channel)
+        try:
+            reply = render(error_reply(locale, "error.internal"), locale)
+            await self.out.send_private(place, user_id, reply, locale, ResponseUrl(respond))
+        except Exception:
+            log.exception("could not tell %s that their request failed", user_id)
+
+    # --- shared steps ---------------------------------------------------------------------
+
+    async def origin(
+        self, user_id: str, user_name: str, place: Place, respond: AsyncRespond | None, trigger_id: str
+    ) -> Origin:
+        user = await self.users.user(user_id, user_name)
+        return Origin(place=place, user=user, response_url=ResponseUrl(respond), trigger_id=trigger_id)
+
+    def parse(self, name: str, text: str, origin: Origin) -> Request:
+        spec = self.aula.commands[name].spec
+        subcommand, rest = split_subcommand(spec, text)
+        sub_spec = spec.subcommand(subcommand) if subcommand else spec
+        if sub_spec is None:
+            raise UserError("error.unknown_subcommand", command=name, subcommand=subcommand)
+        args = parse_arguments(sub_spec, rest)
+        missing = missing_required(sub_spec, args)
+        if missing is not None:
+            usage = " ".join(w for w in (slash_name(self.settings, name), subcommand, f"{missing.name}:…") if w)
+            raise UserError("error.missing_argument", option=missing.name, example=usage)
+        return Request(command=name, subcommand=subcommand, args=args, user=origin.user, place=origin.place)
+
+    async def deliver(self, origin: Origin, versions: AsyncIterator[Reply]) -> None:
+        """Public versions edit one channel reply in place (throttled); only the last private one is sent."""
+        public = PublicReply(
+            self.out, origin.place, origin.user.locale, requester=origin.user.id, response_url=origin.response_url
+        )
+        last_private: Reply | None = None
+        async for reply in throttled(versions, self.edit_interval_s):
+            if reply.form is not None:
+                await self.open_form(origin, reply.form)
+            elif reply.is_private:
+                last_private = reply  # ephemeral messages cannot be edited: send the final one only
+            else:
+                await public.show(reply)
+        await public.finish()
+        if last_private is not None:
+            await self.send_private(origin, last_private)
+
+    async def send_private(self, origin: Origin, reply: Reply) -> None:
+        locale = origin.user.locale
+        await self.out.send_private(origin.place, origin.user.id, render(reply, locale), locale, origin.response_url)
+
+    async def open_form(self, origin: Origin, form: Form) -> None:
+        view = modal(form, origin.user.locale, form_metadata(origin.place))
+        try:
+            if not origin.trigger_id:
+                raise ValueError("no trigger_id to open a modal with")
+            await self.out.open_modal(origin.trigger_id, view)
+        except (SlackApiError, ValueError) as exc:  # e.g. expired_trigger_id: over Slack's 3 seconds
+            log.warning("could not open form %s: %s", form.id, exc)
+            await self.send_private(origin, error_reply(origin.user.locale, "slack.form_unavailable"))
+
+
+def slash_name(settings: Settings, command: str) -> str:
+    """The configured Slack name of a command (they share one namespace per workspace)."""
+    name = settings.slack.commands.get(command) or command
+    return name if name.startswith("/") else "/" + name
+
+
+def form_metadata(place: Place) -> dict[str, str]:
+    """What a modal carries so its submission knows where it came from (Slack omits the channel)."""
+    return {"team": place.workspace_id, "channel": place.channel_id, "thread": place.thread_id}
+
+
+async def _prepend(first: Reply | None, rest: AsyncIterator[Reply]) -> AsyncIterator[Reply]:
+    if first is not None:
+        yield first
+    async for reply in rest:
+        yield reply
+
+
+def _team_id(body: dict) -> str:
+    return (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or ""
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _secret(value) -> str:
+    return value.get_secret_value() if value is not None else ""
