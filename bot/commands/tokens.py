@@ -1,0 +1,348 @@
+"""/tokens: how a model splits a text into tokens, the course's "Explorando Tokens" activity in the channel.
+
+`/tokens texto:<text> [modelo:gpt-4o|gpt-4|llama-3.1|todos] [ejemplo:<course example>]`
+answers with the count, the text as coloured token segments, the ids, what to notice,
+the cost in each configured model, and a picture of the segments. `tokens_reply` builds
+that reply from plain values, so `aula tokens` and the benchmark use the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot import limits
+from bot.commands import Command, CommandSpec, Option
+from bot.errors import UserError
+from bot.i18n import t
+from bot.pictures import PictureRow, render_png
+from bot.replies import (
+    Attachment,
+    BulletList,
+    Code,
+    Heading,
+    Image,
+    Paragraph,
+    Reply,
+    Segment,
+    Segments,
+    Span,
+    Table,
+)
+from bot.requests import Request
+from bot.settings import TokensSettings
+from bot.token_view import TokenAnalysis, analyze, cost_lines, observations, visible, visible_inline
+from bot.tokenizer import ENCODINGS, MODEL_ALIASES, encode_plain
+
+if TYPE_CHECKING:
+    from bot.app import Aula
+
+
+@dataclass(frozen=True)
+class Example:
+    es: str
+    en: str  # the same meaning in English, to compare what each language costs
+
+
+# The course's activity (seccion-2-demostraciones.md, "Explorando Tokens"), by short stable key.
+EXAMPLES: dict[str, Example] = {
+    "hola-mundo": Example("¡Hola mundo!", "Hello world!"),
+    "saludo": Example("Hola, ¿cómo estás?", "Hello, how are you?"),
+    "numeros": Example("El año 2024 tiene 366 días", "The year 2024 has 366 days"),
+    "emojis": Example("Me gusta la pizza 🍕 y el café ☕", "I like pizza 🍕 and coffee ☕"),
+    "codigo": Example(
+        'def saludar(nombre):\n    return f"Hola, {nombre}!"',
+        'def greet(name):\n    return f"Hello, {name}!"',
+    ),
+}
+
+ALL = "todos"
+MODEL_CHOICES = ("gpt-4o", "gpt-4", "llama-3.1", ALL)
+ALL_ENCODINGS = tuple(ENCODINGS)  # o200k_base, cl100k_base, llama-3.1
+
+# What one reply shows inline; the rest goes in an attached file. Discord's message is the
+# tightest limit, and each coloured segment costs about this many characters of colour codes.
+SEGMENT_BUDGET = limits.DISCORD_CONTENT - 200
+SEGMENT_OVERHEAD = 10
+IDS_BUDGET = limits.DISCORD_CONTENT // 2
+
+SPEC = CommandSpec(
+    name="tokens",
+    description="tokens.description",
+    options=(
+        Option("texto", "tokens.option.texto", name_en="text"),
+        Option("modelo", "tokens.option.modelo", choices=MODEL_CHOICES, name_en="model"),
+        Option("ejemplo", "tokens.option.ejemplo", choices=tuple(EXAMPLES), name_en="example"),
+    ),
+)
+
+
+async def run(request: Request, app: Aula) -> Reply:
+    text = chosen_text(request.arg("texto", ""), request.arg("ejemplo"))
+    check_text(text, app.settings.tokens.max_chars, request.locale)
+    names = encodings_for(request.arg("modelo", "gpt-4o"))
+    # Encoding a long text and drawing it takes milliseconds of CPU: keep the event loop free.
+    return await asyncio.to_thread(tokens_reply, text, names, request.locale, app.settings.tokens)
+
+
+def chosen_text(text: str, example: str | None) -> str:
+    if text and example:
+        raise UserError("tokens.error.both")
+    if example:
+        if example not in EXAMPLES:
+            raise UserError("error.bad_choice", value=example, option="ejemplo", choices=", ".join(EXAMPLES))
+        return EXAMPLES[example].es
+    if not text:
+        raise UserError("tokens.error.empty", examples="|".join(EXAMPLES))
+    return text
+
+
+def check_text(text: str, max_chars: int, lang: str) -> None:
+    if len(text) > max_chars:
+        raise UserError(
+            "tokens.error.too_long", length=number(lang, len(text)), limit=number(lang, max_chars)
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError("tokens.error.not_unicode") from None
+
+
+def encodings_for(model: str) -> tuple[str, ...]:
+    """`modelo` option (or an encoding name, or "all") -> encoding names."""
+    if model in (ALL, "all"):
+        return ALL_ENCODINGS
+    return (MODEL_ALIASES[model],)
+
+
+def tokens_reply(
+    text: str, names: tuple[str, ...], lang: str, settings: TokensSettings, picture: bool = True
+) -> Reply:
+    analyses = [analyze(text, name) for name in names]
+    parts: list = []
+    if len(analyses) == 1:
+        only = analyses[0]
+        parts.append(
+            Heading(t(lang, "tokens.heading", label=only.encoding.label, encoding=only.encoding.name))
+        )
+        parts.append(summary(only, lang))
+    else:
+        parts.append(Heading(t(lang, "tokens.heading_all")))
+        parts.append(comparison_table(analyses, lang))
+
+    budget = SEGMENT_BUDGET // len(analyses)
+    truncated = False
+    for analysis in analyses:
+        segments, shown = segments_part(analysis, lang, budget, multiple=len(analyses) > 1)
+        truncated |= shown < len(analysis.pieces)
+        parts.append(segments)
+    ids, ids_cut = ids_text(analyses, IDS_BUDGET // len(analyses))
+    parts += [Paragraph.of(Span(t(lang, "tokens.ids"), bold=True)), Code(ids)]
+
+    noticed = observations(analyses[0], translation_of(text))
+    if noticed:
+        title = "tokens.observations" if len(analyses) == 1 else "tokens.observations_in"
+        parts.append(Paragraph.of(Span(t(lang, title, label=analyses[0].encoding.label), bold=True)))
+        parts.append(BulletList(tuple(Paragraph.of(observation_text(o, lang)) for o in noticed)))
+
+    parts += costs_parts(text, analyses, lang, settings)
+    if picture:
+        parts.append(Image(picture_png(analyses, lang), "tokens.png", t(lang, "tokens.picture_alt")))
+    if truncated or ids_cut:
+        parts.append(Attachment(tokens_tsv(analyses), "tokens.tsv", t(lang, "tokens.attachment")))
+    return Reply.public(*parts)
+
+
+# --- parts ---------------------------------------------------------------------------
+
+
+def summary(analysis: TokenAnalysis, lang: str) -> Paragraph:
+    rest = t(
+        lang,
+        "tokens.summary",
+        count="",
+        chars=number(lang, analysis.characters),
+        ratio=decimal(lang, analysis.chars_per_token, 2),
+    )
+    return Paragraph((Span(count_text(lang, analysis.count), bold=True), Span(rest)))
+
+
+def comparison_table(analyses: list[TokenAnalysis], lang: str) -> Table:
+    rows = tuple(
+        (
+            f"{a.encoding.label} ({a.encoding.name})",
+            a.encoding.models,
+            number(lang, a.count),
+            decimal(lang, a.chars_per_token, 2),
+        )
+        for a in analyses
+    )
+    return Table(tuple(t(lang, "tokens.compare.headers").split("|")), rows)
+
+
+def segments_part(analysis: TokenAnalysis, lang: str, budget: int, multiple: bool) -> tuple[Segments, int]:
+    """The pieces as coloured segments, as many as fit the budget; returns (part, pieces shown)."""
+    segments: list[Segment] = []
+    used = 0
+    for index, piece in enumerate(analysis.pieces):
+        shown = visible(piece.text)
+        used += len(shown) + SEGMENT_OVERHEAD
+        if used > budget and segments:
+            break
+        label = t(lang, "tokens.segment_tokens", count=piece.token_count) if piece.token_count > 1 else ""
+        segments.append(Segment(shown, index, label))
+    if multiple:
+        caption = t(
+            lang,
+            "tokens.segments_caption_all",
+            label=analysis.encoding.label,
+            encoding=analysis.encoding.name,
+            count=count_text(lang, analysis.count),
+        )
+    else:
+        caption = t(lang, "tokens.segments_caption")
+    if len(segments) < len(analysis.pieces):
+        shown_tokens = sum(p.token_count for p in analysis.pieces[: len(segments)])
+        caption += " " + t(
+            lang,
+            "tokens.segments_truncated",
+            shown=number(lang, shown_tokens),
+            total=number(lang, analysis.count),
+        )
+    return Segments(tuple(segments), caption), len(segments)
+
+
+def ids_text(analyses: list[TokenAnalysis], budget: int) -> tuple[str, bool]:
+    """Ids comma-separated (one line per encoding when several); returns (text, whether cut)."""
+    lines, cut = [], False
+    for analysis in analyses:
+        line = ", ".join(str(i) for i in analysis.ids)
+        if len(line) > budget:
+            line, cut = line[: line.rfind(", ", 0, budget)] + ", …", True
+        lines.append(f"{analysis.encoding.name}: {line}" if len(analyses) > 1 else line)
+    return "\n".join(lines), cut
+
+
+def observation_text(observation, lang: str) -> str:
+    key = observation.key
+    if key == "tokens.obs.words_whole" and observation.values["count"] == 1:
+        key = "tokens.obs.word_whole"
+    return t(lang, key, **observation.values)
+
+
+def translation_of(text: str) -> tuple[str, str] | None:
+    """For a course example in either language: (the other language's text, its language)."""
+    for example in EXAMPLES.values():
+        if text == example.es:
+            return example.en, "en"
+        if text == example.en:
+            return example.es, "es"
+    return None
+
+
+def costs_parts(text: str, analyses: list[TokenAnalysis], lang: str, settings: TokensSettings) -> list:
+    """Every configured model's share of its context window and input price, each counted with its own encoding."""
+    counts = {a.encoding.name: a.count for a in analyses}
+    for model in settings.models:
+        if model.encoding not in counts:
+            counts[model.encoding] = len(encode_plain(model.encoding, text))
+    rows = []
+    for line in cost_lines(counts, settings.models):
+        share = percent(lang, line.share)
+        rows.append(
+            (
+                line.model,
+                number(lang, line.tokens),
+                number(lang, line.context_window),
+                share if line.fits else t(lang, "tokens.costs.doesnt_fit", share=share),
+                usd(lang, line.usd),
+            )
+        )
+    if not rows:
+        return []
+    return [
+        Paragraph.of(Span(t(lang, "tokens.costs"), bold=True)),
+        Table(tuple(t(lang, "tokens.costs.headers").split("|")), tuple(rows)),
+        Paragraph.of(Span(t(lang, "tokens.costs.note"), italic=True)),
+    ]
+
+
+def picture_png(analyses: list[TokenAnalysis], lang: str) -> bytes:
+    def more(count: int) -> str:
+        return t(lang, "tokens.picture_more", count=number(lang, count))
+
+    rows = [
+        PictureRow(
+            t(
+                lang,
+                "tokens.picture_title",
+                label=a.encoding.label,
+                encoding=a.encoding.name,
+                count=count_text(lang, a.count),
+                chars=number(lang, a.characters),
+            ),
+            a.pieces,
+            more,
+        )
+        for a in analyses
+    ]
+    return render_png(rows)
+
+
+def tokens_tsv(analyses: list[TokenAnalysis]) -> bytes:
+    """Every token of every encoding: position, id and text (· for spaces, ↵ for newlines, � for part of a character)."""
+    lines = ["encoding\tposition\tid\ttoken"]
+    for analysis in analyses:
+        for position, (token_id, token) in enumerate(
+            zip(analysis.ids, analysis.token_texts(), strict=True), 1
+        ):
+            lines.append(f"{analysis.encoding.name}\t{position}\t{token_id}\t{visible_inline(token)}")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+# --- numbers in the user's language ----------------------------------------------------
+
+
+def count_text(lang: str, count: int) -> str:
+    return (
+        t(lang, "tokens.count.one")
+        if count == 1
+        else t(lang, "tokens.count.other", count=number(lang, count))
+    )
+
+
+def number(lang: str, value: int) -> str:
+    text = f"{value:,}"
+    return text.replace(",", ".") if lang == "es" else text
+
+
+def decimal(lang: str, value: float, digits: int) -> str:
+    text = f"{value:,.{digits}f}"
+    if lang == "es":
+        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return text
+
+
+def significant_digits(value: float, significant: int = 2) -> int:
+    """Decimal places that show `significant` digits of a small positive value (0.0000275 -> 7)."""
+    if value <= 0 or value >= 1:
+        return significant
+    return significant - 1 - math.floor(math.log10(value))
+
+
+def percent(lang: str, fraction: float) -> str:
+    value = fraction * 100
+    return decimal(lang, value, 1 if value >= 1 else significant_digits(value)) + " %"
+
+
+def usd(lang: str, value: float) -> str:
+    digits = 2 if value == 0 or value >= 0.01 else significant_digits(value, 3)
+    text = f"{value:.{digits}f}"
+    whole, _, fraction = text.partition(".")
+    fraction = fraction.rstrip("0").ljust(2, "0")  # 0.000360 -> 0.00036, 4.5 -> 4.50
+    return "US$ " + decimal(lang, float(whole), 0) + ("," if lang == "es" else ".") + fraction
+
+
+command = Command(spec=SPEC, run=run)
