@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from bot.commands import Command
 from bot.commands import help as help_command
+from bot.commands import roles
 
 
 def all_commands() -> list[Command]:
     return [
         help_command.command,
+        roles.command,
     ]

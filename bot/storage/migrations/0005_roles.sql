@@ -1,6 +1,6 @@
 -- Conversations /roles rendered, so its buttons (edit, live run, other template) work after a restart.
 CREATE TABLE roles_conversations (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: an old button must not open a newer conversation
     platform    TEXT NOT NULL,
     user_id     TEXT NOT NULL,
     template    TEXT NOT NULL,

@@ -1,0 +1,72 @@
+"""`aula roles`: a conversation in a model's chat template, from the terminal.
+
+    aula roles --system "Eres un profesor" --user "Explícame el fine-tuning" [--template gpt-4o] [--json]
+
+Messages are used in the order given. Without --json it prints the exact prompt, then
+the token counts; --json prints the template, the prompt, its ids and their count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from adapters.console.render import ConsoleRenderer
+from bot.chat_templates import TEMPLATES, Message, render
+from bot.commands.roles import DEFAULT_TEMPLATE, counts_table
+from bot.i18n import t
+
+
+class _AddMessage(argparse.Action):
+    """--system/--user/--assistant append to one list, so the order given is kept."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        messages = list(getattr(namespace, self.dest) or [])
+        messages.append(Message(self.const, values))
+        setattr(namespace, self.dest, messages)
+
+
+def register(subparsers) -> None:
+    from adapters.cli import cli_locale
+
+    roles = subparsers.add_parser("roles", help=t(cli_locale(), "roles.cli.help"))
+    for role in ("system", "user", "assistant"):
+        roles.add_argument(
+            f"--{role}", action=_AddMessage, dest="messages", const=role, metavar="TEXT", help=f"a {role} message"
+        )
+    roles.add_argument("--template", choices=list(TEMPLATES), default=DEFAULT_TEMPLATE)
+    roles.add_argument("--json", action="store_true", help="print template, prompt, ids and count as JSON")
+    roles.set_defaults(handler=cmd_roles, messages=[])
+
+
+def cmd_roles(args: argparse.Namespace) -> int:
+    from adapters.cli import cli_locale
+
+    lang = cli_locale()
+    if not args.messages:
+        print(f"aula roles: {t(lang, 'roles.cli.no_messages')}", file=sys.stderr)
+        return 2
+    rendered = render(args.messages, args.template)
+    if args.json:
+        data = {
+            "template": rendered.template,
+            "prompt": rendered.prompt,
+            "ids": rendered.ids,
+            "count": rendered.count,
+            "overhead": rendered.overhead,
+            "messages": [
+                {
+                    "role": message.role,
+                    "content_tokens": rendered.content_tokens(index),
+                    "template_tokens": rendered.wrapper_tokens(index),
+                }
+                for index, message in enumerate(rendered.messages)
+            ],
+        }
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return 0
+    renderer = ConsoleRenderer(colour=sys.stdout.isatty(), files_dir=Path.cwd())
+    sys.stdout.write(rendered.prompt + "\n\n" + renderer.part(counts_table(lang, rendered)) + "\n")
+    return 0

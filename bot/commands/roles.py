@@ -1,0 +1,408 @@
+"""/roles: the three roles of a conversation, and exactly what the model receives.
+
+`/roles` alone explains System, User and Assistant with the course's examples. With
+messages (options, or a form for multi-line conversations of up to five messages) it
+shows the prompt as the model's chat template renders it (bot.chat_templates), special
+tokens highlighted, the token counts, the same conversation without a system message
+and with a different one, and, when an LLM endpoint is configured, a live run.
+
+Action ids (stable across restarts; conversations wait in bot/storage/roles.py):
+  roles:form:<template>       the form was submitted
+  roles:write:<template>      open an empty form
+  roles:example:<template>    render the course's example
+  roles:edit:<id>             open the form with a stored conversation
+  roles:switch:<id>:<template> render a stored conversation with another template
+  roles:live:<id>             send a stored conversation to the instruct model
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from bot.chat_templates import CHATML_O200K_IDS, TEMPLATES, Message, Rendered, render
+from bot.commands import Command, CommandSpec, Option
+from bot.errors import UserError
+from bot.i18n import t
+from bot.limits import DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX
+from bot.llm import InvalidApiKey, LlmError, MissingApiKey, RateLimited, resolve_profile, shared_client
+from bot.replies import (
+    BulletList,
+    Button,
+    ButtonStyle,
+    Columns,
+    Form,
+    FormField,
+    Heading,
+    Paragraph,
+    Part,
+    Reply,
+    Segment,
+    Segments,
+    Span,
+    Table,
+)
+from bot.requests import Request
+from bot.settings import Settings
+from bot.storage.roles import RolesConversations
+from bot.tokenizer import get_encoding
+
+if TYPE_CHECKING:
+    from bot.app import Aula
+
+DEFAULT_TEMPLATE = "llama-3.1"
+# One limit for options and form fields, so any message can be edited in the form on both platforms.
+MESSAGE_MAX = min(DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX)
+# The form's fields, at most DISCORD_MODAL_INPUTS (five): a system message, then the turns.
+FORM_ROLES = ("system", "user", "assistant", "user", "assistant")
+FRAME_COLOUR = 5  # segments of the conversation's own frame, apart from the messages' colours
+LIVE_UPDATE_INTERVAL_S = 1.0  # streamed live answers replace the message at most this often
+SPECIAL_LOOKALIKE = re.compile(r"<\|[A-Za-z0-9_]+\|>")
+
+SPEC = CommandSpec(
+    name="roles",
+    description="roles.description",
+    options=(
+        Option("usuario", "roles.option.user", name_en="user", max_length=MESSAGE_MAX),
+        Option("sistema", "roles.option.system", name_en="system", max_length=MESSAGE_MAX),
+        Option("asistente", "roles.option.assistant", name_en="assistant", max_length=MESSAGE_MAX),
+        Option("modelo", "roles.option.model", choices=tuple(TEMPLATES), name_en="model"),
+        Option("formulario", "roles.option.form", kind="boolean", name_en="form"),
+    ),
+)
+
+
+# --- handlers ---------------------------------------------------------------------------
+
+
+async def run(request: Request, app: Aula) -> Reply:
+    template = known_template(request.arg("modelo", DEFAULT_TEMPLATE))
+    messages = messages_from_options(request)
+    if request.arg("formulario", False):
+        return Reply.open_form(conversation_form(request.locale, template, messages))
+    if not messages:
+        return explanation(request.locale, template)
+    return await show(request, app, template, messages)
+
+
+async def on_action(request: Request, app: Aula) -> AsyncIterator[Reply]:
+    lang = request.locale
+    kind, _, rest = request.action.removeprefix("roles:").partition(":")
+    if kind == "form":
+        yield await show(request, app, known_template(rest), messages_from_form(request.values, lang))
+    elif kind == "write":
+        yield Reply.open_form(conversation_form(lang, known_template(rest), []))
+    elif kind == "example":
+        yield await show(request, app, known_template(rest), course_example(lang))
+    elif kind == "edit":
+        template, messages = await stored(app, rest)
+        yield Reply.open_form(conversation_form(lang, template, messages))
+    elif kind == "switch":
+        conversation_id, _, template = rest.partition(":")
+        _, messages = await stored(app, conversation_id)
+        yield await show(request, app, known_template(template), messages)
+    elif kind == "live":
+        _, messages = await stored(app, rest)
+        async for reply in live_run(request, app, messages):
+            yield reply
+    else:
+        raise UserError("error.unknown_action")
+
+
+# --- reading the conversation -------------------------------------------------------------
+
+
+def known_template(name: str) -> str:
+    if name not in TEMPLATES:
+        raise UserError("roles.error.template", template=name, choices=", ".join(TEMPLATES))
+    return name
+
+
+def messages_from_options(request: Request) -> list[Message]:
+    given = [("system", request.arg("sistema")), ("user", request.arg("usuario")), ("assistant", request.arg("asistente"))]
+    messages = [Message(role, text) for role, text in given if text]
+    check_lengths(messages, request.locale)
+    return messages
+
+
+def messages_from_form(values: dict[str, str], lang: str) -> list[Message]:
+    """The filled fields in order; a blank field is no message."""
+    messages = [
+        Message(role, values.get(field_id(index), ""))
+        for index, role in enumerate(FORM_ROLES)
+        if values.get(field_id(index), "").strip()
+    ]
+    if not messages:
+        raise UserError("roles.error.empty")
+    check_lengths(messages, lang)
+    return messages
+
+
+def check_lengths(messages: list[Message], lang: str) -> None:
+    for message in messages:
+        if len(message.content) > MESSAGE_MAX:
+            raise UserError(
+                "roles.error.too_long",
+                role=t(lang, f"roles.role.{message.role}"),
+                length=len(message.content),
+                limit=MESSAGE_MAX,
+            )
+
+
+def course_example(lang: str) -> list[Message]:
+    return [Message(role, t(lang, f"roles.example.{role}")) for role in ("system", "user", "assistant")]
+
+
+async def stored(app: Aula, conversation_id: str) -> tuple[str, list[Message]]:
+    found = await RolesConversations(app.db).get(int(conversation_id)) if conversation_id.isdigit() else None
+    if found is None:
+        raise UserError("roles.error.expired")
+    return found
+
+
+# --- the form -------------------------------------------------------------------------------
+
+
+def field_id(index: int) -> str:
+    return f"m{index + 1}"
+
+
+def conversation_form(lang: str, template: str, messages: list[Message]) -> Form:
+    values = form_values(messages)
+    fields = []
+    for index, role in enumerate(FORM_ROLES):
+        required = index == FORM_ROLES.index("user")
+        label = t(lang, "roles.form.label", number=index + 1, role=t(lang, f"roles.role.{role}").capitalize())
+        example = t(lang, f"roles.example.{role}") if index < 3 else ""
+        fields.append(
+            FormField(
+                id=field_id(index),
+                label=label + ("" if required else t(lang, "roles.form.optional")),
+                multiline=True,
+                required=required,
+                max_length=MESSAGE_MAX,
+                placeholder=example,
+                value=values.get(field_id(index), ""),
+            )
+        )
+    return Form(id=f"roles:form:{template}", title=t(lang, "roles.form.title"), fields=tuple(fields))
+
+
+def form_values(messages: list[Message]) -> dict[str, str]:
+    """Each message into the next form field of its role (a conversation from /roles always fits)."""
+    values: dict[str, str] = {}
+    slot = 0
+    for message in messages:
+        while slot < len(FORM_ROLES) and FORM_ROLES[slot] != message.role:
+            slot += 1
+        if slot == len(FORM_ROLES):
+            break
+        values[field_id(slot)] = message.content
+        slot += 1
+    return values
+
+
+# --- what the student sees ------------------------------------------------------------------
+
+
+def explanation(lang: str, template: str) -> Reply:
+    def role_item(role: str) -> Paragraph:
+        return Paragraph(
+            (
+                Span(t(lang, f"roles.explain.{role}"), bold=True),
+                Span(" " + t(lang, "roles.explain.example")),
+                Span(t(lang, f"roles.example.{role}"), italic=True),
+            )
+        )
+
+    return Reply.private(
+        Heading(t(lang, "roles.explain.title")),
+        Paragraph.of(t(lang, "roles.explain.intro")),
+        BulletList(tuple(role_item(role) for role in ("system", "user", "assistant"))),
+        Paragraph.of(t(lang, "roles.explain.conclusion")),
+        Paragraph.of(Span(t(lang, "roles.explain.try"), italic=True)),
+        buttons=(
+            Button(f"roles:example:{template}", t(lang, "roles.button.example"), ButtonStyle.PRIMARY),
+            Button(f"roles:write:{template}", t(lang, "roles.button.write")),
+        ),
+    )
+
+
+async def show(request: Request, app: Aula, template: str, messages: list[Message]) -> Reply:
+    """Render, keep the conversation for the buttons, and answer."""
+    keep_s = app.settings.roles.keep_days * 86_400
+    conversation_id = await RolesConversations(app.db).save(
+        request.place.platform, request.user.id, template, messages, app.clock(), keep_s
+    )
+    return conversation_reply(request.locale, template, messages, conversation_id, app.settings)
+
+
+def conversation_reply(
+    lang: str, template: str, messages: list[Message], conversation_id: int, settings: Settings
+) -> Reply:
+    rendered = render(messages, template)
+    label = TEMPLATES[template].label
+    parts: list[Part] = [
+        Heading(t(lang, "roles.received.title", model=label)),
+        Segments(prompt_segments(rendered), caption=t(lang, "roles.received.caption", count=rendered.count)),
+    ]
+    if template == "llama-3.1":
+        parts.append(Paragraph.of(Span(t(lang, "roles.received.date_note"), italic=True)))
+    typed = typed_special_tokens(rendered)
+    if typed:
+        count = len(get_encoding(TEMPLATES[template].encoding).encode_ordinary(typed[0]))
+        parts.append(Paragraph.of("⚠️ ", Span(typed[0], code=True), " ", t(lang, "roles.received.typed_special", count=count)))
+    parts.append(counts_table(lang, rendered))
+    content = rendered.count - rendered.overhead
+    parts.append(Paragraph.of(t(lang, "roles.counts.summary", content=content, overhead=rendered.overhead)))
+    parts.append(Heading(t(lang, "roles.variants.title")))
+    parts.append(Columns(tuple(variant_panel(lang, title, variant, rendered) for title, variant in variants(lang, messages))))
+
+    other = next(name for name in TEMPLATES if name != template)
+    buttons = [
+        Button(f"roles:edit:{conversation_id}", t(lang, "roles.button.edit")),
+        Button(f"roles:switch:{conversation_id}:{other}", t(lang, "roles.button.switch", model=TEMPLATES[other].label)),
+    ]
+    if live_available(settings):
+        buttons.insert(0, Button(f"roles:live:{conversation_id}", t(lang, "roles.button.live"), ButtonStyle.PRIMARY))
+    else:
+        parts.append(Paragraph.of(Span(t(lang, "roles.live.unavailable"), italic=True)))
+    return Reply.public(*parts, buttons=tuple(buttons))
+
+
+def prompt_segments(rendered: Rendered, pieces=None) -> tuple[Segment, ...]:
+    """Special tokens as their own highlighted segments; everything else coloured by message."""
+    segments = []
+    for piece in rendered.pieces if pieces is None else pieces:
+        if not piece.text:
+            continue  # an empty message: nothing to show, its wrapper still is
+        colour = FRAME_COLOUR if piece.message is None else piece.message
+        if piece.kind == "special":
+            segments.append(Segment(piece.text, colour, label=str(piece.ids[0]), special=True))
+        else:
+            segments.append(Segment(piece.text, colour, label=tokens_label(len(piece.ids))))
+    return tuple(segments)
+
+
+def tokens_label(count: int) -> str:
+    return "1 token" if count == 1 else f"{count} tokens"
+
+
+def typed_special_tokens(rendered: Rendered) -> list[str]:
+    """Special-token names a student typed inside a message (shown as the plain text they are)."""
+    names = set(CHATML_O200K_IDS) | get_encoding(TEMPLATES[rendered.template].encoding).special_tokens_set
+    found = []
+    for piece in rendered.pieces:
+        if piece.kind == "content":
+            found.extend(m for m in SPECIAL_LOOKALIKE.findall(piece.text) if m in names)
+    return found
+
+
+def counts_table(lang: str, rendered: Rendered) -> Table:
+    rows = []
+    for index, message in enumerate(rendered.messages):
+        content, wrapper = rendered.content_tokens(index), rendered.wrapper_tokens(index)
+        role = t(lang, f"roles.role.{message.role}")
+        rows.append((f"{index + 1} · {role}", str(content), str(wrapper), str(content + wrapper)))
+    frame = rendered.wrapper_tokens(None)
+    frame_key = f"roles.counts.frame.{rendered.template}"
+    if rendered.template == "llama-3.1" and rendered.messages[0].role != "system":
+        frame_key += ".no_system"  # Llama's system block is there anyway, owned by no message
+    rows.append((t(lang, frame_key), "—", str(frame), str(frame)))
+    content = rendered.count - rendered.overhead
+    rows.append((t(lang, "roles.counts.all"), str(content), str(rendered.overhead), str(rendered.count)))
+    headers = tuple(t(lang, f"roles.counts.{key}") for key in ("message", "content", "template", "total"))
+    return Table(headers, tuple(rows))
+
+
+def variants(lang: str, messages: list[Message]) -> list[tuple[str, list[Message]]]:
+    """Without a system message (or, if there was none, with the course's) and with a different one."""
+    rest = messages[1:] if messages[0].role == "system" else messages
+    if not rest:
+        return []  # only a system message: no conversation is left to compare
+    if rest is messages:
+        first = (t(lang, "roles.variants.course_system"), [Message("system", t(lang, "roles.example.system")), *rest])
+    else:
+        first = (t(lang, "roles.variants.no_system"), list(rest))
+    other = (t(lang, "roles.variants.other_system"), other_system(lang, messages))
+    return [first, other]
+
+
+def other_system(lang: str, messages: list[Message]) -> list[Message]:
+    rest = messages[1:] if messages[0].role == "system" else messages
+    return [Message("system", t(lang, "roles.other_system")), *rest]
+
+
+def variant_panel(lang: str, title: str, messages: list[Message], yours: Rendered) -> tuple[str, tuple[Part, ...]]:
+    """What comes before the first user or assistant message (what differs), and the new total."""
+    rendered = render(messages, yours.template)
+    first_turn = next(i for i, m in enumerate(messages) if m.role != "system")
+    head = []
+    for piece in rendered.pieces:
+        if piece.message is not None and piece.message >= first_turn:
+            break
+        head.append(piece)
+    segments = prompt_segments(rendered, head)
+    shown: Part = Segments(segments) if segments else Paragraph.of(Span(t(lang, "roles.variants.nothing_before"), italic=True))
+    delta = f"{rendered.count - yours.count:+d}".replace("-", "−")
+    return title, (shown, Paragraph.of(t(lang, "roles.variants.rest", count=rendered.count, delta=delta)))
+
+
+# --- the live run -----------------------------------------------------------------------------
+
+
+def live_available(settings: Settings) -> bool:
+    """A key is set, or the endpoint is a server on this machine (which needs none)."""
+    profile = resolve_profile(settings)
+    return bool(profile.api_key) or not profile.needs_key
+
+
+async def live_run(request: Request, app: Aula, messages: list[Message]) -> AsyncIterator[Reply]:
+    """The conversation and the different-system variant, each sent to the instruct model."""
+    lang = request.locale
+    if not live_available(app.settings):
+        yield Reply.private(Paragraph.of(t(lang, "roles.live.unavailable")))
+        return
+    other_title = f"{t(lang, 'roles.variants.other_system')}: «{t(lang, 'roles.other_system')}»"
+    runs = [(t(lang, "roles.live.yours"), messages), (other_title, other_system(lang, messages))]
+    answers = [t(lang, "roles.live.waiting")] * len(runs)
+    model = app.settings.llm.instruct_model
+
+    def reply() -> Reply:
+        panels = tuple((title, (Paragraph.of(answer),)) for (title, _), answer in zip(runs, answers, strict=True))
+        return Reply.public(
+            Heading(t(lang, "roles.live.title", model=model)),
+            Paragraph.of(Span(t(lang, "roles.live.note"), italic=True)),
+            Columns(panels),
+        )
+
+    yield reply()
+    client = shared_client(app)
+    for index, (_, conversation) in enumerate(runs):
+        last_shown = time.monotonic()
+        try:
+            async for completion in client.stream_chat([{"role": m.role, "content": m.content} for m in conversation]):
+                answers[index] = completion.text or answers[index]
+                if completion.finish_reason == "length":
+                    answers[index] += " …"
+                elif completion.finish_reason == "interrupted":
+                    answers[index] += " " + t(lang, "roles.live.cut", reason=completion.interruption)
+                if completion.done or time.monotonic() - last_shown >= LIVE_UPDATE_INTERVAL_S:
+                    last_shown = time.monotonic()
+                    yield reply()
+        except LlmError as exc:
+            answers[index] = live_error(lang, exc)
+            yield reply()
+
+
+def live_error(lang: str, exc: LlmError) -> str:
+    if isinstance(exc, MissingApiKey | InvalidApiKey):
+        return t(lang, "roles.live.error.key", setting=exc.setting)
+    if isinstance(exc, RateLimited):
+        return t(lang, "roles.live.error.busy")
+    return t(lang, "roles.live.error.unreachable", reason=str(exc))
+
+
+command = Command(spec=SPEC, run=run, on_action=on_action)

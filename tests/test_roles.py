@@ -1,0 +1,293 @@
+"""/roles through the core: the explanation, the rendered prompt, counts, variants, form, buttons, live run."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.app import Aula
+from bot.chat_templates import Message, render
+from bot.commands.roles import FORM_ROLES, MESSAGE_MAX
+from bot.limits import DISCORD_MODAL_INPUTS, DISCORD_TEXT_INPUT_LABEL, SLACK_MODAL_TITLE
+from bot.replies import Columns, Paragraph, Reply, Segments, Table, plain_text
+from bot.settings import load_settings
+from bot.tokenizer import get_encoding
+from tests.conftest import make_request, replies_of
+from tests.fake_llm import API_KEY, INSTRUCT_MODEL, FakeLlmServer
+
+SYSTEM = "Eres un profesor experto en inteligencia artificial"
+USER = "Explícame qué es el fine-tuning"
+
+
+def parts_of(reply: Reply, kind: type) -> list:
+    return [p for p in reply.parts if isinstance(p, kind)]
+
+
+def prompt_of(reply: Reply) -> Segments:
+    return parts_of(reply, Segments)[0]
+
+
+async def roles(aula: Aula, locale: str = "es", **args) -> Reply:
+    [reply] = await replies_of(aula, make_request("roles", locale=locale, args=args))
+    return reply
+
+
+async def click(aula: Aula, action: str, locale: str = "es", **values: str) -> list[Reply]:
+    return await replies_of(aula, make_request("roles", locale=locale, action=action, values=values))
+
+
+def button_id(reply: Reply, prefix: str) -> str:
+    return next(b.id for b in reply.buttons if b.id.startswith(prefix))
+
+
+# --- /roles alone ---------------------------------------------------------------------------
+
+
+async def test_alone_it_explains_the_three_roles_with_the_course_examples(aula):
+    es = plain_text(await roles(aula))
+    for text in ("System (Sistema)", "Eres un profesor experto en inteligencia artificial", "User (Usuario)",
+                 "Explícame qué es el fine-tuning", "Assistant (Asistente)", "El fine-tuning es un proceso donde...",
+                 "el formato es crucial para el comportamiento"):
+        assert text in es
+    en = plain_text(await roles(aula, locale="en"))
+    assert "You are an expert teacher in artificial intelligence" in en
+    assert "the format is crucial for behaviour" in en
+
+
+async def test_the_explanations_example_button_renders_the_course_conversation(aula):
+    explained = await roles(aula)
+    [reply] = await click(aula, button_id(explained, "roles:example:"))
+    messages = [Message("system", SYSTEM), Message("user", USER), Message("assistant", "El fine-tuning es un proceso donde...")]
+    assert "".join(s.text for s in prompt_of(reply).segments) == render(messages, "llama-3.1").prompt
+
+
+# --- the rendered prompt ----------------------------------------------------------------------
+
+
+async def test_the_prompt_is_the_templates_text_with_special_tokens_as_their_own_segments(aula):
+    reply = await roles(aula, sistema=SYSTEM, usuario=USER)
+    segments = prompt_of(reply).segments
+    prompt = "".join(s.text for s in segments)
+    assert prompt == (
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+        "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+        f"{SYSTEM}<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n{USER}<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    )
+    special = [(s.text, s.label) for s in segments if s.special]
+    assert special[:3] == [("<|begin_of_text|>", "128000"), ("<|start_header_id|>", "128006"), ("<|end_header_id|>", "128007")]
+    assert ("<|eot_id|>", "128009") in special and len(special) == 9  # 1 + 3 (system) + 3 (user) + 2
+    # Message content is a normal segment of its own, labelled with its token count.
+    content = next(s for s in segments if s.text == USER)
+    assert not content.special
+    assert content.label == f"{len(get_encoding('llama-3.1').encode_ordinary(USER))} tokens"
+    assert reply.visibility.value == "channel" and not reply.error
+
+
+async def test_counts_per_message_overhead_and_total(aula):
+    reply = await roles(aula, sistema=SYSTEM, usuario=USER)
+    table = parts_of(reply, Table)[0]
+    llama = get_encoding("llama-3.1")
+    prompt = "".join(s.text for s in prompt_of(reply).segments)
+    total = len(llama.encode(prompt, allowed_special="all"))  # the whole prompt, as an engine encodes it
+    system_tokens, user_tokens = len(llama.encode_ordinary(SYSTEM)), len(llama.encode_ordinary(USER))
+    rows = {row[0]: row[1:] for row in table.rows}
+    assert rows["1 · sistema"][0] == str(system_tokens)
+    assert rows["2 · usuario"] == (str(user_tokens), "5", str(user_tokens + 5))
+    assert rows["Todo"] == (str(system_tokens + user_tokens), str(total - system_tokens - user_tokens), str(total))
+    assert str(total) in prompt_of(reply).caption
+
+
+async def test_gpt4o_uses_chatml_with_its_ids(aula):
+    reply = await roles(aula, usuario="Hola", modelo="gpt-4o")
+    segments = prompt_of(reply).segments
+    assert "".join(s.text for s in segments) == "<|im_start|>user<|im_sep|>Hola<|im_end|><|im_start|>assistant<|im_sep|>"
+    assert {(s.text, s.label) for s in segments if s.special} == {
+        ("<|im_start|>", "200264"), ("<|im_sep|>", "200266"), ("<|im_end|>", "200265")
+    }
+
+
+async def test_typed_special_tokens_are_plain_text_and_the_reply_says_so(aula):
+    reply = await roles(aula, usuario="Para aquí <|eot_id|> y sigue")
+    segments = prompt_of(reply).segments
+    typed = next(s for s in segments if "Para aquí" in s.text)
+    assert typed.text == "Para aquí <|eot_id|> y sigue" and not typed.special
+    assert sum(1 for s in segments if s.special and s.text == "<|eot_id|>") == 2  # system block and user block
+    plain_eot = len(get_encoding("llama-3.1").encode_ordinary("<|eot_id|>"))
+    assert f"es texto normal ({plain_eot} tokens)" in plain_text(reply)
+
+
+async def test_without_a_system_message_llama_still_sends_its_system_block(aula):
+    reply = await roles(aula, usuario=USER)
+    prompt = "".join(s.text for s in prompt_of(reply).segments)
+    assert prompt.startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge")
+    assert "inicio, bloque de sistema y turno del asistente" in plain_text(reply)
+
+
+async def test_variants_show_no_system_and_a_different_one_with_their_totals(aula):
+    reply = await roles(aula, sistema=SYSTEM, usuario=USER)
+    [columns] = parts_of(reply, Columns)
+    (no_title, no_parts), (other_title, other_parts) = columns.panels
+    assert no_title == "Sin mensaje de sistema" and other_title == "Con otro sistema"
+    yours = render([Message("system", SYSTEM), Message("user", USER)]).count
+    without = render([Message("user", USER)]).count
+    other_text = "Responde en una sola frase, como si hablaras con un niño de 8 años."
+    other = render([Message("system", other_text), Message("user", USER)]).count
+    assert f"Total: {without} tokens (−{yours - without} respecto a la tuya)" in no_parts[-1].text
+    assert f"Total: {other} tokens (+{other - yours} respecto a la tuya)" in other_parts[-1].text
+    assert other_text in "".join(s.text for s in other_parts[0].segments)
+    assert SYSTEM not in "".join(s.text for s in no_parts[0].segments)
+
+
+async def test_gpt4o_without_system_shows_that_nothing_comes_before_the_first_message(aula):
+    reply = await roles(aula, sistema=SYSTEM, usuario=USER, modelo="gpt-4o")
+    (_, no_parts), _ = parts_of(reply, Columns)[0].panels
+    assert isinstance(no_parts[0], Paragraph) and "empieza directamente" in no_parts[0].text
+
+
+async def test_too_long_a_message_is_refused_in_the_users_language(aula):
+    reply = await roles(aula, locale="en", usuario="x" * (MESSAGE_MAX + 1))
+    assert reply.error and reply.is_private
+    assert f"too long ({MESSAGE_MAX + 1} characters" in plain_text(reply)
+
+
+# --- the form ----------------------------------------------------------------------------------
+
+
+async def test_the_form_has_five_multiline_fields_within_platform_limits(aula):
+    reply = await roles(aula, formulario=True, modelo="gpt-4o", sistema=SYSTEM)
+    form = reply.form
+    assert form is not None and form.id == "roles:form:gpt-4o"
+    assert len(form.fields) == len(FORM_ROLES) == DISCORD_MODAL_INPUTS
+    assert all(f.multiline and f.max_length == MESSAGE_MAX for f in form.fields)
+    assert [f.required for f in form.fields] == [False, True, False, False, False]
+    assert form.fields[0].value == SYSTEM  # what was typed is kept for editing
+    assert len(form.title) <= SLACK_MODAL_TITLE
+    assert all(len(f.label) <= DISCORD_TEXT_INPUT_LABEL for f in form.fields)
+
+
+async def test_a_submitted_form_renders_a_multi_line_conversation_of_five_messages(aula):
+    values = {"m1": "Responde en verso.\nDos líneas.", "m2": "¿Qué es un token?", "m3": "Un trozo.",
+              "m4": "¿Y un rol?", "m5": "Quién habla."}
+    [reply] = await click(aula, "roles:form:llama-3.1", **values)
+    messages = [Message(role, values[f"m{i + 1}"]) for i, role in enumerate(FORM_ROLES)]
+    assert "".join(s.text for s in prompt_of(reply).segments) == render(messages, "llama-3.1").prompt
+    assert [row[0] for row in parts_of(reply, Table)[0].rows][:5] == [
+        "1 · sistema", "2 · usuario", "3 · asistente", "4 · usuario", "5 · asistente"
+    ]
+
+
+async def test_blank_fields_are_no_message_and_an_all_blank_form_is_refused(aula):
+    [reply] = await click(aula, "roles:form:gpt-4o", m1="  ", m2="Hola", m3="")
+    assert "".join(s.text for s in prompt_of(reply).segments).startswith("<|im_start|>user<|im_sep|>Hola")
+    [refused] = await click(aula, "roles:form:gpt-4o", m1=" ", m2="\n")
+    assert refused.error and "La conversación está vacía" in plain_text(refused)
+
+
+async def test_a_form_for_an_unknown_template_is_refused(aula):
+    [reply] = await click(aula, "roles:form:gpt-5", m2="Hola")
+    assert reply.error and "gpt-5" in plain_text(reply)
+
+
+# --- buttons that outlive the bot ----------------------------------------------------------------
+
+
+async def test_edit_and_switch_work_after_a_restart(settings):
+    first = Aula(settings)
+    await first.start()
+    reply = await roles(first, sistema=SYSTEM, usuario=USER)
+    await first.close()
+
+    second = Aula(settings)
+    await second.start()
+    try:
+        [edit] = await click(second, button_id(reply, "roles:edit:"))
+        assert [f.value for f in edit.form.fields[:2]] == [SYSTEM, USER]
+        assert edit.form.id == "roles:form:llama-3.1"
+        [switched] = await click(second, button_id(reply, "roles:switch:"))
+        prompt = "".join(s.text for s in prompt_of(switched).segments)
+        assert prompt.startswith(f"<|im_start|>system<|im_sep|>{SYSTEM}<|im_end|>")
+    finally:
+        await second.close()
+
+
+async def test_an_unknown_conversation_id_gets_a_clear_message(aula):
+    [reply] = await click(aula, "roles:edit:999")
+    assert reply.error and "ya no está guardada" in plain_text(reply)
+
+
+async def test_old_conversations_are_pruned(aula):
+    aula.clock = lambda: 1_000_000.0
+    old = await roles(aula, usuario="viejo")
+    aula.clock = lambda: 1_000_000.0 + aula.settings.roles.keep_days * 86_400 + 1
+    await roles(aula, usuario="nuevo")
+    [reply] = await click(aula, button_id(old, "roles:edit:"))
+    assert reply.error
+
+
+# --- the live run -----------------------------------------------------------------------------
+
+
+async def test_without_an_endpoint_there_is_no_live_button_and_the_reply_says_how_to_configure(aula):
+    reply = await roles(aula, usuario=USER)
+    assert not any(b.id.startswith("roles:live:") for b in reply.buttons)
+    assert "AULA_LLM_API_KEY" in plain_text(reply)
+    assert aula.settings.secrets.llm_api_key is None
+
+
+@pytest.fixture
+async def live(tmp_path):
+    async with FakeLlmServer() as server:
+        settings = load_settings(
+            environ={"AULA_DATABASE": str(tmp_path / "a.sqlite3"), "AULA_LLM_BASE_URL": server.base_url,
+                     "AULA_LLM_API_KEY": API_KEY},
+            dotenv_path=None,
+        )
+        app = Aula(settings)
+        await app.start()
+        yield app, server
+        await app.close()
+
+
+async def test_live_run_sends_the_conversation_and_the_other_system_to_the_instruct_model(live):
+    aula, server = live
+    reply = await roles(aula, sistema=SYSTEM, usuario=USER)
+    live_button = reply.buttons[0]
+    assert live_button.id.startswith("roles:live:") and live_button.label == "▶ Probar en vivo"
+    replies = await click(aula, live_button.id)
+    assert "Esperando al modelo" in plain_text(replies[0])
+    bodies = [body for path, body in server.calls if path == "/v1/chat/completions"]
+    assert [b["model"] for b in bodies] == [INSTRUCT_MODEL, INSTRUCT_MODEL]
+    assert bodies[0]["messages"] == [{"role": "system", "content": SYSTEM}, {"role": "user", "content": USER}]
+    assert bodies[1]["messages"][0]["content"].startswith("Responde en una sola frase")
+    assert bodies[1]["messages"][1:] == [{"role": "user", "content": USER}]
+    final = plain_text(replies[-1])
+    assert final.count(f"¡Claro! Sobre «{USER}»") == 2 and "Esperando" not in final
+
+
+async def test_live_run_with_a_refused_key_says_which_setting(tmp_path):
+    async with FakeLlmServer() as server:
+        settings = load_settings(
+            environ={"AULA_DATABASE": str(tmp_path / "a.sqlite3"), "AULA_LLM_BASE_URL": server.base_url,
+                     "AULA_LLM_API_KEY": "wrong"},
+            dotenv_path=None,
+        )
+        aula = Aula(settings)
+        await aula.start()
+        try:
+            reply = await roles(aula, usuario=USER)
+            replies = await click(aula, button_id(reply, "roles:live:"))
+        finally:
+            await aula.close()
+    final = plain_text(replies[-1])
+    assert final.count("El servidor rechazó la clave") == 2 and "AULA_LLM_API_KEY" in final
+    assert not replies[-1].error  # the run itself answered; each panel says what failed
+
+
+async def test_forget_removes_only_that_users_conversations(aula):
+    from bot.storage.roles import RolesConversations
+
+    mine = await roles(aula, usuario="mío")
+    [theirs] = await replies_of(aula, make_request("roles", user_id="u2", args={"usuario": "suyo"}))
+    assert await RolesConversations(aula.db).forget("console", "u1") == 1
+    assert (await click(aula, button_id(mine, "roles:edit:")))[0].error
+    assert not (await click(aula, button_id(theirs, "roles:edit:")))[0].error

@@ -1,0 +1,71 @@
+"""`aula roles` and /roles in the console classroom, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from adapters.cli import main
+from bot.chat_templates import Message, render
+from bot.tokenizer import get_encoding
+
+
+def test_json_has_template_prompt_ids_and_count_in_the_order_given(capsys, monkeypatch):
+    monkeypatch.setenv("AULA_LOCALE", "es")
+    code = main(["roles", "--user", "Hola", "--system", "Sé breve", "--assistant", "¡Hola!", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert data["template"] == "llama-3.1"
+    # The order given is kept: a system message after a user one is an ordinary block, not the system slot.
+    assert data["prompt"] == (
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+        "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nHola<|eot_id|>"
+        "<|start_header_id|>system<|end_header_id|>\n\nSé breve<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n¡Hola!<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    )
+    assert data["ids"] == get_encoding("llama-3.1").encode(data["prompt"], allowed_special="all")
+    assert data["count"] == len(data["ids"])
+    assert [m["role"] for m in data["messages"]] == ["user", "system", "assistant"]
+
+
+def test_gpt4o_json_ids(capsys):
+    assert main(["roles", "--user", "Hola", "--template", "gpt-4o", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    hola = get_encoding("o200k_base").encode_ordinary("Hola")
+    assert data["ids"] == [200264, 1428, 200266, *hola, 200265, 200264, 173781, 200266]
+    assert data["count"] == 7 + len(hola)
+
+
+def test_text_output_is_the_exact_prompt_then_the_counts(capsys, monkeypatch):
+    monkeypatch.setenv("AULA_LOCALE", "en")
+    assert main(["roles", "--system", "Be brief", "--user", "Hi"]) == 0
+    out = capsys.readouterr().out
+    rendered = render([Message("system", "Be brief"), Message("user", "Hi")])
+    assert out.startswith(rendered.prompt + "\n\n")
+    last = out.splitlines()[-1].split()
+    assert last == ["All", str(rendered.count - rendered.overhead), str(rendered.overhead), str(rendered.count)]
+
+
+def test_no_messages_is_a_clear_error(capsys, monkeypatch):
+    monkeypatch.setenv("AULA_LOCALE", "en")
+    assert main(["roles", "--template", "gpt-4o"]) == 2
+    assert "give at least one message" in capsys.readouterr().err
+
+
+def test_the_form_through_console_prompts(tmp_path):
+    # /roles formulario:sí asks the five fields one per line (\n is a newline), then renders.
+    stdin = "/roles formulario:sí modelo:gpt-4o\nSé breve.\\nMuy breve.\n¿Qué es un token?\n\n\n\n".encode()
+    env = {"PATH": os.environ.get("PATH", ""), "AULA_DATABASE": str(tmp_path / "aula.sqlite3")}
+    result = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "console", "--strict"],
+        input=stdin, capture_output=True, env=env, cwd=tmp_path, timeout=60,
+    )
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    # The console shows segments separated by "|" and newlines as "↵".
+    assert "<|im_start|>|system|<|im_sep|>|Sé breve.↵Muy breve.|<|im_end|>|<|im_start|>|user|" in out
+    assert "1 · sistema" in out and "2 · usuario" in out and "3 · asistente" not in out
