@@ -1,0 +1,194 @@
+"""The Discord bot: slash commands from the registry, answered by the Aula core."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from adapters.discord.components import ActionButton
+from adapters.discord.messenger import DiscordMessenger
+from adapters.discord.people import locale_of, place_of, user_of
+from adapters.discord.render import NO_MENTIONS
+from adapters.discord.respond import respond
+from adapters.discord.slash import CatalogTranslator, slash_commands
+from bot.app import Aula, error_reply
+from bot.arguments import convert
+from bot.commands import Option
+from bot.errors import UserError
+from bot.i18n import t
+from bot.replies import Reply
+from bot.requests import Request
+from bot.settings import Settings, load_settings
+
+log = logging.getLogger("aula.discord")
+
+# Students upload prompts and datasets, not videos; bigger files are refused before download.
+ATTACHMENT_MAX_BYTES = 8 * 1024 * 1024
+
+
+class AulaTree(app_commands.CommandTree):
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        await self.client.report_failure(interaction, error)  # type: ignore[attr-defined]
+
+
+class AulaBot(commands.Bot):
+    """Built without connecting: `start(token)` connects; tests attach it to a simulator."""
+
+    def __init__(self, settings: Settings, aula: Aula, owns_aula: bool) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=discord.Intents(guilds=True),  # slash commands need nothing privileged
+            allowed_mentions=NO_MENTIONS,
+            tree_cls=AulaTree,
+        )
+        self.settings = settings
+        self.aula = aula
+        self.owns_aula = owns_aula
+        # What the last answer of each command looked like: to defer a slow one the same way.
+        self.private_hints: dict[str, bool] = {}
+        for command in slash_commands(
+            [c.spec for c in aula.commands.values()], self.run_command, self.suggest
+        ):
+            self.tree.add_command(command)
+        self.add_dynamic_items(ActionButton)
+
+    async def setup_hook(self) -> None:
+        await self.aula.start()
+        self.aula.messengers["discord"] = DiscordMessenger(self, self.settings.default_locale)
+        await self.tree.set_translator(CatalogTranslator())
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        guild_ids = self.settings.discord.guild_ids
+        for guild_id in guild_ids:  # per guild: visible at once, handy for one class server
+            guild = discord.Object(guild_id)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+        if not guild_ids:
+            await self.tree.sync()  # global: may take a while to reach every client
+        log.info("slash commands synced to %s", guild_ids or "every server")
+
+    async def close(self) -> None:
+        await super().close()
+        if self.owns_aula:
+            await self.aula.close()
+
+    # --- answering --------------------------------------------------------------------
+
+    async def run_command(
+        self, interaction: discord.Interaction, command: str, subcommand: str, args: dict[str, Any]
+    ) -> None:
+        user = user_of(interaction, self.settings)
+
+        async def start() -> AsyncIterator[Reply]:
+            request = Request(command=command, subcommand=subcommand, user=user, place=place_of(interaction))
+            try:
+                request = await self._with_arguments(request, args)
+            except UserError as exc:
+                return _single(error_reply(user.locale, exc.key, **exc.values))
+            return self.aula.handle(request)
+
+        await self._respond(interaction, f"{command} {subcommand}", start, user.locale)
+
+    async def run_action(self, interaction: discord.Interaction, action: str, values: dict[str, str]) -> None:
+        """A button click or a form submission, answered like a command."""
+        user = user_of(interaction, self.settings)
+        request = Request(
+            command=action.split(":", 1)[0],
+            user=user,
+            place=place_of(interaction),
+            action=action,
+            values=values,
+        )
+
+        async def start() -> AsyncIterator[Reply]:
+            return self.aula.handle(request)
+
+        await self._respond(interaction, ":".join(action.split(":", 2)[:2]), start, user.locale)
+
+    async def _respond(self, interaction: discord.Interaction, kind: str, start: Any, lang: str) -> None:
+        first = await respond(interaction, start, lang, expect_private=self.private_hints.get(kind, False))
+        if first is not None and not first.error:
+            self.private_hints[kind] = first.is_private
+
+    async def _with_arguments(self, request: Request, args: dict[str, Any]) -> Request:
+        """Typed option values as the core expects them; uploads downloaded."""
+        spec = self.aula.spec(request.command, request.subcommand)
+        options = {o.name: o for o in spec.options} if spec else {}
+        values: dict[str, Any] = {}
+        attachments: list[tuple[str, bytes]] = []
+        for name, value in args.items():
+            option = options.get(name)
+            if isinstance(value, discord.Attachment):
+                attachments.append((value.filename, await _download(value)))
+                values[name] = value.filename
+            elif option is not None and option.choices:
+                values[name] = convert(option, str(value))  # autocompleted choices are typed freely
+            else:
+                values[name] = value
+        return Request(
+            command=request.command,
+            subcommand=request.subcommand,
+            user=request.user,
+            place=request.place,
+            args=values,
+            attachments=tuple(attachments),
+        )
+
+    async def suggest(
+        self, interaction: discord.Interaction, command: str, subcommand: str, option: Option, typed: str
+    ) -> list[str]:
+        if not option.autocomplete:  # a long list of fixed choices, filtered by what was typed
+            return [c for c in option.choices if typed.casefold() in c.casefold()]
+        namespace = interaction.namespace
+        spec = self.aula.spec(command, subcommand)
+        filled = {o.name: getattr(namespace, o.name, None) for o in (spec.options if spec else ())}
+        request = Request(
+            command=command,
+            subcommand=subcommand,
+            user=user_of(interaction, self.settings),
+            place=place_of(interaction),
+            args={k: v for k, v in filled.items() if v is not None and not isinstance(v, discord.Attachment)},
+        )
+        return await self.aula.complete(request, option.name, typed)
+
+    async def report_failure(self, interaction: discord.Interaction, error: BaseException) -> None:
+        """The one place adapter failures end: logged, and the user told in their language."""
+        log.error("discord interaction failed", exc_info=error)
+        text = t(locale_of(interaction, self.settings.default_locale), "discord.error")
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            else:
+                await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        except Exception:  # the interaction may have expired too; the log has the story
+            log.warning("could not tell the user about the failure", exc_info=True)
+
+
+async def _download(attachment: discord.Attachment) -> bytes:
+    if attachment.size > ATTACHMENT_MAX_BYTES:
+        raise UserError(
+            "discord.attachment_too_large",
+            name=attachment.filename,
+            size=round(attachment.size / 1024 / 1024, 1),
+            limit=ATTACHMENT_MAX_BYTES // 1024 // 1024,
+        )
+    return await attachment.read()
+
+
+async def _single(reply: Reply) -> AsyncIterator[Reply]:
+    yield reply
+
+
+def create_bot(settings: Settings | None = None, aula: Aula | None = None) -> AulaBot:
+    """The bot, not connected: `await bot.start(token)` to run it, or drive it in tests."""
+    if settings is None:
+        settings = aula.settings if aula is not None else load_settings()
+    owns_aula = aula is None
+    return AulaBot(settings, aula or Aula(settings), owns_aula=owns_aula)
