@@ -66,11 +66,17 @@ class ModelQueue:
             starts.append(at)
         return at - now
 
-    async def wait_turn(self, ticket: Ticket) -> None:
-        """Return when this ticket may call the model; its slot is then counted."""
+    def join(self, ticket: Ticket) -> None:
+        """Take a place at the back of the line (at once, so the place can be shown before waiting)."""
+        if ticket in self.waiting:
+            return
         self.waiting.append(ticket)
         if len(self.waiting) == 1:
             ticket.turn.set()
+
+    async def wait_turn(self, ticket: Ticket) -> None:
+        """Return when this ticket may call the model; its slot is then counted."""
+        self.join(ticket)
         try:
             await ticket.turn.wait()
             while (delay := self._delay()) > 0:
@@ -171,6 +177,7 @@ class Upstream:
         if queue is None or queue.per_minute != per_minute:
             queue = self.queues[queue_key] = _carry_over(queue, per_minute, self.now, self.sleep)
         call = self.calls[key] = SharedCall(key, queue)
+        queue.join(call.ticket)
         task = asyncio.create_task(self._run(call, start), name=f"upstream {queue_key}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

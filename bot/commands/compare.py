@@ -1,0 +1,538 @@
+"""/compare: the course's "Base vs Instruido" demonstration, live.
+
+The base model continues the raw prompt (POST /completions); the instruct model
+answers it as a chat message (POST /chat/completions). Both calls run at once and
+stream into two side-by-side panels. Calls wait their turn in a fair per-model queue
+(the provider allows a few a minute), identical concurrent prompts share one call,
+and every comparison is stored for the instructor. In blind mode the panels are A
+and B and the class votes which one is the instruct model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bot.commands import Command, CommandSpec, Option
+from bot.errors import UserError
+from bot.i18n import t
+from bot.limits import DISCORD_EMBED_FIELD_VALUE
+from bot.llm import (
+    ConnectionFailed,
+    EndpointDecommissioned,
+    InvalidApiKey,
+    LlmClient,
+    LlmTimeout,
+    MalformedResponse,
+    MissingApiKey,
+    ModelNotFound,
+    Profile,
+    PromptTooLong,
+    RateLimited,
+    Sampling,
+    UnknownProfile,
+    UpstreamError,
+    profile_names,
+    prompt_tokens,
+    resolve_profile,
+    shared_client,
+)
+from bot.rate_limit import Cooldowns, SharedCall, TokenBudget, Upstream, day_start
+from bot.replies import Attachment, Button, ButtonStyle, Columns, Heading, Paragraph, Reply, Span
+from bot.requests import Request
+from bot.settings import LlmSettings
+from bot.storage.compare import CompareRepository, OutputRecord, RunRecord
+
+if TYPE_CHECKING:
+    from bot.app import Aula
+
+log = logging.getLogger("aula.compare")
+
+# The activity's prompts (seccion-2-demostraciones.md), by a one-word name students can type.
+# "capital" is the pair the course contrasts: a sentence to complete for the base model,
+# the same fact as a question for the instruct model.
+EXAMPLES: dict[str, tuple[str, str]] = {
+    "completar": ("La inteligencia artificial es", "La inteligencia artificial es"),
+    "pregunta": ("¿Qué es la inteligencia artificial?", "¿Qué es la inteligencia artificial?"),
+    "instruccion": (
+        "Explica en 3 puntos qué es el machine learning",
+        "Explica en 3 puntos qué es el machine learning",
+    ),
+    "conversacion": ("Hola, ¿puedes ayudarme?", "Hola, ¿puedes ayudarme?"),
+    "capital": ("El capital de Francia es", "¿Cuál es la capital de Francia?"),
+}
+QUEUE_REFRESH_S = 5.0  # while waiting in line, the estimate is refreshed this often
+SIDES = ("base", "instruct")
+
+SPEC = CommandSpec(
+    name="compare",
+    description="compare.description",
+    options=(
+        Option("prompt", "compare.option.prompt", name_en="prompt"),
+        Option("ejemplo", "compare.option.example", choices=tuple(EXAMPLES), name_en="example"),
+        Option("ciego", "compare.option.blind", kind="boolean", name_en="blind"),
+        Option("perfil", "compare.option.profile", autocomplete=True, name_en="profile"),
+        Option("exportar", "compare.option.export", kind="boolean", name_en="export"),
+    ),
+)
+
+
+@dataclass
+class CompareState:
+    """What /compare keeps between requests: the queues, cooldowns and budget reservations."""
+
+    upstream: Upstream
+    cooldowns: Cooldowns
+    budget: TokenBudget
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()
+
+
+def compare_state(app: Aula) -> CompareState:
+    state = app.services.get("compare")
+    if state is None:
+        llm = app.settings.llm
+        state = app.services["compare"] = CompareState(
+            upstream=Upstream(time.monotonic, asyncio.sleep),
+            cooldowns=Cooldowns(llm.user_cooldown_s, time.monotonic),
+            budget=TokenBudget(llm.daily_token_budget),
+        )
+    return state
+
+
+async def on_startup(app: Aula) -> None:
+    shared_client(app)  # one connection pool for the process, closed with the app
+    compare_state(app)
+
+
+# --- the command -------------------------------------------------------------------------
+
+
+@dataclass
+class Side:
+    """One model's part of a comparison."""
+
+    role: str  # "base" or "instruct"
+    model: str
+    prompt: str
+    call: SharedCall
+    shared: bool  # someone else's identical call: this request pays nothing for it
+
+    @property
+    def failed(self) -> bool:
+        return self.call.done and self.call.latest is None
+
+
+@dataclass
+class Comparison:
+    profile: Profile
+    sampling: Sampling
+    settings: LlmSettings  # for the timeouts a cut answer names
+    sides: dict[str, Side]
+    blind_slot: str | None  # blind mode: "A" or "B", where the instruct output is shown
+    started: float = field(default_factory=time.perf_counter)
+    wall_s: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return all(side.call.done for side in self.sides.values())
+
+
+async def run(request: Request, app: Aula):
+    if request.arg("exportar", False):
+        yield await _export(request, app)
+        return
+    base_prompt, instruct_prompt = _prompts(request)
+    profile = _profile(request, app)
+    llm = app.settings.llm
+    sampling = Sampling.from_settings(llm)
+    state = compare_state(app)
+    client = shared_client(app)
+    repo = CompareRepository(app.db)
+
+    if profile.needs_key and not profile.api_key:
+        raise UserError("compare.no_key", setting=profile.key_setting)
+    base_tokens = prompt_tokens(prompt=base_prompt)
+    instruct_messages = [{"role": "user", "content": instruct_prompt}]
+    instruct_tokens = prompt_tokens(messages=instruct_messages)
+    for tokens, model in ((base_tokens, profile.base_model), (instruct_tokens, profile.instruct_model)):
+        if tokens + sampling.max_tokens > profile.context_window:
+            raise UserError(
+                "compare.too_long", tokens=tokens, model=model, limit=profile.context_window - sampling.max_tokens
+            )
+
+    who = (request.place.platform, request.user.id)
+    which_class = (request.place.platform, request.place.workspace_id)
+    if not request.user.is_instructor and (wait := state.cooldowns.remaining(who)) > 0:
+        raise UserError("compare.cooldown", seconds=math.ceil(wait))
+    expected = base_tokens + instruct_tokens + 2 * sampling.max_tokens
+    used = await repo.tokens_used_since(*which_class, day_start(app.clock()))
+    if state.budget.left(which_class, used) < expected:
+        raise UserError("compare.budget", used=used, budget=llm.daily_token_budget)
+    state.cooldowns.start(who)
+    state.budget.reserve(which_class, expected)
+    try:
+        comparison = Comparison(
+            profile=profile,
+            sampling=sampling,
+            settings=llm,
+            sides={
+                "base": _side(state.upstream, client, profile, sampling, "base", base_prompt),
+                "instruct": _side(state.upstream, client, profile, sampling, "instruct", instruct_prompt),
+            },
+            blind_slot=random.choice("AB") if request.arg("ciego", False) else None,
+        )
+        async for _ in _changes(comparison, llm.stream_update_s):
+            yield render(comparison, request.locale)
+        comparison.wall_s = time.perf_counter() - comparison.started
+        outputs = [_output_record(comparison, side) for side in comparison.sides.values()]
+        run_id = await repo.save(
+            at=app.clock(),
+            platform=request.place.platform,
+            workspace_id=request.place.workspace_id,
+            channel_id=request.place.channel_id,
+            user_id=request.user.id,
+            user_name=request.user.name,
+            profile=profile.name,
+            outputs=outputs,
+            instruct_slot=comparison.blind_slot,
+        )
+        yield render(comparison, request.locale, run_id=run_id, votes_needed=llm.blind_reveal_votes)
+    finally:
+        state.budget.release(which_class, expected)
+
+
+def _prompts(request: Request) -> tuple[str, str]:
+    """(base prompt, instruct prompt) from prompt: or ejemplo:."""
+    prompt = (request.arg("prompt") or "").strip()
+    example = request.arg("ejemplo")
+    if prompt and example:
+        raise UserError("compare.prompt_and_example")
+    if example:
+        return EXAMPLES[example]
+    if not prompt:
+        raise UserError("compare.need_prompt")
+    return prompt, prompt
+
+
+def _profile(request: Request, app: Aula) -> Profile:
+    name = (request.arg("perfil") or "").strip()
+    if name and not request.user.is_instructor:
+        raise UserError("compare.profile_instructor_only")
+    try:
+        return resolve_profile(app.settings, name)
+    except UnknownProfile as exc:
+        raise UserError("compare.unknown_profile", name=exc.name, known=", ".join(exc.known)) from None
+
+
+def _side(
+    upstream: Upstream, client: LlmClient, profile: Profile, sampling: Sampling, role: str, prompt: str
+) -> Side:
+    if role == "base":
+        model = profile.base_model
+
+        def start():
+            return client.stream_completion(prompt, model=model, profile=profile, **_overrides(sampling))
+    else:
+        model = profile.instruct_model
+
+        def start():
+            messages = [{"role": "user", "content": prompt}]
+            return client.stream_chat(messages, model=model, profile=profile, **_overrides(sampling))
+
+    # Same server, model, prompt and sampling: the same question, so one call serves all who ask it.
+    key = (profile.base_url, model, role, prompt, sampling)
+    call, shared = upstream.call(key, (profile.base_url, model), profile.per_minute(model), start)
+    return Side(role=role, model=model, prompt=prompt, call=call, shared=shared)
+
+
+def _overrides(sampling: Sampling) -> dict:
+    return {"max_tokens": sampling.max_tokens, "temperature": sampling.temperature, "top_p": sampling.top_p,
+            "stop": sampling.stop}  # fmt: skip
+
+
+async def _changes(comparison: Comparison, min_interval_s: float):
+    """Yield once at the start, then after changes (no more often than min_interval_s), until both end."""
+    changed = asyncio.Event()
+    calls = [side.call for side in comparison.sides.values()]
+    for call in calls:
+        call.listen(changed)
+    try:
+        yield
+        last = time.monotonic()
+        while not comparison.done:
+            in_line = any(not call.admitted for call in calls)
+            try:
+                await asyncio.wait_for(changed.wait(), QUEUE_REFRESH_S if in_line else None)
+            except TimeoutError:
+                pass  # nothing moved: refresh the wait estimate anyway
+            changed.clear()
+            pause = min_interval_s - (time.monotonic() - last)
+            if pause > 0:
+                await asyncio.sleep(pause)
+            if comparison.done:
+                return
+            last = time.monotonic()
+            yield
+    finally:
+        for call in calls:
+            call.unlisten(changed)
+
+
+# --- what students see ---------------------------------------------------------------------
+
+
+def render(comparison: Comparison, lang: str, run_id: int | None = None, votes_needed: int = 0) -> Reply:
+    """The comparison as it stands: queued, streaming, or final (with run_id)."""
+    sides = comparison.sides
+    blind = comparison.blind_slot is not None
+    order = _display_order(comparison)
+    parts: list = [Heading(t(lang, "compare.title"))]
+    base, instruct = sides["base"], sides["instruct"]
+    if base.prompt == instruct.prompt:
+        parts.append(Paragraph((Span(t(lang, "compare.prompt_line"), bold=True), Span(base.prompt))))
+    else:
+        for side in order:
+            label = _label(comparison, side, lang)
+            parts.append(Paragraph((Span(t(lang, "compare.prompt_for", side=label), bold=True), Span(side.prompt))))
+    panels = []
+    for side in order:
+        title = _label(comparison, side, lang) if blind else t(
+            lang, "compare.panel_title", side=_label(comparison, side, lang), model=side.model
+        )
+        panels.append((title, tuple(_panel(comparison, side, lang))))
+    parts.append(Columns(tuple(panels)))
+    final = run_id is not None
+    if final:
+        if comparison.profile.name != "default":
+            parts.append(Paragraph.of(Span(t(lang, "compare.profile_used", profile=comparison.profile.name), italic=True)))
+        parts.append(Paragraph.of(Span(t(lang, "compare.wall_time", seconds=_seconds(comparison.wall_s)), italic=True)))
+        if any(len(_text(side)) > DISCORD_EMBED_FIELD_VALUE for side in order):
+            parts.append(_full_text(comparison, order, lang))
+    buttons: tuple[Button, ...] = ()
+    if final and blind and not all(side.failed for side in order):
+        parts.append(Paragraph.of(t(lang, "compare.blind_question", votes=votes_needed)))
+        buttons = _vote_buttons(run_id, lang)
+    # Both calls failed: still in the channel (the message is already there), flagged as an error.
+    return Reply(parts=tuple(parts), buttons=buttons, error=final and all(side.failed for side in order))
+
+
+def _display_order(comparison: Comparison) -> list[Side]:
+    base, instruct = comparison.sides["base"], comparison.sides["instruct"]
+    return [instruct, base] if comparison.blind_slot == "A" else [base, instruct]
+
+
+def _label(comparison: Comparison, side: Side, lang: str) -> str:
+    if comparison.blind_slot is None:
+        return t(lang, f"compare.{side.role}")
+    slot = comparison.blind_slot if side.role == "instruct" else _other(comparison.blind_slot)
+    return t(lang, "compare.blind_title", slot=slot)
+
+
+def _other(slot: str) -> str:
+    return "B" if slot == "A" else "A"
+
+
+def _panel(comparison: Comparison, side: Side, lang: str) -> list[Paragraph]:
+    call = side.call
+    latest = call.latest
+    if call.done and latest is None:
+        return [Paragraph.of("⚠️ " + error_message(call.error, lang, comparison.profile))]
+    if not call.admitted:
+        wait = math.ceil(call.estimated_wait())
+        return [Paragraph.of(t(lang, "compare.queued", position=call.position(), seconds=wait))]
+    if latest is None or (not latest.text and not latest.done):
+        return [Paragraph.of(t(lang, "compare.writing"))]
+    if not latest.done:
+        return [Paragraph.of(latest.text + " ▌")]
+    usage = latest.usage
+    stats = t(
+        lang,
+        "compare.stats",
+        latency=f"{latest.latency_s:.1f}",
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0,
+        estimated=t(lang, "compare.estimated") if usage and usage.estimated else "",
+        cost=f"{comparison.profile.cost_usd(usage):.4f}",
+        finish=finish_text(latest.finish_reason or "", latest.interruption, lang, comparison),
+    )
+    parts = [Paragraph.of(latest.text or t(lang, "compare.empty_output")), Paragraph.of(Span(stats, italic=True))]
+    if side.shared:
+        parts.append(Paragraph.of(Span(t(lang, "compare.shared"), italic=True)))
+    return parts
+
+
+def finish_text(reason: str, interruption: str, lang: str, comparison: Comparison) -> str:
+    if reason == "interrupted":
+        limit = comparison.settings.idle_timeout_s if interruption == "idle_timeout" else comparison.settings.total_timeout_s
+        return t(lang, f"compare.finish.{interruption or 'disconnected'}", seconds=f"{limit:g}")
+    if reason == "length":
+        return t(lang, "compare.finish.length", max_tokens=comparison.sampling.max_tokens)
+    if reason in ("stop", "content_filter"):
+        return t(lang, f"compare.finish.{reason}")
+    return t(lang, "compare.finish.other", reason=reason)
+
+
+def error_message(error: BaseException | None, lang: str, profile: Profile) -> str:
+    """What to tell the class about a call that produced nothing."""
+    match error:
+        case MissingApiKey(setting=setting):
+            return t(lang, "compare.no_key", setting=setting)
+        case InvalidApiKey(setting=setting):
+            return t(lang, "compare.bad_key", setting=setting)
+        case EndpointDecommissioned():
+            return t(lang, "compare.decommissioned")
+        case ModelNotFound(model=model, base_url=base_url):
+            return t(lang, "compare.model_not_found", model=model, base_url=base_url)
+        case RateLimited(attempts=attempts):
+            return t(lang, "compare.rate_limited", attempts=attempts)
+        case UpstreamError(status=status):
+            return t(lang, "compare.upstream_error", status=status)
+        case ConnectionFailed():
+            return t(lang, "compare.unreachable", base_url=profile.base_url)
+        case LlmTimeout(seconds=seconds):
+            return t(lang, "compare.timeout", seconds=f"{seconds:g}")
+        case MalformedResponse():
+            return t(lang, "compare.malformed")
+        case PromptTooLong(tokens=tokens, limit=limit):
+            return t(lang, "compare.too_long", tokens=tokens, limit=limit, model="")
+    log.error("compare call failed", exc_info=error)
+    return t(lang, "compare.failed")
+
+
+def _text(side: Side) -> str:
+    return side.call.latest.text if side.call.latest else ""
+
+
+def _full_text(comparison: Comparison, order: list[Side], lang: str) -> Attachment:
+    sections = [f"== {_label(comparison, side, lang)} ==\n{_text(side)}\n" for side in order]
+    return Attachment("\n".join(sections).encode("utf-8"), "compare.txt", t(lang, "compare.full_text"))
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value or 0:.1f}"
+
+
+def _vote_buttons(run_id: int, lang: str) -> tuple[Button, ...]:
+    return (
+        Button(f"compare:vote:{run_id}:A", t(lang, "compare.vote_button", slot="A"), ButtonStyle.PRIMARY),
+        Button(f"compare:vote:{run_id}:B", t(lang, "compare.vote_button", slot="B"), ButtonStyle.PRIMARY),
+        Button(f"compare:reveal:{run_id}", t(lang, "compare.reveal_button"), ButtonStyle.SECONDARY),
+    )
+
+
+def _output_record(comparison: Comparison, side: Side) -> OutputRecord:
+    latest = side.call.latest
+    if latest is None:
+        return OutputRecord(
+            role=side.role, model=side.model, prompt=side.prompt, text="", finish_reason="error",
+            error=type(side.call.error).__name__ if side.call.error else "", shared=side.shared,
+        )  # fmt: skip
+    usage = latest.usage
+    return OutputRecord(
+        role=side.role,
+        model=side.model,
+        prompt=side.prompt,
+        text=latest.text,
+        finish_reason=latest.finish_reason or "interrupted",
+        interruption=latest.interruption,
+        latency_s=latest.latency_s,
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0,
+        usage_estimated=bool(usage and usage.estimated),
+        cost_usd=0.0 if side.shared else comparison.profile.cost_usd(usage),
+        shared=side.shared,
+    )
+
+
+# --- blind votes ------------------------------------------------------------------------------
+
+
+async def on_action(request: Request, app: Aula) -> Reply:
+    """compare:vote:<run>:<A|B> and compare:reveal:<run>."""
+    lang = request.locale
+    parts = request.action.split(":")
+    try:
+        run_id = int(parts[2])
+    except (IndexError, ValueError):
+        raise UserError("error.unknown_action") from None
+    repo = CompareRepository(app.db)
+    record = await repo.get(run_id)
+    if record is None:
+        raise UserError("compare.run_gone")
+    if not record.blind or record.instruct_slot is None:
+        raise UserError("compare.not_blind")
+    needed = app.settings.llm.blind_reveal_votes
+    if parts[1] == "reveal":
+        if not request.user.is_instructor:
+            raise UserError("error.instructor_only")
+        await repo.reveal(run_id)
+        return await revealed_reply(repo, record, lang)
+    if parts[1] != "vote" or len(parts) != 4 or parts[3] not in ("A", "B"):
+        raise UserError("error.unknown_action")
+    if record.revealed:
+        return Reply.private(Paragraph.of(t(lang, "compare.already_revealed", slot=record.instruct_slot)))
+    await repo.vote(run_id, request.place.platform, request.user.id, parts[3], app.clock())
+    tally = await repo.tally(run_id)
+    count = tally["A"] + tally["B"]
+    if count >= needed and await repo.reveal(run_id):
+        return await revealed_reply(repo, record, lang)
+    return Reply.private(Paragraph.of(t(lang, "compare.voted", slot=parts[3], count=count, needed=needed)))
+
+
+async def revealed_reply(repo: CompareRepository, record: RunRecord, lang: str) -> Reply:
+    """The blind comparison with its names shown and the class's votes (replaces the message)."""
+    slot = record.instruct_slot or "A"
+    tally = await repo.tally(record.id)
+    votes = tally["A"] + tally["B"]
+    order = ("instruct", "base") if slot == "A" else ("base", "instruct")
+    panels = []
+    for letter, role in zip("AB", order, strict=True):
+        out = record.outputs.get(role)
+        if out is None:
+            continue
+        title = f"{letter} · {t(lang, f'compare.{role}')} · {out.model}"
+        body = out.text or t(lang, "compare.empty_output")
+        panels.append((title, (Paragraph.of(body),)))
+    base = record.outputs.get("base")
+    instruct = record.outputs.get("instruct")
+    parts: list = [Heading(t(lang, "compare.title"))]
+    if base and instruct and base.prompt == instruct.prompt:
+        parts.append(Paragraph((Span(t(lang, "compare.prompt_line"), bold=True), Span(base.prompt))))
+    parts.append(Columns(tuple(panels)))
+    if votes:
+        percent = round(100 * tally[slot] / votes)
+        summary = t(lang, "compare.revealed", slot=slot, a=tally["A"], b=tally["B"], percent=percent)
+    else:
+        summary = t(lang, "compare.revealed_no_votes", slot=slot)
+    parts.append(Paragraph((Span(summary, bold=True),)))
+    return Reply.public(*parts)
+
+
+# --- instructors: export, profiles ---------------------------------------------------------------
+
+
+async def _export(request: Request, app: Aula) -> Reply:
+    if not request.user.is_instructor:
+        raise UserError("compare.export_instructor_only")
+    data, rows = await CompareRepository(app.db).export_csv(request.place.platform, request.place.workspace_id)
+    lang = request.locale
+    return Reply.private(
+        Paragraph.of(t(lang, "compare.exported", count=rows)),
+        Attachment(data, "compare.csv", t(lang, "compare.exported", count=rows)),
+    )
+
+
+async def autocomplete(request: Request, app: Aula, option: str, typed: str) -> list[str]:
+    if option != "perfil" or not request.user.is_instructor:
+        return []
+    return [name for name in profile_names(app.settings) if typed.lower() in name.lower()]
+
+
+command = Command(spec=SPEC, run=run, on_action=on_action, autocomplete=autocomplete, on_startup=on_startup)

@@ -1,0 +1,378 @@
+"""/compare through the core, against the loopback OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import time
+
+import pytest
+
+from bot.app import Aula
+from bot.commands import compare
+from bot.commands import help as help_command
+from bot.commands.compare import CompareState
+from bot.llm import LlmClient, resolve_profile
+from bot.rate_limit import Cooldowns, TokenBudget, Upstream
+from bot.replies import Attachment, Columns, Reply, plain_text
+from bot.settings import load_settings
+from bot.storage.compare import CompareRepository
+from tests.conftest import make_request, replies_of
+from tests.fake_clock import ManualClock, settle
+from tests.fake_llm import API_KEY, BASE_MODEL, DECOMMISSIONED, INSTRUCT_MODEL, FakeLlmServer, Fault
+
+
+@pytest.fixture
+async def server():
+    async with FakeLlmServer(chunk_delay_s=0.002) as running:
+        yield running
+
+
+@pytest.fixture
+async def make_aula(tmp_path, server):
+    apps: list[Aula] = []
+
+    async def build(**env: str) -> Aula:
+        environ = {
+            "AULA_DATABASE": str(tmp_path / f"aula{len(apps)}.sqlite3"),
+            "AULA_LLM_BASE_URL": server.base_url,
+            "AULA_LLM_API_KEY": API_KEY,
+            "AULA__LLM__STREAM_UPDATE_S": "0",
+        } | env
+        app = Aula(load_settings(environ=environ, dotenv_path=None), commands=[help_command.command, compare.command])
+        await app.start()
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        await app.close()
+
+
+def panels(reply) -> dict[str, str]:
+    """Panel title -> its plain text."""
+    [columns] = [p for p in reply.parts if isinstance(p, Columns)]
+    return {title: plain_text(Reply(parts=parts)) for title, parts in columns.panels}
+
+
+def compare_request(locale: str = "es", user_id: str = "u1", instructor: bool = False, **args):
+    return make_request("compare", locale=locale, user_id=user_id, instructor=instructor, args=args)
+
+
+async def test_a_comparison_streams_both_models_side_by_side_and_is_stored(make_aula, server):
+    app = await make_aula()
+    replies = await replies_of(app, compare_request(prompt="La inteligencia artificial es"))
+    assert len(replies) > 5  # streamed: many versions, each replacing the last
+    final = replies[-1]
+    assert not final.error and not final.is_private
+    columns = panels(final)
+    base_title = f"Base · {BASE_MODEL}"
+    instruct_title = f"Instruido · {INSTRUCT_MODEL}"
+    assert list(columns) == [base_title, instruct_title]
+    assert columns[base_title].startswith("La inteligencia artificial es un campo de la informática")
+    assert columns[instruct_title].startswith("¡Claro! Sobre «La inteligencia artificial es»")
+    assert "terminó por sí solo" in columns[base_title] and "⏱" in columns[base_title]
+    assert "US$ 0.0" in columns[instruct_title]
+    # Along the way, each panel's text only grew.
+    base_texts = [panels(r)[base_title].split("⏱")[0].rstrip(" ▌\n") for r in replies]
+    base_texts = [text for text in base_texts if "escribiendo" not in text and "en la fila" not in text]
+    assert len(base_texts) > 3
+    assert all(b.startswith(a) for a, b in zip(base_texts, base_texts[1:], strict=False))
+    assert any("▌" in panels(r)[base_title] for r in replies[:-1])
+
+    [row] = await app.db.fetchall("SELECT * FROM compare_runs")
+    assert row["user_id"] == "u1" and row["profile"] == "default" and not row["blind"]
+    outputs = {o["role"]: o for o in await app.db.fetchall("SELECT * FROM compare_outputs")}
+    assert outputs["base"]["model"] == BASE_MODEL and outputs["instruct"]["model"] == INSTRUCT_MODEL
+    assert outputs["base"]["text"] in columns[base_title]
+    assert outputs["instruct"]["prompt_tokens"] == 7 and outputs["instruct"]["completion_tokens"] > 0
+    assert outputs["base"]["latency_s"] > 0 and outputs["base"]["cost_usd"] > 0
+    assert outputs["base"]["finish_reason"] == "stop"
+    assert server.upstream_calls("/v1/completions") == 1 and server.upstream_calls("/v1/chat/completions") == 1
+
+
+async def test_both_calls_run_at_once(tmp_path):
+    async with FakeLlmServer(chunk_delay_s=0.01, first_chunk_delay_s=0.3) as server:
+        environ = {
+            "AULA_DATABASE": str(tmp_path / "aula.sqlite3"),
+            "AULA_LLM_BASE_URL": server.base_url,
+            "AULA_LLM_API_KEY": API_KEY,
+        }
+        app = Aula(load_settings(environ=environ, dotenv_path=None), commands=[compare.command])
+        await app.start()
+        try:
+            started = time.perf_counter()
+            replies = await replies_of(app, compare_request(prompt="Hola"))
+            wall = time.perf_counter() - started
+        finally:
+            await app.close()
+    latencies = [float(text.split("⏱ ")[1].split(" s")[0]) for text in panels(replies[-1]).values()]
+    assert min(latencies) >= 0.3
+    assert wall < sum(latencies) * 0.75  # about the slower call, not the sum
+
+
+async def test_the_capital_example_gives_each_model_its_own_form(make_aula, server):
+    app = await make_aula()
+    final = (await replies_of(app, compare_request(ejemplo="capital")))[-1]
+    text = plain_text(final)
+    assert "Prompt de Base: El capital de Francia es" in text
+    assert "Prompt de Instruido: ¿Cuál es la capital de Francia?" in text
+    bodies = {path: body for path, body in server.calls}
+    assert bodies["/v1/completions"]["prompt"] == "El capital de Francia es"
+    assert bodies["/v1/chat/completions"]["messages"] == [{"role": "user", "content": "¿Cuál es la capital de Francia?"}]
+
+
+async def test_cut_at_max_tokens_is_said_in_english_too(make_aula):
+    app = await make_aula(AULA__LLM__MAX_TOKENS="5")
+    final = (await replies_of(app, compare_request(locale="en", prompt="Explain")))[-1]
+    assert "cut at max_tokens (5)" in plain_text(final)
+    assert "Base vs Instruct" in plain_text(final)
+
+
+async def test_no_key_says_how_to_set_one_and_other_commands_work(tmp_path):
+    settings = load_settings(environ={"AULA_DATABASE": str(tmp_path / "a.sqlite3")}, dotenv_path=None)
+    app = Aula(settings, commands=[help_command.command, compare.command])
+    await app.start()
+    try:
+        [reply] = await replies_of(app, compare_request(prompt="Hola"))
+        [help_reply] = await replies_of(app, make_request("help"))
+    finally:
+        await app.close()
+    assert reply.error and reply.is_private
+    assert "AULA_LLM_API_KEY / HYPERBOLIC_API_KEY" in plain_text(reply)
+    assert not help_reply.error and "/compare" in plain_text(help_reply)
+
+
+async def test_invalid_key(make_aula, server):
+    app = await make_aula(AULA_LLM_API_KEY="wrong")
+    final = (await replies_of(app, compare_request(prompt="Hola")))[-1]
+    assert final.error
+    assert all("rechazó la clave de API" in text for text in panels(final).values())
+
+
+async def test_unknown_model_is_named(make_aula):
+    app = await make_aula(AULA_INSTRUCT_MODEL="meta-llama/no-such-model")
+    final = (await replies_of(app, compare_request(prompt="Hola")))[-1]
+    texts = panels(final)
+    assert "no tiene el modelo «meta-llama/no-such-model»" in texts["Instruido · meta-llama/no-such-model"]
+    assert "terminó por sí solo" in texts[f"Base · {BASE_MODEL}"]  # the other side still answers
+    assert not final.error
+
+
+async def test_decommissioned_provider_names_the_setting_that_switches(make_aula, server):
+    server.faults.extend([DECOMMISSIONED, DECOMMISSIONED])
+    app = await make_aula()
+    final = (await replies_of(app, compare_request(prompt="Hola")))[-1]
+    assert final.error
+    for text in panels(final).values():
+        assert "40401" in text and "AULA_LLM_BASE_URL" in text and "perfil:" in text
+
+
+async def test_429_is_retried_after_retry_after_then_answers(make_aula, server):
+    app = await make_aula()
+    delays: list[float] = []
+
+    async def no_wait(seconds: float) -> None:
+        delays.append(seconds)
+
+    app.services["llm"] = LlmClient(app.settings.llm, resolve_profile(app.settings), sleep=no_wait)
+    server.faults.append(Fault(status=429, retry_after="3", path="/v1/completions"))
+    final = (await replies_of(app, compare_request(prompt="Hola")))[-1]
+    assert not final.error and delays == [3.0]
+    assert server.upstream_calls("/v1/completions") == 2
+    server.faults.extend(Fault(status=429, path="/v1/completions") for _ in range(4))
+    final = (await replies_of(app, compare_request(prompt="Otra", user_id="u2")))[-1]
+    assert "HTTP 429" in panels(final)[f"Base · {BASE_MODEL}"]
+
+
+async def test_a_stream_cut_midway_keeps_what_arrived(make_aula, server):
+    server.faults.append(Fault(disconnect_after=2, path="/v1/chat/completions"))
+    app = await make_aula()
+    final = (await replies_of(app, compare_request(prompt="Hola")))[-1]
+    instruct = panels(final)[f"Instruido · {INSTRUCT_MODEL}"]
+    assert instruct.startswith("¡Claro! Sobre «Hola»:")
+    assert "la conexión se cayó a mitad de la respuesta" in instruct
+    row = await app.db.fetchone("SELECT * FROM compare_outputs WHERE role = 'instruct'")
+    assert row["finish_reason"] == "interrupted" and row["interruption"] == "disconnected"
+    assert row["text"] == "¡Claro! Sobre «Hola»: es"  # the two chunks that arrived
+
+
+async def test_a_prompt_longer_than_the_context_is_refused_before_calling(make_aula, server):
+    app = await make_aula(AULA__LLM__CONTEXT_WINDOW="250")
+    [reply] = await replies_of(app, compare_request(prompt="palabra " * 100))
+    assert reply.error and "tokens" in plain_text(reply) and "Acórtalo" in plain_text(reply)
+    assert server.calls == []
+
+
+async def test_prompt_or_example_is_needed_but_not_both(make_aula):
+    app = await make_aula()
+    [missing] = await replies_of(app, compare_request())
+    [both] = await replies_of(app, compare_request(prompt="x", ejemplo="capital"))
+    assert "Escribe un prompt o elige un ejemplo" in plain_text(missing)
+    assert "no los dos" in plain_text(both)
+
+
+async def test_cooldown_for_students_not_for_instructors(make_aula):
+    app = await make_aula(AULA__LLM__USER_COOLDOWN_S="60")
+    assert not (await replies_of(app, compare_request(prompt="Uno")))[-1].error
+    [again] = await replies_of(app, compare_request(prompt="Dos"))
+    assert again.error and "Espera" in plain_text(again)
+    for _ in range(2):
+        assert not (await replies_of(app, compare_request(prompt="Tres", user_id="prof", instructor=True)))[-1].error
+
+
+async def test_daily_token_budget_per_class(make_aula, server):
+    app = await make_aula(AULA__LLM__DAILY_TOKEN_BUDGET="250", AULA__LLM__MAX_TOKENS="100")
+    assert not (await replies_of(app, compare_request(prompt="Uno", user_id="a")))[-1].error
+    used = await CompareRepository(app.db).tokens_used_since("console", "local", 0)
+    assert used > 250 - 212  # what is left cannot hold another: 12 prompt tokens + 2 × 100 max_tokens
+    [refused] = await replies_of(app, compare_request(prompt="Dos", user_id="b"))
+    assert refused.error and f"({used} de 250 tokens)" in plain_text(refused)
+    assert server.upstream_calls("/v1/completions") == 1
+
+
+async def test_thirty_identical_concurrent_requests_make_one_upstream_call(tmp_path):
+    async with FakeLlmServer(chunk_delay_s=0.01, first_chunk_delay_s=0.2) as server:
+        environ = {
+            "AULA_DATABASE": str(tmp_path / "aula.sqlite3"),
+            "AULA_LLM_BASE_URL": server.base_url,
+            "AULA_LLM_API_KEY": API_KEY,
+        }
+        app = Aula(load_settings(environ=environ, dotenv_path=None), commands=[compare.command])
+        await app.start()
+        try:
+            results = await asyncio.gather(
+                *(replies_of(app, compare_request(ejemplo="pregunta", user_id=f"s{i}")) for i in range(30))
+            )
+            runs = await app.db.fetchall("SELECT * FROM compare_runs")
+            shared = await app.db.fetchone("SELECT SUM(shared), COUNT(*) FROM compare_outputs")
+            used = await CompareRepository(app.db).tokens_used_since("console", "local", 0)
+            everyone = await app.db.fetchone("SELECT SUM(prompt_tokens + completion_tokens) FROM compare_outputs")
+        finally:
+            await app.close()
+    assert server.upstream_calls("/v1/completions") == 1
+    assert server.upstream_calls("/v1/chat/completions") == 1
+    finals = [panels(replies[-1]) for replies in results]
+    assert all(not replies[-1].error for replies in results)
+    assert len({tuple(v.split("⏱")[0] for v in final.values()) for final in finals}) == 1  # everyone got the same
+    assert len(runs) == 30 and shared[0] == 58 and shared[1] == 60  # 2 calls paid, 58 shared
+    assert used > 0 and everyone[0] == 30 * used  # the budget counts the tokens once, not 30 times
+
+
+async def test_the_queue_shows_each_student_their_place(tmp_path, server):
+    clock = ManualClock()
+    environ = {
+        "AULA_DATABASE": str(tmp_path / "aula.sqlite3"),
+        "AULA_LLM_BASE_URL": server.base_url,
+        "AULA_LLM_API_KEY": API_KEY,
+        "AULA__LLM__REQUESTS_PER_MINUTE": "1",
+        "AULA__LLM__STREAM_UPDATE_S": "0",
+    }
+    app = Aula(load_settings(environ=environ, dotenv_path=None), commands=[compare.command])
+    app.services["compare"] = CompareState(Upstream(clock.now, clock.sleep), Cooldowns(0, clock.now), TokenBudget(10**9))
+    await app.start()
+    seen: dict[str, list[str]] = {"s0": [], "s1": [], "s2": []}
+
+    async def student(user_id: str, prompt: str) -> None:
+        async for reply in app.handle(compare_request(prompt=prompt, user_id=user_id)):
+            seen[user_id].append(plain_text(reply))
+
+    try:
+        tasks = [asyncio.create_task(student(f"s{i}", f"pregunta {i}")) for i in range(3)]
+        for _ in range(50):
+            await settle()
+            if "en la fila" in "".join(seen["s2"]):
+                break
+            await asyncio.sleep(0.01)
+        assert "#1 en la fila, ~60 s" in seen["s1"][-1]
+        assert "#2 en la fila, ~120 s" in seen["s2"][-1]
+        await clock.advance(60)
+        await asyncio.wait_for(tasks[1], 5)
+        await clock.advance(60)
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    finally:
+        await app.close()
+    assert "terminó por sí solo" in seen["s2"][-1]
+    # First come, first served: calls reached the server in the order students asked.
+    prompts = [body["prompt"] for path, body in server.calls if path == "/v1/completions"]
+    assert prompts == ["pregunta 0", "pregunta 1", "pregunta 2"]
+
+
+async def test_blind_mode_votes_and_reveal(make_aula):
+    app = await make_aula(AULA__LLM__BLIND_REVEAL_VOTES="3")
+    final = (await replies_of(app, compare_request(prompt="Hola", ciego=True)))[-1]
+    titles = list(panels(final))
+    assert titles == ["Modelo A", "Modelo B"]
+    assert BASE_MODEL not in plain_text(final) and INSTRUCT_MODEL not in plain_text(final)
+    vote_a, vote_b, reveal = final.buttons
+    run_id = int(vote_a.id.split(":")[2])
+    record = await CompareRepository(app.db).get(run_id)
+    slot = record.instruct_slot
+    assert panels(final)[f"Modelo {slot}"].startswith("¡Claro!")  # the instruct text sits where stored
+
+    [student_reveal] = await replies_of(app, make_request("compare", user_id="v1", action=reveal.id))
+    assert student_reveal.error
+    [first] = await replies_of(app, make_request("compare", user_id="v1", action=vote_a.id))
+    assert first.is_private and "Van 1 de 3" in plain_text(first)
+    [changed] = await replies_of(app, make_request("compare", user_id="v1", action=vote_b.id))
+    assert "Tu voto: B. Van 1 de 3" in plain_text(changed)  # one vote per student
+    await replies_of(app, make_request("compare", user_id="v2", action=vote_a.id))
+    [revealed] = await replies_of(app, make_request("compare", user_id="v3", action=vote_a.id))
+    assert not revealed.is_private
+    text = plain_text(revealed)
+    assert f"el instruido era {slot}" in text and "A 2, B 1" in text
+    assert f"{slot} · Instruido · {INSTRUCT_MODEL}" in panels(revealed)
+    [late] = await replies_of(app, make_request("compare", user_id="v4", action=vote_a.id))
+    assert "Ya se reveló" in plain_text(late)
+    votes = await app.db.fetchall("SELECT user_id, choice FROM compare_votes ORDER BY user_id")
+    assert [tuple(v) for v in votes] == [("v1", "B"), ("v2", "A"), ("v3", "A")]
+
+
+async def test_the_instructor_reveals_when_they_want(make_aula):
+    app = await make_aula()
+    final = (await replies_of(app, compare_request(prompt="Hola", ciego=True)))[-1]
+    reveal = final.buttons[2]
+    [revealed] = await replies_of(app, make_request("compare", user_id="prof", instructor=True, action=reveal.id))
+    assert "Nadie votó" in plain_text(revealed)
+    run_id = int(reveal.id.split(":")[2])
+    assert (await CompareRepository(app.db).get(run_id)).revealed
+
+
+async def test_profiles_are_for_instructors(make_aula, server):
+    app = await make_aula(
+        AULA__LLM__PROFILES=f'{{aula_local = {{base_url = "{server.base_url}", base_model = "{BASE_MODEL}", instruct_model = "{INSTRUCT_MODEL}"}}}}'
+    )
+    [refused] = await replies_of(app, compare_request(prompt="Hola", perfil="aula_local"))
+    assert refused.error and "Solo los instructores eligen el perfil" in plain_text(refused)
+    [unknown] = await replies_of(app, compare_request(prompt="Hola", perfil="nope", instructor=True))
+    assert "default, aula_local" in plain_text(unknown)
+    server.api_key = None  # a local server takes no key, and the profile sends none
+    final = (await replies_of(app, compare_request(prompt="Hola", perfil="aula_local", instructor=True)))[-1]
+    assert not final.error and "Perfil: aula_local" in plain_text(final)
+    assert "US$ 0.0000" in plain_text(final)  # a local server costs nothing
+    row = await app.db.fetchone("SELECT profile FROM compare_runs")
+    assert row["profile"] == "aula_local"
+    suggestions = await app.complete(make_request("compare", instructor=True), "perfil", "loc")
+    assert suggestions == ["aula_local"]
+
+
+async def test_export_is_a_csv_for_instructors(make_aula):
+    app = await make_aula()
+    await replies_of(app, compare_request(prompt="Hola, ¿puedes ayudarme?"))
+    [refused] = await replies_of(app, compare_request(exportar=True))
+    assert refused.error
+    [reply] = await replies_of(app, compare_request(exportar=True, instructor=True, user_id="prof"))
+    [attachment] = [p for p in reply.parts if isinstance(p, Attachment)]
+    rows = list(csv.DictReader(io.StringIO(attachment.data.decode("utf-8"))))
+    assert [r["role"] for r in rows] == ["base", "instruct"]
+    assert rows[0]["prompt"] == "Hola, ¿puedes ayudarme?" and rows[1]["text"].startswith("¡Claro!")
+
+
+async def test_forget_removes_a_students_comparisons_and_votes(make_aula):
+    app = await make_aula()
+    final = (await replies_of(app, compare_request(prompt="Hola", ciego=True)))[-1]
+    await replies_of(app, make_request("compare", user_id="u1", action=final.buttons[0].id))
+    assert await CompareRepository(app.db).forget("console", "u1") == 1
+    for table in ("compare_runs", "compare_outputs", "compare_votes"):
+        assert (await app.db.fetchone(f"SELECT COUNT(*) FROM {table}"))[0] == 0
