@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.commands import Command
+from bot.commands import Command, compare
 from bot.commands import help as help_command
 from bot.commands import roles
 
@@ -11,4 +11,5 @@ def all_commands() -> list[Command]:
     return [
         help_command.command,
         roles.command,
+        compare.command,
     ]
