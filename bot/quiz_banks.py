@@ -379,7 +379,11 @@ class _Checker:
             index = _answer_index(item)
             if index is None or index >= option_count:
                 self.add(
-                    number, "answer", "quiz.schema.bad_answer", value=item, letters=LETTERS[:option_count]
+                    number,
+                    "answer",
+                    "quiz.schema.bad_answer",
+                    value=item,
+                    letters=", ".join(LETTERS[:option_count]),
                 )
                 return None
             if index not in correct:
@@ -409,6 +413,7 @@ _COLUMN_PATTERNS = {
     "option": re.compile(r"^(answer|respuesta|option|opci[oó]n)\s*(\d)"),
 }
 _POSITIONAL = ("question", "option1", "option2", "option3", "option4", "time", "answer")
+HEADER_SEARCH_ROWS = 10
 
 
 def _parse_csv(text: str, filename: str) -> Bank:
@@ -416,34 +421,42 @@ def _parse_csv(text: str, filename: str) -> Bank:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
     checker = _Checker(filename)
-    columns: dict[str, int] | None = None
-    questions: list[Question] = []
     try:
-        for row in reader:
-            cells = [c.strip() for c in row]
-            if not any(cells):
-                continue
-            if columns is None:
-                columns = _header_columns(cells)
-                if columns:  # a header row: the data starts on the next one
-                    continue
-                columns = {name: index for index, name in enumerate(_POSITIONAL)}
-            checker.line = reader.line_num
-            number = len(questions) + 1
-            question = _csv_question(checker, number, cells, columns)
-            if question is not None:
-                questions.append(question)
+        rows = [(line, [c.strip() for c in row]) for line, row in _numbered_rows(text, dialect) if any(row)]
     except csv.Error as exc:
         checker.add(None, "", "quiz.schema.bad_csv", error=str(exc))
+        raise BankError(checker.problems) from None
+    # Kahoot's template has title rows above its header; without any header, columns go in its order.
+    columns: dict[str, int] = {name: index for index, name in enumerate(_POSITIONAL)}
+    for index, (_, cells) in enumerate(rows[:HEADER_SEARCH_ROWS]):
+        header = _header_columns(cells)
+        if header:
+            columns, rows = header, rows[index + 1 :]
+            break
+    questions: list[Question] = []
+    for number, (line, cells) in enumerate(rows, start=1):
+        checker.line = line
+        question = _csv_question(checker, number, cells, columns)
+        if question is not None:
+            questions.append(question)
     checker.line = None
-    if not questions and not checker.problems:
+    if not rows:
         checker.add(None, "", "quiz.schema.no_questions")
     if checker.problems:
         raise BankError(checker.problems)
     name = bank_name(filename)
     return Bank(name=name, title={"es": name}, questions=tuple(questions), source=filename)
+
+
+def _numbered_rows(text: str, dialect) -> list[tuple[int, list[str]]]:
+    """(line number where the row starts, cells) for each CSV row."""
+    reader = csv.reader(io.StringIO(text), dialect)
+    rows, line = [], 1
+    for row in reader:
+        rows.append((line, row))
+        line = reader.line_num + 1
+    return rows
 
 
 def _header_columns(cells: list[str]) -> dict[str, int]:
