@@ -263,7 +263,8 @@ def _word_observations(analysis: TokenAnalysis) -> Iterable[Observation]:
         elif all(w != word for w, _ in split):
             split.append((word, parts))
     if whole:
-        shown = sorted(whole, key=len, reverse=True)[:3]
+        longest = set(sorted(whole, key=len, reverse=True)[:3])
+        shown = [w for w in whole if w in longest]  # in the order they appear
         yield Observation(
             "tokens.obs.words_whole",
             {"words": ", ".join(f"«{w}»" for w in shown), "count": len(shown)},

@@ -1,0 +1,263 @@
+"""/tokens through the core: the reply's parts, what it observes, costs, limits and errors."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image as PILImage
+
+from bot.commands.tokens import EXAMPLES, percent, tokens_reply, usd
+from bot.pictures import PALETTE, render_png
+from bot.replies import Attachment, BulletList, Code, Heading, Image, Segments, Table, plain_text
+from bot.token_view import CostLine, analyze, observations, visible
+from bot.tokenizer import encode_plain
+from tests.conftest import make_request, replies_of
+
+
+def parts_of(reply, kind):
+    return [p for p in reply.parts if isinstance(p, kind)]
+
+
+def bullets(reply) -> list[str]:
+    [observed] = parts_of(reply, BulletList)
+    return [item.text for item in observed.items]
+
+
+async def tokens(aula, locale="es", **args):
+    [reply] = await replies_of(aula, make_request("tokens", locale=locale, args=args))
+    return reply
+
+
+async def test_emoji_example_counts_groups_and_pictures_in_spanish(aula):
+    reply = await tokens(aula, ejemplo="emojis")
+    assert not reply.error and not reply.is_private
+    text = EXAMPLES["emojis"].es
+    ids = encode_plain("o200k_base", text)
+    summary = reply.parts[1]
+    assert summary.text.startswith(f"{len(ids)} tokens · {len(text)} caracteres")
+    [segments] = parts_of(reply, Segments)
+    assert "".join(s.text for s in segments.segments) == visible(text)
+    pizza = next(s for s in segments.segments if "🍕" in s.text)
+    assert pizza.text == "·🍕" and pizza.label == "2 tokens"  # two tokens, one whole character
+    assert [s.colour for s in segments.segments] == list(range(len(segments.segments)))
+    [code] = parts_of(reply, Code)
+    assert code.text == ", ".join(map(str, ids))
+    assert "El emoji 🍕 ocupa 2 tokens: en UTF-8 son 4 bytes, y los tokens se arman con bytes." in bullets(
+        reply
+    )
+    [image] = parts_of(reply, Image)
+    assert PILImage.open(io.BytesIO(image.png)).format == "PNG"
+    assert not parts_of(reply, Attachment)
+
+
+async def test_english_locale_gets_english_words(aula):
+    reply = await tokens(aula, locale="en", texto="El año 2024 tiene 366 días")
+    out = plain_text(reply)
+    assert "Tokens in GPT-4o (o200k_base)" in out and "characters per token" in out
+    assert "The number 2024 splits into 2 tokens: 202 | 4. Digits go in groups of up to three." in bullets(
+        reply
+    )
+    assert "The number 366 is a single token." in bullets(reply)
+
+
+@pytest.mark.parametrize("key", list(EXAMPLES))
+async def test_every_course_example_compares_spanish_with_english_from_real_counts(aula, key):
+    example = EXAMPLES[key]
+    reply = await tokens(aula, ejemplo=key, modelo="llama-3.1")
+    spanish = len(encode_plain("llama-3.1", example.es))
+    english = len(encode_plain("llama-3.1", example.en))
+    [line] = [b for b in bullets(reply) if b.startswith("En inglés")]
+    assert f"ocupa {english} tokens; en español, {spanish}." in line
+    assert ("cuesta más tokens" in line) == (spanish > english)
+
+
+def test_observations_for_the_course_examples_are_the_ones_the_course_wants():
+    numbers = observations(analyze(EXAMPLES["numeros"].es, "cl100k_base"))
+    assert ("tokens.obs.number_groups", "202 | 4") in [(o.key, o.values.get("parts")) for o in numbers]
+
+    code = {o.key: o.values for o in observations(analyze(EXAMPLES["codigo"].es, "o200k_base"))}
+    assert code["tokens.obs.word_split"] == {"word": "saludar", "count": 2, "parts": "sal | udar"}
+    assert code["tokens.obs.code"]["count"] == 15
+
+    greeting = {o.key: o.values for o in observations(analyze(EXAMPLES["hola-mundo"].es, "o200k_base"))}
+    assert greeting["tokens.obs.leading_space"] == {"token": "·mundo"}
+
+    lookalike = {o.key: o.values for o in observations(analyze("fin <|eot_id|>", "llama-3.1"))}
+    assert lookalike["tokens.obs.special_lookalike"]["count"] == len(encode_plain("llama-3.1", " <|eot_id|>"))
+
+    family = {o.key: o.values for o in observations(analyze("👨‍👩‍👧", "o200k_base"))}
+    assert family["tokens.obs.emoji_many"]["count"] == len(encode_plain("o200k_base", "👨‍👩‍👧"))
+
+
+def test_a_rare_character_split_over_tokens_is_pointed_out():
+    analysis = analyze("鑫", "llama-3.1")
+    assert [p.token_count for p in analysis.pieces] == [len(analysis.ids)] and len(analysis.ids) > 1
+    [split] = [o for o in observations(analysis) if o.key == "tokens.obs.char_split"]
+    assert split.values == {"char": "鑫", "count": len(analysis.ids), "bytes": 3}
+
+
+async def test_todos_compares_the_three_encodings_in_one_table(aula):
+    reply = await tokens(aula, texto="Hola, ¿cómo estás?", modelo="todos")
+    [compare, costs] = parts_of(reply, Table)
+    counts = {row[0]: row[2] for row in compare.rows}
+    assert counts == {
+        "GPT-4o (o200k_base)": str(len(encode_plain("o200k_base", "Hola, ¿cómo estás?"))),
+        "GPT-4 (cl100k_base)": str(len(encode_plain("cl100k_base", "Hola, ¿cómo estás?"))),
+        "Llama 3.1 (llama-3.1)": str(len(encode_plain("llama-3.1", "Hola, ¿cómo estás?"))),
+    }
+    assert len(parts_of(reply, Segments)) == 3
+    [image] = parts_of(reply, Image)
+    assert PILImage.open(io.BytesIO(image.png)).height > 150  # three rows
+
+
+async def test_costs_cover_every_configured_model_with_its_own_encoding(aula):
+    text = "Me gusta la pizza 🍕 y el café ☕"
+    reply = await tokens(aula, texto=text)
+    [costs] = parts_of(reply, Table)
+    rows = {row[0]: row for row in costs.rows}
+    llama = rows["Llama 3.1 405B Instruct (Hyperbolic)"]
+    count = len(encode_plain("llama-3.1", text))
+    assert llama[1] == str(count)
+    assert llama[4] == usd("es", count * 4.00 / 1_000_000)
+    assert rows["GPT-4"][3] == percent("es", len(encode_plain("cl100k_base", text)) / 8_192)
+
+
+def test_cost_line_arithmetic_and_number_formats():
+    line = CostLine("Llama", "llama-3.1", 250_000, 128_000, 4.0)
+    assert line.usd == pytest.approx(1.0) and not line.fits and line.share == pytest.approx(1.953125)
+    assert usd("es", 0.0000275) == "US$ 0,0000275" and usd("en", 1234.5) == "US$ 1,234.50"
+    assert percent("es", 11 / 128_000) == "0,0086 %" and percent("en", 0.5) == "50.0 %"
+
+
+async def test_a_text_that_does_not_fit_a_context_window_says_so(aula, settings):
+    text = "palabra " * 9000  # about 9000 tokens: more than GPT-4's 8192
+    reply = tokens_reply(text, ("o200k_base",), "es", settings.tokens, picture=False)
+    [costs] = parts_of(reply, Table)
+    gpt4 = next(row for row in costs.rows if row[0] == "GPT-4")
+    assert gpt4[3].endswith("(no cabe)")
+
+
+async def test_a_long_text_is_a_summary_plus_the_full_list_attached(aula):
+    text = "El año 2024 tiene 366 días. " * 700  # 19,600 characters
+    reply = await tokens(aula, texto=text)
+    ids = encode_plain("o200k_base", text)
+    [segments] = parts_of(reply, Segments)
+    assert 0 < len(segments.segments) < len(ids)
+    assert f"de {len(ids):,} tokens".replace(",", ".") in segments.caption
+    assert sum(len(s.text) for s in segments.segments) < 2000
+    [code] = parts_of(reply, Code)
+    assert len(code.text) <= 1000 and code.text.endswith("…")
+    [attachment] = parts_of(reply, Attachment)
+    lines = attachment.data.decode().splitlines()
+    assert lines[0] == "encoding\tposition\tid\ttoken" and len(lines) == len(ids) + 1
+    assert [int(line.split("\t")[2]) for line in lines[1:]] == ids
+    [image] = parts_of(reply, Image)
+    assert PILImage.open(io.BytesIO(image.png)).height < 2500
+
+
+async def test_past_the_maximum_a_clear_message(aula):
+    reply = await tokens(aula, texto="a" * 20_001)
+    assert reply.error and reply.is_private
+    assert "El texto tiene 20.001 caracteres y /tokens acepta hasta 20.000" in plain_text(reply)
+
+
+async def test_the_maximum_comes_from_settings(settings):
+    from bot.app import Aula
+
+    settings.tokens.max_chars = 10
+    app = await Aula(settings).start()
+    try:
+        [reply] = await replies_of(app, make_request("tokens", locale="en", args={"texto": "x" * 11}))
+        assert reply.error and "up to 10" in plain_text(reply)
+    finally:
+        await app.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({}, "Escribe un texto (texto:…) o elige un ejemplo del curso"),
+        ({"texto": "hola", "ejemplo": "emojis"}, "Usa texto o ejemplo, no los dos a la vez."),
+        ({"texto": "hola \ud800"}, "no son Unicode válido"),
+    ],
+)
+async def test_bad_requests_get_clear_messages(aula, args, message):
+    reply = await tokens(aula, **args)
+    assert reply.error and message in plain_text(reply)
+
+
+async def test_special_token_lookalikes_are_tokenized_as_text(aula):
+    reply = await tokens(aula, texto="<|endoftext|>", modelo="gpt-4")
+    [code] = parts_of(reply, Code)
+    assert code.text == ", ".join(map(str, encode_plain("cl100k_base", "<|endoftext|>")))
+    assert "100257" not in code.text.split(", ")
+
+
+# --- the picture ------------------------------------------------------------------------
+
+
+def picture(text: str, name: str = "o200k_base") -> PILImage.Image:
+    from bot.pictures import PictureRow
+
+    analysis = analyze(text, name)
+    png = render_png([PictureRow("t", analysis.pieces, lambda n: f"+{n}")])
+    return PILImage.open(io.BytesIO(png)).convert("RGB")
+
+
+def colours(image: PILImage.Image) -> set[tuple[int, int, int]]:
+    return {c for _, c in image.getcolors(maxcolors=1 << 20)}
+
+
+def test_picture_boxes_cycle_the_palette_one_colour_per_piece():
+    image = picture("a b c d")  # four pieces: a, ·b, ·c, ·d
+    assert set(PALETTE[:4]) <= colours(image)
+    assert PALETTE[4] not in colours(image)
+
+
+def test_picture_draws_colour_emoji_not_a_blank():
+    plain = picture("pizza x")
+    emoji = picture("pizza 🍕")
+    # the pizza's crust and pepperoni bring colours that no box or text has
+    new = colours(emoji) - colours(plain) - set(PALETTE)
+    assert len([c for c in new if max(c) - min(c) > 80]) > 20
+
+
+def test_picture_of_a_character_no_font_has_is_a_labelled_box(monkeypatch):
+    from bot import pictures
+
+    monkeypatch.setattr(pictures, "SYSTEM_FALLBACKS", ())
+    pictures.faces.cache_clear()
+    pictures.text_face_for.cache_clear()
+    try:
+        assert pictures.runs_of("\U0001d11e鑫")[-1].text == "U+946B"  # no shipped font has CJK
+        assert pictures.runs_of("\u200d")[0].text == "ZWJ"
+    finally:
+        pictures.faces.cache_clear()
+        pictures.text_face_for.cache_clear()
+
+
+def test_picture_shows_whitespace_and_breaks_lines_at_newlines():
+    from bot.pictures import layout, piece_lines
+
+    analysis = analyze("uno\ndos tres", "o200k_base")
+    assert [line for p in analysis.pieces for line in piece_lines(p)] == ["uno", "↵", "dos", "·tres"]
+    boxes, lines, hidden = layout(analysis.pieces)
+    assert lines == 2 and hidden == 0
+    assert [b.line for b in boxes] == [0, 0, 1, 1]
+
+
+def test_picture_of_a_long_text_stops_with_a_note():
+    from bot.pictures import MAX_LINES, layout
+
+    analysis = analyze("palabra " * 3000, "o200k_base")
+    boxes, lines, hidden = layout(analysis.pieces)
+    assert lines == MAX_LINES and hidden > 0 and len(boxes) + hidden == len(analysis.pieces)
+
+
+def test_plain_text_of_the_reply_has_every_section(settings):
+    reply = tokens_reply("¡Hola mundo!", ("o200k_base",), "es", settings.tokens)
+    out = plain_text(reply)
+    for section in ("Tokens en GPT-4o (o200k_base)", "Ids de los tokens", "Qué observar", "Costo y límites"):
+        assert section in out
+    assert isinstance(reply.parts[0], Heading)
