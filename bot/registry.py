@@ -5,11 +5,13 @@ from __future__ import annotations
 from bot.commands import Command, compare
 from bot.commands import help as help_command
 from bot.commands import roles
+from bot.commands import tokens as tokens_command
 
 
 def all_commands() -> list[Command]:
     return [
         help_command.command,
+        tokens_command.command,
         roles.command,
         compare.command,
     ]
