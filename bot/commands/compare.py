@@ -23,6 +23,7 @@ from bot.errors import UserError
 from bot.i18n import t
 from bot.limits import DISCORD_EMBED_FIELD_VALUE
 from bot.llm import (
+    Completion,
     ConnectionFailed,
     EndpointDecommissioned,
     InvalidApiKey,
@@ -351,29 +352,35 @@ def _panel(comparison: Comparison, side: Side, lang: str) -> list[Paragraph]:
         return [Paragraph.of(t(lang, "compare.writing"))]
     if not latest.done:
         return [Paragraph.of(latest.text + " ▌")]
-    usage = latest.usage
-    stats = t(
-        lang,
-        "compare.stats",
-        latency=f"{latest.latency_s:.1f}",
-        prompt_tokens=usage.prompt_tokens if usage else 0,
-        completion_tokens=usage.completion_tokens if usage else 0,
-        estimated=t(lang, "compare.estimated") if usage and usage.estimated else "",
-        cost=f"{comparison.profile.cost_usd(usage):.4f}",
-        finish=finish_text(latest.finish_reason or "", latest.interruption, lang, comparison),
-    )
+    stats = stats_line(latest, lang, comparison.profile, comparison.sampling, comparison.settings)
     parts = [Paragraph.of(latest.text or t(lang, "compare.empty_output")), Paragraph.of(Span(stats, italic=True))]
     if side.shared:
         parts.append(Paragraph.of(Span(t(lang, "compare.shared"), italic=True)))
     return parts
 
 
-def finish_text(reason: str, interruption: str, lang: str, comparison: Comparison) -> str:
+def stats_line(completion: Completion, lang: str, profile: Profile, sampling: Sampling, llm: LlmSettings) -> str:
+    """Latency, tokens, estimated cost and why it stopped, in one line."""
+    usage = completion.usage
+    return t(
+        lang,
+        "compare.stats",
+        latency=f"{completion.latency_s:.1f}",
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0,
+        estimated=t(lang, "compare.estimated") if usage and usage.estimated else "",
+        cost=f"{profile.cost_usd(usage):.4f}",
+        finish=finish_text(completion, lang, sampling, llm),
+    )
+
+
+def finish_text(completion: Completion, lang: str, sampling: Sampling, llm: LlmSettings) -> str:
+    reason, interruption = completion.finish_reason or "", completion.interruption
     if reason == "interrupted":
-        limit = comparison.settings.idle_timeout_s if interruption == "idle_timeout" else comparison.settings.total_timeout_s
+        limit = llm.idle_timeout_s if interruption == "idle_timeout" else llm.total_timeout_s
         return t(lang, f"compare.finish.{interruption or 'disconnected'}", seconds=f"{limit:g}")
     if reason == "length":
-        return t(lang, "compare.finish.length", max_tokens=comparison.sampling.max_tokens)
+        return t(lang, "compare.finish.length", max_tokens=sampling.max_tokens)
     if reason in ("stop", "content_filter"):
         return t(lang, f"compare.finish.{reason}")
     return t(lang, "compare.finish.other", reason=reason)
