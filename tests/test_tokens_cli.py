@@ -1,0 +1,93 @@
+"""/tokens as people run it in a terminal: `aula console` with piped input, and `aula tokens`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from PIL import Image
+
+from bot.tokenizer import encode_plain, get_encoding
+
+
+def aula(tmp_path, *args: str, stdin: bytes = b"", lang: str = "es") -> subprocess.CompletedProcess:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AULA_DATABASE": str(tmp_path / "aula.sqlite3"),
+        "AULA_LOCALE": lang,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "adapters.cli", *args],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+
+
+def test_console_tokens_with_piped_input(tmp_path):
+    stdin = "/tokens ejemplo:numeros\n/tokens texto:Hola, ¿cómo estás? modelo:todos\n".encode()
+    result = aula(tmp_path, "console", stdin=stdin)
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    assert "Tokens en GPT-4o (o200k_base)" in out
+    assert "El|·año|·|202|4|·tiene|·|366|·días" in out  # segments, whitespace visible
+    assert ", ".join(map(str, encode_plain("o200k_base", "El año 2024 tiene 366 días"))) in out
+    assert "El número 2024 se parte en 2 tokens: 202 | 4" in out
+    assert "Tokens en las tres codificaciones" in out
+    # the picture was saved where the console keeps files, and it is a PNG
+    [png] = (tmp_path / "console-files").glob("tokens.png")
+    assert Image.open(png).format == "PNG"
+
+
+def test_console_tokens_refusal_in_english(tmp_path):
+    result = aula(tmp_path, "console", "--lang", "en", "--strict", stdin=b"/tokens modelo:gpt-4\n")
+    assert result.returncode == 1
+    assert "Type a text (text:…) or pick one of the course's examples" in result.stdout.decode()
+
+
+def test_cli_json_one_object_per_encoding(tmp_path):
+    text = "Me gusta la pizza 🍕 y el café ☕"
+    result = aula(tmp_path, "tokens", text, "--encoding", "all", "--json")
+    assert result.returncode == 0, result.stderr.decode()
+    lines = result.stdout.decode().splitlines()
+    assert len(lines) == 3
+    for line in lines:
+        data = json.loads(line)
+        ids = encode_plain(data["encoding"], text)
+        assert data["ids"] == ids and data["count"] == len(ids)
+        encoding = get_encoding(data["encoding"])
+        assert data["tokens"] == [
+            encoding.decode_single_token_bytes(i).decode("utf-8", "replace") for i in ids
+        ]
+        assert "\ufffd" in "".join(data["tokens"])  # the emoji is split: partial tokens show U+FFFD
+        assert "".join(s["text"] for s in data["segments"]) == text
+
+
+def test_cli_reads_stdin_exactly_and_writes_the_picture(tmp_path):
+    text = "línea uno\nlínea dos\n"
+    result = aula(
+        tmp_path, "tokens", "-", "--encoding", "llama-3.1", "--json", "--png", "t.png", stdin=text.encode()
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    data = json.loads(result.stdout)
+    assert data["ids"] == encode_plain("llama-3.1", text) and data["characters"] == len(text)
+    assert Image.open(tmp_path / "t.png").format == "PNG"
+
+
+def test_cli_text_output_shows_the_reply(tmp_path):
+    result = aula(tmp_path, "tokens", "¡Hola mundo!", lang="en")
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    assert "Tokens in GPT-4o (o200k_base)" in out and "¡|Hola|·mundo|!" in out
+
+
+def test_cli_bad_input_is_a_clear_message_and_non_zero_exit(tmp_path):
+    result = aula(tmp_path, "tokens", "-", stdin=b"\xff\xfe no es utf-8")
+    assert result.returncode == 2
+    assert "no es texto UTF-8 válido" in result.stderr.decode()
+    result = aula(tmp_path, "tokens", "hola", "--encoding", "gpt-9")
+    assert result.returncode == 2 and "invalid choice" in result.stderr.decode()
