@@ -210,9 +210,23 @@ def cached_bank_file(path: Path) -> Bank:
 # --- YAML -------------------------------------------------------------------------------
 
 
+class _BankLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. In YAML 1.1 an option written `no` (Spanish for
+    no!), `yes`, `on` or `off` would silently become a boolean."""
+
+
+_BankLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_BankLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
 def _parse_yaml(text: str, filename: str) -> Bank:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_BankLoader)  # a SafeLoader: builds plain data only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -68,7 +68,7 @@ def _options_list(question: LiveQuestion, lang: str, mark_correct: bool = False)
     items = []
     for index, option in enumerate(question.options):
         right = mark_correct and index in question.correct
-        spans = [Span(f"{LETTERS[index]}) ", bold=True), Span(localized(option, lang), bold=right)]
+        spans = [Span(f"{LETTERS[index]})", bold=True), Span(" "), Span(localized(option, lang), bold=right)]
         if right:
             spans.append(Span(" ✅"))
         items.append(Paragraph(tuple(spans)))

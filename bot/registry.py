@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from bot.commands import Command, compare
+from bot.commands import Command, compare, quiz, roles
 from bot.commands import help as help_command
-from bot.commands import roles
 from bot.commands import tokens as tokens_command
 
 
@@ -14,4 +13,5 @@ def all_commands() -> list[Command]:
         tokens_command.command,
         roles.command,
         compare.command,
+        quiz.command,
     ]

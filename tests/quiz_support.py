@@ -59,7 +59,10 @@ class RecordingMessenger:
 
 def quiz_settings(database: str, **quiz: object) -> Settings:
     env = {"AULA_DATABASE": database, "AULA__QUIZ__TICK_SECONDS": "0"}
-    env |= {f"AULA__QUIZ__{key.upper()}": str(value).lower() if isinstance(value, bool) else str(value) for key, value in quiz.items()}
+    env |= {
+        f"AULA__QUIZ__{key.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
+        for key, value in quiz.items()
+    }
     return load_settings(environ=env, dotenv_path=None)
 
 
@@ -77,7 +80,11 @@ def person(user_id: str, instructor: bool = False, locale: str = "es") -> User:
 
 def quiz_command(subcommand: str, user: User | None = None, **args: object) -> Request:
     return Request(
-        command="quiz", subcommand=subcommand, args=args, user=user or person("profe", instructor=True), place=PLACE
+        command="quiz",
+        subcommand=subcommand,
+        args=args,
+        user=user or person("profe", instructor=True),
+        place=PLACE,
     )
 
 

@@ -85,7 +85,9 @@ def engine(aula: Aula):
 
 
 async def answers_in_db(aula: Aula) -> list[tuple]:
-    rows = await aula.db.fetchall("SELECT position, user_id, choice FROM quiz_answers ORDER BY position, user_id")
+    rows = await aula.db.fetchall(
+        "SELECT position, user_id, choice FROM quiz_answers ORDER BY position, user_id"
+    )
     return [tuple(r) for r in rows]
 
 
@@ -234,7 +236,13 @@ async def test_a_click_after_the_closing_time_is_refused_even_before_the_timer_r
 
 async def test_forged_buttons_are_refused(app):
     await start(app)
-    for action in ("quiz:answer:1:0:E", "quiz:answer:1:9:A", "quiz:answer:99:0:A", "quiz:answer:x", "quiz:bogus"):
+    for action in (
+        "quiz:answer:1:0:E",
+        "quiz:answer:1:9:A",
+        "quiz:answer:99:0:A",
+        "quiz:answer:x",
+        "quiz:bogus",
+    ):
         reply = await one_reply(app, click("s1", action))
         assert reply.error and "no corresponde" in plain_text(reply), action
     # Question 2 has two options: C does not exist there, even though question 1 has it.
@@ -260,7 +268,9 @@ async def test_the_channel_sees_how_many_answered_not_what(app, clock, messenger
     assert not any(b.disabled for b in latest.buttons)
 
 
-async def test_the_timer_closes_the_question_disables_buttons_and_shows_the_distribution(app, clock, messenger):
+async def test_the_timer_closes_the_question_disables_buttons_and_shows_the_distribution(
+    app, clock, messenger
+):
     await start(app)
     for user, letter in (("s1", "A"), ("s2", "A"), ("s3", "A"), ("s4", "B")):
         await one_reply(app, click(user, f"quiz:answer:1:0:{letter}"))
@@ -355,13 +365,17 @@ async def test_without_speed_bonus_and_with_streaks(db_path, clock, messenger):
         await one_reply(aula, quiz_command("next"))
         await one_reply(aula, click("s1", "quiz:answer:1:2:C"))
         await one_reply(aula, quiz_command("stop"))
-        rows = await aula.db.fetchall("SELECT points FROM quiz_answers WHERE user_id = 's1' ORDER BY position")
+        rows = await aula.db.fetchall(
+            "SELECT points FROM quiz_answers WHERE user_id = 's1' ORDER BY position"
+        )
         assert [r["points"] for r in rows] == [1000, 1100, 1200]
     finally:
         await aula.close()
 
 
-async def test_leaderboard_shows_the_top_ten_and_each_student_sees_their_own_rank_privately(app, clock, messenger):
+async def test_leaderboard_shows_the_top_ten_and_each_student_sees_their_own_rank_privately(
+    app, clock, messenger
+):
     await start(app)
     for i in range(12):  # later clicks earn fewer points
         await one_reply(app, click(f"s{i:02}", "quiz:answer:1:0:A"))
@@ -515,7 +529,9 @@ async def test_import_by_attachment_reports_file_question_and_field(app):
 
 
 async def test_import_a_kahoot_csv_and_play_it(app, messenger):
-    sheet = "Question,Answer 1,Answer 2,Answer 3,Answer 4,Time limit (sec),Correct answer(s)\n¿Sí?,sí,no,,,10,1\n"
+    sheet = (
+        "Question,Answer 1,Answer 2,Answer 3,Answer 4,Time limit (sec),Correct answer(s)\n¿Sí?,sí,no,,,10,1\n"
+    )
     reply = await import_test_bank(app, sheet, "Kahoot Clase.csv")
     assert not reply.error and "kahoot-clase" in plain_text(reply)
     await start(app, bank="kahoot-clase")
@@ -546,7 +562,9 @@ async def test_export_csv_per_student_and_per_question(app, clock):
 
 
 async def test_english_speakers_get_english(app, messenger):
-    start_reply = await one_reply(app, quiz_command("start", user=person("teacher", instructor=True, locale="en"), banco="prueba"))
+    start_reply = await one_reply(
+        app, quiz_command("start", user=person("teacher", instructor=True, locale="en"), banco="prueba")
+    )
     assert "Quiz «Test» started" in plain_text(start_reply)
     assert "Question 1 of 3" in messenger.texts()[0] and "One?" in messenger.texts()[0]
     reply = await one_reply(app, click("s1", "quiz:answer:1:0:A", locale="en"))

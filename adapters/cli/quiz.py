@@ -1,9 +1,9 @@
 """`aula quiz`: question banks and quiz results from the terminal.
 
-    aula quiz list                      banks (files and imports) and the quizzes played
-    aula quiz validate FILE [FILE…]     check banks against the schema (exit 1 on errors)
-    aula quiz import FILE               store a bank in the database: /quiz start banco:<name>
-    aula quiz export SESSION --csv      write the per-student and per-question CSVs
+aula quiz list                      banks (files and imports) and the quizzes played
+aula quiz validate FILE [FILE…]     check banks against the schema (exit 1 on errors)
+aula quiz import FILE               store a bank in the database: /quiz start banco:<name>
+aula quiz export SESSION --csv      write the per-student and per-question CSVs
 """
 
 from __future__ import annotations

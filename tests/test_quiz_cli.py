@@ -1,0 +1,78 @@
+"""`aula quiz`: validate, import, list and export from the terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+
+import pytest
+
+from adapters.cli import main
+from tests.quiz_support import (
+    FakeClock,
+    RecordingMessenger,
+    click,
+    one_reply,
+    quiz_command,
+    quiz_settings,
+    started_aula,
+)
+
+GOOD = "questions:\n  - question: ¿Sí?\n    options: [sí, no]\n    answer: A\n"
+
+
+@pytest.fixture(autouse=True)
+def environment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AULA_DATABASE", str(tmp_path / "aula.sqlite3"))
+    monkeypatch.setenv("AULA_LOCALE", "es")
+
+
+def test_validate_reports_each_problem_and_exits_1(tmp_path, capsys):
+    (tmp_path / "good.yaml").write_text(GOOD)
+    (tmp_path / "bad.yaml").write_text(GOOD.replace("answer: A", "answer: Q"))
+    assert main(["quiz", "validate", "good.yaml"]) == 0
+    assert "good.yaml: válido, banco «good»: 1 preguntas" in capsys.readouterr().out
+    assert main(["quiz", "validate", "good.yaml", "bad.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert "bad.yaml: 1 errores" in err and "bad.yaml, pregunta 1, campo «answer»" in err
+
+
+def test_import_then_list_shows_the_bank(tmp_path, capsys):
+    (tmp_path / "Mi Quiz.yaml").write_text(GOOD)
+    assert main(["quiz", "import", "Mi Quiz.yaml"]) == 0
+    assert "Banco «mi-quiz» importado" in capsys.readouterr().out
+    assert main(["quiz", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "mi-quiz: 1 de opción múltiple, 0 abiertas (import:Mi Quiz.yaml)" in out
+    assert "seccion-2: 17 de opción múltiple, 2 abiertas" in out
+
+
+def test_an_invalid_file_is_not_imported(tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text("questions: nope")
+    assert main(["quiz", "import", "bad.yaml"]) == 1
+    main(["quiz", "list"])
+    assert "bad" not in capsys.readouterr().out.replace("bad.yaml", "")
+
+
+async def play_one_question(database: str) -> None:
+    aula = await started_aula(quiz_settings(database), FakeClock(), RecordingMessenger())
+    await one_reply(aula, quiz_command("start", banco="seccion-2"))
+    await one_reply(aula, click("ana", "quiz:answer:1:0:B"))
+    await one_reply(aula, quiz_command("stop"))
+    await aula.close()
+
+
+def test_export_a_session_as_csv_files(tmp_path, capsys):
+    asyncio.run(play_one_question(str(tmp_path / "aula.sqlite3")))
+
+    assert main(["quiz", "export", "1", "--csv", "--out", "out"]) == 0
+    students = (tmp_path / "out" / "quiz-1-seccion-2-students.csv").read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(io.StringIO(students)))
+    assert rows[1][:7] == ["1", "Nombre ana", "ana", "", "1000", "1", "1"]
+    questions = (tmp_path / "out" / "quiz-1-seccion-2-questions.csv").read_text(encoding="utf-8-sig")
+    assert "¿Qué es un token?" in questions
+    assert main(["quiz", "export", "7", "--csv"]) == 1
+    assert "No hay ningún quiz número 7" in capsys.readouterr().err
+    assert main(["quiz", "export", "1"]) == 2
