@@ -67,6 +67,7 @@ ALL_ENCODINGS = tuple(ENCODINGS)  # o200k_base, cl100k_base, llama-3.1
 SEGMENT_BUDGET = limits.DISCORD_CONTENT - 200
 SEGMENT_OVERHEAD = 10
 IDS_BUDGET = limits.DISCORD_CONTENT // 2
+GROUPS_LISTED = 5
 
 SPEC = CommandSpec(
     name="tokens",
@@ -203,6 +204,13 @@ def segments_part(analysis: TokenAnalysis, lang: str, budget: int, multiple: boo
         )
     else:
         caption = t(lang, "tokens.segments_caption")
+    # Adapters draw segments without their labels, so the caption says which ones join several tokens.
+    grouped = [s for s in segments if s.label]
+    if grouped:
+        listed = ", ".join(f"«{s.text}» {s.label}" for s in grouped[:GROUPS_LISTED])
+        caption += " " + t(
+            lang, "tokens.segments_grouped", groups=listed + (", …" if len(grouped) > GROUPS_LISTED else "")
+        )
     if len(segments) < len(analysis.pieces):
         shown_tokens = sum(p.token_count for p in analysis.pieces[: len(segments)])
         caption += " " + t(
