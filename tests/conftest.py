@@ -30,3 +30,23 @@ def make_request(command: str, locale: str = "es", instructor: bool = False, use
 
 async def replies_of(aula: Aula, request: Request):
     return [reply async for reply in aula.handle(request)]
+
+
+@pytest.fixture
+def discord_settings(tmp_path) -> Settings:
+    """Settings for the simulated Discord: quiz timers are ticked by the tests, not by a
+    background loop (simcord waits for the bot to go idle after every action)."""
+    return load_settings(
+        environ={"AULA_DATABASE": str(tmp_path / "aula.sqlite3"), "AULA__QUIZ__TICK_SECONDS": "0"},
+        dotenv_path=None,
+    )
+
+
+@pytest.fixture
+async def simcord_bot(discord_settings):
+    """The Discord bot on a fresh database, for simcord's `simcord_env` (tests/test_discord_*.py)."""
+    from adapters.discord import create_bot
+
+    bot = create_bot(discord_settings)
+    yield bot
+    await bot.aula.close()

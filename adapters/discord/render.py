@@ -90,6 +90,7 @@ class Outgoing:
     embeds: list[discord.Embed] = field(default_factory=list)
     files: list[FileData] = field(default_factory=list)
     buttons: tuple[Button, ...] = ()
+    view: discord.ui.View | None = None  # instead of the buttons' view (a one-off view)
 
     def embeds_length(self) -> int:
         return sum(len(embed) for embed in self.embeds)
@@ -101,7 +102,7 @@ class Outgoing:
             kwargs["embeds"] = self.embeds
         if self.files:
             kwargs["files"] = [f.to_file() for f in self.files]
-        view = button_view(self.buttons)
+        view = self.view or button_view(self.buttons)
         if view is not None:
             kwargs["view"] = view
         return kwargs
@@ -112,7 +113,7 @@ class Outgoing:
             "content": self.content or None,
             "embeds": self.embeds,
             "attachments": [f.to_file() for f in self.files],
-            "view": button_view(self.buttons),
+            "view": self.view or button_view(self.buttons),
             "allowed_mentions": NO_MENTIONS,
         }
 

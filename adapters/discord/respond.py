@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import discord
 
@@ -27,45 +26,6 @@ log = logging.getLogger("aula.discord")
 
 FIRST_REPLY_WAIT_S = DISCORD_ACK_DEADLINE_S - 1.0  # a second left for the response to reach Discord
 EDIT_INTERVAL_S = 1.0  # Discord rate-limits edits; one a second keeps a stream smooth and legal
-
-
-class LatestOnly:
-    """Applies the newest offered value, at most once per interval; the last one always lands."""
-
-    def __init__(self, apply: Callable[[Any], Awaitable[None]], interval: float) -> None:
-        self._apply = apply
-        self._interval = interval
-        self._loop = asyncio.get_running_loop()
-        self._next_at = self._loop.time() + interval
-        self._latest: Any = None
-        self._closing = False
-        self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._run())
-
-    def offer(self, value: Any) -> None:
-        self._latest = value
-        self._wake.set()
-
-    async def close(self) -> None:
-        """Wait until the newest value has been applied."""
-        self._closing = True
-        self._wake.set()
-        await self._task
-
-    def cancel(self) -> None:
-        self._task.cancel()
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if self._latest is not None:
-                await asyncio.sleep(max(0.0, self._next_at - self._loop.time()))
-                value, self._latest = self._latest, None
-                await self._apply(value)
-                self._next_at = self._loop.time() + self._interval
-            if self._closing and self._latest is None:
-                return
 
 
 class Answer:
@@ -93,10 +53,13 @@ class Answer:
                 await response.send_modal(FormModal(reply.form))
                 self.opened_modal = True
                 return
-            await self._show_form_opener(reply)
-            return
-        self.private = reply.is_private
-        outgoing = render(reply, self.lang)
+            # A modal can only be the first response; past that, a button opens it.
+            opener = FormOpener(reply.form, t(self.lang, "discord.open_form"))
+            outgoing = [Outgoing(content=t(self.lang, "discord.form_prompt"), view=opener)]
+            self.private = True
+        else:
+            outgoing = render(reply, self.lang)
+            self.private = reply.is_private
         first, rest = outgoing[0], outgoing[1:]
         if not response.is_done():
             await response.send_message(**first.send_kwargs(), ephemeral=self.private)
@@ -146,18 +109,6 @@ class Answer:
         else:
             await target.delete()
 
-    async def _show_form_opener(self, reply: Reply) -> None:
-        assert reply.form is not None
-        view = FormOpener(reply.form, t(self.lang, "discord.open_form"))
-        kwargs: dict[str, Any] = {"content": t(self.lang, "discord.form_prompt"), "view": view}
-        self.private = True
-        if not self.interaction.response.is_done():
-            await self.interaction.response.send_message(
-                **kwargs, ephemeral=True, allowed_mentions=NO_MENTIONS
-            )
-        else:
-            await self.interaction.followup.send(**kwargs, ephemeral=True, allowed_mentions=NO_MENTIONS)
-
 
 async def respond(
     interaction: discord.Interaction,
@@ -185,22 +136,48 @@ async def respond(
             await answer.defer(expect_private)
         reply = await first
         await answer.show(reply or Reply.private(Paragraph.of(t(lang, "discord.done"))))
-        if replies is None or reply is None:
-            return reply
-        edits = LatestOnly(answer.update, EDIT_INTERVAL_S)
-        try:
-            async for later in replies:
-                edits.offer(later)
-        except BaseException:
-            edits.cancel()
-            raise
-        await edits.close()
+        if replies is not None and reply is not None:
+            await follow(replies, answer.update, EDIT_INTERVAL_S)
         return reply
     finally:
-        if not first.done():
-            first.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await first
+        await _cancelled(first)
         aclose = getattr(replies, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+async def follow(
+    replies: AsyncIterator[Reply], apply: Callable[[Reply], Awaitable[None]], interval: float
+) -> None:
+    """Apply the later replies, at most one per `interval` (the first was shown just now);
+    the newest waiting one is applied when its turn comes, and the last always is."""
+    loop = asyncio.get_running_loop()
+    next_at = loop.time() + interval
+    waiting: Reply | None = None
+    coming = asyncio.ensure_future(anext(replies, None))
+    try:
+        while coming is not None or waiting is not None:
+            if coming is not None:
+                timeout = None if waiting is None else max(0.0, next_at - loop.time())
+                await asyncio.wait({coming}, timeout=timeout)
+                if coming.done():
+                    newest = coming.result()
+                    coming = None if newest is None else asyncio.ensure_future(anext(replies, None))
+                    if newest is not None:
+                        waiting = newest
+            else:
+                await asyncio.sleep(max(0.0, next_at - loop.time()))
+            if waiting is not None and loop.time() >= next_at:
+                await apply(waiting)
+                waiting = None
+                next_at = loop.time() + interval
+    finally:
+        await _cancelled(coming)
+
+
+async def _cancelled(task: asyncio.Future | None) -> None:
+    """Stop a task reading the reply stream, so the stream can be closed after it."""
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
