@@ -1,0 +1,79 @@
+"""/tokens through the Discord adapter on simcord: the ansi segments, the ids, the picture attached.
+
+simcord's users speak en-US unless a test makes them speak Spanish (`speak`).
+"""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from adapters.discord.render import ANSI_PALETTE
+from bot.commands.tokens import EXAMPLES
+from bot.tokenizer import encode_plain
+from tests.discord_support import assert_within_limits, messages_of, speak
+
+
+def classroom(simcord_env):
+    guild = simcord_env.create_guild()
+    channel = guild.create_text_channel("clase")
+    ana = guild.add_member(simcord_env.create_user("ana"))
+    return channel, ana
+
+
+def everything(result) -> tuple[str, list]:
+    messages = messages_of(result)
+    for message in messages:
+        assert_within_limits(message)
+    text = "\n".join(m.content for m in messages) + "\n".join(
+        (e.description or "") + "".join(f.value for f in e.fields) for m in messages for e in m.embeds
+    )
+    return text, [a for m in messages for a in m.attachments]
+
+
+async def test_emoji_example_in_spanish_with_coloured_segments_and_the_picture(simcord_env, monkeypatch):
+    speak(monkeypatch, "es-ES")
+    channel, ana = classroom(simcord_env)
+    result = await ana.slash(channel, "tokens", ejemplo="emojis")
+    assert not result.ephemeral
+    text, files = everything(result)
+    assert "## Tokens en GPT-4o (o200k\\_base)" in text  # the adapter escapes markdown
+    ids = encode_plain("o200k_base", EXAMPLES["emojis"].es)
+    assert f"**{len(ids)} tokens**" in text
+    # each token opens its colour in the ansi block, cycling the palette; the emoji is one segment
+    assert "```ansi\n" in text
+    assert f"\x1b[0;{ANSI_PALETTE[0]}mMe\x1b[0;{ANSI_PALETTE[1 % len(ANSI_PALETTE)]}m·gusta" in text
+    assert "m·🍕\x1b" in text
+    assert ", ".join(map(str, ids)) in text
+    assert "El emoji 🍕 ocupa 2 tokens" in text
+    [picture] = [f for f in files if f.filename == "tokens.png"]
+    assert Image.open(io.BytesIO(await picture.read())).format == "PNG"
+
+
+async def test_todos_in_english_compares_the_three_encodings(simcord_env):
+    channel, ana = classroom(simcord_env)
+    result = await ana.slash(channel, "tokens", texto="El año 2024 tiene 366 días", modelo="todos")
+    text, files = everything(result)
+    for name in ("o200k_base", "cl100k_base", "llama-3.1"):
+        assert ", ".join(map(str, encode_plain(name, "El año 2024 tiene 366 días"))) in text
+    assert "The number 2024 splits into 2 tokens: 202 \\| 4" in text  # markdown-escaped pipe
+    assert [f.filename for f in files] == ["tokens.png"]
+
+
+async def test_a_long_text_comes_as_a_summary_with_the_full_list_attached(simcord_env):
+    channel, ana = classroom(simcord_env)
+    long_text = "Hola, ¿cómo estás? " * 300  # 5,700 characters, under Discord's option limit
+    result = await ana.slash(channel, "tokens", texto=long_text)
+    text, files = everything(result)
+    assert "Showing the first" in text
+    [tsv] = [f for f in files if f.filename == "tokens.tsv"]
+    rows = (await tsv.read()).decode().splitlines()[1:]
+    assert [int(r.split("\t")[2]) for r in rows] == encode_plain("o200k_base", long_text)
+
+
+async def test_a_refusal_is_private_and_clear(simcord_env):
+    channel, ana = classroom(simcord_env)
+    result = await ana.slash(channel, "tokens", texto="hola", ejemplo="saludo")
+    assert result.ephemeral
+    assert "Use text or example, not both at once." in result.response.content
