@@ -112,6 +112,21 @@ def test_columns_are_side_by_side_fields_or_one_embed_per_panel_when_long():
         assert_within_limits(message)
 
 
+def test_a_picture_in_a_panel_is_shown_by_that_panels_embed():
+    columns = Columns(
+        (
+            ("Base", (Paragraph.of("texto"), Image(b"\x89PNG", "base.png", "gráfico"))),
+            ("", (Paragraph.of("otro"),)),
+        )
+    )
+    (message,) = render(Reply.public(columns), "es")
+    assert [(e.title, e.description, e.image.url) for e in message.embeds] == [
+        ("Base", "texto", "attachment://base.png"),
+        (None, "otro", None),
+    ]
+    assert [f.filename for f in message.files] == ["base.png"]
+
+
 def test_text_after_an_embed_keeps_its_place():
     reply = Reply.public(
         Paragraph.of("antes"),

@@ -297,37 +297,47 @@ def _segments_blocks(segments: Segments, limit: int) -> list[str]:
 
 
 def _columns_blocks(columns: Columns) -> list[Block]:
-    """Side-by-side panels: one embed of inline fields when they fit, else an embed per panel."""
-    files: list[Block] = []
-    panels: list[tuple[str, list[str]]] = []
+    """Side-by-side panels: one embed of inline fields when they fit, else an embed per
+    panel (also when a panel has a picture, which its embed then shows)."""
+    panels: list[tuple[str, list[str], list[FileData]]] = []
     for title, parts in columns.panels:
         blocks = blocks_of(parts, DISCORD_EMBED_DESCRIPTION)
-        files.extend(b for b in blocks if isinstance(b, FileData))
         texts = [b for b in blocks if isinstance(b, str)]
         for b in blocks:  # nested columns: their embeds' text joins this panel
             if isinstance(b, _Embed):
                 texts.append(b.embed.description or "")
                 texts.extend(f"**{f.name}**\n{f.value}" for f in b.embed.fields)
-        panels.append((" ".join(title.split()), texts))
+        panels.append((" ".join(title.split()), texts, [b for b in blocks if isinstance(b, FileData)]))
+    files: list[Block] = [f for _, _, panel_files in panels for f in panel_files]
 
-    as_fields = [(prose(title), pack_text(texts, DISCORD_EMBED_FIELD_VALUE)) for title, texts in panels]
-    if len(panels) <= DISCORD_EMBED_FIELDS and all(
-        len(chunks) == 1
-        and len(chunks[0]) <= DISCORD_EMBED_FIELD_VALUE
-        and len(name) <= DISCORD_EMBED_FIELD_NAME
-        for name, chunks in as_fields
+    as_fields = [(prose(title), pack_text(texts, DISCORD_EMBED_FIELD_VALUE)) for title, texts, _ in panels]
+    if (
+        not files
+        and len(panels) <= DISCORD_EMBED_FIELDS
+        and all(
+            len(chunks) == 1
+            and len(chunks[0]) <= DISCORD_EMBED_FIELD_VALUE
+            and len(name) <= DISCORD_EMBED_FIELD_NAME
+            for name, chunks in as_fields
+        )
     ):
         embed = discord.Embed()
         for name, chunks in as_fields:
             embed.add_field(name=name or "\u200b", value=chunks[0] or "\u200b", inline=True)
         if len(embed) <= DISCORD_EMBEDS_TOTAL:
-            return [_Embed(embed), *files]
+            return [_Embed(embed)]
 
     out: list[Block] = []
-    for title, texts in panels:
-        for index, chunk in enumerate(pack_text(texts, DISCORD_EMBED_DESCRIPTION)):
-            heading = truncate(prose(title), DISCORD_EMBED_TITLE) if index == 0 and title else None
-            out.append(_Embed(discord.Embed(title=heading, description=chunk or "\u200b")))
+    for title, texts, panel_files in panels:
+        embeds = [
+            discord.Embed(title=heading, description=chunk or (None if heading else "\u200b"))
+            for index, chunk in enumerate(pack_text(texts, DISCORD_EMBED_DESCRIPTION))
+            for heading in [truncate(prose(title), DISCORD_EMBED_TITLE) if index == 0 and title else None]
+        ]
+        pictures = [f for f in panel_files if f.filename.endswith(".png")]
+        if pictures:  # shown inside the panel's embed; the file travels in the same message
+            embeds[-1].set_image(url=f"attachment://{pictures[0].filename}")
+        out.extend(_Embed(embed) for embed in embeds)
     return out + files
 
 
