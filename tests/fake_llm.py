@@ -65,6 +65,7 @@ class FakeLlmServer:
     api_key: str | None = API_KEY  # None: accept any key or none
     delta_field: str = "delta"  # "delta" (OpenAI) or "message" (some servers)
     ignore_stream: bool = False  # answer one JSON body even when asked to stream
+    repeat: int = 1  # answers are this many times longer (for benchmarks)
     faults: list[Fault] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     base_url: str = ""
@@ -93,12 +94,12 @@ class FakeLlmServer:
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        return await self._answer(request, body, base_answer(body.get("prompt", "")), chat=False)
+        return await self._answer(request, body, base_answer(body.get("prompt", "")) * self.repeat, chat=False)
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         question = (body.get("messages") or [{}])[-1].get("content", "")
-        return await self._answer(request, body, instruct_answer(question), chat=True)
+        return await self._answer(request, body, " ".join([instruct_answer(question)] * self.repeat), chat=True)
 
     def _next_fault(self, path: str) -> Fault | None:
         for index, fault in enumerate(self.faults):

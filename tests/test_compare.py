@@ -376,3 +376,18 @@ async def test_forget_removes_a_students_comparisons_and_votes(make_aula):
     assert await CompareRepository(app.db).forget("console", "u1") == 1
     for table in ("compare_runs", "compare_outputs", "compare_votes"):
         assert (await app.db.fetchone(f"SELECT COUNT(*) FROM {table}"))[0] == 0
+
+
+async def test_versions_are_spaced_by_stream_update_s_but_the_end_is_not_held_back(make_aula, server):
+    server.chunk_delay_s = 0.02  # ~16 chunks per answer: ~0.3 s of streaming
+    app = await make_aula(AULA__LLM__STREAM_UPDATE_S="0.12")
+    started = time.perf_counter()
+    stamps: list[float] = []
+    async for _ in app.handle(compare_request(prompt="La inteligencia artificial es")):
+        stamps.append(time.perf_counter() - started)
+    streamed = stamps[1:-1]  # after the first version, before the final one
+    assert 1 <= len(streamed) <= 4
+    assert all(b - a >= 0.11 for a, b in zip(streamed, streamed[1:], strict=False))
+    slower = max(row[0] for row in await app.db.fetchall("SELECT latency_s FROM compare_outputs"))
+    # From the first version (calls just started) the end shows once complete, not at the next interval.
+    assert stamps[-1] - stamps[0] - slower < 0.08

@@ -259,7 +259,10 @@ def _overrides(sampling: Sampling) -> dict:
 
 
 async def _changes(comparison: Comparison, min_interval_s: float):
-    """Yield once at the start, then after changes (no more often than min_interval_s), until both end."""
+    """Yield at once, then after changes (at most once per min_interval_s), until both calls end.
+
+    The end itself is never held back by the interval: the caller renders it straight away.
+    """
     changed = asyncio.Event()
     calls = [side.call for side in comparison.sides.values()]
     for call in calls:
@@ -267,18 +270,26 @@ async def _changes(comparison: Comparison, min_interval_s: float):
     try:
         yield
         last = time.monotonic()
+        pending = False  # a change not shown yet
         while not comparison.done:
-            in_line = any(not call.admitted for call in calls)
+            if pending:
+                timeout: float | None = max(0.0, min_interval_s - (time.monotonic() - last))
+            elif any(not call.admitted for call in calls):
+                timeout = QUEUE_REFRESH_S  # in line: refresh the wait estimate even if nothing moved
+            else:
+                timeout = None
             try:
-                await asyncio.wait_for(changed.wait(), QUEUE_REFRESH_S if in_line else None)
+                async with asyncio.timeout(timeout):
+                    await changed.wait()
+                changed.clear()
+                pending = True
+                if time.monotonic() - last < min_interval_s:
+                    continue  # shown too recently: gather more news (or the end) first
             except TimeoutError:
-                pass  # nothing moved: refresh the wait estimate anyway
-            changed.clear()
-            pause = min_interval_s - (time.monotonic() - last)
-            if pause > 0:
-                await asyncio.sleep(pause)
+                pass  # the interval is over, or it is time to refresh the estimate
             if comparison.done:
                 return
+            pending = False
             last = time.monotonic()
             yield
     finally:
