@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import discord
 import pytest
+import simcord
 
 from bot.i18n import t
+from bot.settings import load_settings
 from tests.discord_support import probe_bot
 
 
@@ -15,6 +17,9 @@ async def world(simcord_env):
     channel = guild.create_text_channel("clase")
     student = guild.add_member(simcord_env.create_user("ana", global_name="Ana"))
     return guild, channel, student
+
+
+CLASS_SERVER = 1234567890123456789
 
 
 @pytest.fixture
@@ -118,3 +123,29 @@ async def test_a_thread_is_a_place_of_its_own(simcord_env, world, simcord_bot):
 
     result = await student.slash(thread, "probe", texto="x")
     assert f"where={channel.id}/{thread.id}" in result.response.content
+
+
+async def test_commands_sync_to_the_configured_class_server_only(tmp_path):
+    settings = load_settings(
+        environ={
+            "AULA_DATABASE": str(tmp_path / "a.sqlite3"),
+            "AULA__DISCORD__GUILD_IDS": f"[{CLASS_SERVER}]",
+        },
+        dotenv_path=None,
+    )
+    bot = probe_bot(settings)
+    try:
+        async with simcord.run(bot) as env:
+            synced = [r.path for r in env.http_requests if r.method == "PUT"]
+            assert len(synced) == 1 and synced[0].endswith(f"/guilds/{CLASS_SERVER}/commands")
+            classroom = env.create_guild(id=CLASS_SERVER)
+            elsewhere = env.create_guild()
+            student = classroom.add_member(env.create_user("ana"))
+            stranger = elsewhere.add_member(env.create_user("eva"))
+            channel = classroom.create_text_channel("clase")
+            assert "probe" in student.available_commands(channel)
+            assert stranger.available_commands(elsewhere.create_text_channel("otra")) == ()
+            result = await student.slash(channel, "probe", texto="hola")
+            assert "texto='hola'" in result.response.content
+    finally:
+        await bot.aula.close()

@@ -110,7 +110,7 @@ class AulaBot(commands.Bot):
         async def start() -> AsyncIterator[Reply]:
             return self.aula.handle(request)
 
-        await self._respond(interaction, ":".join(action.split(":", 2)[:2]), start, user.locale)
+        await self._respond(interaction, f"{request.command} action", start, user.locale)
 
     async def _respond(self, interaction: discord.Interaction, kind: str, start: Any, lang: str) -> None:
         first = await respond(interaction, start, lang, expect_private=self.private_hints.get(kind, False))

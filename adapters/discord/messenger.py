@@ -26,16 +26,15 @@ class DiscordMessenger:
         return self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
 
     async def send(self, place: Place, reply: Reply) -> str:
+        # One message, so that edit() can replace all of it later: a long reply is
+        # shortened there, with its full text attached.
+        (message,) = render(reply, self.lang, max_messages=1)
         channel = await self.channel(place)
-        first_id = ""
-        for message in render(reply, self.lang):
-            sent = await channel.send(**message.send_kwargs())
-            first_id = first_id or str(sent.id)
-        return first_id
+        sent = await channel.send(**message.send_kwargs())
+        return str(sent.id)
 
     async def edit(self, place: Place, message_id: str, reply: Reply) -> None:
         channel = await self.channel(place)
-        # One message to replace, so a long reply is shortened with its full text attached.
         (message,) = render(reply, self.lang, max_messages=1)
         await channel.get_partial_message(int(message_id)).edit(**message.edit_kwargs())
 
