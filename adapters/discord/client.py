@@ -87,11 +87,18 @@ class AulaBot(commands.Bot):
         user = user_of(interaction, self.settings)
 
         async def start() -> AsyncIterator[Reply]:
-            request = Request(command=command, subcommand=subcommand, user=user, place=place_of(interaction))
             try:
-                request = await self._with_arguments(request, args)
+                values, attachments = await self._arguments(command, subcommand, args)
             except UserError as exc:
                 return _single(error_reply(user.locale, exc.key, **exc.values))
+            request = Request(
+                command=command,
+                subcommand=subcommand,
+                user=user,
+                place=place_of(interaction),
+                args=values,
+                attachments=attachments,
+            )
             return self.aula.handle(request)
 
         await self._respond(interaction, f"{command} {subcommand}", start, user.locale)
@@ -117,9 +124,11 @@ class AulaBot(commands.Bot):
         if first is not None and not first.error:
             self.private_hints[kind] = first.is_private
 
-    async def _with_arguments(self, request: Request, args: dict[str, Any]) -> Request:
-        """Typed option values as the core expects them; uploads downloaded."""
-        spec = self.aula.spec(request.command, request.subcommand)
+    async def _arguments(
+        self, command: str, subcommand: str, args: dict[str, Any]
+    ) -> tuple[dict[str, Any], tuple[tuple[str, bytes], ...]]:
+        """Option values as the core expects them, and the uploads, downloaded."""
+        spec = self.aula.spec(command, subcommand)
         options = {o.name: o for o in spec.options} if spec else {}
         values: dict[str, Any] = {}
         attachments: list[tuple[str, bytes]] = []
@@ -132,14 +141,7 @@ class AulaBot(commands.Bot):
                 values[name] = convert(option, str(value))  # autocompleted choices are typed freely
             else:
                 values[name] = value
-        return Request(
-            command=request.command,
-            subcommand=request.subcommand,
-            user=request.user,
-            place=request.place,
-            args=values,
-            attachments=tuple(attachments),
-        )
+        return values, tuple(attachments)
 
     async def suggest(
         self, interaction: discord.Interaction, command: str, subcommand: str, option: Option, typed: str
