@@ -251,17 +251,18 @@ def _split_character_observations(analysis: TokenAnalysis) -> Iterable[Observati
 
 def _word_observations(analysis: TokenAnalysis) -> Iterable[Observation]:
     whole: list[str] = []
-    split: list[tuple[str, list[str]]] = []
+    split: list[tuple[str, list[str], bool]] = []  # word, its parts, whether a space precedes it
     for match in WORD.finditer(analysis.text):
         word = match.group()
         parts = pieces_within(analysis, match.start(), match.end())
+        spaced = match.start() > 0 and analysis.text[match.start() - 1] == " "
         if len(parts) == 1:
             # A word is "one token" only if its piece holds nothing but the word and maybe a leading space.
             piece = analysis.pieces[analysis.piece_at(match.start())]
             if piece.token_count == 1 and piece.text.strip() == word and word not in whole:
                 whole.append(word)
-        elif all(w != word for w, _ in split):
-            split.append((word, parts))
+        elif all(w != word for w, _, _ in split):
+            split.append((word, parts, spaced))
     if whole:
         longest = set(sorted(whole, key=len, reverse=True)[:3])
         shown = [w for w in whole if w in longest]  # in the order they appear
@@ -269,10 +270,14 @@ def _word_observations(analysis: TokenAnalysis) -> Iterable[Observation]:
             "tokens.obs.words_whole",
             {"words": ", ".join(f"«{w}»" for w in shown), "count": len(shown)},
         )
-    for word, parts in sorted(split, key=lambda item: -len(item[0]))[:2]:
-        yield Observation(
-            "tokens.obs.word_split", {"word": word, "count": len(parts), "parts": " | ".join(parts)}
-        )
+    for word, parts, spaced in sorted(split, key=lambda item: -len(item[0]))[:2]:
+        values = {"word": word, "count": len(parts), "parts": " | ".join(parts)}
+        # A common word split only because no space precedes it (at the start of a line, say):
+        # the vocabulary has it with its space. Say that, not that the word is rare.
+        if not spaced and len(encode_plain(analysis.encoding.name, " " + word)) == 1:
+            yield Observation("tokens.obs.word_split_unspaced", values | {"spaced": visible(" " + word)})
+        else:
+            yield Observation("tokens.obs.word_split", values)
 
 
 def _leading_space_observations(analysis: TokenAnalysis) -> Iterable[Observation]:

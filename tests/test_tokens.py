@@ -261,3 +261,18 @@ def test_plain_text_of_the_reply_has_every_section(settings):
     for section in ("Tokens en GPT-4o (o200k_base)", "Ids de los tokens", "Qué observar", "Costo y límites"):
         assert section in out
     assert isinstance(reply.parts[0], Heading)
+
+
+def test_a_common_word_split_only_for_lack_of_a_space_is_explained_as_such():
+    analysis = analyze("El año\ntiene 366 días", "o200k_base")
+    found = {o.key: o.values for o in observations(analysis)}
+    assert "tokens.obs.word_split" not in found  # «tiene» is not a rare word
+    assert found["tokens.obs.word_split_unspaced"]["spaced"] == "·tiene"
+    assert len(encode_plain("o200k_base", " tiene")) == 1 < len(encode_plain("o200k_base", "tiene"))
+
+
+async def test_the_caption_names_the_segments_that_join_several_tokens(aula):
+    reply = await tokens(aula, ejemplo="emojis", modelo="gpt-4")
+    [segments] = parts_of(reply, Segments)
+    pizza = len(encode_plain("cl100k_base", " 🍕"))
+    assert f"«·🍕» {pizza} tokens" in segments.caption

@@ -1,0 +1,83 @@
+"""/tokens through the Slack adapter: a signed slash command through Bolt, the answer and the
+picture on the fake Web API."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pytest
+from PIL import Image
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import create_app
+from bot.app import Aula
+from bot.settings import load_settings
+from bot.tokenizer import encode_plain
+from tests.fake_slack import BOT_TOKEN, CHANNEL_ID, SIGNING_SECRET, FakeSlack, command_body, signed_request
+
+STUDENT = "U0STUDENT"
+
+
+@pytest.fixture
+async def slack_tokens(tmp_path):
+    settings = load_settings(
+        environ={
+            "AULA_DATABASE": str(tmp_path / "aula.sqlite3"),
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        },
+        dotenv_path=None,
+    )
+    async with FakeSlack() as slack:
+        slack.users[STUDENT] = {"locale": "es-ES"}
+        aula = Aula(settings)
+        await aula.start()
+        app = create_app(settings, aula=aula, client=AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url))
+        yield app, slack
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        if others:
+            await asyncio.wait(others, timeout=5)
+        await aula.close()
+
+
+def block_texts(blocks: list[dict]) -> str:
+    out = []
+    for block in blocks:
+        if isinstance(block.get("text"), dict):
+            out.append(block["text"]["text"])
+        out.extend(f["text"] for f in block.get("fields", []))
+        out.extend(e.get("text", "") for e in block.get("elements", []) if isinstance(e, dict))
+    return "\n".join(out)
+
+
+async def slash(app, slack, text: str, secret: str = SIGNING_SECRET):
+    body = command_body("/tokens", text, user_id=STUDENT, response_url=slack.response_url())
+    return await app.async_dispatch(signed_request(body, secret=secret))
+
+
+async def test_signed_tokens_command_posts_segments_ids_and_uploads_the_picture(slack_tokens):
+    app, slack = slack_tokens
+    response = await slash(app, slack, "ejemplo:emojis")
+    assert response.status == 200
+
+    [done] = await slack.wait_for(lambda: slack.calls_to("files.completeUploadExternal"))
+    [uploaded] = slack.calls_to("upload")
+    assert Image.open(io.BytesIO(uploaded.payload["data"])).format == "PNG"
+    assert done.payload["channel_id"] == CHANNEL_ID
+
+    [post] = slack.calls_to("chat.postMessage")
+    shown = block_texts(post.payload["blocks"])
+    assert "Tokens en GPT-4o (o200k_base)" in shown
+    ids = encode_plain("o200k_base", "Me gusta la pizza 🍕 y el café ☕")
+    assert ", ".join(map(str, ids)) in shown
+    assert "`Me` `·gusta` `·la` `·pizza` `·🍕`" in shown  # one inline-code piece per token, emoji whole
+    assert "El emoji 🍕 ocupa 2 tokens" in shown
+
+
+async def test_a_forged_tokens_command_is_rejected(slack_tokens):
+    app, slack = slack_tokens
+    response = await slash(app, slack, "texto:hola", secret="not-the-signing-secret")
+    assert response.status == 401
+    await asyncio.sleep(0.05)
+    assert slack.calls_to("chat.postMessage") == [] and slack.calls_to("upload") == []
