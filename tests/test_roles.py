@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.app import Aula
@@ -239,7 +241,7 @@ async def live(tmp_path):
     async with FakeLlmServer() as server:
         settings = load_settings(
             environ={"AULA_DATABASE": str(tmp_path / "a.sqlite3"), "AULA_LLM_BASE_URL": server.base_url,
-                     "AULA_LLM_API_KEY": API_KEY},
+                     "AULA_LLM_API_KEY": API_KEY, "AULA__LLM__REQUESTS_PER_MINUTE": "100"},  # no queueing here
             dotenv_path=None,
         )
         app = Aula(settings)
@@ -254,7 +256,7 @@ async def test_live_run_sends_the_conversation_and_the_other_system_to_the_instr
     live_button = reply.buttons[0]
     assert live_button.id.startswith("roles:live:") and live_button.label == "▶ Probar en vivo"
     replies = await click(aula, live_button.id)
-    assert "Esperando al modelo" in plain_text(replies[0])
+    assert "#1 en la fila" in plain_text(replies[0])  # through the bot's shared queue for the model
     bodies = [body for path, body in server.calls if path == "/v1/chat/completions"]
     assert [b["model"] for b in bodies] == [INSTRUCT_MODEL, INSTRUCT_MODEL]
     assert bodies[0]["messages"] == [{"role": "system", "content": SYSTEM}, {"role": "user", "content": USER}]
@@ -262,6 +264,37 @@ async def test_live_run_sends_the_conversation_and_the_other_system_to_the_instr
     assert bodies[1]["messages"][1:] == [{"role": "user", "content": USER}]
     final = plain_text(replies[-1])
     assert final.count(f"¡Claro! Sobre «{USER}»") == 2 and "Esperando" not in final
+
+
+async def test_a_student_waits_the_cooldown_between_live_runs_and_an_instructor_does_not(live):
+    aula, _ = live
+    reply = await roles(aula, usuario=USER)
+    live_id = button_id(reply, "roles:live:")
+    await click(aula, live_id)
+    [again] = await click(aula, live_id)
+    assert again.error and "Espera 30 s antes de otra prueba en vivo" in plain_text(again)
+    for _ in range(2):
+        replies = await replies_of(aula, make_request("roles", instructor=True, user_id="prof", action=live_id))
+        assert not replies[-1].error
+
+
+async def test_a_class_clicking_the_same_live_button_shares_the_calls(tmp_path):
+    async with FakeLlmServer(first_chunk_delay_s=0.2) as server:
+        settings = load_settings(
+            environ={"AULA_DATABASE": str(tmp_path / "a.sqlite3"), "AULA_LLM_BASE_URL": server.base_url,
+                     "AULA_LLM_API_KEY": API_KEY},
+            dotenv_path=None,
+        )
+        aula = Aula(settings)
+        await aula.start()
+        try:
+            live_id = button_id(await roles(aula, usuario=USER), "roles:live:")
+            students = [make_request("roles", user_id=f"s{i}", action=live_id) for i in range(5)]
+            results = await asyncio.gather(*(replies_of(aula, request) for request in students))
+        finally:
+            await aula.close()
+    assert server.upstream_calls("/v1/chat/completions") == 2  # not 10
+    assert all(plain_text(replies[-1]).count(f"¡Claro! Sobre «{USER}»") == 2 for replies in results)
 
 
 async def test_live_run_with_a_refused_key_says_which_setting(tmp_path):

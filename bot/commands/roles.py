@@ -17,17 +17,21 @@ Action ids (stable across restarts; conversations wait in bot/storage/roles.py):
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import math
 import re
-import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from bot.chat_templates import CHATML_O200K_IDS, TEMPLATES, Message, Rendered, render
 from bot.commands import Command, CommandSpec, Option
+from bot.commands.compare import QUEUE_REFRESH_S, compare_state
 from bot.errors import UserError
 from bot.i18n import t
 from bot.limits import DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX
-from bot.llm import InvalidApiKey, LlmError, MissingApiKey, RateLimited, resolve_profile, shared_client
+from bot.llm import InvalidApiKey, MissingApiKey, RateLimited, Sampling, resolve_profile, shared_client
+from bot.rate_limit import SharedCall, Upstream
 from bot.replies import (
     BulletList,
     Button,
@@ -58,7 +62,6 @@ MESSAGE_MAX = min(DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX)
 # The form's fields, at most DISCORD_MODAL_INPUTS (five): a system message, then the turns.
 FORM_ROLES = ("system", "user", "assistant", "user", "assistant")
 FRAME_COLOUR = 5  # segments of the conversation's own frame, apart from the messages' colours
-LIVE_UPDATE_INTERVAL_S = 1.0  # streamed live answers replace the message at most this often
 SPECIAL_LOOKALIKE = re.compile(r"<\|[A-Za-z0-9_]+\|>")
 
 SPEC = CommandSpec(
@@ -360,49 +363,96 @@ def live_available(settings: Settings) -> bool:
 
 
 async def live_run(request: Request, app: Aula, messages: list[Message]) -> AsyncIterator[Reply]:
-    """The conversation and the different-system variant, each sent to the instruct model."""
+    """The conversation and the different-system variant, sent at once to the instruct model.
+
+    Calls go through /compare's upstream queue, so the provider's per-minute limit is
+    shared by the whole bot, and identical live runs (a class clicking one button)
+    share one call. A student then waits the same cooldown as after /compare.
+    """
     lang = request.locale
     if not live_available(app.settings):
         yield Reply.private(Paragraph.of(t(lang, "roles.live.unavailable")))
         return
-    other_title = f"{t(lang, 'roles.variants.other_system')}: «{t(lang, 'roles.other_system')}»"
-    runs = [(t(lang, "roles.live.yours"), messages), (other_title, other_system(lang, messages))]
-    answers = [t(lang, "roles.live.waiting")] * len(runs)
-    model = app.settings.llm.instruct_model
+    state = compare_state(app)
+    who = (request.place.platform, request.user.id)
+    if not request.user.is_instructor and (wait := state.cooldowns.remaining(who)) > 0:
+        raise UserError("roles.live.cooldown", seconds=math.ceil(wait))
+    state.cooldowns.start(who)
 
-    def reply() -> Reply:
-        panels = tuple((title, (Paragraph.of(answer),)) for (title, _), answer in zip(runs, answers, strict=True))
-        return Reply.public(
-            Heading(t(lang, "roles.live.title", model=model)),
-            Paragraph.of(Span(t(lang, "roles.live.note"), italic=True)),
-            Columns(panels),
+    other_title = f"{t(lang, 'roles.variants.other_system')}: «{t(lang, 'roles.other_system')}»"
+    conversations = [(t(lang, "roles.live.yours"), messages), (other_title, other_system(lang, messages))]
+    calls = [(title, live_call(app, state.upstream, conversation)) for title, conversation in conversations]
+    changed = asyncio.Event()
+    for _, call in calls:
+        call.listen(changed)
+    try:
+        while True:
+            finished = all(call.done for _, call in calls)  # before rendering: the last version shows the end
+            yield live_reply(lang, app.settings.llm.instruct_model, calls)
+            if finished:
+                return
+            waiting_in_line = any(not call.admitted for _, call in calls)
+            with contextlib.suppress(TimeoutError):  # in line, refresh the estimate now and then
+                await asyncio.wait_for(changed.wait(), QUEUE_REFRESH_S if waiting_in_line else None)
+            changed.clear()
+            await asyncio.sleep(app.settings.llm.stream_update_s)  # let several chunks make one edit
+    finally:
+        for _, call in calls:
+            call.unlisten(changed)
+
+
+def live_call(app: Aula, upstream: Upstream, messages: list[Message]) -> SharedCall:
+    profile = resolve_profile(app.settings)
+    sampling = Sampling.from_settings(app.settings.llm)
+    model = profile.instruct_model
+    body = [{"role": m.role, "content": m.content} for m in messages]
+    client = shared_client(app)
+
+    def start():
+        return client.stream_chat(
+            body,
+            model=model,
+            profile=profile,
+            max_tokens=sampling.max_tokens,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            stop=sampling.stop,
         )
 
-    yield reply()
-    client = shared_client(app)
-    for index, (_, conversation) in enumerate(runs):
-        last_shown = time.monotonic()
-        try:
-            async for completion in client.stream_chat([{"role": m.role, "content": m.content} for m in conversation]):
-                answers[index] = completion.text or answers[index]
-                if completion.finish_reason == "length":
-                    answers[index] += " …"
-                elif completion.finish_reason == "interrupted":
-                    answers[index] += " " + t(lang, "roles.live.cut", reason=completion.interruption)
-                if completion.done or time.monotonic() - last_shown >= LIVE_UPDATE_INTERVAL_S:
-                    last_shown = time.monotonic()
-                    yield reply()
-        except LlmError as exc:
-            answers[index] = live_error(lang, exc)
-            yield reply()
+    key = (profile.base_url, model, "roles", tuple((m.role, m.content) for m in messages), sampling)
+    call, _ = upstream.call(key, (profile.base_url, model), profile.per_minute(model), start)
+    return call
 
 
-def live_error(lang: str, exc: LlmError) -> str:
-    if isinstance(exc, MissingApiKey | InvalidApiKey):
-        return t(lang, "roles.live.error.key", setting=exc.setting)
-    if isinstance(exc, RateLimited):
+def live_reply(lang: str, model: str, calls: list[tuple[str, SharedCall]]) -> Reply:
+    return Reply.public(
+        Heading(t(lang, "roles.live.title", model=model)),
+        Paragraph.of(Span(t(lang, "roles.live.note"), italic=True)),
+        Columns(tuple((title, (Paragraph.of(live_text(lang, call)),)) for title, call in calls)),
+    )
+
+
+def live_text(lang: str, call: SharedCall) -> str:
+    latest = call.latest
+    if call.done and latest is None:
+        return live_error(lang, call.error)
+    if not call.admitted:
+        return t(lang, "roles.live.queued", position=call.position(), seconds=math.ceil(call.estimated_wait()))
+    if latest is None or not latest.text:
+        return t(lang, "roles.live.waiting")
+    if latest.finish_reason == "length":
+        return latest.text + " …"
+    if latest.finish_reason == "interrupted":
+        return latest.text + " " + t(lang, "roles.live.cut", reason=latest.interruption)
+    return latest.text if latest.done else latest.text + " ▌"
+
+
+def live_error(lang: str, error: BaseException | None) -> str:
+    if isinstance(error, MissingApiKey | InvalidApiKey):
+        return t(lang, "roles.live.error.key", setting=error.setting)
+    if isinstance(error, RateLimited):
         return t(lang, "roles.live.error.busy")
-    return t(lang, "roles.live.error.unreachable", reason=str(exc))
+    return t(lang, "roles.live.error.unreachable", reason=str(error) or type(error).__name__)
 
 
 command = Command(spec=SPEC, run=run, on_action=on_action)
