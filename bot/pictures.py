@@ -15,6 +15,7 @@ Fonts and scaled emoji are loaded once per process and cached.
 from __future__ import annotations
 
 import io
+import threading
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ BOX_GAP = 2
 EMOJI_STRIKE = 109  # the only size Noto Color Emoji's bitmaps come in
 EMOJI_HEIGHT = 24
 MAX_LINES = 48  # of token boxes, over all rows; the rest is summarised in a note
+
+# FreeType faces are not safe to use from two threads at once, and /tokens draws in worker
+# threads: measuring and drawing take this lock (PNG encoding, the slow part, does not).
+_freetype = threading.Lock()
 
 BACKGROUND = (255, 255, 255)
 TEXT = (24, 24, 32)
@@ -265,6 +270,14 @@ def _wrap(runs: list[Run], limit: float) -> list[list[Run]]:
 
 def render_png(rows: Sequence[PictureRow]) -> bytes:
     """One PNG with a block per row; the lines are shared out between the rows."""
+    with _freetype:
+        image = _draw(rows)
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=3)
+    return out.getvalue()
+
+
+def _draw(rows: Sequence[PictureRow]) -> Image.Image:
     lines_each = max(4, MAX_LINES // max(1, len(rows)))
     laid_out = [(row, *layout(row.pieces, max_lines=lines_each)) for row in rows]
     title_height, note_height = 28, 22
@@ -291,9 +304,7 @@ def render_png(rows: Sequence[PictureRow]) -> bytes:
             )
             y += note_height
         y += MARGIN
-    out = io.BytesIO()
-    image.save(out, format="PNG", compress_level=3)
-    return out.getvalue()
+    return image
 
 
 def _draw_box(image: Image.Image, draw: ImageDraw.ImageDraw, box: Box, left: int, top: int) -> None:
