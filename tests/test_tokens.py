@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image as PILImage
 
 from bot.commands.tokens import EXAMPLES, percent, tokens_reply, usd
@@ -276,3 +278,17 @@ async def test_the_caption_names_the_segments_that_join_several_tokens(aula):
     [segments] = parts_of(reply, Segments)
     pizza = len(encode_plain("cl100k_base", " 🍕"))
     assert f"«·🍕» {pizza} tokens" in segments.caption
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=80))
+def test_property_reply_segments_spell_the_text_and_the_picture_always_draws(text):
+    from bot.commands.tokens import SEGMENT_BUDGET, segments_part
+    from bot.pictures import PictureRow
+
+    analysis = analyze(text, "llama-3.1")
+    part, shown = segments_part(analysis, "es", SEGMENT_BUDGET, multiple=False)
+    assert shown == len(analysis.pieces)
+    assert "".join(s.text for s in part.segments) == visible(text)
+    png = render_png([PictureRow("t", analysis.pieces, str)])
+    assert PILImage.open(io.BytesIO(png)).format == "PNG"
