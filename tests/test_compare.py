@@ -391,3 +391,23 @@ async def test_versions_are_spaced_by_stream_update_s_but_the_end_is_not_held_ba
     slower = max(row[0] for row in await app.db.fetchall("SELECT latency_s FROM compare_outputs"))
     # From the first version (calls just started) the end shows once complete, not at the next interval.
     assert stamps[-1] - stamps[0] - slower < 0.08
+
+
+async def test_in_the_console_classroom_with_a_blind_vote(tmp_path, server):
+    from adapters.console import run_console
+
+    environ = {
+        "AULA_DATABASE": str(tmp_path / "console.sqlite3"),
+        "AULA_LLM_BASE_URL": server.base_url,
+        "AULA_LLM_API_KEY": API_KEY,
+    }
+    app = Aula(load_settings(environ=environ, dotenv_path=None), commands=[compare.command])
+    out = io.StringIO()
+    lines = "/compare ejemplo:capital\n/compare prompt:Hola ciego:sí\n2\n".encode()
+    refused = await run_console(app, user_name="ana", instructor=True, stdin=io.BytesIO(lines), stdout=out, colour=False)
+    text = out.getvalue()
+    assert refused == 0
+    assert "Prompt de Base:* El capital de Francia es" in text
+    assert f"-- Base · {BASE_MODEL} --" in text and "El capital de Francia es un campo" in text
+    assert "-- Modelo A --" in text and "[1] A es el instruido" in text
+    assert "Tu voto: B. Van 1 de 10 votos para revelar." in text

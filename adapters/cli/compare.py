@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import time
@@ -46,6 +47,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     lang = cli_locale()
     settings = settings_from(args)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request would mix with the answer
     if bool(args.prompt) == bool(args.example):
         print(f"aula compare: {t(lang, 'compare.need_prompt' if not args.prompt else 'compare.prompt_and_example')}",
               file=sys.stderr)  # fmt: skip

@@ -308,11 +308,11 @@ def render(comparison: Comparison, lang: str, run_id: int | None = None, votes_n
     parts: list = [Heading(t(lang, "compare.title"))]
     base, instruct = sides["base"], sides["instruct"]
     if base.prompt == instruct.prompt:
-        parts.append(Paragraph((Span(t(lang, "compare.prompt_line"), bold=True), Span(base.prompt))))
+        parts.append(Paragraph((Span(t(lang, "compare.prompt_line"), bold=True), Span(" " + base.prompt))))
     else:
         for side in order:
             label = _label(comparison, side, lang)
-            parts.append(Paragraph((Span(t(lang, "compare.prompt_for", side=label), bold=True), Span(side.prompt))))
+            parts.append(Paragraph((Span(t(lang, "compare.prompt_for", side=label), bold=True), Span(" " + side.prompt))))
     panels = []
     for side in order:
         title = _label(comparison, side, lang) if blind else t(
@@ -522,7 +522,7 @@ async def revealed_reply(repo: CompareRepository, record: RunRecord, lang: str) 
     instruct = record.outputs.get("instruct")
     parts: list = [Heading(t(lang, "compare.title"))]
     if base and instruct and base.prompt == instruct.prompt:
-        parts.append(Paragraph((Span(t(lang, "compare.prompt_line"), bold=True), Span(base.prompt))))
+        parts.append(Paragraph((Span(t(lang, "compare.prompt_line"), bold=True), Span(" " + base.prompt))))
     parts.append(Columns(tuple(panels)))
     if votes:
         percent = round(100 * tally[slot] / votes)
