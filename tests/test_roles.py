@@ -146,6 +146,12 @@ async def test_gpt4o_without_system_shows_that_nothing_comes_before_the_first_me
     assert isinstance(no_parts[0], Paragraph) and "empieza directamente" in no_parts[0].text
 
 
+async def test_a_system_message_alone_renders_without_variants(aula):
+    reply = await roles(aula, sistema=SYSTEM)
+    assert "".join(s.text for s in prompt_of(reply).segments) == render([Message("system", SYSTEM)]).prompt
+    assert parts_of(reply, Columns) == [] and "¿Qué cambia?" not in plain_text(reply)
+
+
 async def test_too_long_a_message_is_refused_in_the_users_language(aula):
     reply = await roles(aula, locale="en", usuario="x" * (MESSAGE_MAX + 1))
     assert reply.error and reply.is_private

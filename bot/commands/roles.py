@@ -260,8 +260,9 @@ def conversation_reply(
     parts.append(counts_table(lang, rendered))
     content = rendered.count - rendered.overhead
     parts.append(Paragraph.of(t(lang, "roles.counts.summary", content=content, overhead=rendered.overhead)))
-    parts.append(Heading(t(lang, "roles.variants.title")))
-    parts.append(Columns(tuple(variant_panel(lang, title, variant, rendered) for title, variant in variants(lang, messages))))
+    panels = tuple(variant_panel(lang, title, variant, rendered) for title, variant in variants(lang, messages))
+    if panels:
+        parts += [Heading(t(lang, "roles.variants.title")), Columns(panels)]
 
     other = next(name for name in TEMPLATES if name != template)
     buttons = [
