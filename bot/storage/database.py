@@ -54,7 +54,9 @@ class Database:
         if self.path != ":memory:":
             _prepare_file(Path(self.path))
         try:
-            self._conn = await aiosqlite.connect(self.path, timeout=5.0)
+            # Autocommit: a lone write is its own transaction (one round trip to SQLite's
+            # thread); transaction() opens explicit ones for multi-statement writes.
+            self._conn = await aiosqlite.connect(self.path, timeout=5.0, isolation_level=None)
             self._conn.row_factory = aiosqlite.Row
             await self._conn.execute("PRAGMA busy_timeout = 5000")
             mode = await (await self._conn.execute("PRAGMA journal_mode = WAL")).fetchone()
@@ -120,9 +122,14 @@ class Database:
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """One write statement, committed; returns lastrowid."""
-        async with self.transaction() as conn:
-            cursor = await conn.execute(sql, tuple(params))
+        async with self._write_lock:  # never inside another coroutine's open transaction
+            cursor = await self.conn.execute(sql, tuple(params))
             return cursor.lastrowid or 0
+
+    async def execute_returning(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        """One write statement with a RETURNING clause, committed; the rows it returned."""
+        async with self._write_lock:
+            return list(await self.conn.execute_fetchall(sql, tuple(params)))
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         return list(await self.conn.execute_fetchall(sql, tuple(params)))

@@ -119,6 +119,7 @@ CHANGE_LIMITS: dict[str, int | None] = {"never": 0, "once": 1, "free": None}
 class QuizRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._players_seen: set[tuple[int, str]] = set()
 
     # --- imported banks ---------------------------------------------------------------
     async def save_bank(self, name: str, filename: str, content: bytes, user_id: str, now: float) -> None:
@@ -332,37 +333,32 @@ class QuizRepository:
         change_rule: str,
     ) -> Recorded:
         """Record one click atomically: only while the question is open, once per student
-        (the unique constraint), changed only as the rule allows."""
+        (the unique constraint), changed only as the rule allows. One statement, so one
+        round trip to SQLite in the usual case: that is what keeps an answer storm fast."""
+        await self._join(session_id, user_id, display_name, now)
         limit = CHANGE_LIMITS[change_rule]
         may_change = "0" if limit == 0 else ("1" if limit is None else f"quiz_answers.changes < {limit}")
-        async with self.db.transaction() as conn:
-            cursor = await conn.execute(
-                f"""INSERT INTO quiz_answers (session_id, position, user_id, choice, answered_at)
-                    SELECT ?, ?, ?, ?, ? WHERE EXISTS (
-                        SELECT 1 FROM quiz_questions WHERE session_id = ? AND position = ?
-                        AND closed_at IS NULL AND closes_at > ?)
-                    ON CONFLICT (session_id, position, user_id) DO UPDATE
-                    SET choice = excluded.choice, answered_at = excluded.answered_at, changes = changes + 1
-                    WHERE quiz_answers.choice != excluded.choice AND {may_change}
-                    RETURNING choice, changes""",
-                (session_id, position, user_id, choice, now, session_id, position, now),
-            )
-            written = await cursor.fetchone()
-            await cursor.close()
-            if written is not None:
-                await conn.execute(
-                    """INSERT INTO quiz_players (session_id, user_id, display_name, joined_at) VALUES (?, ?, ?, ?)
-                       ON CONFLICT (session_id, user_id) DO NOTHING""",
-                    (session_id, user_id, display_name, now),
-                )
-                changes = int(written["changes"])
-                return Recorded("changed" if changes else "recorded", int(written["choice"]), changes)
-            rows = await conn.execute_fetchall(
-                """SELECT q.closed_at, q.closes_at, a.choice, a.changes FROM quiz_questions q
-                   LEFT JOIN quiz_answers a ON a.session_id = q.session_id AND a.position = q.position
-                   AND a.user_id = ? WHERE q.session_id = ? AND q.position = ?""",
-                (user_id, session_id, position),
-            )
+        returned = await self.db.execute_returning(
+            f"""INSERT INTO quiz_answers (session_id, position, user_id, choice, answered_at)
+                SELECT ?, ?, ?, ?, ? WHERE EXISTS (
+                    SELECT 1 FROM quiz_questions WHERE session_id = ? AND position = ?
+                    AND closed_at IS NULL AND closes_at > ?)
+                ON CONFLICT (session_id, position, user_id) DO UPDATE
+                SET choice = excluded.choice, answered_at = excluded.answered_at, changes = changes + 1
+                WHERE quiz_answers.choice != excluded.choice AND {may_change}
+                RETURNING choice, changes""",
+            (session_id, position, user_id, choice, now, session_id, position, now),
+        )
+        if returned:
+            changes = int(returned[0]["changes"])
+            return Recorded("changed" if changes else "recorded", int(returned[0]["choice"]), changes)
+        # Nothing written: say why (closed, the same answer again, or a change the rule forbids).
+        rows = await self.db.fetchall(
+            """SELECT q.closed_at, q.closes_at, a.choice, a.changes FROM quiz_questions q
+               LEFT JOIN quiz_answers a ON a.session_id = q.session_id AND a.position = q.position
+               AND a.user_id = ? WHERE q.session_id = ? AND q.position = ?""",
+            (user_id, session_id, position),
+        )
         row = rows[0] if rows else None
         previous = None if row is None or row["choice"] is None else int(row["choice"])
         if row is None or row["closed_at"] is not None or row["closes_at"] <= now:
@@ -370,6 +366,18 @@ class QuizRepository:
         if previous == choice:
             return Recorded("same", previous, int(row["changes"]))
         return Recorded("change_refused", previous, int(row["changes"]))
+
+    async def _join(self, session_id: int, user_id: str, display_name: str, now: float) -> None:
+        """Add the player before their first answer (idempotent; remembered to save a round trip).
+        Players who never got an answer in stay off the standings."""
+        if (session_id, user_id) in self._players_seen:
+            return
+        await self.db.execute(
+            """INSERT INTO quiz_players (session_id, user_id, display_name, joined_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT (session_id, user_id) DO NOTHING""",
+            (session_id, user_id, display_name, now),
+        )
+        self._players_seen.add((session_id, user_id))
 
     async def answer_count(self, session_id: int, position: int) -> int:
         row = await self.db.fetchone(
@@ -428,7 +436,8 @@ class QuizRepository:
                FROM quiz_players p LEFT JOIN quiz_answers a
                  ON a.session_id = p.session_id AND a.user_id = p.user_id
                WHERE p.session_id = ?
-               GROUP BY p.user_id ORDER BY points DESC, correct DESC, p.joined_at, p.rowid""",
+               GROUP BY p.user_id HAVING answered > 0
+               ORDER BY points DESC, correct DESC, p.joined_at, p.rowid""",
             (session_id,),
         )
         return [
