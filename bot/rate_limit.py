@@ -56,11 +56,18 @@ class ModelQueue:
         """Seconds until this ticket is admitted, if everyone ahead goes as soon as allowed."""
         if ticket not in self.waiting:
             return 0.0
+        return self._wait_at(self.waiting.index(ticket) + 1)
+
+    def wait_for_newcomer(self) -> float:
+        """Seconds a call joining the line now would wait."""
+        return self._wait_at(len(self.waiting) + 1)
+
+    def _wait_at(self, position: int) -> float:
         now = self.now()
         self._forget_old(now)
         starts = list(self.starts)
         at = now
-        for _ in range(self.waiting.index(ticket) + 1):
+        for _ in range(position):
             if len(starts) >= self.per_minute:
                 at = max(at, starts[-self.per_minute] + WINDOW_S)
             starts.append(at)
@@ -160,6 +167,14 @@ class Upstream:
     calls: dict[Hashable, SharedCall] = field(default_factory=dict)  # in flight, by what they ask
     upstream_calls: int = 0  # how many calls were really sent (the rest were shared)
     _tasks: set[asyncio.Task] = field(default_factory=set)
+
+    def estimated_wait(self, key: Hashable, queue_key: Hashable) -> float:
+        """How long a new call for `key` would wait (an identical one in flight: as long as it)."""
+        existing = self.calls.get(key)
+        if existing is not None and not existing.done:
+            return existing.estimated_wait()
+        queue = self.queues.get(queue_key)
+        return queue.wait_for_newcomer() if queue is not None else 0.0
 
     def call(
         self,

@@ -411,3 +411,35 @@ async def test_in_the_console_classroom_with_a_blind_vote(tmp_path, server):
     assert f"-- Base · {BASE_MODEL} --" in text and "El capital de Francia es un campo" in text
     assert "-- Modelo A --" in text and "[1] A es el instruido" in text
     assert "Tu voto: B. Van 1 de 10 votos para revelar." in text
+
+
+async def test_a_line_longer_than_discords_window_allows_is_refused_up_front(tmp_path, server):
+    clock = ManualClock()
+    environ = {
+        "AULA_DATABASE": str(tmp_path / "aula.sqlite3"),
+        "AULA_LLM_BASE_URL": server.base_url,
+        "AULA_LLM_API_KEY": API_KEY,
+        "AULA__LLM__REQUESTS_PER_MINUTE": "1",
+        "AULA__LLM__TOTAL_TIMEOUT_S": "600",  # 900 s window − 600 s call − 30 s margin: 270 s in line at most
+    }
+    app = Aula(load_settings(environ=environ, dotenv_path=None), commands=[compare.command])
+    app.services["compare"] = CompareState(Upstream(clock.now, clock.sleep), Cooldowns(0, clock.now), TokenBudget(10**9))
+    await app.start()
+    try:
+        waiting = [asyncio.create_task(replies_of(app, compare_request(prompt=f"p{i}", user_id=f"s{i}"))) for i in range(5)]
+        for _ in range(50):  # until all five are in line (waits of 0, 60, 120, 180, 240 s)
+            await settle()
+            if len(app.services["compare"].upstream.calls) == 10:
+                break
+            await asyncio.sleep(0.01)
+        [refused] = await replies_of(app, compare_request(prompt="p5", user_id="s5"))
+        assert refused.error and "La fila está muy larga: tendrías que esperar ~5 min" in plain_text(refused)
+        # The same question as someone in line shares their call, so it waits no longer than they do.
+        shared = asyncio.create_task(replies_of(app, compare_request(prompt="p1", user_id="s6")))
+        await settle()
+        assert not shared.done()
+        await clock.run_until(lambda: all(call.admitted for call in app.services["compare"].upstream.calls.values()), step=10)
+        await asyncio.wait_for(asyncio.gather(*waiting, shared), 10)  # admitted: the rest is real I/O
+        assert not (await shared)[-1].error
+    finally:
+        await app.close()

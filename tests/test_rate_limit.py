@@ -160,3 +160,17 @@ def test_budget_counts_calls_in_flight():
 
 def test_day_start_is_midnight_utc():
     assert day_start(86_400 * 3 + 5000) == 86_400 * 3
+
+
+async def test_the_wait_a_newcomer_would_have_and_a_shared_call_has():
+    clock = ManualClock()
+    upstream = Upstream(clock.now, clock.sleep)
+    sent: list[str] = []
+    assert upstream.estimated_wait("k0", "m") == 0.0  # nobody in line yet
+    calls = [upstream.call(f"k{i}", "m", 2, lambda i=i: snapshots(f"p{i}", sent))[0] for i in range(3)]
+    await settle()
+    assert upstream.estimated_wait("new", "m") == 60.0  # behind k2, in the next minute's pair
+    assert upstream.estimated_wait("k2", "m") == calls[2].estimated_wait() == 60.0  # would share k2
+    calls += [upstream.call("k3", "m", 2, lambda: snapshots("p3", sent))[0]]
+    assert upstream.estimated_wait("new", "m") == 120.0
+    await clock.run_until(lambda: all(c.done for c in calls))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from bot.commands import Command, CommandSpec, Option
 from bot.errors import UserError
 from bot.i18n import t
-from bot.limits import DISCORD_EMBED_FIELD_VALUE
+from bot.limits import DISCORD_EMBED_FIELD_VALUE, DISCORD_FOLLOWUP_WINDOW_S
 from bot.llm import (
     Completion,
     ConnectionFailed,
@@ -68,6 +68,7 @@ EXAMPLES: dict[str, tuple[str, str]] = {
     "capital": ("El capital de Francia es", "¿Cuál es la capital de Francia?"),
 }
 QUEUE_REFRESH_S = 5.0  # while waiting in line, the estimate is refreshed this often
+FOLLOWUP_MARGIN_S = 30.0  # of Discord's follow-up window, kept for storing and showing the answer
 SIDES = ("base", "instruct")
 
 SPEC = CommandSpec(
@@ -176,6 +177,14 @@ async def run(request: Request, app: Aula):
     used = await repo.tokens_used_since(*which_class, day_start(app.clock()))
     if state.budget.left(which_class, used) < expected:
         raise UserError("compare.budget", used=used, budget=llm.daily_token_budget)
+    # Discord can edit the answer for 15 minutes: a wait that, with a whole call, could outlast
+    # that would leave the student with nothing. Better to say so now.
+    longest_wait = max(
+        state.upstream.estimated_wait(*_call_keys(profile, sampling, "base", base_prompt)),
+        state.upstream.estimated_wait(*_call_keys(profile, sampling, "instruct", instruct_prompt)),
+    )
+    if longest_wait > DISCORD_FOLLOWUP_WINDOW_S - llm.total_timeout_s - FOLLOWUP_MARGIN_S:
+        raise UserError("compare.line_too_long", minutes=math.ceil(longest_wait / 60))
     state.cooldowns.start(who)
     state.budget.reserve(which_class, expected)
     try:
@@ -232,6 +241,13 @@ def _profile(request: Request, app: Aula) -> Profile:
         raise UserError("compare.unknown_profile", name=exc.name, known=", ".join(exc.known)) from None
 
 
+def _call_keys(profile: Profile, sampling: Sampling, role: str, prompt: str) -> tuple[tuple, tuple]:
+    """(what is asked, which queue): same server, model, prompt and sampling is the same question,
+    so one call serves all who ask it; each model on each server has its own line."""
+    model = profile.base_model if role == "base" else profile.instruct_model
+    return (profile.base_url, model, role, prompt, sampling), (profile.base_url, model)
+
+
 def _side(
     upstream: Upstream, client: LlmClient, profile: Profile, sampling: Sampling, role: str, prompt: str
 ) -> Side:
@@ -247,9 +263,8 @@ def _side(
             messages = [{"role": "user", "content": prompt}]
             return client.stream_chat(messages, model=model, profile=profile, **_overrides(sampling))
 
-    # Same server, model, prompt and sampling: the same question, so one call serves all who ask it.
-    key = (profile.base_url, model, role, prompt, sampling)
-    call, shared = upstream.call(key, (profile.base_url, model), profile.per_minute(model), start)
+    key, queue_key = _call_keys(profile, sampling, role, prompt)
+    call, shared = upstream.call(key, queue_key, profile.per_minute(model), start)
     return Side(role=role, model=model, prompt=prompt, call=call, shared=shared)
 
 
