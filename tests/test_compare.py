@@ -443,3 +443,16 @@ async def test_a_line_longer_than_discords_window_allows_is_refused_up_front(tmp
         assert not (await shared)[-1].error
     finally:
         await app.close()
+
+
+async def test_a_database_failure_on_saving_still_shows_the_answers(make_aula, monkeypatch):
+    from bot.storage import DatabaseError
+
+    async def broken_save(self, **kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(CompareRepository, "save", broken_save)
+    app = await make_aula()
+    final = (await replies_of(app, compare_request(prompt="Hola", ciego=True)))[-1]
+    assert not final.error and final.buttons == ()  # nothing stored, so nothing to vote on
+    assert "¡Claro! Sobre «Hola»" in plain_text(final) and "Tiempo total" in plain_text(final)

@@ -202,18 +202,22 @@ async def run(request: Request, app: Aula):
             yield render(comparison, request.locale)
         comparison.wall_s = time.perf_counter() - comparison.started
         outputs = [_output_record(comparison, side) for side in comparison.sides.values()]
-        run_id = await repo.save(
-            at=app.clock(),
-            platform=request.place.platform,
-            workspace_id=request.place.workspace_id,
-            channel_id=request.place.channel_id,
-            user_id=request.user.id,
-            user_name=request.user.name,
-            profile=profile.name,
-            outputs=outputs,
-            instruct_slot=comparison.blind_slot,
-        )
-        yield render(comparison, request.locale, run_id=run_id, votes_needed=llm.blind_reveal_votes)
+        try:
+            run_id: int | None = await repo.save(
+                at=app.clock(),
+                platform=request.place.platform,
+                workspace_id=request.place.workspace_id,
+                channel_id=request.place.channel_id,
+                user_id=request.user.id,
+                user_name=request.user.name,
+                profile=profile.name,
+                outputs=outputs,
+                instruct_slot=comparison.blind_slot,
+            )
+        except Exception:  # the class still sees the answers; only the record (and voting) is lost
+            log.exception("could not store a comparison")
+            run_id = None
+        yield render(comparison, request.locale, final=True, run_id=run_id, votes_needed=llm.blind_reveal_votes)
     finally:
         state.budget.release(which_class, expected)
 
@@ -315,8 +319,10 @@ async def _changes(comparison: Comparison, min_interval_s: float):
 # --- what students see ---------------------------------------------------------------------
 
 
-def render(comparison: Comparison, lang: str, run_id: int | None = None, votes_needed: int = 0) -> Reply:
-    """The comparison as it stands: queued, streaming, or final (with run_id)."""
+def render(
+    comparison: Comparison, lang: str, final: bool = False, run_id: int | None = None, votes_needed: int = 0
+) -> Reply:
+    """The comparison as it stands: queued, streaming, or final (votable in blind mode once stored as run_id)."""
     sides = comparison.sides
     blind = comparison.blind_slot is not None
     order = _display_order(comparison)
@@ -335,7 +341,6 @@ def render(comparison: Comparison, lang: str, run_id: int | None = None, votes_n
         )
         panels.append((title, tuple(_panel(comparison, side, lang))))
     parts.append(Columns(tuple(panels)))
-    final = run_id is not None
     if final:
         if comparison.profile.name != "default":
             parts.append(Paragraph.of(Span(t(lang, "compare.profile_used", profile=comparison.profile.name), italic=True)))
@@ -343,7 +348,7 @@ def render(comparison: Comparison, lang: str, run_id: int | None = None, votes_n
         if any(len(_text(side)) > DISCORD_EMBED_FIELD_VALUE for side in order):
             parts.append(_full_text(comparison, order, lang))
     buttons: tuple[Button, ...] = ()
-    if final and blind and not all(side.failed for side in order):
+    if final and blind and run_id is not None and not all(side.failed for side in order):
         parts.append(Paragraph.of(t(lang, "compare.blind_question", votes=votes_needed)))
         buttons = _vote_buttons(run_id, lang)
     # Both calls failed: still in the channel (the message is already there), flagged as an error.
