@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from aiohttp import web
@@ -137,7 +137,7 @@ class SlackAdapter:
     def command_listener(self, name: str):
         async def on_command(ack, body: dict, respond: AsyncRespond) -> None:
             await ack()
-            await self.run_command(name, body, respond)
+            await self.after_ack(self.run_command(name, body, respond), body, respond)
 
         on_command.__name__ = f"on_{name}_command"  # Bolt names listeners in its logs
         return on_command
@@ -154,6 +154,9 @@ class SlackAdapter:
 
     async def on_click(self, ack, body: dict, action: dict, respond: AsyncRespond) -> None:
         await ack()
+        await self.after_ack(self.run_click(body, action, respond), body, respond)
+
+    async def run_click(self, body: dict, action: dict, respond: AsyncRespond) -> None:
         button_id = action["action_id"][len(ACTION_PREFIX) :]
         message = body.get("message") or {}
         thread = (body.get("container") or {}).get("thread_ts") or message.get("thread_ts") or ""
@@ -169,8 +172,7 @@ class SlackAdapter:
         done, _ = await asyncio.wait({work}, timeout=VIEW_ACK_BUDGET_S)
         if not done:
             await ack()  # too slow for the modal: the answer comes as a message instead
-            origin, first, rest = await work
-            await self.deliver(origin, _prepend(first, rest))
+            await self.after_ack(self.deliver_form_answer(work), body, None)
             return
         origin, first, rest = work.result()
         field_block = next((b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"), "")
@@ -182,7 +184,12 @@ class SlackAdapter:
             first = None
         else:
             await ack()
-        await self.deliver(origin, _prepend(first, rest))  # drains the handler even when nothing is left
+        # Deliver (or just drain, so the core logs the request) whatever the handler still yields.
+        await self.after_ack(self.deliver(origin, _prepend(first, rest)), body, None)
+
+    async def deliver_form_answer(self, work: asyncio.Future) -> None:
+        origin, first, rest = await work
+        await self.deliver(origin, _prepend(first, rest))
 
     async def first_reply_to_form(self, body: dict, view: dict) -> tuple[Origin, Reply | None, AsyncIterator[Reply]]:
         metadata = _json_object(view.get("private_metadata", ""))
@@ -202,6 +209,17 @@ class SlackAdapter:
         )
         replies = aiter(self.aula.handle(request))
         return origin, await anext(replies, None), replies
+
+    async def after_ack(self, work: Awaitable[None], body: dict, respond: AsyncRespond | None) -> None:
+        """Run a listener's post-ack work, sending any failure to on_error ourselves.
+
+        Letting it propagate would reach on_error too, but Bolt then resets the finished
+        ack, and its HTTP response may wait for the 3-second ack timeout.
+        """
+        try:
+            await work
+        except Exception as error:
+            await self.on_error(error, body, respond)
 
     async def on_error(self, error: Exception, body: dict, respond: AsyncRespond | None = None) -> None:
         """Anything a listener did not handle: logged, the user told in their language, the app goes on."""

@@ -1,0 +1,258 @@
+"""A Slack Web API (and Socket Mode endpoint) on 127.0.0.1 for tests: no network.
+
+It records every call with its method name and payload and answers `{"ok": true, ...}`
+with plausible fields, as Bolt's own test suite does with its mock server:
+
+    async with FakeSlack() as slack:
+        client = AsyncWebClient(token="xoxb-test", base_url=slack.api_url)
+        slack.users["U1"] = {"locale": "en-US", "is_admin": True}
+        slack.failures["chat.postMessage"] = "not_in_channel"   # every such call fails until removed
+        await slack.wait_for(lambda: slack.calls_to("chat.postMessage"))
+
+Besides Web API methods, calls are recorded as "response_url" (a POST to a slash command's
+or a click's response_url), "upload" (the file bytes of files_upload_v2) and "socket_ack"
+(an envelope acknowledgement over Socket Mode).
+
+Also here: Slack-signed requests (v0 HMAC-SHA256 of `v0:{timestamp}:{body}`) for Bolt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import WSMsgType, web
+from aiohttp.test_utils import TestServer
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
+
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test"
+TEAM_ID = "T0AULA"
+CHANNEL_ID = "C0CLASS"
+JSON_FIELDS = ("blocks", "view", "files", "attachments")  # sent form-encoded as JSON strings by some methods
+
+
+@dataclass
+class Call:
+    method: str
+    payload: dict[str, Any]
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.users: dict[str, dict[str, Any]] = {}  # user id -> fields merged into users.info's user
+        self.failures: dict[str, str] = {}  # method -> Slack error code it answers with
+        self.envelopes: asyncio.Queue[dict] = asyncio.Queue()  # pushed to Socket Mode clients
+        self._numbers = itertools.count(1)
+        self._server: TestServer | None = None
+
+    async def __aenter__(self) -> FakeSlack:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_post("/response/{name}", self._response_url)
+        app.router.add_get("/socket", self._socket)
+        self._server = TestServer(app, host="127.0.0.1")
+        await self._server.start_server()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._server.close()
+
+    @property
+    def api_url(self) -> str:
+        return str(self._server.make_url("/api/"))
+
+    def response_url(self, name: str = "r1") -> str:
+        return str(self._server.make_url(f"/response/{name}"))
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_for(self, condition: Callable[[], Any], seconds: float = 5.0) -> Any:
+        """Poll the recorded calls until condition() is truthy; returns its value."""
+        deadline = time.monotonic() + seconds
+        while True:
+            value = condition()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; calls so far: {[c.method for c in self.calls]}")
+            await asyncio.sleep(0.01)
+
+    # --- handlers ---------------------------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        payload: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            payload.update(await request.json())
+        elif request.can_read_body:
+            payload.update(await request.post())
+        for key in JSON_FIELDS:
+            if isinstance(payload.get(key), str):
+                payload[key] = json.loads(payload[key])
+        self.calls.append(Call(method, payload))
+        if method in self.failures:
+            return web.json_response({"ok": False, "error": self.failures[method]})
+        return web.json_response({"ok": True, **self._answer(method, payload)})
+
+    def _answer(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+        n = next(self._numbers)
+        ts = f"1700000000.{n:06d}"
+        match method:
+            case "auth.test":
+                return {"url": "https://aula.slack.com/", "team": "Aula", "team_id": TEAM_ID, "user_id": "UBOT", "bot_id": "B1"}
+            case "users.info":
+                user_id = payload["user"]
+                user = {
+                    "id": user_id,
+                    "name": user_id.lower(),
+                    "real_name": f"Persona {user_id}",
+                    "profile": {"display_name": f"persona-{user_id.lower()}"},
+                    "is_admin": False,
+                    "is_owner": False,
+                }
+                extra = dict(self.users.get(user_id, {}))
+                locale = extra.pop("locale", "es-ES")
+                if str(payload.get("include_locale")).lower() in ("1", "true"):  # as Slack: only when asked
+                    user["locale"] = locale
+                return {"user": user | extra}
+            case "chat.postMessage":
+                return {"channel": payload["channel"], "ts": ts, "message": {"text": payload.get("text", "")}}
+            case "chat.update":
+                return {"channel": payload["channel"], "ts": payload["ts"]}
+            case "chat.delete":
+                return {"channel": payload["channel"], "ts": payload["ts"]}
+            case "chat.postEphemeral":
+                return {"message_ts": ts}
+            case "conversations.open":
+                return {"channel": {"id": "D" + payload["users"]}}
+            case "views.open":
+                return {"view": {"id": f"V{n}", **payload["view"]}}
+            case "files.getUploadURLExternal":
+                return {"upload_url": str(self._server.make_url(f"/upload/F{n}")), "file_id": f"F{n}"}
+            case "files.completeUploadExternal":
+                return {"files": [{"id": f["id"], "title": f.get("title", "")} for f in payload["files"]]}
+            case "apps.connections.open":
+                return {"url": str(self._server.make_url("/socket")).replace("http://", "ws://")}
+        return {}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        data = await request.read()
+        self.calls.append(Call("upload", {"file_id": request.match_info["file_id"], "data": data}))
+        return web.Response(text=f"OK - {len(data)}")
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        payload = await request.json()
+        self.calls.append(Call("response_url", {"url_name": request.match_info["name"], **payload}))
+        return web.Response(text="ok")
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A1"}})
+
+        async def push() -> None:
+            while True:
+                await ws.send_json(await self.envelopes.get())
+
+        pusher = asyncio.create_task(push())
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    self.calls.append(Call("socket_ack", json.loads(message.data)))
+        finally:
+            pusher.cancel()
+        return ws
+
+
+# --- signed requests ------------------------------------------------------------------------
+
+
+def signed_request(
+    body: str,
+    timestamp: int | None = None,
+    secret: str = SIGNING_SECRET,
+    extra_headers: dict[str, str] | None = None,
+) -> AsyncBoltRequest:
+    """A request as Slack sends it: `X-Slack-Signature: v0=HMAC-SHA256(secret, "v0:{ts}:{body}")`."""
+    return AsyncBoltRequest(body=body, headers=signed_headers(body, timestamp, secret) | (extra_headers or {}))
+
+
+def signed_headers(body: str, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    return {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-slack-request-timestamp": ts,
+        "x-slack-signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body),
+    }
+
+
+_triggers = itertools.count(1)
+
+
+def command_fields(command: str, text: str = "", user_id: str = "U0STUDENT", response_url: str = "", **extra) -> dict:
+    return {
+        "token": "legacy-verification-token",
+        "team_id": TEAM_ID,
+        "team_domain": "aula",
+        "channel_id": CHANNEL_ID,
+        "channel_name": "clase",
+        "user_id": user_id,
+        "user_name": user_id.lower(),
+        "command": command,
+        "text": text,
+        "api_app_id": "A1",
+        "response_url": response_url,
+        "trigger_id": f"trigger.{next(_triggers)}",
+        **extra,
+    }
+
+
+def command_body(command: str, text: str = "", user_id: str = "U0STUDENT", response_url: str = "", **extra) -> str:
+    """A slash command's form-encoded body."""
+    return urlencode(command_fields(command, text, user_id, response_url, **extra))
+
+
+def click_body(action_id: str, user_id: str = "U0STUDENT", response_url: str = "", message_ts: str = "") -> str:
+    """A block_actions payload: someone clicked a button in a message in the class channel."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": TEAM_ID, "domain": "aula"},
+        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": TEAM_ID},
+        "api_app_id": "A1",
+        "trigger_id": f"trigger.{next(_triggers)}",
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": CHANNEL_ID, "is_ephemeral": False},
+        "channel": {"id": CHANNEL_ID, "name": "clase"},
+        "message": {"ts": message_ts, "text": ""},
+        "response_url": response_url,
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "b1", "action_ts": "1700000001.000001"}],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def submission_body(view: dict, values: dict[str, str], user_id: str = "U0STUDENT") -> str:
+    """A view_submission payload for a modal we opened (`view` as sent to views.open)."""
+    state = {
+        block["block_id"]: {block["element"]["action_id"]: {"type": "plain_text_input", "value": values.get(block["block_id"])}}
+        for block in view["blocks"]
+        if block["type"] == "input"
+    }
+    payload = {
+        "type": "view_submission",
+        "team": {"id": TEAM_ID, "domain": "aula"},
+        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": TEAM_ID},
+        "api_app_id": "A1",
+        "trigger_id": f"trigger.{next(_triggers)}",
+        "view": {**view, "id": "V1", "team_id": TEAM_ID, "state": {"values": state}},
+    }
+    return urlencode({"payload": json.dumps(payload)})
