@@ -20,7 +20,7 @@ from bot.tokenizer import ENCODINGS, EncodingInfo, encode_plain, get_encoding
 
 VISIBLE_WHITESPACE = str.maketrans({" ": "·", "\t": "→", "\r": "␍"})
 SPECIAL_LOOKALIKE = re.compile(r"<\|[^|<>\s]{1,60}\|>")
-NUMBER = re.compile(r"\d+")
+NUMBER = re.compile(r"[0-9]+")  # ASCII digits: one byte each, so every piece of a number is one token
 WORD = re.compile(r"[^\W\d_]+")
 CODE_HINT = re.compile(r"[(){}\[\];=]|^\s*(def|class|return|import|function|const|let|var|for|if)\b", re.M)
 
@@ -211,7 +211,12 @@ def _number_observations(analysis: TokenAnalysis) -> Iterable[Observation]:
                 "tokens.obs.number_groups" if grouped else "tokens.obs.number_split",
                 {"number": match.group(), "count": len(parts), "parts": " | ".join(parts)},
             )
-        elif len(parts) == 1 and not whole_shown and len(match.group()) > 1:
+        elif (
+            len(parts) == 1
+            and not whole_shown
+            and len(match.group()) > 1
+            and analysis.pieces[analysis.piece_at(match.start())].text == match.group()
+        ):
             whole_shown = True
             yield Observation("tokens.obs.number_whole", {"number": match.group()})
 
