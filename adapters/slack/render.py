@@ -59,7 +59,9 @@ ACTION_PREFIX = "aula:"  # every button's action_id; the rest is the core's stab
 MAX_MESSAGES_PER_REPLY = 4  # beyond this a reply is cut and attached as a file: nobody reads a wall
 FENCE = "```"
 FENCE_OVERHEAD = len(FENCE + "\n") + len("\n" + FENCE)
-VISIBLE_WHITESPACE = str.maketrans({" ": "␣", "\n": "↵", "\t": "⇥"})  # token boundaries must show
+# Inside a token's inline code: whitespace made visible, and a backtick (which would end the
+# code) shown as its look-alike; the coloured picture beside it shows the exact text.
+VISIBLE_WHITESPACE = str.maketrans({" ": "␣", "\n": "↵", "\t": "⇥", "`": "ˋ"})
 
 Block = dict
 Piece = tuple[Block, str]  # a block and the plain text it shows, for the message's `text` fallback
@@ -158,7 +160,11 @@ def mrkdwn_texts(part: Part, limit: int) -> list[tuple[str, str]]:
             return code_texts(table_text(headers, rows), limit)
         case Segments(segments=segments, caption=caption):
             pieces = [(f"_{escape(caption)}_\n" if caption.strip() else "", caption)]
-            pieces += [token_piece(seg, index) for index, seg in enumerate(segments) if seg.text]
+            separator = ""
+            for segment in segments:
+                if segment.text:
+                    pieces.append((separator + token_mrkdwn(segment), segment.text))
+                    separator = "\n" if segment.text.endswith("\n") else " "  # keep the text's own lines
             return pack(pieces, limit)
     return []
 
@@ -233,15 +239,10 @@ def table_text(headers: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> s
     return "\n".join([line(all_rows[0]), "  ".join("─" * w for w in widths)] + [line(r) for r in all_rows[1:]])
 
 
-def token_piece(segment: Segment, index: int) -> tuple[str, str]:
-    """One token as inline code, spaces and line breaks made visible, so every boundary shows."""
-    shown = escape(segment.text.translate(VISIBLE_WHITESPACE))
-    text = shown if "`" in segment.text else f"`{shown}`"
-    if segment.special:
-        text = f"*{text}*"
-    separator = "" if index == 0 else " "
-    after = "\n" if segment.text.endswith("\n") else ""  # keep the text's own lines
-    return separator + text + after, segment.text
+def token_mrkdwn(segment: Segment) -> str:
+    """One token as inline code, whitespace made visible, so every boundary shows; specials in bold."""
+    text = f"`{escape(segment.text.translate(VISIBLE_WHITESPACE))}`"
+    return f"*{text}*" if segment.special else text
 
 
 def columns(panels: tuple[tuple[str, tuple[Part, ...]], ...], uploads: list[Upload]) -> list[Piece]:
