@@ -120,7 +120,7 @@ def closed_reply(session: QuizSession, state: QuestionState, answers: Sequence[A
     total = sum(counts)
     rows = tuple(
         (
-            f"{LETTERS[i]} · {truncate(localized(option, lang), 60)}",
+            f"{LETTERS[i]} · {truncate(localized(option, lang), 40)}",  # a table must fit a phone
             str(counts[i]),
             f"{round(100 * counts[i] / total) if total else 0}%",
             "✅" if i in question.correct else "",

@@ -57,8 +57,9 @@ class RecordingMessenger:
         return [plain_text(reply) for _, _, reply in self.sent]
 
 
-def quiz_settings(database: str, **quiz: object) -> Settings:
-    env = {"AULA_DATABASE": database, "AULA__QUIZ__TICK_SECONDS": "0"}
+def quiz_settings(database: str, environ: dict[str, str] | None = None, **quiz: object) -> Settings:
+    """Settings on `database`, quiz timers ticked by the test, `quiz` overriding [quiz] keys."""
+    env = {"AULA_DATABASE": database, "AULA__QUIZ__TICK_SECONDS": "0", **(environ or {})}
     env |= {
         f"AULA__QUIZ__{key.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
         for key, value in quiz.items()
