@@ -103,6 +103,9 @@ class FakeSlack:
         self.calls.append(Call(method, payload))
         if method in self.failures:
             return web.json_response({"ok": False, "error": self.failures[method]})
+        problems = block_kit_problems(method, payload)
+        if problems:  # as Slack does: the call fails, nothing is posted
+            return web.json_response({"ok": False, "error": "invalid_blocks", "errors": problems})
         return web.json_response({"ok": True, **self._answer(method, payload)})
 
     def _answer(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -173,6 +176,63 @@ class FakeSlack:
         finally:
             pusher.cancel()
         return ws
+
+
+# --- Block Kit limits, checked as Slack checks them --------------------------------------------
+
+
+def block_kit_problems(method: str, payload: dict[str, Any]) -> list[str]:
+    if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+        if not payload.get("text") and not payload.get("blocks"):
+            return ["no_text"]
+        return message_block_problems(payload.get("blocks") or [], max_blocks=50)
+    if method == "views.open":
+        view = payload["view"]
+        problems = message_block_problems(view.get("blocks", []), max_blocks=100)
+        for key in ("title", "submit", "close"):
+            if key in view and not 0 < len(view[key]["text"]) <= 24:
+                problems.append(f"{key} must be 1-24 chars")
+        if len(view.get("callback_id", "")) > 255 or len(view.get("private_metadata", "")) > 3000:
+            problems.append("callback_id or private_metadata too long")
+        return problems
+    return []
+
+
+def message_block_problems(blocks: list[dict], max_blocks: int) -> list[str]:
+    problems = []
+    if len(blocks) > max_blocks:
+        problems.append(f"{len(blocks)} blocks (max {max_blocks})")
+    action_ids: list[str] = []
+    for i, block in enumerate(blocks):
+        kind = block["type"]
+        text = (block.get("text") or {}).get("text")
+        if kind == "header" and not 0 < len(text) <= 150:
+            problems.append(f"[{i}] header text must be 1-150 chars")
+        if kind == "section":
+            fields = block.get("fields", [])
+            if text is None and not fields:
+                problems.append(f"[{i}] section needs text or fields")
+            if text is not None and not (text.strip() and len(text) <= 3000):
+                problems.append(f"[{i}] section text must be 1-3000 chars")
+            if len(fields) > 10 or any(not 0 < len(f["text"]) <= 2000 for f in fields):
+                problems.append(f"[{i}] at most 10 fields of 1-2000 chars")
+        if kind == "actions":
+            elements = block["elements"]
+            if not 0 < len(elements) <= 25:
+                problems.append(f"[{i}] actions need 1-25 elements")
+            for element in elements:
+                action_ids.append(element["action_id"])
+                if not 0 < len(element["text"]["text"]) <= 75 or len(element["action_id"]) > 255:
+                    problems.append(f"[{i}] button text 1-75 chars, action_id up to 255")
+        if kind == "context" and not 0 < len(block["elements"]) <= 10:
+            problems.append(f"[{i}] context needs 1-10 elements")
+        if kind == "input":
+            action_ids.append(block["element"]["action_id"])
+            if not 0 < len(block["label"]["text"]) <= 2000:
+                problems.append(f"[{i}] input label must be 1-2000 chars")
+    if len(action_ids) != len(set(action_ids)):
+        problems.append("action_ids must be unique")
+    return problems
 
 
 # --- signed requests ------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import re
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.delivery import throttled
-from adapters.slack.render import MAX_MESSAGES_PER_REPLY, escape, modal, render
+from adapters.slack.render import MAX_MESSAGES_PER_REPLY, button, escape, modal, render
 from adapters.slack.users import UserDirectory
 from bot.i18n import t
 from bot.limits import (
@@ -40,7 +40,7 @@ from bot.replies import (
     Table,
     plain_text,
 )
-from tests.fake_slack import FakeSlack
+from tests.fake_slack import FakeSlack, block_kit_problems
 
 
 def blocks_of(reply: Reply, locale: str = "es") -> list[dict]:
@@ -295,3 +295,15 @@ async def test_users_are_cached_until_their_time_runs_out(settings):
         again = await directory.user("U1")
         assert (again.locale, again.is_instructor) == ("es", False)
         assert len(slack.calls_to("users.info")) == 2
+
+
+def test_the_fake_slack_refuses_what_slack_refuses():
+    """The fake checks Block Kit limits, so every adapter test would notice an over-long send."""
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * (SLACK_SECTION_TEXT + 1)}}
+    assert block_kit_problems("chat.postMessage", {"text": "x", "blocks": [section]})
+    assert block_kit_problems("chat.postMessage", {"text": "x", "blocks": [{"type": "divider"}] * 51})
+    duplicate = {"type": "actions", "elements": [button(Button("a:1", "A")), button(Button("a:1", "B"))]}
+    assert block_kit_problems("chat.postMessage", {"text": "x", "blocks": [duplicate]})
+    assert block_kit_problems("chat.postMessage", {"text": "", "blocks": []})
+    fine = render(Reply.public(Heading("h"), Paragraph.of("p"), buttons=(Button("a:1", "A"),)), "es").messages[0]
+    assert block_kit_problems("chat.postMessage", {"text": fine.text, "blocks": fine.blocks}) == []
