@@ -113,7 +113,13 @@ class FakeSlack:
         ts = f"1700000000.{n:06d}"
         match method:
             case "auth.test":
-                return {"url": "https://aula.slack.com/", "team": "Aula", "team_id": TEAM_ID, "user_id": "UBOT", "bot_id": "B1"}
+                return {
+                    "url": "https://aula.slack.com/",
+                    "team": "Aula",
+                    "team_id": TEAM_ID,
+                    "user_id": "UBOT",
+                    "bot_id": "B1",
+                }
             case "users.info":
                 user_id = payload["user"]
                 user = {
@@ -245,7 +251,9 @@ def signed_request(
     extra_headers: dict[str, str] | None = None,
 ) -> AsyncBoltRequest:
     """A request as Slack sends it: `X-Slack-Signature: v0=HMAC-SHA256(secret, "v0:{ts}:{body}")`."""
-    return AsyncBoltRequest(body=body, headers=signed_headers(body, timestamp, secret) | (extra_headers or {}))
+    return AsyncBoltRequest(
+        body=body, headers=signed_headers(body, timestamp, secret) | (extra_headers or {})
+    )
 
 
 def signed_headers(body: str, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
@@ -260,7 +268,9 @@ def signed_headers(body: str, timestamp: int | None = None, secret: str = SIGNIN
 _triggers = itertools.count(1)
 
 
-def command_fields(command: str, text: str = "", user_id: str = "U0STUDENT", response_url: str = "", **extra) -> dict:
+def command_fields(
+    command: str, text: str = "", user_id: str = "U0STUDENT", response_url: str = "", **extra
+) -> dict:
     return {
         "token": "legacy-verification-token",
         "team_id": TEAM_ID,
@@ -278,12 +288,16 @@ def command_fields(command: str, text: str = "", user_id: str = "U0STUDENT", res
     }
 
 
-def command_body(command: str, text: str = "", user_id: str = "U0STUDENT", response_url: str = "", **extra) -> str:
+def command_body(
+    command: str, text: str = "", user_id: str = "U0STUDENT", response_url: str = "", **extra
+) -> str:
     """A slash command's form-encoded body."""
     return urlencode(command_fields(command, text, user_id, response_url, **extra))
 
 
-def click_body(action_id: str, user_id: str = "U0STUDENT", response_url: str = "", message_ts: str = "") -> str:
+def click_body(
+    action_id: str, user_id: str = "U0STUDENT", response_url: str = "", message_ts: str = ""
+) -> str:
     """A block_actions payload: someone clicked a button in a message in the class channel."""
     payload = {
         "type": "block_actions",
@@ -291,11 +305,18 @@ def click_body(action_id: str, user_id: str = "U0STUDENT", response_url: str = "
         "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": TEAM_ID},
         "api_app_id": "A1",
         "trigger_id": f"trigger.{next(_triggers)}",
-        "container": {"type": "message", "message_ts": message_ts, "channel_id": CHANNEL_ID, "is_ephemeral": False},
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": CHANNEL_ID,
+            "is_ephemeral": False,
+        },
         "channel": {"id": CHANNEL_ID, "name": "clase"},
         "message": {"ts": message_ts, "text": ""},
         "response_url": response_url,
-        "actions": [{"type": "button", "action_id": action_id, "block_id": "b1", "action_ts": "1700000001.000001"}],
+        "actions": [
+            {"type": "button", "action_id": action_id, "block_id": "b1", "action_ts": "1700000001.000001"}
+        ],
     }
     return urlencode({"payload": json.dumps(payload)})
 
@@ -303,7 +324,12 @@ def click_body(action_id: str, user_id: str = "U0STUDENT", response_url: str = "
 def submission_body(view: dict, values: dict[str, str], user_id: str = "U0STUDENT") -> str:
     """A view_submission payload for a modal we opened (`view` as sent to views.open)."""
     state = {
-        block["block_id"]: {block["element"]["action_id"]: {"type": "plain_text_input", "value": values.get(block["block_id"])}}
+        block["block_id"]: {
+            block["element"]["action_id"]: {
+                "type": "plain_text_input",
+                "value": values.get(block["block_id"]),
+            }
+        }
         for block in view["blocks"]
         if block["type"] == "input"
     }

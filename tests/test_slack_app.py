@@ -12,9 +12,12 @@ import json
 import socket
 import time
 from types import SimpleNamespace
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+from pydantic import SecretStr
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import create_app, serve
@@ -27,7 +30,7 @@ from bot.i18n import t
 from bot.limits import SLACK_HEADER_TEXT, SLACK_SECTION_TEXT
 from bot.replies import Button, Code, Form, FormField, Image, Paragraph, Reply
 from bot.requests import Place
-from bot.settings import load_settings
+from bot.settings import SettingsError, load_settings
 from tests.fake_slack import (
     BOT_TOKEN,
     CHANNEL_ID,
@@ -68,16 +71,23 @@ def classroom_commands(state: SimpleNamespace) -> list[Command]:
         return Reply.private(Paragraph.of(f"votaste {request.action.rsplit(':', 1)[1]}"))
 
     async def note(request, app):
-        return Reply.open_form(Form("note:new", "Nueva nota", (FormField("texto", "Tu nota", multiline=True),)))
+        return Reply.open_form(
+            Form("note:new", "Nueva nota", (FormField("texto", "Tu nota", multiline=True),))
+        )
 
     async def note_saved(request, app):
+        if request.values.get("texto") == "lento":
+            await state.gate.wait()
+            raise UserError("error.empty_text")
         if request.values.get("texto", "").strip() in ("", "mal"):
             raise UserError("error.empty_text")
         return Reply.public(Paragraph.of("Nota guardada: " + request.values["texto"]))
 
     async def long(request, app):
         paragraphs = [Paragraph.of(f"Párrafo {i}: " + "palabra " * 40) for i in range(120)]
-        return Reply.public(*paragraphs, Code("x = 1  # línea\n" * 800), buttons=(Button("long:more", "Más"),))
+        return Reply.public(
+            *paragraphs, Code("x = 1  # línea\n" * 800), buttons=(Button("long:more", "Más"),)
+        )
 
     async def boom(request, app):
         raise RuntimeError("a bug in a command")
@@ -103,7 +113,12 @@ def classroom_commands(state: SimpleNamespace) -> list[Command]:
         Command(CommandSpec("long", "help.description"), long),
         Command(CommandSpec("boom", "help.description"), boom),
         Command(CommandSpec("stream", "help.description"), stream),
-        Command(CommandSpec("picture", "help.description", options=(Option("privado", "help.description", "boolean"),)), picture),
+        Command(
+            CommandSpec(
+                "picture", "help.description", options=(Option("privado", "help.description", "boolean"),)
+            ),
+            picture,
+        ),
     ]
 
 
@@ -171,7 +186,9 @@ def texts(blocks: list[dict]) -> list[str]:
         if "text" in block:
             out.append(block["text"]["text"])
         out.extend(f["text"] for f in block.get("fields", []))
-        out.extend(e["text"] if isinstance(e["text"], str) else e["text"]["text"] for e in block.get("elements", []))
+        out.extend(
+            e["text"] if isinstance(e["text"], str) else e["text"]["text"] for e in block.get("elements", [])
+        )
     return out
 
 
@@ -205,7 +222,10 @@ async def test_help_answers_privately_in_the_users_slack_language(app, slack, us
     [reply] = await slack.wait_for(lambda: replies_via_url(slack))
     assert reply["response_type"] == "ephemeral"
     header = reply["blocks"][0]
-    assert header == {"type": "header", "text": {"type": "plain_text", "text": t(lang, "help.title"), "emoji": True}}
+    assert header == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": t(lang, "help.title"), "emoji": True},
+    }
     shown = texts(reply["blocks"])
     assert t(lang, "help.intro") in shown
     assert any(t(lang, "help.description") in line for line in shown)
@@ -230,8 +250,6 @@ async def test_a_bad_signature_gets_401_and_no_answer(app, slack, tamper):
 
 
 async def test_a_request_with_no_signature_gets_401(app, slack):
-    from slack_bolt.request.async_request import AsyncBoltRequest
-
     body = command_body("/aula", response_url=slack.response_url())
     response = await app.async_dispatch(
         AsyncBoltRequest(body=body, headers={"content-type": "application/x-www-form-urlencoded"})
@@ -269,9 +287,9 @@ async def test_a_retried_delivery_yields_one_reply(app, slack):
 async def test_a_retry_that_cannot_be_matched_is_not_answered_twice(app, slack):
     fields = command_fields("/echo", "sin id", response_url=slack.response_url())
     del fields["trigger_id"]
-    from urllib.parse import urlencode
-
-    response = await app.async_dispatch(signed_request(urlencode(fields), extra_headers={"x-slack-retry-num": "2"}))
+    response = await app.async_dispatch(
+        signed_request(urlencode(fields), extra_headers={"x-slack-retry-num": "2"})
+    )
     assert response.status == 200
     await settle()
     assert slack.calls_to("chat.postMessage") == []
@@ -318,7 +336,9 @@ async def test_a_button_click_goes_through_the_core(app, slack, state):
     action_ids = [e["action_id"] for e in actions["elements"]]
     assert action_ids == ["aula:vote:a", "aula:vote:b"]
 
-    body = click_body(action_ids[1], user_id=ENGLISH, response_url=slack.response_url("click"), message_ts="1.2")
+    body = click_body(
+        action_ids[1], user_id=ENGLISH, response_url=slack.response_url("click"), message_ts="1.2"
+    )
     response = await app.async_dispatch(signed_request(body))
     assert response.status == 200
     [reply] = await slack.wait_for(lambda: replies_via_url(slack))
@@ -348,13 +368,29 @@ async def test_a_form_opens_as_a_modal_and_its_submission_reaches_the_core(app, 
 async def test_a_refused_form_shows_the_error_inside_the_modal(app, slack):
     await run(app, slack, "/note")
     [opened] = await slack.wait_for(lambda: slack.calls_to("views.open"))
-    response = await app.async_dispatch(signed_request(submission_body(opened.payload["view"], {"texto": "mal"})))
+    response = await app.async_dispatch(
+        signed_request(submission_body(opened.payload["view"], {"texto": "mal"}))
+    )
     assert response.status == 200
     answer = json.loads(response.body)
     assert answer["response_action"] == "errors"
     assert t("es", "error.empty_text") in answer["errors"]["texto"]
     await settle()
     assert slack.calls_to("chat.postMessage") == [] and replies_via_url(slack) == []
+
+
+async def test_a_form_too_slow_for_the_modal_closes_it_and_reports_privately(app, slack, state, monkeypatch):
+    monkeypatch.setattr("adapters.slack.VIEW_ACK_BUDGET_S", 0.05)
+    await run(app, slack, "/note")
+    [opened] = await slack.wait_for(lambda: slack.calls_to("views.open"))
+    response = await app.async_dispatch(
+        signed_request(submission_body(opened.payload["view"], {"texto": "lento"}))
+    )
+    assert response.status == 200 and response.body == ""  # acknowledged within Slack's 3 s: the modal closes
+    state.gate.set()
+    [whisper] = await slack.wait_for(lambda: slack.calls_to("chat.postEphemeral"))
+    assert whisper.payload["channel"] == CHANNEL_ID and whisper.payload["user"] == STUDENT
+    assert any(t("es", "error.empty_text") in line for line in texts(whisper.payload["blocks"]))
 
 
 # --- rendering through the app --------------------------------------------------------------------
@@ -394,7 +430,9 @@ async def test_user_text_cannot_ping_the_channel(app, slack):
 
 async def test_streamed_versions_post_once_then_edit_in_place_throttled(app, slack):
     await run(app, slack, "/stream")
-    await slack.wait_for(lambda: any("parte 6" in texts(c.payload["blocks"]) for c in slack.calls_to("chat.update")))
+    await slack.wait_for(
+        lambda: any("parte 6" in texts(c.payload["blocks"]) for c in slack.calls_to("chat.update"))
+    )
     await settle()
     [post] = slack.calls_to("chat.postMessage")
     edits = slack.calls_to("chat.update")
@@ -479,7 +517,10 @@ async def test_the_messenger_posts_edits_threads_and_whispers(app, core, slack):
     messenger = core.messengers["slack"]
     place = Place("slack", TEAM_ID, CHANNEL_ID)
     ts = await messenger.send(place, Reply.public(Paragraph.of("Pregunta 1")))
-    assert ts.startswith("1700000000.") and slack.calls_to("chat.postMessage")[0].payload["channel"] == CHANNEL_ID
+    assert (
+        ts.startswith("1700000000.")
+        and slack.calls_to("chat.postMessage")[0].payload["channel"] == CHANNEL_ID
+    )
     await messenger.edit(place, ts, Reply.public(Paragraph.of("Pregunta 1 (cerrada)")))
     [edit] = slack.calls_to("chat.update")
     assert edit.payload["ts"] == ts and texts(edit.payload["blocks"]) == ["Pregunta 1 (cerrada)"]
@@ -522,7 +563,9 @@ async def test_http_mode_serves_signed_requests_and_refuses_unsigned_ones(app, s
         async with aiohttp.ClientSession() as session:
             for _ in range(200):  # until the server listens
                 try:
-                    async with session.post(url, data=body, headers={"content-type": "application/x-www-form-urlencoded"}) as r:
+                    async with session.post(
+                        url, data=body, headers={"content-type": "application/x-www-form-urlencoded"}
+                    ) as r:
                         assert r.status == 401
                         break
                 except aiohttp.ClientConnectorError:
@@ -537,7 +580,7 @@ async def test_http_mode_serves_signed_requests_and_refuses_unsigned_ones(app, s
 
 
 async def test_socket_mode_acknowledges_envelopes_and_answers(app, slack, slack_settings):
-    slack_settings.secrets.slack_app_token = type(slack_settings.secrets.slack_bot_token)("xapp-test")
+    slack_settings.secrets.slack_app_token = SecretStr("xapp-test")
     server = asyncio.create_task(serve(app, slack_settings))
     envelope = {
         "envelope_id": "env-1",
@@ -557,8 +600,10 @@ async def test_socket_mode_acknowledges_envelopes_and_answers(app, slack, slack_
         await asyncio.gather(server, return_exceptions=True)
 
 
-async def test_socket_mode_without_an_app_token_says_what_is_missing(app, slack_settings):
-    from bot.settings import SettingsError
-
+async def test_serving_without_the_needed_token_says_what_is_missing(app, slack_settings):
     with pytest.raises(SettingsError, match="SLACK_APP_TOKEN"):
+        await serve(app, slack_settings)
+    slack_settings.slack.mode = "http"
+    slack_settings.secrets.slack_signing_secret = None
+    with pytest.raises(SettingsError, match="SLACK_SIGNING_SECRET"):
         await serve(app, slack_settings)

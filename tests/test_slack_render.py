@@ -68,7 +68,10 @@ def test_user_text_is_escaped_in_every_kind_of_part():
     raw = json.dumps([m.blocks for m in rendered.messages]) + json.dumps([m.text for m in rendered.messages])
     assert "<!channel>" not in raw and "<@U123>" not in raw and "a&b" not in raw
     texts = section_texts(rendered.messages[0].blocks)
-    assert texts[0] == "&lt;!channel&gt; &lt;@U123&gt; a&amp;b*&lt;!channel&gt; &lt;@U123&gt; a&amp;b*`&lt;!channel&gt; &lt;@U123&gt; a&amp;b`"
+    assert (
+        texts[0]
+        == "&lt;!channel&gt; &lt;@U123&gt; a&amp;b*&lt;!channel&gt; &lt;@U123&gt; a&amp;b*`&lt;!channel&gt; &lt;@U123&gt; a&amp;b`"
+    )
 
 
 def test_escape_handles_ampersands_first():
@@ -88,7 +91,9 @@ def test_inline_code_with_a_backtick_is_shown_plain_rather_than_broken():
 
 
 def test_bold_and_italic_wrap_each_line_without_inner_spaces():
-    [section] = section_texts(blocks_of(Reply.public(Paragraph((Span(" uno \ndos", bold=True, italic=True),)))))
+    [section] = section_texts(
+        blocks_of(Reply.public(Paragraph((Span(" uno \ndos", bold=True, italic=True),))))
+    )
     assert section == "_*uno*_ \n_*dos*_"  # a section does not start with a space
 
 
@@ -158,7 +163,12 @@ def test_bullets_table_and_segments():
             BulletList((Paragraph.of("uno"), Paragraph((Span("dos", bold=True),)))),
             Table(("Modelo", "Tokens"), (("GPT-4o", "3"), ("Llama 3.1", "12"))),
             Segments(
-                (Segment("Hola", 0), Segment(" mundo", 1), Segment("\n", 2), Segment("<|eot_id|>", 3, special=True)),
+                (
+                    Segment("Hola", 0),
+                    Segment(" mundo", 1),
+                    Segment("\n", 2),
+                    Segment("<|eot_id|>", 3, special=True),
+                ),
                 caption="4 tokens",
             ),
         )
@@ -170,13 +180,17 @@ def test_bullets_table_and_segments():
 
 
 def test_a_token_with_a_backtick_still_shows_its_boundaries():
-    [text] = section_texts(blocks_of(Reply.public(Segments((Segment("a", 0), Segment("`b", 1), Segment(" c", 2))))))
+    [text] = section_texts(
+        blocks_of(Reply.public(Segments((Segment("a", 0), Segment("`b", 1), Segment(" c", 2)))))
+    )
     assert text == "`a` `ˋb` `␣c`"
 
 
 def test_short_columns_become_side_by_side_fields():
     [block] = blocks_of(
-        Reply.public(Columns((("Base", (Paragraph.of("sigue el texto"),)), ("Instruct", (Paragraph.of("responde"),)))))
+        Reply.public(
+            Columns((("Base", (Paragraph.of("sigue el texto"),)), ("Instruct", (Paragraph.of("responde"),))))
+        )
     )
     assert block["type"] == "section"
     assert [f["text"] for f in block["fields"]] == ["*Base*\nsigue el texto", "*Instruct*\nresponde"]
@@ -185,7 +199,9 @@ def test_short_columns_become_side_by_side_fields():
 def test_long_columns_become_one_panel_after_another():
     long_text = "palabra " * 400  # over a field's limit
     assert len(long_text) > SLACK_SECTION_FIELD_TEXT
-    blocks = blocks_of(Reply.public(Columns((("Base", (Paragraph.of(long_text),)), ("Instruct", (Paragraph.of("ok"),))))))
+    blocks = blocks_of(
+        Reply.public(Columns((("Base", (Paragraph.of(long_text),)), ("Instruct", (Paragraph.of("ok"),)))))
+    )
     texts = section_texts(blocks)
     assert texts[0] == "*Base*" and texts[-2:] == ["*Instruct*", "ok"]
     assert all("fields" not in b for b in blocks)
@@ -214,10 +230,17 @@ def test_buttons_carry_stable_action_ids_and_disabled_ones_are_named():
     )
     _, actions, closed = blocks_of(reply, "en")
     elements = actions["elements"]
-    assert [e["action_id"] for e in elements] == ["aula:quiz:answer:1:A", "aula:quiz:answer:1:B", "aula:quiz:answer:1:C"]
+    assert [e["action_id"] for e in elements] == [
+        "aula:quiz:answer:1:A",
+        "aula:quiz:answer:1:B",
+        "aula:quiz:answer:1:C",
+    ]
     assert [e.get("style") for e in elements] == ["primary", "danger", "primary"]
     assert len(elements[0]["text"]["text"]) == SLACK_BUTTON_TEXT
-    assert closed["type"] == "context" and closed["elements"][0]["text"] == t("en", "slack.buttons_closed") + " D"
+    assert (
+        closed["type"] == "context"
+        and closed["elements"][0]["text"] == t("en", "slack.buttons_closed") + " D"
+    )
 
 
 def test_a_form_becomes_a_modal():
@@ -232,7 +255,9 @@ def test_a_form_becomes_a_modal():
     view = modal(form, "en", {"team": "T1", "channel": "C1", "thread": ""})
     assert view["callback_id"] == "homework:submit:7"
     assert len(view["title"]["text"]) == SLACK_MODAL_TITLE
-    assert view["submit"]["text"] == t("en", "slack.form_submit") and view["close"]["text"] == t("en", "slack.form_cancel")
+    assert view["submit"]["text"] == t("en", "slack.form_submit") and view["close"]["text"] == t(
+        "en", "slack.form_cancel"
+    )
     answer, link = view["blocks"]
     assert answer["block_id"] == "answer" and answer["element"]["action_id"] == "answer"
     assert answer["element"]["multiline"] is True and answer["element"]["max_length"] == 3000
@@ -284,7 +309,12 @@ async def test_users_are_cached_until_their_time_runs_out(settings):
     now = [1000.0]
     async with FakeSlack() as slack:
         slack.users["U1"] = {"locale": "en-GB", "is_owner": True}
-        directory = UserDirectory(AsyncWebClient(token="xoxb-test", base_url=slack.api_url), settings, ttl_s=60, timer=lambda: now[0])
+        directory = UserDirectory(
+            AsyncWebClient(token="xoxb-test", base_url=slack.api_url),
+            settings,
+            ttl_s=60,
+            timer=lambda: now[0],
+        )
         first = await directory.user("U1")
         assert (first.locale, first.is_instructor, first.name) == ("en", True, "persona-u1")
         now[0] += 59
@@ -305,5 +335,7 @@ def test_the_fake_slack_refuses_what_slack_refuses():
     duplicate = {"type": "actions", "elements": [button(Button("a:1", "A")), button(Button("a:1", "B"))]}
     assert block_kit_problems("chat.postMessage", {"text": "x", "blocks": [duplicate]})
     assert block_kit_problems("chat.postMessage", {"text": "", "blocks": []})
-    fine = render(Reply.public(Heading("h"), Paragraph.of("p"), buttons=(Button("a:1", "A"),)), "es").messages[0]
+    fine = render(
+        Reply.public(Heading("h"), Paragraph.of("p"), buttons=(Button("a:1", "A"),)), "es"
+    ).messages[0]
     assert block_kit_problems("chat.postMessage", {"text": fine.text, "blocks": fine.blocks}) == []

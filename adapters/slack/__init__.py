@@ -46,7 +46,9 @@ log = logging.getLogger("aula.slack")
 PLACEHOLDER_TOKEN = "xoxb-not-configured"
 PLACEHOLDER_SIGNING_SECRET = "not-configured"
 EVENTS_PATH = "/slack/events"
-VIEW_ACK_BUDGET_S = SLACK_ACK_DEADLINE_S - 1.0  # wait this long for a form's verdict; a second for the network
+VIEW_ACK_BUDGET_S = (
+    SLACK_ACK_DEADLINE_S - 1.0
+)  # wait this long for a form's verdict; a second for the network
 DELIVERY_MEMORY_S = 15 * 60  # Slack retries within minutes: remember deliveries a little longer
 DELIVERY_MEMORY_SIZE = 10_000
 
@@ -81,7 +83,11 @@ def create_app(
 
 async def serve(app: AsyncApp, settings: Settings) -> None:
     """Run until cancelled: Socket Mode (outbound WebSocket) or an HTTP endpoint at /slack/events."""
+    if not _secret(settings.secrets.slack_bot_token):
+        raise SettingsError("Slack needs SLACK_BOT_TOKEN (the xoxb- bot token)")
     if settings.slack.mode == "http":
+        if not _secret(settings.secrets.slack_signing_secret):
+            raise SettingsError("Slack HTTP mode needs SLACK_SIGNING_SECRET to verify requests")
         runner = web.AppRunner(app.web_app(path=EVENTS_PATH, port=settings.slack.port))
         await runner.setup()
         try:
@@ -93,7 +99,9 @@ async def serve(app: AsyncApp, settings: Settings) -> None:
         return
     app_token = _secret(settings.secrets.slack_app_token)
     if not app_token:
-        raise SettingsError("Slack Socket Mode needs SLACK_APP_TOKEN (an xapp- token); or set slack.mode = \"http\"")
+        raise SettingsError(
+            'Slack Socket Mode needs SLACK_APP_TOKEN (an xapp- token); or set slack.mode = "http"'
+        )
     handler = AsyncSocketModeHandler(app, app_token)
     try:
         await handler.start_async()
@@ -144,7 +152,9 @@ class SlackAdapter:
 
     async def run_command(self, name: str, body: dict, respond: AsyncRespond) -> None:
         place = Place("slack", body.get("team_id", ""), body.get("channel_id", ""), body.get("thread_ts", ""))
-        origin = await self.origin(body["user_id"], body.get("user_name", ""), place, respond, body.get("trigger_id", ""))
+        origin = await self.origin(
+            body["user_id"], body.get("user_name", ""), place, respond, body.get("trigger_id", "")
+        )
         try:
             request = self.parse(name, body.get("text", ""), origin)
         except UserError as exc:
@@ -162,7 +172,9 @@ class SlackAdapter:
         thread = (body.get("container") or {}).get("thread_ts") or message.get("thread_ts") or ""
         place = Place("slack", _team_id(body), (body.get("channel") or {}).get("id", ""), thread)
         user = body.get("user") or {}
-        origin = await self.origin(user.get("id", ""), user.get("name", ""), place, respond, body.get("trigger_id", ""))
+        origin = await self.origin(
+            user.get("id", ""), user.get("name", ""), place, respond, body.get("trigger_id", "")
+        )
         request = Request(command=button_id.split(":", 1)[0], user=origin.user, place=place, action=button_id)
         await self.deliver(origin, self.aula.handle(request))
 
@@ -180,7 +192,10 @@ class SlackAdapter:
             await ack(response_action="errors", errors={field_block: plain_text(first)})
             first = None
         elif first is not None and first.form is not None:
-            await ack(response_action="update", view=modal(first.form, origin.user.locale, form_metadata(origin.place)))
+            await ack(
+                response_action="update",
+                view=modal(first.form, origin.user.locale, form_metadata(origin.place)),
+            )
             first = None
         else:
             await ack()
@@ -191,13 +206,20 @@ class SlackAdapter:
         origin, first, rest = await work
         await self.deliver(origin, _prepend(first, rest))
 
-    async def first_reply_to_form(self, body: dict, view: dict) -> tuple[Origin, Reply | None, AsyncIterator[Reply]]:
+    async def first_reply_to_form(
+        self, body: dict, view: dict
+    ) -> tuple[Origin, Reply | None, AsyncIterator[Reply]]:
         metadata = _json_object(view.get("private_metadata", ""))
         place = Place(
-            "slack", metadata.get("team") or _team_id(body), metadata.get("channel", ""), metadata.get("thread", "")
+            "slack",
+            metadata.get("team") or _team_id(body),
+            metadata.get("channel", ""),
+            metadata.get("thread", ""),
         )
         user = body.get("user") or {}
-        origin = await self.origin(user.get("id", ""), user.get("name", ""), place, None, body.get("trigger_id", ""))
+        origin = await self.origin(
+            user.get("id", ""), user.get("name", ""), place, None, body.get("trigger_id", "")
+        )
         form_id = view["callback_id"]
         values = {
             action_id: state.get("value") or ""
@@ -253,14 +275,20 @@ class SlackAdapter:
         args = parse_arguments(sub_spec, rest)
         missing = missing_required(sub_spec, args)
         if missing is not None:
-            usage = " ".join(w for w in (slash_name(self.settings, name), subcommand, f"{missing.name}:…") if w)
+            usage = " ".join(
+                w for w in (slash_name(self.settings, name), subcommand, f"{missing.name}:…") if w
+            )
             raise UserError("error.missing_argument", option=missing.name, example=usage)
         return Request(command=name, subcommand=subcommand, args=args, user=origin.user, place=origin.place)
 
     async def deliver(self, origin: Origin, versions: AsyncIterator[Reply]) -> None:
         """Public versions edit one channel reply in place (throttled); only the last private one is sent."""
         public = PublicReply(
-            self.out, origin.place, origin.user.locale, requester=origin.user.id, response_url=origin.response_url
+            self.out,
+            origin.place,
+            origin.user.locale,
+            requester=origin.user.id,
+            response_url=origin.response_url,
         )
         last_private: Reply | None = None
         async for reply in throttled(versions, self.edit_interval_s):
@@ -276,7 +304,9 @@ class SlackAdapter:
 
     async def send_private(self, origin: Origin, reply: Reply) -> None:
         locale = origin.user.locale
-        await self.out.send_private(origin.place, origin.user.id, render(reply, locale), locale, origin.response_url)
+        await self.out.send_private(
+            origin.place, origin.user.id, render(reply, locale), locale, origin.response_url
+        )
 
     async def open_form(self, origin: Origin, form: Form) -> None:
         view = modal(form, origin.user.locale, form_metadata(origin.place))

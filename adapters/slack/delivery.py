@@ -81,7 +81,9 @@ class SlackOutput:
         return response["ts"]
 
     async def update(self, place: Place, ts: str, message: Message) -> None:
-        await self.client.chat_update(channel=place.channel_id, ts=ts, blocks=message.blocks, text=message.text)
+        await self.client.chat_update(
+            channel=place.channel_id, ts=ts, blocks=message.blocks, text=message.text
+        )
 
     async def delete(self, place: Place, ts: str) -> None:
         await self.client.chat_delete(channel=place.channel_id, ts=ts)
@@ -106,7 +108,12 @@ class SlackOutput:
             await self.upload(channel, "", upload)
 
     async def send_private(
-        self, place: Place, user_id: str, rendered: Rendered, locale: str, response_url: ResponseUrl | None = None
+        self,
+        place: Place,
+        user_id: str,
+        rendered: Rendered,
+        locale: str,
+        response_url: ResponseUrl | None = None,
     ) -> None:
         messages = list(rendered.messages)
         if rendered.uploads:
@@ -159,7 +166,9 @@ class PublicReply:
         self.ts: list[str] = list(ts)
         self.shown: list[Message] = []
         self.uploaded: set[bytes] = set()  # a streamed reply repeats its files; upload each once
-        self.waiting_for_url: Rendered | None = None  # the channel refused us: post at the end via response_url
+        self.waiting_for_url: Rendered | None = (
+            None  # the channel refused us: post at the end via response_url
+        )
 
     async def show(self, reply: Reply) -> None:
         rendered = render(reply, self.locale)

@@ -170,7 +170,10 @@ def mrkdwn_texts(part: Part, limit: int) -> list[tuple[str, str]]:
 
 
 def header(text: str) -> Piece:
-    block = {"type": "header", "text": {"type": "plain_text", "text": truncate(text, SLACK_HEADER_TEXT), "emoji": True}}
+    block = {
+        "type": "header",
+        "text": {"type": "plain_text", "text": truncate(text, SLACK_HEADER_TEXT), "emoji": True},
+    }
     return block, text
 
 
@@ -236,7 +239,9 @@ def table_text(headers: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> s
     def line(cells: tuple[str, ...]) -> str:
         return "  ".join(c + " " * (widths[i] - display_width(c)) for i, c in enumerate(cells)).rstrip()
 
-    return "\n".join([line(all_rows[0]), "  ".join("─" * w for w in widths)] + [line(r) for r in all_rows[1:]])
+    return "\n".join(
+        [line(all_rows[0]), "  ".join("─" * w for w in widths)] + [line(r) for r in all_rows[1:]]
+    )
 
 
 def token_mrkdwn(segment: Segment) -> str:

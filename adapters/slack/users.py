@@ -74,4 +74,10 @@ class UserDirectory:
 
 def display_name(info: dict) -> str:
     profile = info.get("profile") or {}
-    return profile.get("display_name") or profile.get("real_name") or info.get("real_name") or info.get("name") or ""
+    return (
+        profile.get("display_name")
+        or profile.get("real_name")
+        or info.get("real_name")
+        or info.get("name")
+        or ""
+    )
