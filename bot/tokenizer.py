@@ -11,7 +11,7 @@ Each encoding is loaded lazily, once per process, and shared by every command.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import struct
 import threading
@@ -128,10 +128,15 @@ def read_quicktok_ranks(filename: str) -> dict[bytes, int]:
 
 def tiktoken_file_sha256(ranks: dict[bytes, int]) -> str:
     """sha256 of the ranks written as tiktoken's `base64(token) rank\\n` file, in rank order."""
-    digest = hashlib.sha256()
-    for token, rank in sorted(ranks.items(), key=lambda item: item[1]):
-        digest.update(base64.b64encode(token) + b" " + str(rank).encode() + b"\n")
-    return digest.hexdigest()
+    # One join and one update instead of one per token: this runs on 450,000 tokens at every start.
+    to_base64 = binascii.b2a_base64
+    in_order = sorted(ranks.items(), key=_rank)
+    lines = [to_base64(token, newline=False) + b" %d\n" % rank for token, rank in in_order]
+    return hashlib.sha256(b"".join(lines)).hexdigest()
+
+
+def _rank(item: tuple[bytes, int]) -> int:
+    return item[1]
 
 
 def _verified_ranks(info: EncodingInfo) -> dict[bytes, int]:
