@@ -8,12 +8,15 @@ import pytest
 
 from bot.app import Aula
 from bot.chat_templates import Message, render
+from bot.commands.compare import CompareState
 from bot.commands.roles import FORM_ROLES, MESSAGE_MAX
 from bot.limits import DISCORD_MODAL_INPUTS, DISCORD_TEXT_INPUT_LABEL, SLACK_MODAL_TITLE
+from bot.rate_limit import Cooldowns, TokenBudget, Upstream
 from bot.replies import Columns, Paragraph, Reply, Segments, Table, plain_text
 from bot.settings import load_settings
 from bot.tokenizer import get_encoding
 from tests.conftest import make_request, replies_of
+from tests.fake_clock import ManualClock, settle
 from tests.fake_llm import API_KEY, INSTRUCT_MODEL, FakeLlmServer
 
 SYSTEM = "Eres un profesor experto en inteligencia artificial"
@@ -301,6 +304,38 @@ async def test_a_class_clicking_the_same_live_button_shares_the_calls(tmp_path):
             await aula.close()
     assert server.upstream_calls("/v1/chat/completions") == 2  # not 10
     assert all(plain_text(replies[-1]).count(f"¡Claro! Sobre «{USER}»") == 2 for replies in results)
+
+
+async def test_a_live_run_that_would_wait_past_discords_window_is_refused_up_front(tmp_path):
+    clock = ManualClock()
+    async with FakeLlmServer() as server:
+        settings = load_settings(
+            environ={"AULA_DATABASE": str(tmp_path / "a.sqlite3"), "AULA_LLM_BASE_URL": server.base_url,
+                     "AULA_LLM_API_KEY": API_KEY, "AULA__LLM__REQUESTS_PER_MINUTE": "1",
+                     "AULA__LLM__TOTAL_TIMEOUT_S": "600"},  # 900 s window − 600 s call − 30 s margin: 270 s in line
+            dotenv_path=None,
+        )
+        aula = Aula(settings)
+        aula.services["compare"] = CompareState(Upstream(clock.now, clock.sleep), Cooldowns(0, clock.now), TokenBudget(0))
+        await aula.start()
+        waiting = []
+        try:
+            live_ids = [button_id(await roles(aula, usuario=f"pregunta {i}"), "roles:live:") for i in range(4)]
+            # Three runs, two calls each, one call a minute: the sixth call starts 5 minutes from now.
+            for i, live_id in enumerate(live_ids[:3]):
+                waiting.append(asyncio.create_task(click(aula, live_id)))
+                for _ in range(50):
+                    await settle()
+                    if len(aula.services["compare"].upstream.calls) == 2 * (i + 1):
+                        break
+                    await asyncio.sleep(0.01)
+            [refused] = await asyncio.wait_for(click(aula, live_ids[3]), 5)  # refused at once, not queued
+            assert refused.error and "tendrías que esperar ~6 min" in plain_text(refused)
+        finally:
+            for task in waiting:
+                task.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
+            await aula.close()
 
 
 async def test_live_run_with_a_refused_key_says_which_setting(tmp_path):

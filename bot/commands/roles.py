@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING
 
 from bot.chat_templates import CHATML_O200K_IDS, TEMPLATES, Message, Rendered, render
 from bot.commands import Command, CommandSpec, Option
-from bot.commands.compare import QUEUE_REFRESH_S, compare_state
+from bot.commands.compare import FOLLOWUP_MARGIN_S, QUEUE_REFRESH_S, compare_state
 from bot.errors import UserError
 from bot.i18n import t
-from bot.limits import DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX
+from bot.limits import DISCORD_FOLLOWUP_WINDOW_S, DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX
 from bot.llm import InvalidApiKey, MissingApiKey, RateLimited, Sampling, resolve_profile, shared_client
 from bot.rate_limit import SharedCall, Upstream
 from bot.replies import (
@@ -378,10 +378,14 @@ async def live_run(request: Request, app: Aula, messages: list[Message]) -> Asyn
     who = (request.place.platform, request.user.id)
     if not request.user.is_instructor and (wait := state.cooldowns.remaining(who)) > 0:
         raise UserError("roles.live.cooldown", seconds=math.ceil(wait))
-    state.cooldowns.start(who)
-
     other_title = f"{t(lang, 'roles.variants.other_system')}: «{t(lang, 'roles.other_system')}»"
     conversations = [(t(lang, "roles.live.yours"), messages), (other_title, other_system(lang, messages))]
+    # Discord edits an answer for 15 minutes: a wait in line that could outlast that is refused now.
+    longest_wait = max(state.upstream.estimated_wait(*live_call_keys(app, c)) for _, c in conversations)
+    if longest_wait > DISCORD_FOLLOWUP_WINDOW_S - app.settings.llm.total_timeout_s - FOLLOWUP_MARGIN_S:
+        raise UserError("roles.live.line_too_long", minutes=math.ceil(longest_wait / 60))
+    state.cooldowns.start(who)
+
     calls = [(title, live_call(app, state.upstream, conversation)) for title, conversation in conversations]
     changed = asyncio.Event()
     for _, call in calls:
@@ -402,6 +406,15 @@ async def live_run(request: Request, app: Aula, messages: list[Message]) -> Asyn
             call.unlisten(changed)
 
 
+def live_call_keys(app: Aula, messages: list[Message]) -> tuple[tuple, tuple]:
+    """(what is asked, which queue): the same conversation to the same model is one call for all."""
+    profile = resolve_profile(app.settings)
+    sampling = Sampling.from_settings(app.settings.llm)
+    model = profile.instruct_model
+    asked = (profile.base_url, model, "roles", tuple((m.role, m.content) for m in messages), sampling)
+    return asked, (profile.base_url, model)
+
+
 def live_call(app: Aula, upstream: Upstream, messages: list[Message]) -> SharedCall:
     profile = resolve_profile(app.settings)
     sampling = Sampling.from_settings(app.settings.llm)
@@ -420,8 +433,7 @@ def live_call(app: Aula, upstream: Upstream, messages: list[Message]) -> SharedC
             stop=sampling.stop,
         )
 
-    key = (profile.base_url, model, "roles", tuple((m.role, m.content) for m in messages), sampling)
-    call, _ = upstream.call(key, (profile.base_url, model), profile.per_minute(model), start)
+    call, _ = upstream.call(*live_call_keys(app, messages), profile.per_minute(model), start)
     return call
 
 
