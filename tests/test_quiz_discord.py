@@ -239,3 +239,18 @@ async def test_an_instructor_imports_a_bank_as_an_attachment_and_plays_it(simcor
     question = channel.last_message
     assert "Yes?" in text_of(question)
     assert [b["label"] for b in buttons_of(question)] == ["A · sí", "B · no"]
+
+
+async def test_the_instructor_gets_the_csv_files_privately(simcord_env, classroom):
+    channel, teacher, (ana, *_) = classroom
+    await teacher.slash(channel, "quiz start", banco="seccion-2")
+    await ana.click(channel.last_message, custom_id=ANSWER_IDS[1])
+    await teacher.slash(channel, "quiz stop")
+    exported = await teacher.slash(channel, "quiz export")
+    assert exported.ephemeral
+    files = {a.filename: a for a in exported.response.attachments}
+    assert set(files) == {"quiz-1-seccion-2-students.csv", "quiz-1-seccion-2-questions.csv"}
+    students = (await files["quiz-1-seccion-2-students.csv"].read()).decode("utf-8-sig")
+    assert f"Estudiante 00,{ana.id},,1000,1,1,B" in students
+    refused = await ana.slash(channel, "quiz export")
+    assert refused.ephemeral and not refused.response.attachments
