@@ -210,7 +210,8 @@ class QuizRepository:
             cursor = await conn.execute(
                 "UPDATE quiz_sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (now, session_id)
             )
-            return cursor.rowcount == 1
+        self._players_seen = {key for key in self._players_seen if key[0] != session_id}
+        return cursor.rowcount == 1
 
     async def mark_final_announced(self, session_id: int, now: float) -> None:
         await self.db.execute(
