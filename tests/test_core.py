@@ -9,7 +9,7 @@ from bot.commands import Command, CommandSpec
 from bot.errors import UserError
 from bot.i18n import catalog, normalize_locale
 from bot.replies import Heading, Paragraph, Reply, plain_text
-from bot.requests import Request
+from bot.requests import Place, Request
 from tests.conftest import make_request, replies_of
 
 
@@ -120,3 +120,19 @@ async def test_requests_carry_their_arguments():
     assert request.arg("texto", "x") == "x"
     assert request.arg("modelo") == "gpt-4o"
     assert isinstance(request, Request)
+
+
+async def test_help_names_commands_as_typed_on_each_platform(settings):
+    settings.slack.commands["tokens"] = "/aula-tokens"
+    app = await Aula(settings).start()
+    try:
+        slack_request = make_request("help")
+        slack_request = Request(
+            command="help", user=slack_request.user, place=Place("slack", "T1", "C1")
+        )
+        [on_slack] = await replies_of(app, slack_request)
+        [on_console] = await replies_of(app, make_request("help"))
+        assert "- /aula-tokens [texto]" in plain_text(on_slack)
+        assert "- /tokens [texto]" in plain_text(on_console) and "/aula-tokens" not in plain_text(on_console)
+    finally:
+        await app.close()

@@ -65,7 +65,7 @@ async def test_the_form_opens_as_a_modal_and_its_submission_renders_the_conversa
     assert content.startswith("## What GPT-4o (ChatML) receives")
     # Special tokens in the special style; the multi-line system message as it was typed.
     assert f"{SPECIAL}<|im_start|>" in content and f"{SPECIAL}<|im_sep|>" in content
-    assert "Be brief.\nVery brief." in content
+    assert "Be brief.↵\nVery brief." in content  # the newline shown, and kept
     total = render([Message("system", "Be brief.\nVery brief."), Message("user", "What is a token?")], "gpt-4o").count
     assert f"{total} tokens" in content
     variants = result.response.embeds[0].to_dict()["fields"]

@@ -88,10 +88,11 @@ class ConsoleRenderer:
             out = []
             for seg in segments:
                 style = SPECIAL_STYLE if seg.special else SEGMENT_BACKGROUNDS[seg.colour % len(SEGMENT_BACKGROUNDS)]
-                # Newlines stay real line breaks; the visible mark stays inside the colour.
-                out.append(self.style(seg.text.replace("\n", "↵"), style) + ("\n" if seg.text.endswith("\n") else ""))
+                # A newline is shown as ↵ inside the colour and still breaks the line.
+                lines = seg.text.split("\n")
+                out.append("\n".join(self.style(line + ("↵" if i < len(lines) - 1 else ""), style) for i, line in enumerate(lines)))
             return "".join(out)
-        return "|".join(seg.text.replace("\n", "↵") for seg in segments)
+        return "|".join(seg.text.replace("\n", "↵\n") for seg in segments)
 
     def table(self, headers, rows) -> str:
         all_rows = [tuple(headers)] + [tuple(r) for r in rows]

@@ -59,8 +59,10 @@ class AulaBot(commands.Bot):
         self.add_dynamic_items(ActionButton)
 
     async def setup_hook(self) -> None:
-        await self.aula.start()
+        # The messenger first: start-up may close quiz questions that expired while the bot
+        # was down, and their results are posted through it.
         self.aula.messengers["discord"] = DiscordMessenger(self, self.settings.default_locale)
+        await self.aula.start()
         await self.tree.set_translator(CatalogTranslator())
         await self.sync_commands()
 

@@ -280,7 +280,9 @@ def _segments_blocks(segments: Segments, limit: int) -> list[str]:
     for segment in segments.segments:
         style = ANSI_SPECIAL if segment.special else ANSI_PALETTE[segment.colour % len(ANSI_PALETTE)]
         opener = f"\x1b[0;{style}m"
-        for chunk in lossless_chunks(fence_safe(segment.text), room - len(opener)):
+        # A newline is shown as ↵ and still breaks the line, as the console and Slack show it.
+        text = segment.text.replace("\n", "↵\n")
+        for chunk in lossless_chunks(fence_safe(text), room - len(opener)):
             pieces.append(opener + chunk)
     bodies: list[str] = []
     current = ""

@@ -20,25 +20,44 @@ async def run(request: Request, app: Aula) -> Reply:
     items = []
     for command in app.commands.values():
         spec = command.spec
-        usage = _usage(spec, lang)
+        usage = _usage(spec, lang, slash_name(app, request.place.platform, spec.name))
         line = [Span(usage, code=True), Span(" — " + t(lang, spec.description))]
         items.append(Paragraph(tuple(line)))
         for sub in spec.subcommands:
             if sub.instructor_only and not request.user.is_instructor:
                 continue
             items.append(
-                Paragraph((Span(_usage(sub, lang, parent=spec.name), code=True), Span(" — " + t(lang, sub.description))))
+                Paragraph(
+                    (
+                        Span(
+                            _usage(
+                                sub, lang, slash_name(app, request.place.platform, spec.name) + " " + sub.name
+                            ),
+                            code=True,
+                        ),
+                        Span(" — " + t(lang, sub.description)),
+                    )
+                )
             )
     return Reply.private(
         Heading(t(lang, "help.title")),
         Paragraph.of(t(lang, "help.intro")),
         BulletList(tuple(items)),
-        Paragraph.of(Span(t(lang, "help.try"), italic=True)),
+        Paragraph.of(
+            Span(t(lang, "help.try", tokens=slash_name(app, request.place.platform, "tokens")), italic=True)
+        ),
     )
 
 
-def _usage(spec: CommandSpec, lang: str, parent: str = "") -> str:
-    words = [f"/{parent} {spec.name}" if parent else f"/{spec.name}"]
+def slash_name(app: Aula, platform: str, name: str) -> str:
+    """What the user types: Slack workspaces may rename commands (they share one namespace)."""
+    if platform == "slack":
+        return app.settings.slack.commands.get(name, f"/{name}")
+    return f"/{name}"
+
+
+def _usage(spec: CommandSpec, lang: str, typed: str) -> str:
+    words = [typed]
     for option in spec.options:
         name = option.name_en if lang == "en" and option.name_en else option.name
         words.append(f"{name}:…" if option.required else f"[{name}]")
