@@ -20,10 +20,16 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.llm import Completion
 
+if TYPE_CHECKING:
+    from bot.app import Aula
+
 WINDOW_S = 60.0
+QUEUE_REFRESH_S = 5.0  # while waiting in line, the estimate is refreshed this often
+FOLLOWUP_MARGIN_S = 30.0  # of Discord's follow-up window, kept for storing and showing the answer
 
 Now = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -276,3 +282,28 @@ class TokenBudget:
 def day_start(epoch_s: float) -> float:
     """Midnight UTC of the day `epoch_s` falls in: the daily budget restarts then."""
     return epoch_s - epoch_s % 86_400
+
+
+@dataclass
+class LlmTraffic:
+    """The process's one view of provider traffic, shared by /compare and /roles' live run:
+    the per-model queues, students' cooldowns and the class's daily token budget."""
+
+    upstream: Upstream
+    cooldowns: Cooldowns
+    budget: TokenBudget
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()
+
+
+def llm_traffic(app: Aula) -> LlmTraffic:
+    traffic = app.services.get("llm_traffic")
+    if traffic is None:
+        llm = app.settings.llm
+        traffic = app.services["llm_traffic"] = LlmTraffic(
+            upstream=Upstream(time.monotonic, asyncio.sleep),
+            cooldowns=Cooldowns(llm.user_cooldown_s, time.monotonic),
+            budget=TokenBudget(llm.daily_token_budget),
+        )
+    return traffic

@@ -8,10 +8,9 @@ import pytest
 
 from bot.app import Aula
 from bot.chat_templates import Message, render
-from bot.commands.compare import CompareState
 from bot.commands.roles import FORM_ROLES, MESSAGE_MAX
 from bot.limits import DISCORD_MODAL_INPUTS, DISCORD_TEXT_INPUT_LABEL, SLACK_MODAL_TITLE
-from bot.rate_limit import Cooldowns, TokenBudget, Upstream
+from bot.rate_limit import Cooldowns, LlmTraffic, TokenBudget, Upstream
 from bot.replies import Columns, Paragraph, Reply, Segments, Table, plain_text
 from bot.settings import load_settings
 from bot.tokenizer import get_encoding
@@ -316,7 +315,7 @@ async def test_a_live_run_that_would_wait_past_discords_window_is_refused_up_fro
             dotenv_path=None,
         )
         aula = Aula(settings)
-        aula.services["compare"] = CompareState(Upstream(clock.now, clock.sleep), Cooldowns(0, clock.now), TokenBudget(0))
+        aula.services["llm_traffic"] = LlmTraffic(Upstream(clock.now, clock.sleep), Cooldowns(0, clock.now), TokenBudget(0))
         await aula.start()
         waiting = []
         try:
@@ -326,7 +325,7 @@ async def test_a_live_run_that_would_wait_past_discords_window_is_refused_up_fro
                 waiting.append(asyncio.create_task(click(aula, live_id)))
                 for _ in range(50):
                     await settle()
-                    if len(aula.services["compare"].upstream.calls) == 2 * (i + 1):
+                    if len(aula.services["llm_traffic"].upstream.calls) == 2 * (i + 1):
                         break
                     await asyncio.sleep(0.01)
             [refused] = await asyncio.wait_for(click(aula, live_ids[3]), 5)  # refused at once, not queued

@@ -43,7 +43,7 @@ from bot.llm import (
     resolve_profile,
     shared_client,
 )
-from bot.rate_limit import Cooldowns, SharedCall, TokenBudget, Upstream, day_start
+from bot.rate_limit import FOLLOWUP_MARGIN_S, QUEUE_REFRESH_S, SharedCall, Upstream, day_start, llm_traffic
 from bot.replies import Attachment, Button, ButtonStyle, Columns, Heading, Paragraph, Reply, Span
 from bot.requests import Request
 from bot.settings import LlmSettings
@@ -67,8 +67,6 @@ EXAMPLES: dict[str, tuple[str, str]] = {
     "conversacion": ("Hola, ¿puedes ayudarme?", "Hola, ¿puedes ayudarme?"),
     "capital": ("El capital de Francia es", "¿Cuál es la capital de Francia?"),
 }
-QUEUE_REFRESH_S = 5.0  # while waiting in line, the estimate is refreshed this often
-FOLLOWUP_MARGIN_S = 30.0  # of Discord's follow-up window, kept for storing and showing the answer
 SIDES = ("base", "instruct")
 
 SPEC = CommandSpec(
@@ -84,33 +82,9 @@ SPEC = CommandSpec(
 )
 
 
-@dataclass
-class CompareState:
-    """What /compare keeps between requests: the queues, cooldowns and budget reservations."""
-
-    upstream: Upstream
-    cooldowns: Cooldowns
-    budget: TokenBudget
-
-    async def aclose(self) -> None:
-        await self.upstream.aclose()
-
-
-def compare_state(app: Aula) -> CompareState:
-    state = app.services.get("compare")
-    if state is None:
-        llm = app.settings.llm
-        state = app.services["compare"] = CompareState(
-            upstream=Upstream(time.monotonic, asyncio.sleep),
-            cooldowns=Cooldowns(llm.user_cooldown_s, time.monotonic),
-            budget=TokenBudget(llm.daily_token_budget),
-        )
-    return state
-
-
 async def on_startup(app: Aula) -> None:
     shared_client(app)  # one connection pool for the process, closed with the app
-    compare_state(app)
+    llm_traffic(app)
 
 
 # --- the command -------------------------------------------------------------------------
@@ -154,7 +128,7 @@ async def run(request: Request, app: Aula):
     profile = _profile(request, app)
     llm = app.settings.llm
     sampling = Sampling.from_settings(llm)
-    state = compare_state(app)
+    state = llm_traffic(app)
     client = shared_client(app)
     repo = CompareRepository(app.db)
 

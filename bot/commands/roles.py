@@ -26,12 +26,11 @@ from typing import TYPE_CHECKING
 
 from bot.chat_templates import CHATML_O200K_IDS, TEMPLATES, Message, Rendered, render
 from bot.commands import Command, CommandSpec, Option
-from bot.commands.compare import FOLLOWUP_MARGIN_S, QUEUE_REFRESH_S, compare_state
 from bot.errors import UserError
 from bot.i18n import t
 from bot.limits import DISCORD_FOLLOWUP_WINDOW_S, DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX
 from bot.llm import InvalidApiKey, MissingApiKey, RateLimited, Sampling, resolve_profile, shared_client
-from bot.rate_limit import SharedCall, Upstream
+from bot.rate_limit import FOLLOWUP_MARGIN_S, QUEUE_REFRESH_S, SharedCall, Upstream, llm_traffic
 from bot.replies import (
     BulletList,
     Button,
@@ -366,7 +365,7 @@ def live_available(settings: Settings) -> bool:
 async def live_run(request: Request, app: Aula, messages: list[Message]) -> AsyncIterator[Reply]:
     """The conversation and the different-system variant, sent at once to the instruct model.
 
-    Calls go through /compare's upstream queue, so the provider's per-minute limit is
+    Calls go through the shared upstream queue (bot.rate_limit), so the provider's per-minute limit is
     shared by the whole bot, and identical live runs (a class clicking one button)
     share one call. A student then waits the same cooldown as after /compare.
     """
@@ -374,7 +373,7 @@ async def live_run(request: Request, app: Aula, messages: list[Message]) -> Asyn
     if not live_available(app.settings):
         yield Reply.private(Paragraph.of(t(lang, "roles.live.unavailable")))
         return
-    state = compare_state(app)
+    state = llm_traffic(app)
     who = (request.place.platform, request.user.id)
     if not request.user.is_instructor and (wait := state.cooldowns.remaining(who)) > 0:
         raise UserError("roles.live.cooldown", seconds=math.ceil(wait))
