@@ -23,6 +23,7 @@ from bot.requests import Request
 from bot.settings import Settings, load_settings
 from bot.storage import Database
 from bot.storage.core import CommandLog, UserRepository
+from bot.storage.database import storage_unavailable
 
 log = logging.getLogger("aula")
 
@@ -84,7 +85,12 @@ class Aula:
         except UserError as exc:
             outcome = "refused"
             yield error_reply(request.locale, exc.key, **exc.values)
-        except Exception:
+        except Exception as exc:
+            if storage_unavailable(exc):  # locked by another process, disk full: nothing was saved
+                outcome = "unsaved"
+                log.warning("command /%s could not save: %s", request.command, exc)
+                yield error_reply(request.locale, "error.database")
+                return
             outcome = "error"
             log.exception("command /%s failed", request.command)
             yield error_reply(request.locale, "error.internal")
@@ -114,7 +120,12 @@ class Aula:
             )
         if (command.spec.instructor_only or spec.instructor_only) and not request.user.is_instructor:
             raise UserError("error.instructor_only")
-        await self.users.seen(request)
+        try:
+            await self.users.seen(request)
+        except Exception as exc:  # a command that saves nothing still answers while storage is stuck
+            if not storage_unavailable(exc):
+                raise
+            log.warning("could not note that %s was seen: %s", request.user.id, exc)
 
         handler = command.on_action if request.action else command.run
         if handler is None:

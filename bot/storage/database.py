@@ -24,6 +24,17 @@ class DatabaseError(RuntimeError):
     """The database cannot be used; the message says why and names the path."""
 
 
+# Primary result codes that mean "the storage cannot take a write now", not "this request is wrong":
+# another process holds the lock, the disk (or max_page_count) is full, the file cannot be written.
+UNAVAILABLE_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR}
+
+
+def storage_unavailable(exc: BaseException) -> bool:
+    """True for SQLite errors a user can only wait out (locked, disk full, I/O error)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in UNAVAILABLE_CODES
+
+
 def migrations() -> list[tuple[int, str, str]]:
     """(version, name, sql) for each bot/storage/migrations/NNNN_name.sql, in order."""
     found = []
@@ -114,11 +125,13 @@ class Database:
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
-            except BaseException:
-                await self.conn.rollback()
-                raise
-            else:
                 await self.conn.commit()
+            except BaseException:
+                # Also when COMMIT itself failed: SQLite then keeps the transaction open, and
+                # every later autocommit write would join it and be lost with it.
+                with contextlib.suppress(sqlite3.Error):
+                    await self.conn.rollback()
+                raise
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """One write statement, committed; returns lastrowid."""
