@@ -21,7 +21,7 @@ def _cell(value: object) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _csv(rows: list[list[object]]) -> bytes:
+def spreadsheet(rows: list[list[object]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     for row in rows:
@@ -65,4 +65,4 @@ async def export_csvs(repo: QuizRepository, session: QuizSession, lang: str) -> 
             ]
         )
     prefix = f"quiz-{session.id}-{session.bank_name}"
-    return [(f"{prefix}-students.csv", _csv(student_rows)), (f"{prefix}-questions.csv", _csv(question_rows))]
+    return [(f"{prefix}-students.csv", spreadsheet(student_rows)), (f"{prefix}-questions.csv", spreadsheet(question_rows))]

@@ -14,9 +14,10 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "aula.toml"
 
@@ -123,9 +124,23 @@ class QuizSettings(Section):
 
 
 class HomeworkSettings(Section):
-    reminder_hours_before: float = Field(24, ge=0)
+    reminder_hours_before: float = Field(24, ge=0)  # 0: no reminders
     publish: Literal["on_submit", "at_deadline"] = "at_deadline"
     anonymous: bool = False
+    timezone: str = "America/Argentina/Buenos_Aires"  # how deadlines are typed and shown
+    default_days: int = Field(7, ge=1, le=365)  # /quiz assign without vence: that many days, at 23:59
+    accept_late_hours: float = Field(168, ge=0)  # late answers (flagged) until this long after the deadline
+    max_answer_chars: int = Field(4000, ge=1, le=4000)  # a Discord text input holds 4,000
+    tick_seconds: float = Field(30, ge=0)  # how often deadlines and reminders are checked; 0: never (tests)
+
+    @field_validator("timezone")
+    @classmethod
+    def known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. America/Argentina/Buenos_Aires, UTC)") from None
+        return value
 
 
 class Secrets(Section):
