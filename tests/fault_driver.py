@@ -1,0 +1,116 @@
+"""A classroom in a subprocess, for the SIGKILL tests: the real core on a real SQLite file.
+
+    python -m tests.fault_driver        (AULA_DATABASE and the other settings from the environment)
+
+Reads one JSON request per line on stdin and runs each at once, concurrently, as a platform
+delivers clicks; prints one JSON line on stdout per event, flushed, at the moment an adapter
+would show it to the user:
+
+    in:  {"id": 7, "user": "ana", "action": "quiz:answer:1:0:B"}
+         {"id": 8, "user": "profe", "instructor": true, "command": "quiz", "subcommand": "next"}
+         {"advance": 31}                      (move this process's clock forward)
+    out: {"event": "ready"}
+         {"event": "reply", "id": 7, "error": false, "text": "✅ Respuesta registrada: B ..."}
+         {"event": "post", "text": "...", "buttons": ["quiz:answer:1:0:A", ...]}   (and "edit")
+
+FAULT_CLOCK_OFFSET_S starts the clock that far ahead of real time (a bot restarted late).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+
+from bot.app import Aula
+from bot.replies import Reply, plain_text
+from bot.requests import Place, Request, User
+from bot.settings import load_settings
+
+PLACE = Place("console", "local", "aula")
+
+
+class Clock:
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+def emit(event: str, **fields: object) -> None:
+    sys.stdout.write(json.dumps({"event": event, **fields}, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def shown(reply: Reply) -> dict[str, object]:
+    return {"text": plain_text(reply), "buttons": [button.id for button in reply.buttons]}
+
+
+class PrintingMessenger:
+    """Posts nobody asked for (questions, results, deadlines) go to stdout too."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def send(self, place: Place, reply: Reply) -> str:
+        self.count += 1
+        emit("post", message_id=str(self.count), **shown(reply))
+        return str(self.count)
+
+    async def edit(self, place: Place, message_id: str, reply: Reply) -> None:
+        emit("edit", message_id=message_id, **shown(reply))
+
+    async def start_thread(self, place: Place, message_id: str, title: str) -> Place:
+        return place
+
+    async def send_direct(self, place: Place, user_id: str, reply: Reply) -> None:
+        emit("direct", user=user_id, **shown(reply))
+
+
+def request_of(line: dict) -> Request:
+    user = User(
+        id=line["user"],
+        name=line.get("name", line["user"]),
+        is_instructor=bool(line.get("instructor")),
+        locale=line.get("locale", "es"),
+    )
+    return Request(
+        command=line.get("command") or line["action"].split(":", 1)[0],
+        subcommand=line.get("subcommand", ""),
+        args=line.get("args", {}),
+        action=line.get("action", ""),
+        values=line.get("values", {}),
+        user=user,
+        place=PLACE,
+    )
+
+
+async def answer(aula: Aula, number: int, request: Request) -> None:
+    async for reply in aula.handle(request):
+        emit("reply", id=number, error=reply.error, **shown(reply))
+
+
+async def main() -> None:
+    clock = Clock(float(os.environ.get("FAULT_CLOCK_OFFSET_S", "0")))
+    aula = Aula(load_settings(dotenv_path=None), clock=clock)
+    aula.messengers["console"] = PrintingMessenger()
+    await aula.start()
+    emit("ready")
+    running: set[asyncio.Task] = set()
+    while line := await asyncio.to_thread(sys.stdin.readline):
+        data = json.loads(line)
+        if "advance" in data:
+            clock.offset += float(data["advance"])
+            continue
+        task = asyncio.create_task(answer(aula, data["id"], request_of(data)))
+        running.add(task)
+        task.add_done_callback(running.discard)
+    await asyncio.gather(*running)
+    await aula.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
