@@ -1,6 +1,7 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 for tests and benchmarks: no network.
 
-It answers POST /v1/completions (base model: continues the prompt) and
+It answers GET /v1/models (the models it serves; `list_models=False` for a server without
+that list), POST /v1/completions (base model: continues the prompt) and
 POST /v1/chat/completions (instruct model: answers the last message), streamed as
 Server-Sent Events or as one JSON body, with injected latency and faults:
 
@@ -66,6 +67,7 @@ class FakeLlmServer:
     delta_field: str = "delta"  # "delta" (OpenAI) or "message" (some servers)
     ignore_stream: bool = False  # answer one JSON body even when asked to stream
     repeat: int = 1  # answers are this many times longer (for benchmarks)
+    list_models: bool = True  # False: GET /v1/models is a 404, as on servers without it
     faults: list[Fault] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     base_url: str = ""
@@ -75,6 +77,8 @@ class FakeLlmServer:
         app = web.Application()
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/chat/completions", self._chat)
+        if self.list_models:
+            app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -100,6 +104,17 @@ class FakeLlmServer:
         body = await request.json()
         question = (body.get("messages") or [{}])[-1].get("content", "")
         return await self._answer(request, body, " ".join([instruct_answer(question)] * self.repeat), chat=True)
+
+    async def _models(self, request: web.Request) -> web.Response:
+        self.calls.append((request.path, {}))
+        fault = self._next_fault(request.path)
+        if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return web.json_response({"error": {"message": "Invalid API key", "code": 401}}, status=401)
+        if fault and fault.status:
+            error = fault.body or {"error": {"message": f"injected {fault.status}", "code": fault.status}}
+            return web.json_response(error, status=fault.status)
+        data = [{"id": model, "object": "model", "owned_by": "fake"} for model in self.models]
+        return web.json_response({"object": "list", "data": data})
 
     def _next_fault(self, path: str) -> Fault | None:
         for index, fault in enumerate(self.faults):
