@@ -120,6 +120,8 @@ class Aula:
             )
         if (command.spec.instructor_only or spec.instructor_only) and not request.user.is_instructor:
             raise UserError("error.instructor_only")
+        if not typed_text_is_unicode(request):
+            raise UserError("input.not_unicode")
         try:
             await self.users.seen(request)
         except Exception as exc:  # a command that saves nothing still answers while storage is stuck
@@ -155,6 +157,19 @@ def error_reply(locale: str, key: str, **values: object) -> Reply:
         visibility=Visibility.PRIVATE,
         error=True,
     )
+
+
+def typed_text_is_unicode(request: Request) -> bool:
+    """False when an option or form field holds a lone surrogate (JSON can carry one): no
+    database, tokenizer or platform accepts it, so it is refused before any command runs."""
+    texts = [value for value in request.args.values() if isinstance(value, str)]
+    texts += request.values.values()
+    try:
+        for text in texts:
+            text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _raise(exc: Exception):

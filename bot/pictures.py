@@ -157,7 +157,8 @@ def small_font() -> ImageFont.FreeTypeFont:
 
 @lru_cache(maxsize=4096)
 def text_face_for(char: str) -> Face | None:
-    if char in CHAR_NAMES or unicodedata.category(char) in ("Cc", "Cf", "Co", "Cn", "Cs"):
+    # Line and paragraph separators are drawn as labels too: raqm refuses to lay out U+2029.
+    if char in CHAR_NAMES or unicodedata.category(char) in ("Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"):
         return None
     return next((f for f in faces()[0] if ord(char) in f.chars), None)
 
