@@ -497,7 +497,9 @@ class _Stream:
             try:
                 changed = self._take(json.loads(data))
             except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-                yield self._cut("malformed", MalformedResponse(f"{exc.__class__.__name__} in {data[:80]!r}"))
+                # The chunk's size, not its content: it may hold the model's answer, and this goes to the log.
+                problem = f"{exc.__class__.__name__} in a chunk of {len(data)} characters"
+                yield self._cut("malformed", MalformedResponse(problem))
                 return
             if changed:
                 yield self.snapshot()
