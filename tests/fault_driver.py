@@ -10,8 +10,9 @@ would show it to the user:
          {"id": 8, "user": "profe", "instructor": true, "command": "quiz", "subcommand": "next"}
          {"advance": 31}                      (move this process's clock forward)
     out: {"event": "ready"}
-         {"event": "reply", "id": 7, "error": false, "text": "✅ Respuesta registrada: B ..."}
-         {"event": "post", "text": "...", "buttons": ["quiz:answer:1:0:A", ...]}   (and "edit")
+         {"event": "reply", "id": 7, "error": false, "text": "✅ Respuesta registrada: B ...", "buttons": []}
+         {"event": "post", "thread": "", "text": "...", "buttons": ["quiz:answer:1:0:A", ...]}   (and "edit")
+    A reply that opens a form shows its id and fields: {"form": "quiz:hw-submit:1:0,1", "fields": ["p0", "p1"]}.
 
 FAULT_CLOCK_OFFSET_S starts the clock that far ahead of real time (a bot restarted late).
 """
@@ -46,7 +47,10 @@ def emit(event: str, **fields: object) -> None:
 
 
 def shown(reply: Reply) -> dict[str, object]:
-    return {"text": plain_text(reply), "buttons": [button.id for button in reply.buttons]}
+    fields: dict[str, object] = {"text": plain_text(reply), "buttons": [button.id for button in reply.buttons]}
+    if reply.form is not None:
+        fields |= {"form": reply.form.id, "fields": [field.id for field in reply.form.fields]}
+    return fields
 
 
 class PrintingMessenger:
@@ -57,14 +61,14 @@ class PrintingMessenger:
 
     async def send(self, place: Place, reply: Reply) -> str:
         self.count += 1
-        emit("post", message_id=str(self.count), **shown(reply))
+        emit("post", message_id=str(self.count), thread=place.thread_id, **shown(reply))
         return str(self.count)
 
     async def edit(self, place: Place, message_id: str, reply: Reply) -> None:
         emit("edit", message_id=message_id, **shown(reply))
 
     async def start_thread(self, place: Place, message_id: str, title: str) -> Place:
-        return place
+        return Place(place.platform, place.workspace_id, place.channel_id, thread_id=f"thread-{message_id}")
 
     async def send_direct(self, place: Place, user_id: str, reply: Reply) -> None:
         emit("direct", user=user_id, **shown(reply))

@@ -1,11 +1,11 @@
-"""SIGKILL mid-quiz: a real process on a real SQLite file is killed without warning, a new
-one starts on the same file, and nothing a student was told was saved is missing.
+"""SIGKILL mid-quiz and mid-homework: a real process on a real SQLite file is killed without
+warning, a new one starts on the same file, and nothing a student was told was saved is missing.
 
 The classroom runs in tests/fault_driver.py (the real core; one JSON line per confirmation,
-printed when an adapter would show it). A burst of clicks is in flight when the process
-dies: every answer it confirmed must be in the file, in the new process, with the choice
-confirmed; the open question keeps taking answers and closes on its stored timer, or at
-start-up when that time passed while the bot was down.
+printed when an adapter would show it). A burst of clicks or homework submissions is in
+flight when the process dies: every answer it confirmed must be in the file, as confirmed.
+The open question keeps taking answers and closes on its stored timer, or at start-up when
+that time passed while the bot was down; a homework deadline is published the same way.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class Classroom:
             "AULA_DATABASE": str(database),
             "AULA_LOG_LEVEL": "WARNING",
             "AULA__QUIZ__TICK_SECONDS": "0.05",
+            "AULA__HOMEWORK__TICK_SECONDS": "0.05",
             "FAULT_CLOCK_OFFSET_S": str(clock_offset_s),
         }
         with logs.open("ab") as stderr:
@@ -214,4 +215,82 @@ async def test_a_question_that_expired_while_the_bot_was_dead_closes_at_start_up
     # The instructor carries on with the next question.
     advance = await room.send(user="profe", instructor=True, command="quiz", subcommand="next")
     assert "Pregunta 2 de" in (await room.reply_to(advance))["text"]
+    await room.close()
+
+
+# --- homework ------------------------------------------------------------------------------
+
+DUE_IN_S = 2 * 3600  # "vence: en 2 horas"
+
+
+async def homework_killed_mid_burst(classrooms, database: Path) -> tuple[int, str, dict[str, str]]:
+    """Assign the built-in bank's open questions, send 30 submissions at once through the form
+    the bot hands out, SIGKILL after the eighth "saved". Returns the assignment, the form id
+    and each confirmed student's text."""
+    room = await classrooms(database)
+    assign = await room.send(user="profe", instructor=True, command="quiz", subcommand="assign",
+                             args={"banco": "seccion-2", "vence": "en 2 horas"})  # fmt: skip
+    assert "publicada en el canal" in (await room.reply_to(assign))["text"]
+    [(assignment,)] = stored(database, "SELECT id FROM homework_assignments")
+    form = (await room.reply_to(await room.send(user="s00", action=f"quiz:hw-open:{assignment}")))["form"]
+    assert form.startswith(f"quiz:hw-submit:{assignment}:0")
+
+    for number in range(30):
+        await room.send(user=f"s{number:02d}", action=form, values={"p0": f"Respuesta de s{number:02d}: tokens"})
+    saved = 0
+    while saved < 8:
+        event = await room.wait_for(lambda e: e["event"] == "reply", seen=len(room.events))
+        saved += "✅ Guardé 1 respuesta" in event["text"]
+    await room.kill()
+
+    confirmed = {
+        room.requests[e["id"]]["user"]: room.requests[e["id"]]["values"]["p0"]
+        for e in room.events
+        if e["event"] == "reply" and "✅ Guardé" in e["text"]
+    }
+    assert len(confirmed) >= 8
+    return assignment, form, confirmed
+
+
+def assert_submissions_kept(database: Path, assignment: int, confirmed: dict[str, str]) -> None:
+    saved = dict(stored(database, "SELECT user_id, text FROM homework_answers WHERE assignment_id = ? AND position = 0",
+                        (assignment,)))  # fmt: skip
+    for user, text in confirmed.items():
+        assert saved.get(user) == text, f"{user} was told their answer was saved, but it is gone"
+
+
+async def test_sigkill_mid_homework_keeps_confirmed_answers_and_the_deadline_still_publishes(classrooms, database):
+    assignment, form, confirmed = await homework_killed_mid_burst(classrooms, database)
+
+    room = await classrooms(database)
+    assert_submissions_kept(database, assignment, confirmed)
+    late_comer = await room.send(user="nueva", action=form, values={"p0": "Llego después del reinicio"})
+    assert "✅ Guardé 1 respuesta" in (await room.reply_to(late_comer))["text"]
+    assert not any(e["event"] == "post" and "Venció" in e["text"] for e in room.events)  # not due yet
+
+    await room.advance(DUE_IN_S + 60)
+    deadline = await room.wait_for(lambda e: e["event"] == "post" and "Venció la tarea" in e["text"])
+    answered = len(stored(database, "SELECT DISTINCT user_id FROM homework_answers WHERE assignment_id = ?",
+                          (assignment,)))  # fmt: skip
+    assert f"{answered} estudiantes respondieron" in deadline["text"]
+    # Published at the deadline: every confirmed answer, and the one after the restart, in question 1's thread.
+    for text in [*confirmed.values(), "Llego después del reinicio"]:
+        await room.wait_for(lambda e, text=text: e["event"] == "post" and e["thread"] and text in e["text"])
+    await room.close()
+
+
+async def test_a_deadline_that_passed_while_the_bot_was_dead_is_published_at_start_up(classrooms, database):
+    assignment, form, confirmed = await homework_killed_mid_burst(classrooms, database)
+
+    room = await classrooms(database, clock_offset_s=DUE_IN_S + 600)
+    ready = room.events.index(next(e for e in room.events if e["event"] == "ready"))
+    deadline = next(e for e in room.events[:ready] if e["event"] == "post" and "Venció la tarea" in e["text"])
+    assert "Todavía se aceptan entregas" in deadline["text"]
+    assert_submissions_kept(database, assignment, confirmed)
+    posted = [e["text"] for e in room.events[:ready] if e["event"] == "post" and e["thread"]]
+    assert all(any(text in post for post in posted) for text in confirmed.values())
+    # Late answers are still taken, flagged late.
+    late = await room.send(user="tarde", action=form, values={"p0": "Entrego tarde"})
+    assert "✅ Guardé 1 respuesta" in (await room.reply_to(late))["text"]
+    assert stored(database, "SELECT late FROM homework_answers WHERE user_id = 'tarde'") == [(1,)]
     await room.close()
