@@ -9,6 +9,7 @@ fraction of a second instead of the production five.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 
 import pytest
 
@@ -205,3 +206,27 @@ async def test_a_failed_commit_leaves_no_transaction_open_behind_it(tmp_path):
             await conn.execute("DELETE FROM users")
     finally:
         await db.close()
+
+
+async def test_a_homework_submission_during_the_lock_is_refused_and_kept_after(app, db_path, lock_holder):
+    assigned = await one_reply(app, quiz_command("assign", banco="seccion-2", vence="en 2 horas"))
+    assert not assigned.error, plain_text(assigned)
+    [row] = await app.db.fetchall("SELECT id FROM homework_assignments")
+    form = (await one_reply(app, click("ana", f"quiz:hw-open:{row['id']}"))).form
+    assert form is not None
+
+    def submit(user: str, text: str, lang: str = "es"):
+        request = click(user, form.id, locale=lang)
+        return one_reply(app, replace(request, values={"p0": text}))
+
+    assert "✅ Guardé" in plain_text(await submit("ana", "Primera entrega"))
+    lock_holder.execute("BEGIN EXCLUSIVE")
+    for user, lang in (("ana", "es"), ("beto", "en")):
+        refused = await submit(user, "Durante el bloqueo", lang)
+        assert refused.error and UNSAVED[lang] in plain_text(refused)
+        assert "Guardé" not in plain_text(refused) and "Saved" not in plain_text(refused)
+    lock_holder.execute("ROLLBACK")
+
+    with sqlite3.connect(db_path) as reader:
+        assert reader.execute("SELECT user_id, text FROM homework_answers").fetchall() == [("ana", "Primera entrega")]
+    assert "✅ Guardé" in plain_text(await submit("beto", "Después del bloqueo"))
