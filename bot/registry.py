@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.commands import Command, compare, quiz, roles
+from bot.commands import Command, compare, privacy, quiz, roles
 from bot.commands import help as help_command
 from bot.commands import tokens as tokens_command
 
@@ -14,4 +14,5 @@ def all_commands() -> list[Command]:
         roles.command,
         compare.command,
         quiz.command,
+        privacy.command,
     ]

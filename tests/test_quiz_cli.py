@@ -46,7 +46,7 @@ def test_import_then_list_shows_the_bank(tmp_path, capsys):
     assert main(["quiz", "list"]) == 0
     out = capsys.readouterr().out
     assert "mi-quiz: 1 de opción múltiple, 0 abiertas (import:Mi Quiz.yaml)" in out
-    assert "seccion-2: 17 de opción múltiple, 2 abiertas" in out
+    assert "seccion-2: 17 de opción múltiple, 4 abiertas" in out
 
 
 def test_an_invalid_file_is_not_imported(tmp_path, capsys):

@@ -170,6 +170,15 @@ class CompareRepository:
         writer.writerows(tuple(row) for row in rows)
         return buffer.getvalue().encode("utf-8"), len(rows)
 
+    async def describe(self, platform: str, user_id: str) -> dict[str, int]:
+        """How much is stored about one user (for /privacy): their comparisons and their votes."""
+        row = await self.db.fetchone(
+            """SELECT (SELECT COUNT(*) FROM compare_runs WHERE platform = ? AND user_id = ?) AS runs,
+                      (SELECT COUNT(*) FROM compare_votes WHERE platform = ? AND user_id = ?) AS votes""",
+            (platform, user_id, platform, user_id),
+        )
+        return {"runs": int(row["runs"]), "votes": int(row["votes"])}
+
     async def forget(self, platform: str, user_id: str) -> int:
         """Delete one user's comparisons (and the votes on them) and their votes; returns how many runs."""
         async with self.db.transaction() as conn:

@@ -27,6 +27,15 @@ class UserRepository:
             "SELECT * FROM users WHERE platform = ? AND user_id = ?", (platform, user_id)
         )
 
+    async def describe(self, platform: str, user_id: str) -> dict[str, int]:
+        """How much is stored about one user (for /privacy): a profile and log lines (no content)."""
+        row = await self.db.fetchone(
+            """SELECT (SELECT COUNT(*) FROM users WHERE platform = ? AND user_id = ?) AS profiles,
+                      (SELECT COUNT(*) FROM command_log WHERE platform = ? AND user_id = ?) AS commands""",
+            (platform, user_id, platform, user_id),
+        )
+        return {"profiles": int(row["profiles"]), "commands": int(row["commands"])}
+
     async def forget(self, platform: str, user_id: str) -> None:
         async with self.db.transaction() as conn:
             await conn.execute("DELETE FROM users WHERE platform = ? AND user_id = ?", (platform, user_id))

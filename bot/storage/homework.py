@@ -374,6 +374,10 @@ class HomeworkRepository:
             )
             for table in ("homework_reminder_optouts", "homework_students"):
                 await conn.execute(f"DELETE FROM {table} WHERE platform = ? AND user_id = ?", (platform, user_id))
+            await conn.execute(  # homework they assigned stays for the class, without their id
+                "UPDATE homework_assignments SET created_by = '' WHERE platform = ? AND created_by = ?",
+                (platform, user_id),
+            )
         self._members_seen = {k for k in self._members_seen if (k[0], k[2]) != (platform, user_id)}
         return cursor.rowcount
 

@@ -429,6 +429,36 @@ class QuizRepository:
         )
         return int(row["n"]) if exists else None
 
+    async def describe(self, platform: str, user_id: str) -> dict[str, int]:
+        """How much is stored about one user (for /privacy): live-quiz answers, and what they ran."""
+        on_platform = "SELECT id FROM quiz_sessions WHERE platform = ?"
+        row = await self.db.fetchone(
+            f"""SELECT
+                 (SELECT COUNT(*) FROM quiz_answers WHERE user_id = ? AND session_id IN ({on_platform})) AS answers,
+                 (SELECT COUNT(*) FROM quiz_players WHERE user_id = ? AND session_id IN ({on_platform})) AS quizzes,
+                 (SELECT COUNT(*) FROM quiz_sessions WHERE platform = ? AND started_by = ?) AS started""",
+            (user_id, platform, user_id, platform, platform, user_id),
+        )
+        return {key: int(row[key]) for key in ("answers", "quizzes", "started")}
+
+    async def forget(self, platform: str, user_id: str) -> int:
+        """Delete one user's live-quiz answers and their place (name) in each quiz; quizzes they ran
+        stay for the class, without their id. Returns how many answers went. Scores other players
+        earned do not change: points were computed when each question closed."""
+        on_platform = "SELECT id FROM quiz_sessions WHERE platform = ?"
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                f"DELETE FROM quiz_answers WHERE user_id = ? AND session_id IN ({on_platform})", (user_id, platform)
+            )
+            await conn.execute(
+                f"DELETE FROM quiz_players WHERE user_id = ? AND session_id IN ({on_platform})", (user_id, platform)
+            )
+            await conn.execute(
+                "UPDATE quiz_sessions SET started_by = '' WHERE platform = ? AND started_by = ?", (platform, user_id)
+            )
+        self._players_seen = {key for key in self._players_seen if key[1] != user_id}
+        return cursor.rowcount
+
     async def standings(self, session_id: int) -> list[tuple[str, str, int, int, int]]:
         """(user_id, display_name, points, correct, answered), best first; ties by who joined first."""
         rows = await self.db.fetchall(

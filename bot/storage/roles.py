@@ -40,6 +40,13 @@ class RolesConversations:
         messages = [Message(role, content) for role, content in json.loads(row["messages"]) if role in ROLES]
         return row["template"], messages
 
+    async def describe(self, platform: str, user_id: str) -> dict[str, int]:
+        """How much is stored about one user (for /privacy)."""
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) AS n FROM roles_conversations WHERE platform = ? AND user_id = ?", (platform, user_id)
+        )
+        return {"conversations": int(row["n"]) if row else 0}
+
     async def forget(self, platform: str, user_id: str) -> int:
         """Delete everything one user wrote here; returns how many conversations."""
         async with self.db.transaction() as conn:
