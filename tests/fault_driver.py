@@ -47,7 +47,10 @@ def emit(event: str, **fields: object) -> None:
 
 
 def shown(reply: Reply) -> dict[str, object]:
-    fields: dict[str, object] = {"text": plain_text(reply), "buttons": [button.id for button in reply.buttons]}
+    fields: dict[str, object] = {
+        "text": plain_text(reply),
+        "buttons": [button.id for button in reply.buttons],
+    }
     if reply.form is not None:
         fields |= {"form": reply.form.id, "fields": [field.id for field in reply.form.fields]}
     return fields

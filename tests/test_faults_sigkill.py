@@ -157,13 +157,17 @@ async def quiz_killed_mid_burst(classrooms, database: Path) -> tuple[int, dict[s
 
 def stored_timer(database: Path, session: int) -> tuple[float, float | None]:
     """(closes_at, closed_at) of the quiz's first question, as the file has it."""
-    rows = stored(database, "SELECT closes_at, closed_at FROM quiz_questions WHERE session_id = ?", (session,))
+    rows = stored(
+        database, "SELECT closes_at, closed_at FROM quiz_questions WHERE session_id = ?", (session,)
+    )
     assert len(rows) == 1, "the open question is not in the file"
     return rows[0]
 
 
 def assert_all_kept(database: Path, session: int, confirmed: dict[str, str]) -> None:
-    saved = dict(stored(database, "SELECT user_id, choice FROM quiz_answers WHERE session_id = ?", (session,)))
+    saved = dict(
+        stored(database, "SELECT user_id, choice FROM quiz_answers WHERE session_id = ?", (session,))
+    )
     for user, letter in confirmed.items():
         assert user in saved, f"{user} was told their answer was recorded, but it is gone"
         assert "ABCD"[saved[user]] == letter
@@ -192,10 +196,16 @@ async def test_sigkill_mid_quiz_loses_no_confirmed_answer_and_the_timer_carries_
     answered = len(stored(database, "SELECT 1 FROM quiz_answers WHERE session_id = ?", (session,)))
     assert answered >= len(confirmed) + 1 and f"respuestas: {answered}" in closed["text"]
     await room.wait_for(lambda e: e["event"] == "post" and "Clasificación" in e["text"])
-    assert stored_timer(database, session)[1] == closes_at  # the time stored before the kill, not when noticed
-    unscored = stored(database, "SELECT 1 FROM quiz_answers WHERE session_id = ? AND correct IS NULL", (session,))
+    assert (
+        stored_timer(database, session)[1] == closes_at
+    )  # the time stored before the kill, not when noticed
+    unscored = stored(
+        database, "SELECT 1 FROM quiz_answers WHERE session_id = ? AND correct IS NULL", (session,)
+    )
     assert unscored == []
-    points = dict(stored(database, "SELECT user_id, points FROM quiz_answers WHERE session_id = ?", (session,)))
+    points = dict(
+        stored(database, "SELECT user_id, points FROM quiz_answers WHERE session_id = ?", (session,))
+    )
     assert all((points[user] > 0) == (letter == RIGHT) for user, letter in confirmed.items())
     await room.close()
 
@@ -206,7 +216,9 @@ async def test_a_question_that_expired_while_the_bot_was_dead_closes_at_start_up
     room = await classrooms(database, clock_offset_s=QUESTION_SECONDS + 60)  # back long after its time
     # Start-up itself closed it and posted the results (before the bot said it was ready).
     results = await room.wait_for(lambda e: e["event"] == "post" and "Clasificación" in e["text"])
-    assert room.events.index(results) < room.events.index(next(e for e in room.events if e["event"] == "ready"))
+    assert room.events.index(results) < room.events.index(
+        next(e for e in room.events if e["event"] == "ready")
+    )
     assert_all_kept(database, session, confirmed)
     closes_at, closed_at = stored_timer(database, session)
     assert closed_at == closes_at
@@ -236,7 +248,9 @@ async def homework_killed_mid_burst(classrooms, database: Path) -> tuple[int, st
     assert form.startswith(f"quiz:hw-submit:{assignment}:0")
 
     for number in range(30):
-        await room.send(user=f"s{number:02d}", action=form, values={"p0": f"Respuesta de s{number:02d}: tokens"})
+        await room.send(
+            user=f"s{number:02d}", action=form, values={"p0": f"Respuesta de s{number:02d}: tokens"}
+        )
     saved = 0
     while saved < 8:
         event = await room.wait_for(lambda e: e["event"] == "reply", seen=len(room.events))
@@ -259,7 +273,9 @@ def assert_submissions_kept(database: Path, assignment: int, confirmed: dict[str
         assert saved.get(user) == text, f"{user} was told their answer was saved, but it is gone"
 
 
-async def test_sigkill_mid_homework_keeps_confirmed_answers_and_the_deadline_still_publishes(classrooms, database):
+async def test_sigkill_mid_homework_keeps_confirmed_answers_and_the_deadline_still_publishes(
+    classrooms, database
+):
     assignment, form, confirmed = await homework_killed_mid_burst(classrooms, database)
 
     room = await classrooms(database)

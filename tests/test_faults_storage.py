@@ -15,7 +15,8 @@ import pytest
 
 from bot.replies import plain_text
 from bot.storage import Database
-from tests.conftest import make_request
+from tests.conftest import make_request, replies_of
+from tests.fake_llm import API_KEY, FakeLlmServer
 from tests.quiz_support import (
     START,
     FakeClock,
@@ -228,5 +229,49 @@ async def test_a_homework_submission_during_the_lock_is_refused_and_kept_after(a
     lock_holder.execute("ROLLBACK")
 
     with sqlite3.connect(db_path) as reader:
-        assert reader.execute("SELECT user_id, text FROM homework_answers").fetchall() == [("ana", "Primera entrega")]
+        assert reader.execute("SELECT user_id, text FROM homework_answers").fetchall() == [
+            ("ana", "Primera entrega")
+        ]
     assert "✅ Guardé" in plain_text(await submit("beto", "Después del bloqueo"))
+
+
+def compare(user: str, lang: str = "es", **kw):
+    return make_request("compare", locale=lang, user_id=user, **kw)
+
+
+async def test_a_comparison_that_cannot_be_stored_says_so_and_votes_wait_for_the_lock(db_path, lock_holder):
+    async with FakeLlmServer() as server:
+        environ = {
+            "AULA_LLM_BASE_URL": server.base_url,
+            "AULA_LLM_API_KEY": API_KEY,
+            "AULA__LLM__STREAM_UPDATE_S": "0",
+        }
+        app = await started_aula(quiz_settings(db_path, environ), FakeClock(), None)
+        await app.db.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        try:
+            blind = {"prompt": "Hola", "ciego": True}
+            stored_run = (await replies_of(app, compare("u1", args=blind)))[-1]
+            assert stored_run.buttons and UNSAVED["es"] not in plain_text(stored_run)
+            [(run_id,)] = await app.db.fetchall("SELECT id FROM compare_runs")
+
+            lock_holder.execute("BEGIN EXCLUSIVE")
+            for user, lang in (("u2", "es"), ("u3", "en")):
+                final = (await replies_of(app, compare(user, lang, args={"prompt": "Otra", "ciego": True})))[
+                    -1
+                ]
+                text = plain_text(final)
+                assert "¡Claro! Sobre «Otra»" in text  # the class still sees both answers...
+                assert UNSAVED[lang] in text and final.buttons == ()  # ...and is told it was not stored
+                vote = await one_reply(app, compare(user, lang, action=f"compare:vote:{run_id}:A"))
+                assert vote.error and UNSAVED[lang] in plain_text(vote)
+            lock_holder.execute("ROLLBACK")
+
+            outputs = await app.db.fetchall("SELECT role FROM compare_outputs WHERE run_id = ?", (run_id,))
+            assert sorted(row["role"] for row in outputs) == ["base", "instruct"]
+            assert [tuple(row) for row in await app.db.fetchall("SELECT id FROM compare_runs")] == [(run_id,)]
+            vote = await one_reply(app, compare("u2", action=f"compare:vote:{run_id}:A"))
+            assert "Tu voto: A. Van 1 de" in plain_text(
+                vote
+            )  # the votes refused during the lock never counted
+        finally:
+            await app.close()

@@ -15,7 +15,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from bot.commands import Command, CommandSpec, Option
@@ -191,7 +191,10 @@ async def run(request: Request, app: Aula):
         except Exception:  # the class still sees the answers; only the record (and voting) is lost
             log.exception("could not store a comparison")
             run_id = None
-        yield render(comparison, request.locale, final=True, run_id=run_id, votes_needed=llm.blind_reveal_votes)
+        final = render(comparison, request.locale, final=True, run_id=run_id, votes_needed=llm.blind_reveal_votes)
+        if run_id is None:  # say so, or the missing vote buttons and record look like a bug
+            final = replace(final, parts=(*final.parts, Paragraph.of("⚠️ " + t(request.locale, "error.database"))))
+        yield final
     finally:
         state.budget.release(which_class, expected)
 
