@@ -158,7 +158,9 @@ class Homework:
             assignment = await self.repo.assignment(assignment_id)
             assert assignment is not None
             try:
-                message_id = await messenger.send(place, announcement_reply(assignment, self.settings.timezone))
+                message_id = await messenger.send(
+                    place, announcement_reply(assignment, self.settings.timezone)
+                )
             except Exception:
                 log.exception("could not announce homework %s", assignment_id)
                 await self.repo.delete(assignment_id)
@@ -179,13 +181,17 @@ class Homework:
                 continue
             try:
                 if not message_id:
-                    message_id = str(await messenger.send(assignment.place, question_post_reply(assignment, position)))
+                    message_id = str(
+                        await messenger.send(assignment.place, question_post_reply(assignment, position))
+                    )
                     await self.repo.set_thread(assignment.id, position, message_id, "")
                 thread = await messenger.start_thread(
                     assignment.place, message_id, thread_title(assignment, position)
                 )
             except Exception:
-                log.exception("homework %s: could not open the thread of question %s", assignment.id, position + 1)
+                log.exception(
+                    "homework %s: could not open the thread of question %s", assignment.id, position + 1
+                )
                 continue
             await self.repo.set_thread(assignment.id, position, message_id, thread.thread_id)
 
@@ -208,7 +214,10 @@ class Homework:
             if assignment is None or messenger is None or not thread_id:
                 continue  # the thread is retried by the next tick; the answer waits for it
             place = Place(
-                assignment.place.platform, assignment.place.workspace_id, assignment.place.channel_id, thread_id
+                assignment.place.platform,
+                assignment.place.workspace_id,
+                assignment.place.channel_id,
+                thread_id,
             )
             author = shown_name(assignment, answer, order[answer.assignment_id], assignment.locale)
             try:
@@ -247,7 +256,12 @@ class Homework:
         total = len(assignment.questions)
         for member in await self.repo.members(platform, workspace):
             pending = total - answered.get(member.user_id, 0)
-            if member.is_instructor or member.user_id == assignment.created_by or member.user_id in skip or not pending:
+            if (
+                member.is_instructor
+                or member.user_id == assignment.created_by
+                or member.user_id in skip
+                or not pending
+            ):
                 continue
             reply = reminder_reply(assignment, pending, member.locale, self.settings.timezone)
             try:
@@ -282,7 +296,9 @@ class Homework:
         if place.platform == home.platform:
             if place.workspace_id == home.workspace_id:
                 return
-            if not place.workspace_id and await self.repo.is_member(home.platform, home.workspace_id, request.user.id):
+            if not place.workspace_id and await self.repo.is_member(
+                home.platform, home.workspace_id, request.user.id
+            ):
                 return  # a DM (a reminder's button) from someone the class knows
         raise UserError("homework.outside_class")
 
@@ -315,7 +331,9 @@ class Homework:
             self.settings.max_answer_chars,
         )
 
-    async def submit(self, request: Request, assignment_id: int, positions: list[int], revising: bool) -> Reply:
+    async def submit(
+        self, request: Request, assignment_id: int, positions: list[int], revising: bool
+    ) -> Reply:
         """Store a form's answers: all of them or, if any is refused, none."""
         lang = request.locale
         assignment = await self.repo.assignment(assignment_id)
@@ -363,7 +381,9 @@ class Homework:
             raise UserError("homework.unknown_assignment", id=assignment_id)
         await self.ensure_in_class(request, assignment)
         home = assignment.place
-        await self.repo.set_opt_out(home.platform, home.workspace_id, request.user.id, not wanted, self.app.clock())
+        await self.repo.set_opt_out(
+            home.platform, home.workspace_id, request.user.id, not wanted, self.app.clock()
+        )
         lang = request.locale
         if wanted:
             return Reply.private(Paragraph.of(t(lang, "homework.reminders_on")))
@@ -398,5 +418,7 @@ class Homework:
         lang = request.locale
         return Reply.private(
             Paragraph.of(t(lang, "homework.exported", id=assignment.id)),
-            Attachment(data, f"tarea-{assignment.id}-{assignment.bank_name}.csv", t(lang, "homework.export_file")),
+            Attachment(
+                data, f"tarea-{assignment.id}-{assignment.bank_name}.csv", t(lang, "homework.export_file")
+            ),
         )

@@ -142,6 +142,5 @@ def format_moment(epoch: float, zone_name: str, locale: str) -> str:
     offset = moment.strftime("%z")
     weekday = WEEKDAY_NAMES.get(locale, WEEKDAY_NAMES["es"])[moment.weekday()]
     return (
-        f"{weekday} {moment.day}/{moment.month}/{moment.year} {moment:%H:%M} "
-        f"(UTC{offset[:3]}:{offset[3:]})"
+        f"{weekday} {moment.day}/{moment.month}/{moment.year} {moment:%H:%M} (UTC{offset[:3]}:{offset[3:]})"
     )

@@ -78,7 +78,13 @@ def question_post_reply(assignment: Assignment, position: int) -> Reply:
     return Reply.public(
         Paragraph.of(
             Span(
-                t(lang, "homework.question_post", number=position + 1, total=len(assignment.questions), id=assignment.id),
+                t(
+                    lang,
+                    "homework.question_post",
+                    number=position + 1,
+                    total=len(assignment.questions),
+                    id=assignment.id,
+                ),
                 bold=True,
             )
         ),
@@ -89,8 +95,10 @@ def question_post_reply(assignment: Assignment, position: int) -> Reply:
 
 def thread_title(assignment: Assignment, position: int) -> str:
     lang = assignment.locale
-    return t(lang, "homework.thread_title", id=assignment.id, number=position + 1) + " " + question_text(
-        assignment, position, lang
+    return (
+        t(lang, "homework.thread_title", id=assignment.id, number=position + 1)
+        + " "
+        + question_text(assignment, position, lang)
     )
 
 
@@ -176,7 +184,9 @@ def answer_form(
 
 
 def next_form_button(assignment: Assignment, lang: str) -> Button:
-    return Button(f"quiz:hw-open:{assignment.id}", t(lang, "homework.button_answer_more"), ButtonStyle.PRIMARY)
+    return Button(
+        f"quiz:hw-open:{assignment.id}", t(lang, "homework.button_answer_more"), ButtonStyle.PRIMARY
+    )
 
 
 def saved_reply(
@@ -201,17 +211,19 @@ def saved_reply(
     return Reply.private(*lines, buttons=buttons)
 
 
-def my_answers_reply(assignment: Assignment, answers: list[Answer], now: float, lang: str, zone: str) -> Reply:
+def my_answers_reply(
+    assignment: Assignment, answers: list[Answer], now: float, lang: str, zone: str
+) -> Reply:
     mine = {a.position: a for a in answers}
     state = "homework.mine_open" if assignment.accepts(now) else "homework.mine_closed"
     parts: list = [
         Heading(t(lang, "homework.mine_title", id=assignment.id, title=title_of(assignment, lang))),
-        Paragraph.of(
-            Span(t(lang, state, due=format_moment(assignment.due_at, zone, lang)), italic=True)
-        ),
+        Paragraph.of(Span(t(lang, state, due=format_moment(assignment.due_at, zone, lang)), italic=True)),
     ]
     for position in range(len(assignment.questions)):
-        parts.append(Paragraph.of(Span(f"{position + 1}. {question_text(assignment, position, lang)}", bold=True)))
+        parts.append(
+            Paragraph.of(Span(f"{position + 1}. {question_text(assignment, position, lang)}", bold=True))
+        )
         answer = mine.get(position)
         if answer is None:
             parts.append(Paragraph.of(Span(t(lang, "homework.mine_unanswered"), italic=True)))
@@ -229,7 +241,11 @@ def my_answers_reply(assignment: Assignment, answers: list[Answer], now: float, 
     buttons: list[Button] = []
     if assignment.accepts(now):
         if len(mine) < len(assignment.questions):
-            buttons.append(Button(f"quiz:hw-open:{assignment.id}", t(lang, "homework.button_answer"), ButtonStyle.PRIMARY))
+            buttons.append(
+                Button(
+                    f"quiz:hw-open:{assignment.id}", t(lang, "homework.button_answer"), ButtonStyle.PRIMARY
+                )
+            )
         buttons += [
             Button(f"quiz:hw-edit:{assignment.id}:{p}", t(lang, "homework.button_revise", number=p + 1))
             for p in sorted(mine)

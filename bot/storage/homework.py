@@ -107,7 +107,9 @@ class HomeworkRepository:
         created_by: str,
         now: float,
     ) -> int:
-        snapshot = json.dumps({"title": title, "questions": [q.to_json() for q in questions]}, ensure_ascii=False)
+        snapshot = json.dumps(
+            {"title": title, "questions": [q.to_json() for q in questions]}, ensure_ascii=False
+        )
         return await self.db.execute(
             """INSERT INTO homework_assignments (platform, workspace_id, channel_id, bank_name, snapshot, locale,
                due_at, closes_at, publish, anonymous, remind_at, created_by, created_at)
@@ -181,7 +183,9 @@ class HomeworkRepository:
         return [_assignment(r) for r in rows]
 
     async def mark_reminded(self, assignment_id: int, now: float) -> None:
-        await self.db.execute("UPDATE homework_assignments SET reminded_at = ? WHERE id = ?", (now, assignment_id))
+        await self.db.execute(
+            "UPDATE homework_assignments SET reminded_at = ? WHERE id = ?", (now, assignment_id)
+        )
 
     # --- discussion threads ---------------------------------------------------------------
     async def set_thread(self, assignment_id: int, position: int, message_id: str, thread_id: str) -> None:
@@ -278,7 +282,13 @@ class HomeworkRepository:
         place, user = request.place, request.user
         if not place.workspace_id:
             return  # a DM belongs to no class
-        key = (place.platform, place.workspace_id, user.id, user.name + "\0" + user.locale, user.is_instructor)
+        key = (
+            place.platform,
+            place.workspace_id,
+            user.id,
+            user.name + "\0" + user.locale,
+            user.is_instructor,
+        )
         if key in self._members_seen:
             return
         await self.db.execute(
@@ -287,7 +297,15 @@ class HomeworkRepository:
                VALUES (?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (platform, workspace_id, user_id) DO UPDATE SET display_name = excluded.display_name,
                locale = excluded.locale, is_instructor = excluded.is_instructor, last_seen = excluded.last_seen""",
-            (place.platform, place.workspace_id, user.id, user.name, user.locale, int(user.is_instructor), now),
+            (
+                place.platform,
+                place.workspace_id,
+                user.id,
+                user.name,
+                user.locale,
+                int(user.is_instructor),
+                now,
+            ),
         )
         self._members_seen.add(key)
 
@@ -321,7 +339,9 @@ class HomeworkRepository:
             (assignment_id, user_id, now),
         )
 
-    async def set_opt_out(self, platform: str, workspace_id: str, user_id: str, out: bool, now: float) -> None:
+    async def set_opt_out(
+        self, platform: str, workspace_id: str, user_id: str, out: bool, now: float
+    ) -> None:
         if out:
             await self.db.execute(
                 """INSERT INTO homework_reminder_optouts (platform, workspace_id, user_id, at) VALUES (?, ?, ?, ?)
@@ -357,7 +377,9 @@ class HomeworkRepository:
                  (SELECT COUNT(*) FROM homework_students WHERE platform = ? AND user_id = ?) AS classes""",
             (platform, user_id) * 5,
         )
-        return {key: int(row[key]) for key in ("revisions", "assignments", "reminders", "opt_outs", "classes")}
+        return {
+            key: int(row[key]) for key in ("revisions", "assignments", "reminders", "opt_outs", "classes")
+        }
 
     async def forget(self, platform: str, user_id: str) -> int:
         """Delete one user's answers (every revision), reminders, opt-outs and roster entries;
@@ -373,7 +395,9 @@ class HomeworkRepository:
                 (user_id, platform),
             )
             for table in ("homework_reminder_optouts", "homework_students"):
-                await conn.execute(f"DELETE FROM {table} WHERE platform = ? AND user_id = ?", (platform, user_id))
+                await conn.execute(
+                    f"DELETE FROM {table} WHERE platform = ? AND user_id = ?", (platform, user_id)
+                )
             await conn.execute(  # homework they assigned stays for the class, without their id
                 "UPDATE homework_assignments SET created_by = '' WHERE platform = ? AND created_by = ?",
                 (platform, user_id),
