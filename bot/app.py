@@ -16,6 +16,7 @@ from typing import Any
 from bot.commands import Command, CommandSpec
 from bot.errors import UserError
 from bot.i18n import t
+from bot.logs import PRIVATE, event
 from bot.messenger import Messenger
 from bot.registry import all_commands
 from bot.replies import Paragraph, Reply, Span, Visibility
@@ -78,36 +79,65 @@ class Aula:
     async def handle(self, request: Request) -> AsyncIterator[Reply]:
         """Run a command, click or form; yield its replies. Never raises for the user's input."""
         started = time.perf_counter()
-        outcome = "ok"
+        outcome, reason = "ok", "-"
+        last: Reply | None = None
+        count = 0
         try:
-            async for reply in self._run(request):
-                yield reply
+            async for last in self._run(request):
+                count += 1
+                yield last
+            if last is not None and last.error:
+                outcome = "failed"  # the command answered with an error message of its own
         except UserError as exc:
-            outcome = "refused"
-            yield error_reply(request.locale, exc.key, **exc.values)
+            outcome, reason = "refused", exc.key
+            last = error_reply(request.locale, exc.key, **exc.values)
+            count += 1
+            yield last
         except Exception as exc:
+            reason = type(exc).__name__
             if storage_unavailable(exc):  # locked by another process, disk full: nothing was saved
                 outcome = "unsaved"
-                log.warning("command /%s could not save: %s", request.command, exc)
-                yield error_reply(request.locale, "error.database")
+                log.warning("command /%s could not save: %s", self._known(request)[0], exc)
+                last = error_reply(request.locale, "error.database")
+                count += 1
+                yield last
                 return
             outcome = "error"
-            log.exception("command /%s failed", request.command)
-            yield error_reply(request.locale, "error.internal")
+            # The traceback may quote what the user typed (int('...') does): masked in the log line.
+            log.exception("command /%s failed", self._known(request)[0], extra={PRIVATE: typed_texts(request)})
+            last = error_reply(request.locale, "error.internal")
+            count += 1
+            yield last
         finally:
             latency_ms = (time.perf_counter() - started) * 1000
-            log.info(
-                "command=%s sub=%s platform=%s latency_ms=%.1f outcome=%s",
-                request.command,
-                request.subcommand or "-",
-                request.place.platform,
-                latency_ms,
-                outcome,
+            command, subcommand = self._known(request)
+            event(
+                log,
+                "command",
+                command=command,
+                sub=subcommand,
+                kind="form" if request.values else "click" if request.action else "command",
+                platform=request.place.platform,
+                latency_ms=latency_ms,
+                outcome=outcome,
+                reason=reason,
+                shown=shown(last),
+                replies=count,
             )
             try:
                 await self.command_log.record(request, latency_ms, outcome)
             except Exception:  # a full disk must not turn an answer into a crash
                 log.exception("could not record the command log")
+
+    def _known(self, request: Request) -> tuple[str, str]:
+        """The command and subcommand names for the log: a name nobody registered is what the
+        user typed, so it is logged as "unknown"."""
+        command = self.commands.get(request.command)
+        if command is None:
+            return "unknown", "-"
+        if not request.subcommand:
+            return request.command, "-"
+        return request.command, request.subcommand if command.spec.subcommand(request.subcommand) else "unknown"
 
     async def _run(self, request: Request) -> AsyncIterator[Reply]:
         command = self.commands.get(request.command)
@@ -170,6 +200,20 @@ def typed_text_is_unicode(request: Request) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def shown(reply: Reply | None) -> str:
+    """What the user was last shown, for the log: public, private, form or none."""
+    if reply is None:
+        return "none"
+    if reply.form is not None:
+        return "form"
+    return "private" if reply.is_private else "public"
+
+
+def typed_texts(request: Request) -> list[str]:
+    """Everything the user typed into this request (options and form fields)."""
+    return [v for v in (*request.args.values(), *request.values.values()) if isinstance(v, str)]
 
 
 def _raise(exc: Exception):

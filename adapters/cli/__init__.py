@@ -80,12 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    from adapters.logs import configure_logging
+
     settings = load_settings(getattr(args, "config", None))
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings)  # key=value lines on stderr, secrets masked (README: Operations)
     return settings
 
 
