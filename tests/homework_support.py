@@ -24,8 +24,9 @@ class ThreadingMessenger(RecordingMessenger):
         return [(m[3:], r) for _, m, r in self.sent if m.startswith("dm:")]
 
 
-def homework_settings(tmp_path, **homework):
-    env = {"AULA__HOMEWORK__TICK_SECONDS": "0"} | {
+def homework_settings(tmp_path, environ: dict[str, str] | None = None, **homework):
+    """Settings on a file in tmp_path; timers ticked by the tests; `homework` overrides [homework] keys."""
+    env = {"AULA__HOMEWORK__TICK_SECONDS": "0", **(environ or {})} | {
         f"AULA__HOMEWORK__{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
         for k, v in homework.items()
     }
