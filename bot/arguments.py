@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from bot.commands import CommandSpec, Option
-from bot.errors import UserError
+from bot.errors import UserError, echo
 
 TRUE_WORDS = {"sí", "si", "yes", "true", "1", "on", "verdadero"}
 FALSE_WORDS = {"no", "false", "0", "off", "falso"}
@@ -56,7 +56,7 @@ def parse_arguments(spec: CommandSpec, text: str) -> dict[str, Any]:
         if primary is None or primary.name in args:
             extra = " ".join(leftovers)
             if primary is None:
-                raise UserError("error.unexpected_text", text=extra[:80])
+                raise UserError("error.unexpected_text", text=echo(extra))
             args[primary.name] = (args[primary.name] + " " + extra).strip()
         else:
             args[primary.name] = " ".join(leftovers) if len(leftovers) > 1 else leftovers[0]
@@ -68,24 +68,24 @@ def convert(option: Option, raw: str) -> Any:
     if option.choices:
         lowered = {c.lower(): c for c in option.choices}
         if raw.lower() not in lowered:
-            raise UserError("error.bad_choice", value=raw, option=option.name, choices=", ".join(option.choices))
+            raise UserError("error.bad_choice", value=echo(raw), option=option.name, choices=", ".join(option.choices))
         return lowered[raw.lower()]
     if option.kind == "integer":
         try:
             return int(raw)
         except ValueError:
-            raise UserError("error.bad_number", option=option.name, value=raw) from None
+            raise UserError("error.bad_number", option=option.name, value=echo(raw)) from None
     if option.kind == "number":
         try:
             return float(raw.replace(",", "."))
         except ValueError:
-            raise UserError("error.bad_number", option=option.name, value=raw) from None
+            raise UserError("error.bad_number", option=option.name, value=echo(raw)) from None
     if option.kind == "boolean":
         if raw.lower() in TRUE_WORDS:
             return True
         if raw.lower() in FALSE_WORDS:
             return False
-        raise UserError("error.bad_choice", value=raw, option=option.name, choices="sí, no")
+        raise UserError("error.bad_choice", value=echo(raw), option=option.name, choices="sí, no")
     return raw
 
 

@@ -19,7 +19,7 @@ import unicodedata
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.errors import UserError
+from bot.errors import UserError, echo
 
 END_OF_DAY = time(23, 59)
 WEEKDAYS = {
@@ -122,10 +122,10 @@ def parse_deadline(text: str, now: float, zone_name: str) -> float:
     local_now = datetime.fromtimestamp(now, zone)
     moment = read_deadline(text, local_now)
     if moment is None:
-        raise UserError("homework.bad_deadline", value=text)
+        raise UserError("homework.bad_deadline", value=echo(text))
     # A time that does not exist (a DST gap) or exists twice is read as the clock shows it.
     if moment <= local_now:
-        raise UserError("homework.past_deadline", value=text)
+        raise UserError("homework.past_deadline", value=echo(text))
     return moment.timestamp()
 
 

@@ -19,7 +19,7 @@ from typing import BinaryIO, TextIO
 from adapters.console.render import ConsoleRenderer
 from bot.app import Aula, error_reply
 from bot.arguments import missing_required, parse_arguments, split_subcommand
-from bot.errors import UserError
+from bot.errors import UserError, echo
 from bot.i18n import t
 from bot.replies import Button, Form, Reply
 from bot.requests import Place, Request, User
@@ -120,14 +120,14 @@ class ConsoleSession:
         name = name.lower()
         command = self.aula.commands.get(name)
         if command is None:
-            self.show(error_reply(lang, "error.unknown_command", command=name))
+            self.show(error_reply(lang, "error.unknown_command", command=echo(name)))
             self.refused += 1
             return None
         try:
             subcommand, rest = split_subcommand(command.spec, rest)
             spec = command.spec.subcommand(subcommand) if subcommand else command.spec
             if spec is None:
-                raise UserError("error.unknown_subcommand", command=name, subcommand=subcommand)
+                raise UserError("error.unknown_subcommand", command=name, subcommand=echo(subcommand))
             args = parse_arguments(spec, rest)
             missing = missing_required(spec, args)
             if missing is not None:

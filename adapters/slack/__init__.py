@@ -32,7 +32,7 @@ from adapters.slack.render import ACTION_PREFIX, modal, render
 from adapters.slack.users import UserDirectory
 from bot.app import Aula, error_reply
 from bot.arguments import missing_required, parse_arguments, split_subcommand
-from bot.errors import UserError
+from bot.errors import UserError, echo
 from bot.limits import SLACK_ACK_DEADLINE_S, SLACK_EDIT_INTERVAL_S
 from bot.replies import Form, Reply, plain_text
 from bot.requests import Place, Request
@@ -271,7 +271,7 @@ class SlackAdapter:
         subcommand, rest = split_subcommand(spec, text)
         sub_spec = spec.subcommand(subcommand) if subcommand else spec
         if sub_spec is None:
-            raise UserError("error.unknown_subcommand", command=name, subcommand=subcommand)
+            raise UserError("error.unknown_subcommand", command=name, subcommand=echo(subcommand))
         args = parse_arguments(sub_spec, rest)
         missing = missing_required(sub_spec, args)
         if missing is not None:

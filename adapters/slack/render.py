@@ -92,6 +92,12 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def mrkdwn_escape(text: str) -> str:
+    """Text for mrkdwn: escaped, and with a zero-width space between backticks, so a ``` typed
+    in prose cannot open a code block that swallows what follows, nor close one of ours."""
+    return re.sub(r"`(?=`)", "`\u200b", escape(text))
+
+
 def render(reply: Reply, locale: str) -> Rendered:
     uploads: list[Upload] = []
     pieces = [piece for part in reply.parts for piece in part_pieces(part, uploads)]
@@ -159,7 +165,7 @@ def mrkdwn_texts(part: Part, limit: int) -> list[tuple[str, str]]:
         case Table(headers=headers, rows=rows):
             return code_texts(table_text(headers, rows), limit)
         case Segments(segments=segments, caption=caption):
-            pieces = [(f"_{escape(caption)}_\n" if caption.strip() else "", caption)]
+            pieces = [(f"_{mrkdwn_escape(caption)}_\n" if caption.strip() else "", caption)]
             separator = ""
             for segment in segments:
                 if segment.text:
@@ -194,7 +200,7 @@ def span_pieces(spans: tuple[Span, ...], limit: int) -> list[tuple[str, str]]:
 
 
 def span_mrkdwn(span: Span) -> str:
-    text = escape(span.text)
+    text = mrkdwn_escape(span.text)
     # Inline code has no escape for a backtick, and stops at a line break: show such text plain.
     if span.code and "`" not in span.text and "\n" not in span.text and span.text.strip():
         return f"`{text}`"
@@ -225,8 +231,7 @@ def code_texts(text: str, limit: int) -> list[tuple[str, str]]:
 
 
 def code_body(text: str) -> str:
-    # A zero-width space between backticks: a ``` the user typed cannot close our block.
-    return re.sub(r"`(?=`)", "`\u200b", escape(text))
+    return mrkdwn_escape(text)  # a ``` the user typed cannot close our block
 
 
 def table_text(headers: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> str:
@@ -259,17 +264,17 @@ def columns(panels: tuple[tuple[str, tuple[Part, ...]], ...], uploads: list[Uplo
     pieces: list[Piece] = []
     for title, parts in panels:
         if title.strip():
-            pieces.append(section(f"*{escape(title)}*", title))
+            pieces.append(section(f"*{mrkdwn_escape(title)}*", title))
         for part in parts:
             pieces.extend(part_pieces(part, uploads))
     return pieces
 
 
 def panel_field(title: str, parts: tuple[Part, ...]) -> tuple[str, str] | None:
-    texts = [(f"*{escape(title)}*", title)] if title.strip() else []
+    texts = [(f"*{mrkdwn_escape(title)}*", title)] if title.strip() else []
     for part in parts:
         if isinstance(part, Heading):
-            texts.append((f"*{escape(part.text)}*", part.text))
+            texts.append((f"*{mrkdwn_escape(part.text)}*", part.text))
             continue
         if isinstance(part, Image | Attachment | Columns):
             return None

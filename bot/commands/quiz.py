@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.commands import Command, CommandSpec, Option
-from bot.errors import UserError
+from bot.errors import UserError, echo
 from bot.homework import Homework
 from bot.homework_deadline import default_deadline, parse_deadline
 from bot.i18n import t
@@ -134,7 +134,7 @@ async def start(request: Request, engine: QuizEngine) -> Reply:
         raise UserError("quiz.bank_invalid", problems="\n".join(exc.describe(lang))) from None
     if bank is None:
         names = ", ".join(await engine.catalog.names()) or "—"
-        raise UserError("quiz.unknown_bank", bank=name, available=names)
+        raise UserError("quiz.unknown_bank", bank=echo(name), available=names)
     anonymous = bool(request.arg("anonimo", engine.settings.anonymous))
     session = await engine.start_quiz(
         request, bank, bool(request.arg("aleatorio", False)), seconds, anonymous
@@ -341,7 +341,7 @@ async def named_bank(request: Request, catalog):
         raise UserError("quiz.bank_invalid", problems="\n".join(exc.describe(request.locale))) from None
     if bank is None:
         names = ", ".join(await catalog.names()) or "—"
-        raise UserError("quiz.unknown_bank", bank=name, available=names)
+        raise UserError("quiz.unknown_bank", bank=echo(name), available=names)
     return bank
 
 
