@@ -51,6 +51,7 @@ class FakeSlack:
         self.users: dict[str, dict[str, Any]] = {}  # user id -> fields merged into users.info's user
         self.failures: dict[str, str] = {}  # method -> Slack error code it answers with
         self.envelopes: asyncio.Queue[dict] = asyncio.Queue()  # pushed to Socket Mode clients
+        self.sockets: dict[web.WebSocketResponse, web.Request] = {}  # Socket Mode connections open now
         self._numbers = itertools.count(1)
         self._server: TestServer | None = None
 
@@ -165,9 +166,19 @@ class FakeSlack:
         self.calls.append(Call("response_url", {"url_name": request.match_info["name"], **payload}))
         return web.Response(text="ok")
 
+    async def drop_sockets(self, abrupt: bool = False) -> None:
+        """Slack's side ends every Socket Mode connection: with a close frame, as Slack does when
+        it moves a connection, or `abrupt`ly (the TCP connection just goes, as in a network cut)."""
+        for ws, request in list(self.sockets.items()):
+            if abrupt:
+                request.transport.abort()
+            else:
+                await ws.close(code=1001, message=b"going away")
+
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
+        self.sockets[ws] = request
         await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A1"}})
 
         async def push() -> None:
@@ -181,6 +192,7 @@ class FakeSlack:
                     self.calls.append(Call("socket_ack", json.loads(message.data)))
         finally:
             pusher.cancel()
+            self.sockets.pop(ws, None)
         return ws
 
 
