@@ -46,6 +46,7 @@ SLACK_API = "https://slack.com/api/"
 HTTP_TIMEOUT_S = 10.0
 BUSY_WAIT_S = 2.0  # how long to wait for a lock held by a running bot before saying so
 SLACK_SIGNING_SECRET_SHAPE = re.compile(r"[0-9a-f]{32}")
+SLACK_TOKEN_KIND = re.compile(r"xox[a-z]-|xapp-")
 
 
 class Level(Enum):
@@ -274,7 +275,7 @@ def check_slack(settings: Settings) -> list[Finding]:
     if not bot:
         findings.append(problem("slack", "doctor.slack_bot_missing"))
     elif not bot.startswith("xoxb-"):
-        findings.append(problem("slack", "doctor.slack_bot_shape", start=bot[:5]))
+        findings.append(problem("slack", "doctor.slack_bot_shape", start=token_kind(bot)))
     if settings.slack.mode == "socket":
         if not app:
             findings.append(problem("slack", "doctor.slack_app_missing"))
@@ -288,6 +289,12 @@ def check_slack(settings: Settings) -> list[Finding]:
     if not findings:
         findings.append(ok("slack", "doctor.slack_tokens_ok", mode=settings.slack.mode))
     return findings
+
+
+def token_kind(token: str) -> str:
+    """A Slack token's kind prefix (xoxp-, xapp-...), never any of its secret part."""
+    match = SLACK_TOKEN_KIND.match(token)
+    return match.group(0) if match else "?"
 
 
 async def check_slack_online(settings: Settings, http: httpx.AsyncClient, api: str) -> list[Finding]:

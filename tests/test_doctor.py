@@ -260,6 +260,12 @@ def test_slack_tokens_are_checked_for_the_configured_mode(tmp_path, env, expecte
     assert [(f.level, f.key) for f in check_slack(settings_with(tmp_path, **env))] == expected
 
 
+@pytest.mark.parametrize(("token", "shown"), [("xoxp-1234-user", "xoxp-"), ("0123456789abcdef", "?")])
+def test_a_wrong_slack_token_is_described_by_its_kind_only(tmp_path, token, shown):
+    [finding] = check_slack(settings_with(tmp_path, SLACK_BOT_TOKEN=token, SLACK_APP_TOKEN="xapp-1"))
+    assert finding.values == {"start": shown}
+
+
 async def test_online_asks_slack_about_both_tokens(tmp_path):
     settings = settings_with(tmp_path, SLACK_BOT_TOKEN="xoxb-good", SLACK_APP_TOKEN="xapp-good")
     async with FakeSlack() as slack, httpx.AsyncClient() as http:

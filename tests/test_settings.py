@@ -78,6 +78,28 @@ def test_config_show_masks_secrets(tmp_path):
     assert shown["secrets"]["slack_bot_token"] == "(not set)"
 
 
+def test_config_show_masks_all_five_secrets_from_the_environment_and_dotenv(tmp_path):
+    secrets = {
+        "DISCORD_TOKEN": "discord-leak-1",
+        "SLACK_BOT_TOKEN": "xoxb-leak-2",
+        "SLACK_APP_TOKEN": "xapp-leak-3",
+        "HYPERBOLIC_API_KEY": "sk-leak-5",
+    }
+    (tmp_path / ".env").write_text("SLACK_SIGNING_SECRET=signing-leak-4\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "config", "show"],
+        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **secrets}, cwd=tmp_path, check=True,
+    )  # fmt: skip
+    assert "leak" not in result.stdout + result.stderr
+    assert json.loads(result.stdout)["secrets"] == {
+        "discord_token": "****",
+        "slack_bot_token": "****",
+        "slack_app_token": "****",
+        "slack_signing_secret": "****",
+        "llm_api_key": "****",
+    }
+
+
 def test_the_shipped_config_file_is_valid():
     from bot.settings import REPO_CONFIG
 
