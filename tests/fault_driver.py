@@ -9,12 +9,17 @@ would show it to the user:
     in:  {"id": 7, "user": "ana", "action": "quiz:answer:1:0:B"}
          {"id": 8, "user": "profe", "instructor": true, "command": "quiz", "subcommand": "next"}
          {"advance": 31}                      (move this process's clock forward)
+         {"disk_full": true}                  (files may no longer grow; false: room again)
     out: {"event": "ready"}
          {"event": "reply", "id": 7, "error": false, "text": "✅ Respuesta registrada: B ...", "buttons": []}
          {"event": "post", "thread": "", "text": "...", "buttons": ["quiz:answer:1:0:A", ...]}   (and "edit")
     A reply that opens a form shows its id and fields: {"form": "quiz:hw-submit:1:0,1", "fields": ["p0", "p1"]}.
 
 FAULT_CLOCK_OFFSET_S starts the clock that far ahead of real time (a bot restarted late).
+
+"disk_full" is a real operating-system refusal, without root: the process's file size limit
+(RLIMIT_FSIZE) is lowered to the size of the SQLite WAL now, so the next commit (a WAL
+append) fails in the write() call, as on a full disk.
 """
 
 from __future__ import annotations
@@ -22,8 +27,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
+import signal
 import sys
 import time
+from pathlib import Path
 
 from bot.app import Aula
 from bot.replies import Reply, plain_text
@@ -100,7 +108,15 @@ async def answer(aula: Aula, number: int, request: Request) -> None:
         emit("reply", id=number, error=reply.error, **shown(reply))
 
 
+def set_disk_full(database: str, full: bool) -> None:
+    """Full: no write may end past the WAL's current size, so the next commit (a WAL append) fails."""
+    wal = Path(database + "-wal")
+    limit = wal.stat().st_size if full else resource.RLIM_INFINITY
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
 async def main() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead
     clock = Clock(float(os.environ.get("FAULT_CLOCK_OFFSET_S", "0")))
     aula = Aula(load_settings(dotenv_path=None), clock=clock)
     aula.messengers["console"] = PrintingMessenger()
@@ -111,6 +127,11 @@ async def main() -> None:
         data = json.loads(line)
         if "advance" in data:
             clock.offset += float(data["advance"])
+            continue
+        if "disk_full" in data:
+            await asyncio.gather(*running)  # what was sent before runs with the room it had
+            set_disk_full(aula.settings.database, data["disk_full"])
+            emit("disk_full", full=data["disk_full"])
             continue
         task = asyncio.create_task(answer(aula, data["id"], request_of(data)))
         running.add(task)

@@ -25,6 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 EVENT_TIMEOUT_S = 15.0
 QUESTION_SECONDS = 30  # the built-in bank's time per question
 RIGHT = "B"  # the right answer to its first question
+UNSAVED = {
+    "es": "No pude guardar eso ahora (la base de datos no responde)",
+    "en": "I couldn't save that right now (the database isn't answering)",
+}
 
 
 class Classroom:
@@ -63,7 +67,10 @@ class Classroom:
         return number
 
     async def advance(self, seconds: float) -> None:
-        self.process.stdin.write((json.dumps({"advance": seconds}) + "\n").encode())
+        await self.send_raw({"advance": seconds})
+
+    async def send_raw(self, line: dict) -> None:
+        self.process.stdin.write((json.dumps(line) + "\n").encode())
         await self.process.stdin.drain()
 
     async def wait_for(self, condition, seen: int = 0) -> dict:
@@ -309,4 +316,40 @@ async def test_a_deadline_that_passed_while_the_bot_was_dead_is_published_at_sta
     late = await room.send(user="tarde", action=form, values={"p0": "Entrego tarde"})
     assert "✅ Guardé 1 respuesta" in (await room.reply_to(late))["text"]
     assert stored(database, "SELECT late FROM homework_answers WHERE user_id = 'tarde'") == [(1,)]
+    await room.close()
+
+
+# --- the disk fills up under a running bot ----------------------------------------------------
+
+
+async def test_disk_full_in_a_real_process_refuses_clearly_and_loses_nothing_confirmed(classrooms, database):
+    room = await classrooms(database)
+    start = await room.send(user="profe", instructor=True, command="quiz", subcommand="start",
+                            args={"banco": "seccion-2"})  # fmt: skip
+    await room.reply_to(start)
+    for number in range(5):
+        await room.send(user=f"s{number}", action=f"quiz:answer:1:0:{RIGHT}")
+
+    await room.send_raw({"disk_full": True})
+    await room.wait_for(lambda e: e["event"] == "disk_full" and e["full"])
+    refused = {}
+    for number in range(5, 15):
+        lang = ("es", "en")[number % 2]
+        refused[await room.send(user=f"s{number}", action=f"quiz:answer:1:0:{RIGHT}", locale=lang)] = lang
+    for number, lang in refused.items():
+        reply = await room.reply_to(number)
+        assert reply["error"] and UNSAVED[lang] in reply["text"], reply
+    help_reply = await room.reply_to(await room.send(user="s5", command="help"))
+    assert not help_reply["error"]  # what needs no writing still answers
+
+    await room.send_raw({"disk_full": False})
+    again = await room.send(user="s5", action=f"quiz:answer:1:0:{RIGHT}")
+    assert "Respuesta registrada" in (await room.reply_to(again))["text"]
+    await room.kill()
+
+    confirmed = room.confirmed_answers()
+    assert set(confirmed) == {f"s{number}" for number in range(6)}
+    room = await classrooms(database)
+    saved = dict(stored(database, "SELECT user_id, choice FROM quiz_answers"))
+    assert set(saved) == set(confirmed)  # every confirmed answer, and none that was refused
     await room.close()
