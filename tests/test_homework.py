@@ -371,3 +371,14 @@ async def test_a_long_answer_is_posted_in_several_parts(app, messenger):
     posts = [post for _, post in messenger.in_threads()]
     assert len(posts) == 3 and "(continúa, 2/3)" in posts[1]
     assert "".join(p.split("\n", 1)[1] for p in posts) == text
+
+
+async def test_a_student_who_only_played_a_live_quiz_here_is_reminded(app, messenger, clock):
+    engine = app.services["quiz"]
+    await engine.start_quiz(quiz("start"), await engine.catalog.get("seccion-2"), False, None, False)
+    await ask(app, Request("quiz", person("dani"), PLACE, action="quiz:answer:1:0:B"))
+    await engine.stop(await engine.session(1))
+    await assign(app)
+    clock.advance(2 * DAY + 60)
+    await app.services["homework"].tick()
+    assert [user for user, _ in messenger.direct()] == ["dani"]

@@ -246,6 +246,7 @@ async def import_bank(request: Request, engine: QuizEngine) -> Reply:
 
 async def on_action(request: Request, app: Aula) -> Reply:
     engine = engine_of(app)
+    await homework_of(app).repo.seen(request, app.clock())  # who plays here is in the class roster
     parts = request.action.split(":")
     try:
         if parts[1] == "answer" and len(parts) == 5:
@@ -263,7 +264,6 @@ async def homework_action(request: Request, app: Aula, parts: list[str]) -> Repl
     """quiz:hw-open:<a> · quiz:hw-edit:<a>:<question> · quiz:hw-submit|hw-revise:<a>:<questions>
     · quiz:hw-mute:<a> · quiz:hw-unmute:<a> (questions are 0-based positions)."""
     homework = homework_of(app)
-    await homework.repo.seen(request, app.clock())
     kind, assignment_id = parts[1], int(parts[2])
     if kind == "hw-open" and len(parts) == 3:
         return Reply.open_form(await homework.form(request, assignment_id))
