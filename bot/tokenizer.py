@@ -11,10 +11,12 @@ Each encoding is loaded lazily, once per process, and shared by every command.
 
 from __future__ import annotations
 
+import asyncio
 import binascii
 import hashlib
 import struct
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from unittest import mock
@@ -182,6 +184,12 @@ def get_encoding(name: str) -> tiktoken.Encoding:
             if encoding is None:
                 encoding = _cache[name] = _build(ENCODINGS[name])
     return encoding
+
+
+async def preload(names: Iterable[str]) -> None:
+    """Load encodings in a worker thread, for a command's start-up: a load takes a few hundred
+    ms of CPU, which would otherwise stall the event loop on a class's first request."""
+    await asyncio.to_thread(lambda: [get_encoding(name) for name in names])
 
 
 def encode_plain(name: str, text: str) -> list[int]:

@@ -50,7 +50,7 @@ from bot.replies import (
 from bot.requests import Request
 from bot.settings import Settings
 from bot.storage.roles import RolesConversations
-from bot.tokenizer import get_encoding
+from bot.tokenizer import get_encoding, preload
 
 if TYPE_CHECKING:
     from bot.app import Aula
@@ -467,4 +467,8 @@ def live_error(lang: str, error: BaseException | None) -> str:
     return t(lang, "roles.live.error.unreachable", reason=str(error) or type(error).__name__)
 
 
-command = Command(spec=SPEC, run=run, on_action=on_action)
+async def on_startup(app: Aula) -> None:
+    await preload({template.encoding for template in TEMPLATES.values()})  # rendering runs on the event loop
+
+
+command = Command(spec=SPEC, run=run, on_action=on_action, on_startup=on_startup)

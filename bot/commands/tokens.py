@@ -34,7 +34,7 @@ from bot.replies import (
 from bot.requests import Request
 from bot.settings import TokensSettings
 from bot.token_view import TokenAnalysis, analyze, cost_lines, observations, visible, visible_inline
-from bot.tokenizer import ENCODINGS, MODEL_ALIASES, encode_plain
+from bot.tokenizer import ENCODINGS, MODEL_ALIASES, encode_plain, preload
 
 if TYPE_CHECKING:
     from bot.app import Aula
@@ -353,4 +353,8 @@ def usd(lang: str, value: float) -> str:
     return "US$ " + decimal(lang, float(whole), 0) + ("," if lang == "es" else ".") + fraction
 
 
-command = Command(spec=SPEC, run=run)
+async def on_startup(app: Aula) -> None:
+    await preload(ALL_ENCODINGS)  # the cost table counts the text in every encoding
+
+
+command = Command(spec=SPEC, run=run, on_startup=on_startup)
