@@ -24,7 +24,7 @@ BOLT_VERIFICATION_LOGGER = "slack_bolt.RequestVerification"
 
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> logging.Handler:
     """Send every record to one key=value handler with the settings' secrets masked; returns it."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream else StderrHandler()
     handler.setFormatter(KeyValueFormatter(secret_values(settings)))
     handler.addFilter(LibraryFloors())
     root = logging.getLogger()
@@ -33,6 +33,9 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> loggi
     root.addHandler(handler)
     level = logging.getLevelName(settings.log_level)
     root.setLevel(level)
+    # Bolt names a logger after the app ("aula") and copies the root's level into it on every
+    # request; whatever an earlier Bolt app left there must not hide Aula's own lines.
+    logging.getLogger("aula").setLevel(logging.NOTSET)
     verification = logging.getLogger(BOLT_VERIFICATION_LOGGER)
     if not any(isinstance(f, DropRequestBody) for f in verification.filters):
         verification.addFilter(DropRequestBody())
@@ -44,6 +47,22 @@ def secret_values(settings: Settings) -> list[str]:
     values = [s.get_secret_value() for s in settings.secrets.model_dump().values() if s is not None]
     values += [os.environ.get(p.api_key_env, "") for p in settings.llm.profiles.values() if p.api_key_env]
     return [v for v in values if v]
+
+
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a line is written (as logging.lastResort does),
+    so a process that swaps stderr (a test runner capturing it) never writes to a closed one."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
 
 
 class LibraryFloors(logging.Filter):

@@ -66,7 +66,8 @@ class KeyValueFormatter(logging.Formatter):
             pairs.append(("stack", record.stack_info))
         private = getattr(record, PRIVATE, ())
         shown = [f"{key}={quote(self.redact(v, private) if isinstance(v, str) else v)}" for key, v in pairs]
-        return " ".join([timestamp(record.created), *shown])
+        line = " ".join([timestamp(record.created), *shown])
+        return line.encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate cannot be written
 
     def redact(self, text: str, private: Iterable[str] = ()) -> str:
         """`text` with the given user texts, the known secrets and token-shaped strings masked."""

@@ -138,6 +138,27 @@ def test_token_shaped_text_is_masked_even_when_nobody_said_it_was_secret(leak):
     assert secret not in line and "****" in line
 
 
+def test_a_line_with_a_lone_surrogate_can_still_be_written():
+    record = logging.LogRecord("lib", logging.WARNING, __file__, 1, "odd %s", ("a\ud800b",), None)
+    line = KeyValueFormatter().format(record)
+    line.encode("utf-8")  # would raise UnicodeEncodeError with the surrogate itself
+    assert "a\\ud800b" in line and parse(line)["msg"] == "odd a\ud800b"  # JSON reads the escape back
+
+
+def test_the_default_handler_writes_to_the_current_stderr(secret_settings, monkeypatch):
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging(secret_settings)
+        later = io.StringIO()
+        monkeypatch.setattr("sys.stderr", later)  # as a test runner swaps it
+        logging.getLogger("aula.test").warning("after the swap")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    assert "after the swap" in later.getvalue()
+
+
 def test_known_secrets_are_masked_wherever_they_appear():
     formatter = KeyValueFormatter(["plain-looking-password"])
     line = formatter.format(
