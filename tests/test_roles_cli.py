@@ -67,5 +67,5 @@ def test_the_form_through_console_prompts(tmp_path):
     out = result.stdout.decode()
     assert result.returncode == 0, result.stderr.decode()
     # The console shows segments separated by "|" and newlines as "↵".
-    assert "<|im_start|>|system|<|im_sep|>|Sé breve.↵Muy breve.|<|im_end|>|<|im_start|>|user|" in out
+    assert "<|im_start|>|system|<|im_sep|>|Sé breve.↵\nMuy breve.|<|im_end|>|<|im_start|>|user|" in out
     assert "1 · sistema" in out and "2 · usuario" in out and "3 · asistente" not in out

@@ -93,15 +93,21 @@ class ConsoleSession:
         terminal (e.g. a place in the queue) and its final version when it is done."""
         first: Reply | None = None
         last: Reply | None = None
-        async for reply in self.aula.handle(request):
-            if reply.form is not None:
-                await self.fill_form(request, reply.form)
-                return
-            if first is None:
-                first = reply
-                if self.interactive:
-                    self.show(reply)
-            last = reply
+        form: Form | None = None
+        # aclosing: the command's own bookkeeping (its log line) runs before the form is asked.
+        async with contextlib.aclosing(self.aula.handle(request)) as replies:
+            async for reply in replies:
+                if reply.form is not None:
+                    form = reply.form
+                    break
+                if first is None:
+                    first = reply
+                    if self.interactive:
+                        self.show(reply)
+                last = reply
+        if form is not None:
+            await self.fill_form(request, form)
+            return
         if last is not None and not (self.interactive and last is first):
             self.show(last)
         if last is not None and last.error:
