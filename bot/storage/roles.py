@@ -19,16 +19,17 @@ class RolesConversations:
     async def save(
         self, platform: str, user_id: str, template: str, messages: list[Message], now: float, keep_s: float
     ) -> int:
-        """Store a conversation and prune expired ones; returns its id."""
+        """Store a conversation and prune expired ones; returns its id.
+
+        Two single writes, not a transaction: the prune need not be atomic with the insert,
+        and a class's transactions queue one behind another (bench/class_load.py)."""
         data = json.dumps([[m.role, m.content] for m in messages], ensure_ascii=False)
-        async with self.db.transaction() as conn:
-            await conn.execute("DELETE FROM roles_conversations WHERE created_at < ?", (now - keep_s,))
-            cursor = await conn.execute(
-                "INSERT INTO roles_conversations (platform, user_id, template, messages, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (platform, user_id, template, data, now),
-            )
-            return int(cursor.lastrowid)
+        await self.db.execute("DELETE FROM roles_conversations WHERE created_at < ?", (now - keep_s,))
+        return await self.db.execute(
+            "INSERT INTO roles_conversations (platform, user_id, template, messages, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (platform, user_id, template, data, now),
+        )
 
     async def get(self, conversation_id: int) -> tuple[str, list[Message]] | None:
         """(template, messages), or None if it expired or never existed."""
