@@ -8,11 +8,15 @@ from bot.app import Aula
 from bot.requests import Place, Request, User
 from bot.settings import Settings, load_settings
 
+QUIET_LOOPS = {"AULA__QUIZ__TICK_SECONDS": "0", "AULA__HOMEWORK__TICK_SECONDS": "0"}
+
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    """Default settings with the database in tmp_path and no secrets from the real environment."""
-    return load_settings(environ={"AULA_DATABASE": str(tmp_path / "aula.sqlite3")}, dotenv_path=None)
+    """Default settings with the database in tmp_path and no secrets from the real environment.
+    Quiz and homework timers are ticked by the tests that need them, not by background loops
+    (a loop would keep every "wait for the bot's background work" waiting until its timeout)."""
+    return load_settings(environ=QUIET_LOOPS | {"AULA_DATABASE": str(tmp_path / "aula.sqlite3")}, dotenv_path=None)
 
 
 @pytest.fixture
@@ -37,7 +41,7 @@ def discord_settings(tmp_path) -> Settings:
     """Settings for the simulated Discord: quiz timers are ticked by the tests, not by a
     background loop (simcord waits for the bot to go idle after every action)."""
     return load_settings(
-        environ={"AULA_DATABASE": str(tmp_path / "aula.sqlite3"), "AULA__QUIZ__TICK_SECONDS": "0"},
+        environ=QUIET_LOOPS | {"AULA_DATABASE": str(tmp_path / "aula.sqlite3")},
         dotenv_path=None,
     )
 

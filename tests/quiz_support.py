@@ -59,7 +59,7 @@ class RecordingMessenger:
 
 def quiz_settings(database: str, environ: dict[str, str] | None = None, **quiz: object) -> Settings:
     """Settings on `database`, quiz timers ticked by the test, `quiz` overriding [quiz] keys."""
-    env = {"AULA_DATABASE": database, "AULA__QUIZ__TICK_SECONDS": "0", **(environ or {})}
+    env = {"AULA_DATABASE": database, "AULA__QUIZ__TICK_SECONDS": "0", "AULA__HOMEWORK__TICK_SECONDS": "0", **(environ or {})}
     env |= {
         f"AULA__QUIZ__{key.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
         for key, value in quiz.items()

@@ -14,6 +14,7 @@ from adapters.slack import create_app
 from bot.app import Aula
 from bot.settings import load_settings
 from bot.tokenizer import encode_plain
+from tests.conftest import QUIET_LOOPS
 from tests.fake_slack import BOT_TOKEN, CHANNEL_ID, SIGNING_SECRET, FakeSlack, command_body, signed_request
 
 STUDENT = "U0STUDENT"
@@ -22,7 +23,8 @@ STUDENT = "U0STUDENT"
 @pytest.fixture
 async def slack_tokens(tmp_path):
     settings = load_settings(
-        environ={
+        environ=QUIET_LOOPS
+        | {
             "AULA_DATABASE": str(tmp_path / "aula.sqlite3"),
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
