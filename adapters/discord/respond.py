@@ -3,7 +3,9 @@
 Discord drops an interaction nobody acknowledged within 3 seconds. So the core's
 first reply gets FIRST_REPLY_WAIT_S: if it comes in time it is the response itself
 (a message, or a modal, which can only ever be the first response); otherwise the
-interaction is deferred and the reply follows. Later replies of a streaming handler
+interaction is deferred ("thinking…") and the reply follows. The wait is short, far
+inside the deadline: when a whole class types at once, the replies queue but every
+interaction is acknowledged at once (bench/class_load.py). Later replies of a streaming handler
 edit those messages, at most once per EDIT_INTERVAL_S, and the newest always lands.
 """
 
@@ -19,12 +21,11 @@ import discord
 from adapters.discord.components import FormModal, FormOpener
 from adapters.discord.render import NO_MENTIONS, Outgoing, render
 from bot.i18n import t
-from bot.limits import DISCORD_ACK_DEADLINE_S
 from bot.replies import Paragraph, Reply
 
 log = logging.getLogger("aula.discord")
 
-FIRST_REPLY_WAIT_S = DISCORD_ACK_DEADLINE_S - 1.0  # a second left for the response to reach Discord
+FIRST_REPLY_WAIT_S = 0.1  # a quiz click or /roles answers within it; a long /tokens is deferred
 EDIT_INTERVAL_S = 1.0  # Discord rate-limits edits; one a second keeps a stream smooth and legal
 
 
