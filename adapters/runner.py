@@ -47,7 +47,7 @@ async def _serve(settings: Settings, platforms: list[str]) -> int:
         from adapters.discord import create_bot
 
         bot = create_bot(settings, aula=aula)
-        tasks.append(asyncio.create_task(bot.start(settings.secrets.discord_token.get_secret_value()), name="discord"))
+        tasks.append(asyncio.create_task(_run_discord(bot, settings), name="discord"))
     if "slack" in platforms:
         from adapters.slack import create_app, serve
 
@@ -73,6 +73,11 @@ async def _serve(settings: Settings, platforms: list[str]) -> int:
     await aula.close()
     log.info("stopped")
     return code
+
+
+async def _run_discord(bot, settings: Settings) -> None:
+    async with bot:  # closes the gateway and HTTP session however start() ends
+        await bot.start(settings.secrets.discord_token.get_secret_value())
 
 
 HEARTBEAT_EVERY_S = 30
