@@ -16,6 +16,7 @@ from adapters.discord.people import locale_of, place_of, user_of
 from adapters.discord.render import NO_MENTIONS
 from adapters.discord.respond import respond
 from adapters.discord.slash import CatalogTranslator, slash_commands
+from adapters.starts import start_slots
 from bot.app import Aula, error_reply
 from bot.arguments import convert
 from bot.commands import Option
@@ -52,6 +53,7 @@ class AulaBot(commands.Bot):
         self.owns_aula = owns_aula
         # What the last answer of each command looked like: to defer a slow one the same way.
         self.private_hints: dict[str, bool] = {}
+        self.starts = start_slots(aula.services)  # deferral happens outside them: see respond.py
         for command in slash_commands(
             [c.spec for c in aula.commands.values()], self.run_command, self.suggest
         ):
@@ -101,7 +103,7 @@ class AulaBot(commands.Bot):
                 args=values,
                 attachments=attachments,
             )
-            return self.aula.handle(request)
+            return self.starts.first_of(self.aula.handle(request))
 
         await self._respond(interaction, f"{command} {subcommand}", start, user.locale)
 
@@ -117,7 +119,7 @@ class AulaBot(commands.Bot):
         )
 
         async def start() -> AsyncIterator[Reply]:
-            return self.aula.handle(request)
+            return self.starts.first_of(self.aula.handle(request))
 
         await self._respond(interaction, f"{request.command} action", start, user.locale)
 

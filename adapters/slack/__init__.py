@@ -30,6 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.delivery import Origin, PublicReply, ResponseUrl, SlackMessenger, SlackOutput, throttled
 from adapters.slack.render import ACTION_PREFIX, modal, render
 from adapters.slack.users import UserDirectory
+from adapters.starts import start_slots
 from bot.app import Aula, error_reply
 from bot.arguments import missing_required, parse_arguments, split_subcommand
 from bot.errors import UserError, echo
@@ -119,6 +120,7 @@ class SlackAdapter:
         self.users = UserDirectory(app.client, settings)
         self.messenger = SlackMessenger(self.out, settings.default_locale)
         self.seen: TTLCache[str, bool] = TTLCache(maxsize=DELIVERY_MEMORY_SIZE, ttl=DELIVERY_MEMORY_S)
+        self.starts = start_slots(aula.services)  # every listener ack()s before taking one
 
     def register(self) -> None:
         self.app.middleware(self.skip_redeliveries)
@@ -160,7 +162,7 @@ class SlackAdapter:
         except UserError as exc:
             await self.send_private(origin, error_reply(origin.user.locale, exc.key, **exc.values))
             return
-        await self.deliver(origin, self.aula.handle(request))
+        await self.deliver(origin, self.replies(request))
 
     async def on_click(self, ack, body: dict, action: dict, respond: AsyncRespond) -> None:
         await ack()
@@ -176,7 +178,7 @@ class SlackAdapter:
             user.get("id", ""), user.get("name", ""), place, respond, body.get("trigger_id", "")
         )
         request = Request(command=button_id.split(":", 1)[0], user=origin.user, place=place, action=button_id)
-        await self.deliver(origin, self.aula.handle(request))
+        await self.deliver(origin, self.replies(request))
 
     async def on_form_submit(self, ack, body: dict, view: dict) -> None:
         """Wait briefly for the core's verdict, so a refusal can show inside the modal itself."""
@@ -229,7 +231,7 @@ class SlackAdapter:
         request = Request(
             command=form_id.split(":", 1)[0], user=origin.user, place=place, action=form_id, values=values
         )
-        replies = aiter(self.aula.handle(request))
+        replies = self.replies(request)
         return origin, await anext(replies, None), replies
 
     async def after_ack(self, work: Awaitable[None], body: dict, respond: AsyncRespond | None) -> None:
@@ -265,6 +267,9 @@ class SlackAdapter:
     ) -> Origin:
         user = await self.users.user(user_id, user_name)
         return Origin(place=place, user=user, response_url=ResponseUrl(respond), trigger_id=trigger_id)
+
+    def replies(self, request: Request) -> AsyncIterator[Reply]:
+        return self.starts.first_of(self.aula.handle(request))
 
     def parse(self, name: str, text: str, origin: Origin) -> Request:
         spec = self.aula.commands[name].spec

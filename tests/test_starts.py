@@ -1,0 +1,84 @@
+"""adapters/starts.py: a few requests start at a time, each holds its slot only until its first reply."""
+
+from __future__ import annotations
+
+import asyncio
+
+from adapters.starts import StartSlots, start_slots
+from bot.replies import Paragraph, Reply
+
+
+def reply(words: str) -> Reply:
+    return Reply.public(Paragraph.of(words))
+
+
+def text(reply: Reply) -> str:
+    return reply.parts[0].text
+
+
+async def test_only_size_requests_start_at_once_and_each_frees_its_slot_at_its_first_reply():
+    slots = StartSlots(size=2)
+    firsts = [asyncio.Event() for _ in range(4)]
+    ends = [asyncio.Event() for _ in range(4)]
+    started: list[int] = []
+
+    async def handler(index: int):
+        started.append(index)
+        await firsts[index].wait()
+        yield reply(f"first {index}")
+        await ends[index].wait()  # a stream goes on without its slot
+        yield reply(f"last {index}")
+
+    async def run(index: int) -> list[str]:
+        return [text(r) async for r in slots.first_of(handler(index))]
+
+    runs = [asyncio.create_task(run(i)) for i in range(4)]
+    await asyncio.sleep(0.01)
+    assert started == [0, 1]  # the others wait, in arrival order
+    firsts[1].set()
+    await asyncio.sleep(0.01)
+    assert started == [0, 1, 2]
+    for event in firsts + ends:
+        event.set()
+    assert await asyncio.gather(*runs) == [[f"first {i}", f"last {i}"] for i in range(4)]
+
+
+async def test_a_request_that_waited_too_long_for_a_slot_starts_anyway():
+    slots = StartSlots(size=1, max_wait_s=0.05)
+    stuck = asyncio.Event()
+
+    async def never_replies():
+        await stuck.wait()
+        yield reply("late")
+
+    async def quick():
+        yield reply("quick")
+
+    blocker = asyncio.create_task(anext(slots.first_of(never_replies())))
+    await asyncio.sleep(0.01)
+    first = await asyncio.wait_for(anext(slots.first_of(quick())), timeout=1)
+    assert text(first) == "quick"
+    blocker.cancel()
+
+
+async def test_closing_early_closes_the_handler_and_frees_the_slot():
+    slots = StartSlots(size=1)
+    closed = asyncio.Event()
+
+    async def handler():
+        try:
+            yield reply("one")
+            yield reply("two")
+        finally:
+            closed.set()  # the core logs the command here
+
+    replies = slots.first_of(handler())
+    assert text(await anext(replies)) == "one"
+    await replies.aclose()
+    assert closed.is_set()
+    assert (await asyncio.wait_for(anext(slots.first_of(handler())), timeout=1)) is not None
+
+
+def test_every_platform_of_a_process_shares_the_same_slots():
+    services: dict = {}
+    assert start_slots(services) is start_slots(services)
