@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
 from bot.commands import Command, CommandSpec
@@ -78,6 +80,7 @@ class Aula:
 
     async def handle(self, request: Request) -> AsyncIterator[Reply]:
         """Run a command, click or form; yield its replies. Never raises for the user's input."""
+        request = with_storable_name(request)
         started = time.perf_counter()
         outcome, reason = "ok", "-"
         last: Reply | None = None
@@ -214,6 +217,13 @@ def shown(reply: Reply | None) -> str:
 def typed_texts(request: Request) -> list[str]:
     """Everything the user typed into this request (options and form fields)."""
     return [v for v in (*request.args.values(), *request.values.values()) if isinstance(v, str)]
+
+
+def with_storable_name(request: Request) -> Request:
+    """A display name holding a lone surrogate (a platform's JSON can carry one) gets U+FFFD in
+    its place: names are only shown and stored, and nobody should be locked out by their own."""
+    name = re.sub("[\ud800-\udfff]", "\ufffd", request.user.name)
+    return request if name == request.user.name else replace(request, user=replace(request.user, name=name))
 
 
 def _raise(exc: Exception):

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 
 from bot.commands.roles import MESSAGE_MAX
+from bot.errors import UserError
+from bot.homework_deadline import parse_deadline
 from bot.i18n import catalog
 
 # Placeholders a platform test replaces with ids that exist there.
@@ -140,7 +142,8 @@ assert len(BY_ID) == len(CORPUS), "corpus ids must be unique"
 def refusal_for(target: str, value: str, tokens_max_chars: int) -> str | None:
     """The message key `target` must refuse `value` with (its main text, as the command
     receives it), or None when it must answer it. Targets: tokens, roles-user, roles-system,
-    roles-form (every field), compare, quiz-start, quiz-import-text (typed, no file)."""
+    roles-form (every field), compare, quiz-start, quiz-assign-bank, quiz-import-text (typed,
+    no file), homework-form (every field); any other (help, privacy) always answers."""
     if has_surrogates(value):
         return "input.not_unicode"
     match target:
@@ -156,10 +159,25 @@ def refusal_for(target: str, value: str, tokens_max_chars: int) -> str | None:
             return "roles.error.too_long"
         case "compare" if not value.strip():
             return "compare.need_prompt"
-        case "quiz-start":
+        case "quiz-start" | "quiz-assign-bank":
             return "quiz.unknown_bank"  # no bank is named like any of the corpus
         case "quiz-import-text":
             return "quiz.attach_a_file"
+        case "homework-form" if not value.strip():
+            return "homework.empty_answer"
+    return None
+
+
+def deadline_refusal(value: str, now: float, zone: str) -> str | None:
+    """What `/quiz assign banco:seccion-2 vence:<value>` owes: the deadline's refusal, if any."""
+    if has_surrogates(value):
+        return "input.not_unicode"
+    if not value.strip():
+        return None  # the default deadline
+    try:
+        parse_deadline(value.strip(), now, zone)
+    except UserError as exc:
+        return exc.key
     return None
 
 

@@ -42,6 +42,7 @@ from tests.fake_slack import (
 from tests.hostile_inputs import (
     CORPUS,
     Hostile,
+    deadline_refusal,
     fence_problems,
     refusal_for,
     refusal_pattern,
@@ -75,6 +76,9 @@ TARGETS = (
     Target("compare", "compare", "prompt:{text}", option="prompt"),
     Target("quiz-start", "quiz", "start banco:{text}", user=TEACHER, option="banco"),
     Target("quiz-import-text", "quiz", "import {text}", user=TEACHER, option="archivo"),
+    Target("quiz-assign-bank", "quiz", "assign banco:{text}", user=TEACHER, option="banco"),
+    Target("quiz-assign-due", "quiz", "assign banco:seccion-2 vence:{text}", user=TEACHER, option="vence"),
+    Target("privacy", "privacy", "{text}"),
 )
 
 
@@ -97,6 +101,7 @@ async def slack_class(tmp_path_factory):
                 "SLACK_SIGNING_SECRET": SIGNING_SECRET,
                 "AULA__SLACK__INSTRUCTOR_USER_IDS": f'["{TEACHER}"]',
                 "AULA__QUIZ__TICK_SECONDS": "0",
+                "AULA__HOMEWORK__TICK_SECONDS": "0",
                 "AULA_LLM_BASE_URL": llm.base_url,
                 "AULA_LLM_API_KEY": API_KEY,
                 # A whole class, one student: no cooldown, queue or budget between the sends.
@@ -112,7 +117,11 @@ async def slack_class(tmp_path_factory):
         await aula.start()
         client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
         app = create_app(settings, aula=aula, client=client, edit_interval_s=0)
-        yield SlackClass(app, slack, aula, settings)
+        room = SlackClass(app, slack, aula, settings)
+        # Homework to answer, published as it comes in: the answers reach the channel too.
+        assigned = await command(room, "quiz", "assign banco:seccion-2 publicar:al-enviar", user=TEACHER)
+        assert assigned.messages() and not error_texts(assigned)
+        yield room
         await aula.close()
 
 
@@ -235,9 +244,11 @@ def expected_refusal(room: SlackClass, target: Target, line: str) -> str | None:
         return exc.key
     if missing_required(sub_spec, args) is not None:
         return "error.missing_argument"
-    if target.id == "help":
-        return None
-    return refusal_for(target.id, str(args.get(target.option, "")), room.settings.tokens.max_chars)
+    value = str(args.get(target.option, ""))
+    if target.id == "quiz-assign-due":
+        refusal = deadline_refusal(value, room.aula.clock(), room.settings.homework.timezone)
+        return refusal or (None if args["banco"] == "seccion-2" else "quiz.unknown_bank")
+    return refusal_for(target.id, value, room.settings.tokens.max_chars)
 
 
 def as_slack_delivers(text: str) -> str:
@@ -280,5 +291,31 @@ async def test_roles_form(slack_class: SlackClass, entry: Hostile, caplog):
             assert answer["response_action"] == "errors" and sent.messages() == []
             [shown] = answer["errors"].values()
             assert refusal_pattern(refusal, "es").fullmatch(shown), shown[:300]
+    await check_help_still_answers(slack_class)
+    assert logged_errors(caplog) == []
+
+
+@pytest.mark.parametrize("entry", CORPUS, ids=[e.id for e in CORPUS])
+async def test_homework_form(slack_class: SlackClass, entry: Hostile, caplog):
+    student = f"U0HW{CORPUS.index(entry):03d}"  # a first answer each: nothing saved to revise
+    # Published answers carry the author's name: a name is pasted text too (Slack takes 80 chars).
+    slack_class.slack.users[student] = {"locale": "es-ES", "profile": {"display_name": entry.text[:80]}}
+    opened = await command(slack_class, "quiz", "answer", user=student)
+    [view] = [c.payload["view"] for c in opened.calls if c.method == "views.open"]
+    inputs = [b for b in view["blocks"] if b["type"] == "input"]
+    values = {b["block_id"]: entry.text[: b["element"]["max_length"]] for b in inputs}
+    sent = await dispatch(slack_class, submission_body(view, values, user_id=student))
+    check_shown_safely(sent)
+    refusal = refusal_for("homework-form", min(values.values(), key=len), slack_class.settings.tokens.max_chars)
+    if refusal is None:
+        assert sent.body == "" and error_texts(sent) == [] and sent.messages()
+        mine = await command(slack_class, "quiz", "my-answers", user=student)
+        check_shown_safely(mine)
+        check_answer(mine, None, "es")
+    else:
+        answer = json.loads(sent.body)
+        assert answer["response_action"] == "errors" and sent.messages() == []
+        [shown] = answer["errors"].values()
+        assert refusal_pattern(refusal, "es").fullmatch(shown), shown[:300]
     await check_help_still_answers(slack_class)
     assert logged_errors(caplog) == []

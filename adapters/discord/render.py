@@ -123,7 +123,18 @@ class Outgoing:
 
 def prose(text: str) -> str:
     """User text for a markdown context: shown literally, never formatting, never a mention."""
-    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+    return discord.utils.escape_mentions(escape_brackets(discord.utils.escape_markdown(text)))
+
+
+def escape_brackets(text: str) -> str:
+    """Escape every `[` that still opens a masked link `[text](url)`: escape_markdown escapes
+    only the first one of a line (its pattern is greedy), so a second would stay a live link."""
+
+    def escaped(match: re.Match) -> str:
+        backslashes = match.group(1)  # an odd run already escapes the bracket
+        return backslashes + ("" if len(backslashes) % 2 else "\\") + "["
+
+    return re.sub(r"(\\*)\[(?=[^\n]*\]\()", escaped, text)
 
 
 def fence_safe(text: str) -> str:
