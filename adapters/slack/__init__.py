@@ -11,13 +11,14 @@ so a classroom needs no public URL; HTTP mode when settings.slack.mode is "http"
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientSession, ClientTimeout, web
 from cachetools import TTLCache
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -123,6 +124,7 @@ class SlackAdapter:
         self.starts = start_slots(aula.services)  # every listener ack()s before taking one
 
     def register(self) -> None:
+        self.app.middleware(self.share_connections)
         self.app.middleware(self.skip_redeliveries)
         for name in self.aula.commands:
             self.app.command(slash_name(self.settings, name))(self.command_listener(name))
@@ -132,6 +134,18 @@ class SlackAdapter:
         self.aula.messengers["slack"] = self.messenger
 
     # --- listeners --------------------------------------------------------------------------
+
+    async def share_connections(self, next) -> BoltResponse | None:
+        """One HTTP session for every Web API call, opened on the first request (it needs the
+        running loop): slack_sdk otherwise opens a session, a connection and a TLS handshake per
+        call, and a class makes thousands (bench/class_load.py). Closed with the core."""
+        client = self.app.client
+        if client.session is None or client.session.closed:
+            client.session = ClientSession(timeout=ClientTimeout(total=client.timeout))
+            closing = contextlib.AsyncExitStack()
+            closing.push_async_callback(client.session.close)
+            self.aula.services["slack_http"] = closing
+        return await next()
 
     async def skip_redeliveries(self, body: dict, request: AsyncBoltRequest, next) -> BoltResponse | None:
         """A retried or repeated delivery gets a plain 200 and no second answer."""
