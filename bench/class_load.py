@@ -13,13 +13,14 @@ instructor opened with `/quiz start banco:seccion-2` just before. The 3 × stude
 spread uniformly at random over `--window` seconds (0: all at the same instant).
 
 Each platform runs in a fresh interpreter (so its peak memory is its own), on a fresh SQLite
-file, with a bot that has just started: the instructor's /quiz start is the only request
-before the storm, so the first /tokens and /roles pay for loading the encodings.
+file, with a bot that has just started: the instructor's /quiz start is its only earlier
+request.
 
 - Discord: the real discord.py bot on simcord, in this one process and on this one event loop
   with the simulated Discord. INTERACTION_CREATE payloads are built beforehand (simcord's own
-  builders) and emitted at their arrival times without waiting for the bot (simcord's
-  slash/click would settle after each one). Acknowledgement: from the arrival time to the
+  builders) and handed to the shard's gateway parser at their arrival times, without waiting
+  for the bot (simcord's slash/click settle after each one; see discord_storm for why not
+  backend.emit). Acknowledgement: from the arrival time to the
   return of the bot's first InteractionResponse call (a message, a defer or a modal), stamped
   by a wrapper around discord.py's InteractionResponse methods that this script installs.
   Completion: when the adapter has posted the last message of the answer.
