@@ -15,6 +15,7 @@ from bot.commands.roles import MESSAGE_MAX
 from bot.errors import UserError
 from bot.homework_deadline import parse_deadline
 from bot.i18n import catalog
+from bot.settings import Settings
 
 # Placeholders a platform test replaces with ids that exist there.
 DISCORD_USER_ID = "111111111111111111"
@@ -139,7 +140,7 @@ assert len(BY_ID) == len(CORPUS), "corpus ids must be unique"
 # --- what each command must answer ------------------------------------------------------------
 
 
-def refusal_for(target: str, value: str, tokens_max_chars: int) -> str | None:
+def refusal_for(target: str, value: str, settings: Settings) -> str | None:
     """The message key `target` must refuse `value` with (its main text, as the command
     receives it), or None when it must answer it. Targets: tokens, roles-user, roles-system,
     roles-form (every field), compare, quiz-start, quiz-assign-bank, quiz-import-text (typed,
@@ -149,7 +150,7 @@ def refusal_for(target: str, value: str, tokens_max_chars: int) -> str | None:
     match target:
         case "tokens" if not value:
             return "tokens.error.empty"
-        case "tokens" if len(value) > tokens_max_chars:
+        case "tokens" if len(value) > settings.tokens.max_chars:
             return "tokens.error.too_long"
         case "roles-user" | "roles-system" if len(value) > MESSAGE_MAX:
             return "roles.error.too_long"
@@ -165,6 +166,8 @@ def refusal_for(target: str, value: str, tokens_max_chars: int) -> str | None:
             return "quiz.attach_a_file"
         case "homework-form" if not value.strip():
             return "homework.empty_answer"
+        case "homework-form" if len(value.strip()) > settings.homework.max_answer_chars:
+            return "homework.too_long"  # only the console has no field limit to stop it first
     return None
 
 

@@ -280,7 +280,7 @@ def expected_refusal(room: DiscordClass, target: Target, value: str) -> str | No
         return deadline_refusal(value, room.bot.aula.clock(), room.settings.homework.timezone)
     if target.id == "tokens" and value == "":
         return "tokens.error.empty"  # Discord sends no empty option: the command gets none
-    return refusal_for(target.id, value, room.settings.tokens.max_chars)
+    return refusal_for(target.id, value, room.settings)
 
 
 # --- the detector works ----------------------------------------------------------------------------
@@ -341,7 +341,7 @@ async def test_roles_form(discord_class: DiscordClass, entry: Hostile, caplog):
     if values["m2"]:  # an empty required field: Discord does not let the form be sent
         sent = await send(room, lambda: room.student.submit_modal(shown.result, values))
         check_shown_safely(sent)
-        check_answer(sent, refusal_for("roles-form", values["m2"], room.settings.tokens.max_chars))
+        check_answer(sent, refusal_for("roles-form", values["m2"], room.settings))
     await check_help_still_answers(room)
     assert logged_errors(caplog) == []
 
@@ -362,7 +362,7 @@ async def test_homework_form(discord_class: DiscordClass, entry: Hostile, caplog
         await refused_by_discord(lambda: student.submit_modal(shown.result, {k: text for k in values}))
     sent = await send(room, lambda: student.submit_modal(shown.result, values))
     check_shown_safely(sent)
-    refusal = refusal_for("homework-form", min(values.values(), key=len), room.settings.tokens.max_chars)
+    refusal = refusal_for("homework-form", min(values.values(), key=len), room.settings)
     check_answer(sent, refusal)
     if refusal is None:  # published in the questions' threads at once, and shown back to its author
         mine = await send(room, lambda: student.slash(room.channel, "quiz my-answers"))

@@ -248,7 +248,7 @@ def expected_refusal(room: SlackClass, target: Target, line: str) -> str | None:
     if target.id == "quiz-assign-due":
         refusal = deadline_refusal(value, room.aula.clock(), room.settings.homework.timezone)
         return refusal or (None if args["banco"] == "seccion-2" else "quiz.unknown_bank")
-    return refusal_for(target.id, value, room.settings.tokens.max_chars)
+    return refusal_for(target.id, value, room.settings)
 
 
 def as_slack_delivers(text: str) -> str:
@@ -283,7 +283,7 @@ async def test_roles_form(slack_class: SlackClass, entry: Hostile, caplog):
         values = {"m1": value, "m2": value, "m3": value}
         sent = await dispatch(slack_class, submission_body(view, values, user_id=STUDENT))
         check_shown_safely(sent)
-        refusal = refusal_for("roles-form", value, slack_class.settings.tokens.max_chars)
+        refusal = refusal_for("roles-form", value, slack_class.settings)
         if refusal is None:
             assert sent.body == "" and error_texts(sent) == [] and sent.messages()
         else:  # a refusal shows inside the modal, under the field, as plain text
@@ -306,7 +306,7 @@ async def test_homework_form(slack_class: SlackClass, entry: Hostile, caplog):
     values = {b["block_id"]: entry.text[: b["element"]["max_length"]] for b in inputs}
     sent = await dispatch(slack_class, submission_body(view, values, user_id=student))
     check_shown_safely(sent)
-    refusal = refusal_for("homework-form", min(values.values(), key=len), slack_class.settings.tokens.max_chars)
+    refusal = refusal_for("homework-form", min(values.values(), key=len), slack_class.settings)
     if refusal is None:
         assert sent.body == "" and error_texts(sent) == [] and sent.messages()
         mine = await command(slack_class, "quiz", "my-answers", user=student)

@@ -79,6 +79,21 @@ class ConsoleSession:
             return None
         return raw.decode("utf-8").rstrip("\r\n")
 
+    async def run_lines(self) -> None:
+        """Answer line after line until the input ends or says quit; a line that is not
+        UTF-8 is refused and the next one read."""
+        while True:
+            try:
+                line = self.read_line("aula> ")
+            except UnicodeDecodeError:
+                self.show(error_reply(self.user.locale, "error.bad_encoding"))
+                self.refused += 1
+                continue
+            if line is None or line.strip().lower() in QUIT_WORDS:
+                break
+            await self.run_line(line)
+            await asyncio.sleep(0)  # let timers that came due post their messages
+
     async def run_line(self, line: str) -> None:
         line = line.strip()
         if not line:
@@ -159,7 +174,12 @@ class ConsoleSession:
         values: dict[str, str] = {}
         for form_field in form.fields:
             hint = t(lang, "console.form_optional") if not form_field.required else ""
-            value = self.read_line(f"{form_field.label}{hint}: ")
+            try:
+                value = self.read_line(f"{form_field.label}{hint}: ")
+            except UnicodeDecodeError:  # the form is dropped, as at the end of input; the console goes on
+                self.show(error_reply(lang, "error.bad_encoding"))
+                self.refused += 1
+                return
             if value is None:
                 self.show(error_reply(lang, "console.form_cancelled"))
                 return
@@ -207,17 +227,7 @@ async def run_console(
     try:
         if interactive:
             stdout.write(t(lang, "console.welcome", name=user_name) + "\n\n")
-        while True:
-            try:
-                line = session.read_line("aula> ")
-            except UnicodeDecodeError:
-                session.show(error_reply(lang, "error.bad_encoding"))
-                session.refused += 1
-                continue
-            if line is None or line.strip().lower() in QUIT_WORDS:
-                break
-            await session.run_line(line)
-            await asyncio.sleep(0)  # let timers that came due post their messages
+        await session.run_lines()
     finally:
         await aula.close()
     return session.refused

@@ -28,6 +28,17 @@ UNDERLINE = "\x1b[4m"
 # Background colours cycled over token segments (black text on pastel, like tiktokenizer).
 SEGMENT_BACKGROUNDS = ("\x1b[30;48;5;153m", "\x1b[30;48;5;222m", "\x1b[30;48;5;151m", "\x1b[30;48;5;217m", "\x1b[30;48;5;183m")
 SPECIAL_STYLE = "\x1b[1;97;48;5;160m"
+# Control characters in the reply's text (user text: a paste, a model's answer) are shown as
+# Unicode's control pictures (ESC as ␛), so a pasted escape sequence cannot clear, recolour or
+# retitle the terminal, nor a carriage return or backspace hide what came before. Tab and
+# newline stay; C1 controls (which some terminals obey) become �.
+VISIBLE_CONTROLS = {c: 0x2400 + c for c in range(0x20) if c not in (0x09, 0x0A)} | {0x7F: 0x2421} | {
+    c: 0xFFFD for c in range(0x80, 0xA0)
+}
+
+
+def inert(text: str) -> str:
+    return text.translate(VISIBLE_CONTROLS)
 
 
 class ConsoleRenderer:
@@ -39,7 +50,7 @@ class ConsoleRenderer:
         blocks = [self.part(p) for p in reply.parts]
         if reply.buttons:
             labels = "  ".join(
-                f"[{i + 1}] {b.label}" + (" (x)" if b.disabled else "") for i, b in enumerate(reply.buttons)
+                f"[{i + 1}] {inert(b.label)}" + (" (x)" if b.disabled else "") for i, b in enumerate(reply.buttons)
             )
             blocks.append(labels + (f"\n{self.style(buttons_hint, DIM)}" if buttons_hint else ""))
         return "\n\n".join(b for b in blocks if b)
@@ -48,7 +59,7 @@ class ConsoleRenderer:
         return f"{code}{text}{RESET}" if self.colour and text else text
 
     def span(self, span: Span) -> str:
-        text = span.text
+        text = inert(span.text)
         if span.code:
             return self.style(text, BOLD) if self.colour else f"`{text}`"
         if span.bold:
@@ -60,24 +71,26 @@ class ConsoleRenderer:
     def part(self, part: Part) -> str:
         match part:
             case Heading(text=text):
+                text = inert(text)
                 return self.style(text, BOLD + UNDERLINE) if self.colour else f"== {text} =="
             case Paragraph(spans=spans):
                 return "".join(self.span(s) for s in spans)
             case BulletList(items=items):
                 return "\n".join("  • " + "".join(self.span(s) for s in item.spans) for item in items)
             case Code(text=text):
-                return "\n".join("    " + line for line in text.split("\n"))
+                return "\n".join("    " + line for line in inert(text).split("\n"))
             case Table(headers=headers, rows=rows):
-                return self.table(headers, rows)
+                return self.table(tuple(map(inert, headers)), [tuple(map(inert, row)) for row in rows])
             case Segments(segments=segments, caption=caption):
-                return (caption + "\n" if caption else "") + self.segments(segments)
+                return (inert(caption) + "\n" if caption else "") + self.segments(segments)
             case Image(png=png, filename=name, alt=alt):
-                return f"🖼  {alt}: {self.save(name, png)}"
+                return f"🖼  {inert(alt)}: {self.save(name, png)}"
             case Attachment(data=data, filename=name, description=desc):
-                return f"📎 {desc or name}: {self.save(name, data)}"
+                return f"📎 {inert(desc or name)}: {self.save(name, data)}"
             case Columns(panels=panels):
                 out = []
                 for title, parts in panels:
+                    title = inert(title)
                     out.append(self.style(title, BOLD) if self.colour else f"-- {title} --")
                     out.extend(self.part(p) for p in parts)
                 return "\n\n".join(out)
@@ -89,10 +102,10 @@ class ConsoleRenderer:
             for seg in segments:
                 style = SPECIAL_STYLE if seg.special else SEGMENT_BACKGROUNDS[seg.colour % len(SEGMENT_BACKGROUNDS)]
                 # A newline is shown as ↵ inside the colour and still breaks the line.
-                lines = seg.text.split("\n")
+                lines = inert(seg.text).split("\n")
                 out.append("\n".join(self.style(line + ("↵" if i < len(lines) - 1 else ""), style) for i, line in enumerate(lines)))
             return "".join(out)
-        return "|".join(seg.text.replace("\n", "↵\n") for seg in segments)
+        return "|".join(inert(seg.text).replace("\n", "↵\n") for seg in segments)
 
     def table(self, headers, rows) -> str:
         all_rows = [tuple(headers)] + [tuple(r) for r in rows]
