@@ -607,3 +607,12 @@ async def test_serving_without_the_needed_token_says_what_is_missing(app, slack_
     slack_settings.secrets.slack_signing_secret = None
     with pytest.raises(SettingsError, match="SLACK_SIGNING_SECRET"):
         await serve(app, slack_settings)
+
+
+async def test_a_class_clicking_at_once_asks_slack_about_each_user_once(slack, slack_settings):
+    from adapters.slack.users import UserDirectory
+
+    directory = UserDirectory(AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url), slack_settings)
+    users = await asyncio.gather(*(directory.user(STUDENT) for _ in range(50)))
+    assert {u.id for u in users} == {STUDENT}
+    assert len([c for c in slack.calls if c.method == "users.info"]) == 1

@@ -9,6 +9,7 @@ the next request asks again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -37,11 +38,21 @@ class UserDirectory:
         self.client = client
         self.settings = settings
         self.cache: TTLCache[str, User] = TTLCache(maxsize=USER_CACHE_SIZE, ttl=ttl_s, timer=timer)
+        # One users.info call per user at a time: a class clicking at once would otherwise ask
+        # Slack hundreds of times in a second (users.info allows about 100 a minute).
+        self.in_flight: dict[str, asyncio.Task[User]] = {}
 
     async def user(self, user_id: str, fallback_name: str = "") -> User:
         cached = self.cache.get(user_id)
         if cached is not None:
             return cached
+        lookup = self.in_flight.get(user_id)
+        if lookup is None:
+            lookup = self.in_flight[user_id] = asyncio.ensure_future(self._look_up(user_id, fallback_name))
+            lookup.add_done_callback(lambda _: self.in_flight.pop(user_id, None))
+        return await asyncio.shield(lookup)
+
+    async def _look_up(self, user_id: str, fallback_name: str) -> User:
         try:
             response = await self.client.users_info(user=user_id, include_locale=True)
             info = response["user"]
