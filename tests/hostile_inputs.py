@@ -1,9 +1,10 @@
-"""What a class pastes into a command: the hostile-input corpus for tests/test_hostile_*.py.
+"""What a class pastes into a command: the hostile-input corpus for tests/test_hostile_*.py,
+with what each command owes an input and the checks every platform's output must pass.
 
-Each entry is a short id and the text. Mentions name the placeholder ids below; a
-platform test swaps in ids that exist there (a real member, a mentionable role), so a
-mention that slipped through would really ping someone. RAW_LINES are byte lines only
-the console can receive (a pipe carries any bytes; Discord and Slack carry Unicode).
+Each entry is a short id and the text. Discord mentions name the placeholder ids below,
+which the Discord test swaps for a real member, role and channel, so a mention that slipped
+through would really ping. RAW_LINES and RAW_TEXT_LINES are bytes only the console can
+receive (a pipe carries any bytes; Discord and Slack carry Unicode).
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """The hostile-input corpus through every command on Slack: Slack-signed requests through Bolt,
 answers read off the fake Web API (tests/fake_slack.py), /compare on the loopback LLM server.
 
-Each input gets its own send and is followed by a plain /help. One Slack app, core and LLM
-server serve the whole module, as one bot serves a class. Checked per send: the listener
-work finishes (no hang), nothing is logged as an error, the answer is the one the command
-owes that input (its specific refusal or a real answer), every mrkdwn and fallback text has
-Slack's control characters escaped (so `<!channel>` cannot ping), and every code fence is
-the adapter's own.
+Every slash command takes the input as its text (/help and /privacy ignore it), the /roles
+and homework modals take it in every field, and homework answers are published to the
+channel as they come, under a display name that is the input too. One Slack app, core and
+LLM server serve the whole module, as one bot serves a class. Checked per send: the
+listener work finishes (no hang), nothing is logged as an error, the answer is the one the
+command owes that input (its specific refusal or a real answer), every mrkdwn and fallback
+text has Slack's control characters escaped (so `<!channel>` cannot ping), every code fence
+is the adapter's own, and a plain /help still answers.
 """
 
 from __future__ import annotations
