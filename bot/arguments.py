@@ -4,7 +4,9 @@ Discord hands us typed options; a console line or a Slack slash command is one
 string. The syntax mirrors Discord's: `/tokens texto:Hola mundo modelo:todos`.
 Text before the first `name:` goes to the command's first text option, so
 `/tokens Hola mundo` works too. Options with fixed choices, numbers and booleans
-take one word; anything after that word goes back to the main text.
+take one word; anything after that word goes back to the main text. An option name
+counts only when its value touches the colon (`modelo:todos`), so pasted code such as
+`def f(modelo: str)` stays text.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def parse_arguments(spec: CommandSpec, text: str) -> dict[str, Any]:
     if not by_name:
         return {}
     pattern = re.compile(
-        r"(?:(?<=\s)|^)(" + "|".join(re.escape(n) for n in sorted(by_name, key=len, reverse=True)) + r"):",
+        r"(?:(?<=\s)|^)(" + "|".join(re.escape(n) for n in sorted(by_name, key=len, reverse=True)) + r"):(?=\S)",
         re.IGNORECASE,
     )
     matches = list(pattern.finditer(text))

@@ -52,3 +52,9 @@ def test_subcommands_are_split_off():
     spec = CommandSpec("quiz", "help.description", subcommands=(CommandSpec("start", "help.description"),))
     assert split_subcommand(spec, "start banco:x") == ("start", "banco:x")
     assert split_subcommand(SPEC, "start banco:x") == ("", "start banco:x")
+
+
+def test_pasted_code_with_an_option_name_and_a_space_stays_text():
+    code = "def saludar(modelo: str, texto: str):\n    return modelo"
+    assert parse_arguments(SPEC, code) == {"texto": code}
+    assert parse_arguments(SPEC, f"modelo:gpt-4 {code}") == {"modelo": "gpt-4", "texto": code}
