@@ -15,7 +15,6 @@ list without extra permissions, so Aula reminds and counts missing only people i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -42,6 +41,7 @@ from bot.quiz_banks import Bank, BankCatalog
 from bot.replies import Attachment, Button, Form, Paragraph, Reply
 from bot.requests import Place, Request
 from bot.storage.homework import Assignment, HomeworkQuestion, HomeworkRepository
+from bot.ticker import Ticker
 
 if TYPE_CHECKING:
     from bot.app import Aula
@@ -51,42 +51,24 @@ log = logging.getLogger("aula.homework")
 MAX_POST_ATTEMPTS = 5  # then an answer's post is given up on (logged) until the next start
 
 
-class Homework:
+class Homework(Ticker):
+    name = "homework-deadlines"
+
     def __init__(self, app: Aula, catalog: BankCatalog) -> None:
+        super().__init__()
         self.app = app
         self.repo = HomeworkRepository(app.db)
         self.catalog = catalog
         self._lock = asyncio.Lock()  # posts to the channel, one at a time
         self._post_failures: dict[tuple[str, int], int] = {}
-        self._loop: asyncio.Task | None = None
-        self._wake: asyncio.Task | None = None
 
     @property
     def settings(self):
         return self.app.settings.homework
 
-    # --- lifecycle ----------------------------------------------------------------------
-    async def start(self) -> None:
-        """Catch up on what came due while the bot was down, then keep checking in the background."""
-        await self.tick()
-        if self.settings.tick_seconds > 0 and self._loop is None:
-            self._loop = asyncio.create_task(self._run(), name="homework-deadlines")
-
-    async def aclose(self) -> None:
-        for task in (self._loop, self._wake):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        self._loop = self._wake = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.tick_seconds)
-            try:
-                await self.tick()
-            except Exception:  # one bad tick must not stop deadlines and reminders
-                log.exception("homework tick failed")
+    @property
+    def tick_seconds(self) -> float:
+        return self.settings.tick_seconds
 
     async def tick(self) -> None:
         """Open missing threads, post answers that are due, note deadlines, send reminders."""
@@ -99,17 +81,6 @@ class Homework:
                 await self._note_deadline(assignment)
             for assignment in await self.repo.due_for_reminders(now):
                 await self._remind(assignment, now)
-
-    def _tick_soon(self) -> None:
-        """A submission to publish at once: post it now rather than at the next tick."""
-        if self._wake is None or self._wake.done():
-            self._wake = asyncio.create_task(self._tick_logged(), name="homework-wake")
-
-    async def _tick_logged(self) -> None:
-        try:
-            await self.tick()
-        except Exception:
-            log.exception("homework tick failed")
 
     def messenger(self, platform: str) -> Messenger | None:
         return self.app.messengers.get(platform)
@@ -365,7 +336,7 @@ class Homework:
             assignment.id, request.user.id, request.user.name, changed, now, late=now >= assignment.due_at
         )
         if assignment.publishes_now(now):
-            self._tick_soon()
+            self.tick_soon()
         answered = set(saved) | set(revisions)
         pending = len(assignment.questions) - len(answered)
         return saved_reply(assignment, revisions, pending, now, lang, self.settings.timezone)

@@ -12,7 +12,6 @@ platform is unreachable, and its results are posted (`announced_at`) once it ans
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from typing import TYPE_CHECKING
@@ -40,6 +39,7 @@ from bot.storage.quiz import (
     QuizRepository,
     QuizSession,
 )
+from bot.ticker import Ticker
 
 if TYPE_CHECKING:
     from bot.app import Aula
@@ -104,8 +104,11 @@ def live_questions(
     ]
 
 
-class QuizEngine:
+class QuizEngine(Ticker):
+    name = "quiz-timers"
+
     def __init__(self, app: Aula) -> None:
+        super().__init__()
         self.app = app
         self.repo = QuizRepository(app.db)
         self.catalog = BankCatalog(app.settings.quiz.banks_dir, self.repo)
@@ -113,35 +116,14 @@ class QuizEngine:
         self._sessions: dict[int, QuizSession] = {}  # questions and rules never change after the start
         self._refreshed: dict[tuple[int, int], float] = {}  # question -> when its message was last updated
         self._post_failures: dict[tuple[int, int], int] = {}
-        self._loop: asyncio.Task | None = None
-        self._wake: asyncio.Task | None = None
 
     @property
     def settings(self):
         return self.app.settings.quiz
 
-    # --- lifecycle ----------------------------------------------------------------------
-    async def start(self) -> None:
-        """Close what expired while the bot was down, then keep ticking in the background."""
-        await self.tick()
-        if self.settings.tick_seconds > 0 and self._loop is None:
-            self._loop = asyncio.create_task(self._run(), name="quiz-timers")
-
-    async def aclose(self) -> None:
-        for task in (self._loop, self._wake):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        self._loop = self._wake = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.tick_seconds)
-            try:
-                await self.tick()
-            except Exception:  # one bad tick must not stop the timers
-                log.exception("quiz tick failed")
+    @property
+    def tick_seconds(self) -> float:
+        return self.settings.tick_seconds
 
     async def tick(self) -> None:
         """Close every question whose time is up, post pending results, refresh open questions."""
@@ -151,11 +133,6 @@ class QuizEngine:
                 await self._close(state, state.closes_at)
             await self._announce_pending()
             await self._refresh_open(now)
-
-    def _tick_soon(self) -> None:
-        """A click found its question past its time: close it now rather than at the next tick."""
-        if self._wake is None or self._wake.done():
-            self._wake = asyncio.create_task(self.tick(), name="quiz-wake")
 
     # --- sessions -----------------------------------------------------------------------
     async def session(self, session_id: int) -> QuizSession | None:
@@ -364,7 +341,7 @@ class QuizEngine:
             session.change_rule,
         )
         if recorded.status == "closed":
-            self._tick_soon()
+            self.tick_soon()
         nick = None
         if session.anonymous:
             ordinal = await self.repo.player_ordinal(session_id, request.user.id)
