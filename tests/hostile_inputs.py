@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.arguments import missing_required, parse_arguments, split_subcommand
+from bot.commands import CommandSpec
 from bot.commands.roles import MESSAGE_MAX
 from bot.errors import UserError
 from bot.homework_deadline import parse_deadline
@@ -221,3 +223,20 @@ def outside_code(text: str) -> str:
     """The text markdown would interpret: without fenced blocks and inline code spans."""
     text = re.sub(r"^```[A-Za-z0-9_+-]*\n.*?\n```$", "", text, flags=re.DOTALL | re.MULTILINE)
     return re.sub(r"`[^`\n]+`", "", text)
+
+
+def line_refusal(spec: CommandSpec, text: str, target_id: str, option: str, settings: Settings, now: float) -> str | None:
+    """What a command owes one typed line (console or Slack), parsed as the adapters parse it."""
+    subcommand, rest = split_subcommand(spec, text)
+    sub_spec = spec.subcommand(subcommand) if subcommand else spec
+    try:
+        args = parse_arguments(sub_spec, rest)
+    except UserError as exc:
+        return exc.key
+    if missing_required(sub_spec, args) is not None:
+        return "error.missing_argument"
+    value = str(args.get(option, ""))
+    if target_id == "quiz-assign-due":
+        refusal = deadline_refusal(value, now, settings.homework.timezone)
+        return refusal or (None if args["banco"] == "seccion-2" else "quiz.unknown_bank")
+    return refusal_for(target_id, value, settings)

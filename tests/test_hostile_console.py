@@ -32,8 +32,6 @@ from adapters.console.render import (
     ConsoleRenderer,
 )
 from bot.app import Aula
-from bot.arguments import missing_required, parse_arguments, split_subcommand
-from bot.errors import UserError
 from bot.i18n import t
 from bot.replies import Reply, plain_text
 from bot.requests import User
@@ -44,8 +42,8 @@ from tests.hostile_inputs import (
     RAW_LINES,
     RAW_TEXT_LINES,
     Hostile,
-    deadline_refusal,
     has_surrogates,
+    line_refusal,
     refusal_for,
     refusal_pattern,
 )
@@ -211,19 +209,7 @@ def expected_refusal(room: ConsoleClass, target: Target, line: str) -> str | Non
         return "error.bad_encoding"
     name, _, rest = line.strip()[1:].partition(" ")
     spec = room.aula.commands[name].spec
-    subcommand, rest = split_subcommand(spec, rest)
-    sub_spec = spec.subcommand(subcommand) if subcommand else spec
-    try:
-        args = parse_arguments(sub_spec, rest)
-    except UserError as exc:
-        return exc.key
-    if missing_required(sub_spec, args) is not None:
-        return "error.missing_argument"
-    value = str(args.get(target.option, ""))
-    if target.id == "quiz-assign-due":
-        refusal = deadline_refusal(value, room.aula.clock(), room.settings.homework.timezone)
-        return refusal or (None if args["banco"] == "seccion-2" else "quiz.unknown_bank")
-    return refusal_for(target.id, value, room.settings)
+    return line_refusal(spec, rest, target.id, target.option, room.settings, room.aula.clock())
 
 
 # --- the matrix ---------------------------------------------------------------------------------

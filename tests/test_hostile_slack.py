@@ -26,9 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import create_app, slash_name
 from bot.app import Aula
-from bot.arguments import missing_required, parse_arguments, split_subcommand
 from bot.commands.roles import MESSAGE_MAX
-from bot.errors import UserError
 from bot.i18n import t
 from bot.settings import Settings, load_settings
 from tests.fake_llm import API_KEY, FakeLlmServer
@@ -44,8 +42,8 @@ from tests.fake_slack import (
 from tests.hostile_inputs import (
     CORPUS,
     Hostile,
-    deadline_refusal,
     fence_problems,
+    line_refusal,
     refusal_for,
     refusal_pattern,
 )
@@ -238,19 +236,7 @@ def logged_errors(caplog) -> list[str]:
 def expected_refusal(room: SlackClass, target: Target, line: str) -> str | None:
     """What the command owes the typed line: parsed as the adapter parses it."""
     spec = room.aula.commands[target.command].spec
-    subcommand, rest = split_subcommand(spec, line)
-    sub_spec = spec.subcommand(subcommand) if subcommand else spec
-    try:
-        args = parse_arguments(sub_spec, rest)
-    except UserError as exc:
-        return exc.key
-    if missing_required(sub_spec, args) is not None:
-        return "error.missing_argument"
-    value = str(args.get(target.option, ""))
-    if target.id == "quiz-assign-due":
-        refusal = deadline_refusal(value, room.aula.clock(), room.settings.homework.timezone)
-        return refusal or (None if args["banco"] == "seccion-2" else "quiz.unknown_bank")
-    return refusal_for(target.id, value, room.settings)
+    return line_refusal(spec, line, target.id, target.option, room.settings, room.aula.clock())
 
 
 def as_slack_delivers(text: str) -> str:
