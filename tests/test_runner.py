@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -53,4 +54,7 @@ def test_sigterm_stops_a_running_bot_cleanly(tmp_path):
             process.kill()
     assert process.returncode == 0, err
     assert "msg=stopped" in err
+    # Start-up's objects (vocabularies, modules) are left out of garbage collection.
+    frozen = re.search(r"start-up objects frozen: (\d+)", err)
+    assert frozen and int(frozen[1]) > 10_000, err
     assert "Traceback" not in err and "Unclosed" not in err
