@@ -43,8 +43,8 @@ async def test_only_size_requests_start_at_once_and_each_frees_its_slot_at_its_f
     assert await asyncio.gather(*runs) == [[f"first {i}", f"last {i}"] for i in range(4)]
 
 
-async def test_a_request_that_waited_too_long_for_a_slot_starts_anyway():
-    slots = StartSlots(size=1, max_wait_s=0.05)
+async def test_a_request_stuck_before_its_first_reply_gives_up_its_slot_after_max_hold():
+    slots = StartSlots(size=1, max_hold_s=0.05)
     stuck = asyncio.Event()
 
     async def never_replies():
@@ -56,9 +56,15 @@ async def test_a_request_that_waited_too_long_for_a_slot_starts_anyway():
 
     blocker = asyncio.create_task(anext(slots.first_of(never_replies())))
     await asyncio.sleep(0.01)
-    first = await asyncio.wait_for(anext(slots.first_of(quick())), timeout=1)
+    waiting = asyncio.create_task(anext(slots.first_of(quick())))
+    await asyncio.sleep(0.02)
+    assert not waiting.done()  # the slot is still held
+    first = await asyncio.wait_for(waiting, timeout=1)
     assert text(first) == "quick"
-    blocker.cancel()
+    stuck.set()
+    assert text(await blocker) == "late"  # the stuck one goes on; its late release frees nothing twice
+    assert text(await asyncio.wait_for(anext(slots.first_of(quick())), timeout=1)) == "quick"
+    assert not slots.full
 
 
 async def test_closing_early_closes_the_handler_and_frees_the_slot():
