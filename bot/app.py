@@ -81,6 +81,8 @@ class Aula:
     async def handle(self, request: Request) -> AsyncIterator[Reply]:
         """Run a command, click or form; yield its replies. Never raises for the user's input."""
         request = with_storable_name(request)
+        if request.received_at is None:
+            request = replace(request, received_at=self.clock())
         started = time.perf_counter()
         outcome, reason = "ok", "-"
         last: Reply | None = None

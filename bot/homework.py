@@ -273,8 +273,8 @@ class Homework(Ticker):
                 return  # a DM (a reminder's button) from someone the class knows
         raise UserError("homework.outside_class")
 
-    def ensure_accepting(self, assignment: Assignment, lang: str) -> None:
-        if not assignment.accepts(self.app.clock()):
+    def ensure_accepting(self, assignment: Assignment, lang: str, now: float | None = None) -> None:
+        if not assignment.accepts(self.app.clock() if now is None else now):
             raise UserError("homework.closed", id=assignment.id, when=self.moment(assignment.closes_at, lang))
 
     def moment(self, epoch: float, lang: str) -> str:
@@ -325,8 +325,8 @@ class Homework(Ticker):
                 texts[position] = text
         if not texts:
             raise UserError("homework.empty_answer")
-        self.ensure_accepting(assignment, lang)
-        now = self.app.clock()
+        now = request.received_at or self.app.clock()  # sent in time counts, however long it queued
+        self.ensure_accepting(assignment, lang, now)
         saved = {a.position: a for a in await self.repo.latest_answers(assignment.id, request.user.id)}
         changed = {p: text for p, text in texts.items() if p not in saved or saved[p].text != text}
         if not changed:

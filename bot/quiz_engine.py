@@ -337,7 +337,7 @@ class QuizEngine(Ticker):
             request.user.id,
             request.user.name,
             choice,
-            self.app.clock(),
+            request.received_at or self.app.clock(),
             session.change_rule,
         )
         if recorded.status == "closed":

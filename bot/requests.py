@@ -31,6 +31,9 @@ class Request:
     args: option name (as in the command's spec) -> value.
     action: for a click or a form, the button/form id ("quiz:answer:12:3:B"), else "".
     values: for a form submission, field id -> text.
+    received_at: when the adapter received it, on the app's clock (Aula.handle sets it when an
+      adapter did not). A quiz answer counts from here: in a class's burst, requests queue, and
+      the wait must not eat anyone's speed bonus nor push an answer past the timer.
     """
 
     command: str
@@ -41,6 +44,7 @@ class Request:
     action: str = ""
     values: dict[str, str] = field(default_factory=dict)
     attachments: tuple[tuple[str, bytes], ...] = ()  # (filename, content) uploaded with the command
+    received_at: float | None = None
 
     @property
     def locale(self) -> str:

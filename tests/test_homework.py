@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 
 import pytest
 
@@ -382,3 +383,20 @@ async def test_a_student_who_only_played_a_live_quiz_here_is_reminded(app, messe
     clock.advance(2 * DAY + 60)
     await app.services["homework"].tick()
     assert [user for user, _ in messenger.direct()] == ["dani"]
+
+
+async def test_an_answer_sent_before_the_close_counts_though_the_bot_got_to_it_after(app, clock):
+    """Under a class's burst a form can wait for the bot; what counts is when it was sent."""
+    await assign(app)  # due in 3 days
+    clock.advance(3 * DAY - 1)
+    sent = clock.now
+    clock.advance(5)  # it waited five seconds in the queue: now past the deadline
+    answer = replace(submit(person("ana"), "quiz:hw-submit:1:0", p0="justo a tiempo"), received_at=sent)
+    saved = await ask(app, answer)
+    assert not saved.error and "tarde" not in plain_text(saved), plain_text(saved)
+    late = await ask(app, submit(person("beto"), "quiz:hw-submit:1:0", p0="ya tarde"))
+    assert "Entregada tarde" in plain_text(late)
+    assert sorted((text, late) for _, _, _, text, late in await stored(app)) == [
+        ("justo a tiempo", 0),
+        ("ya tarde", 1),
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from dataclasses import replace
 
 import pytest
 
@@ -351,6 +352,34 @@ async def test_points_for_right_answers_with_the_speed_bonus(app, clock):
     await engine(app).tick()
     standings = {user: points for user, _, points, _, _ in await engine(app).repo.standings(1)}
     assert standings == {"fast": 1000, "slow": 750, "wrong": 0}
+
+
+async def test_an_answer_counts_from_its_arrival_not_from_when_a_busy_bot_got_to_it(app, clock):
+    """A class's burst queues clicks; the wait must not eat the speed bonus."""
+    await start(app)
+    arrived = clock.now
+    clock.advance(10)  # ten seconds in the queue
+    await one_reply(app, replace(click("queued", "quiz:answer:1:0:A"), received_at=arrived))
+    await one_reply(app, click("late", "quiz:answer:1:0:A"))
+    clock.advance(11)
+    await engine(app).tick()
+    standings = {user: points for user, _, points, _, _ in await engine(app).repo.standings(1)}
+    assert standings == {"queued": 1000, "late": 750}
+
+
+async def test_an_answer_that_arrived_in_time_counts_though_processed_after_the_timer(app, clock):
+    await start(app)
+    clock.advance(19.5)
+    arrived = clock.now
+    clock.advance(1)  # past closes_at (20 s), before the timer closed the question
+    reply = await one_reply(app, replace(click("s1", "quiz:answer:1:0:A"), received_at=arrived))
+    assert "ya cerró" not in plain_text(reply)
+    assert await answers_in_db(app) == [(0, "s1", 0)]
+    # Once the timer has closed it, the results are out: nothing more is recorded.
+    await engine(app).tick()
+    reply = await one_reply(app, replace(click("s2", "quiz:answer:1:0:A"), received_at=arrived))
+    assert "ya cerró" in plain_text(reply)
+    assert await answers_in_db(app) == [(0, "s1", 0)]
 
 
 async def test_without_speed_bonus_and_with_streaks(db_path, clock, messenger):
