@@ -6,13 +6,17 @@ simcord's users speak en-US, so replies here are in English.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from simcord import SetupError, interactions
 from simcord.backend import serializers
 from simcord.results import InteractionResult
 
 from adapters.discord import create_bot
+from adapters.starts import SLOTS, start_slots
 from bot.app import Aula
+from bot.replies import Paragraph, Reply
 from tests.quiz_support import FakeClock, quiz_settings
 
 ANSWER_IDS = [f"quiz:answer:1:0:{letter}" for letter in "ABCD"]
@@ -254,3 +258,46 @@ async def test_the_instructor_gets_the_csv_files_privately(simcord_env, classroo
     assert f"Estudiante 00,{ana.id},,1000,1,1,B" in students
     refused = await ana.slash(channel, "quiz export")
     assert refused.ephemeral and not refused.response.attachments
+
+
+async def test_a_click_queued_behind_a_burst_is_scored_from_its_arrival(simcord_env, classroom, clock):
+    """The adapter stamps the click as it arrives; the twelve seconds it then waits for a
+    start slot (a class's burst ahead of it) cost no speed bonus and no deadline."""
+    channel, teacher, (ana, *_) = classroom
+    await teacher.slash(channel, "quiz start", banco="seccion-2", tiempo=10)
+    question = channel.last_message
+    arrived = clock.now
+    slots = start_slots(simcord_env.bot.aula.services)
+    burst_done = asyncio.Event()
+
+    async def earlier_request():
+        await burst_done.wait()
+        yield Reply.private(Paragraph.of("antes"))
+
+    ahead = [asyncio.ensure_future(anext(slots.first_of(earlier_request()))) for _ in range(SLOTS)]
+    await asyncio.sleep(0)
+    assert slots.full
+
+    callbacks_before_release = []
+
+    async def burst_ends_later():
+        await asyncio.sleep(0.05)
+        callbacks_before_release.extend(
+            r.json for r in simcord_env.http_requests if r.path.endswith("/callback")
+        )
+        clock.advance(12)  # past the question's 10 s timer, which has not run yet
+        burst_done.set()
+
+    ending = asyncio.create_task(burst_ends_later())
+    clicked = await ana.click(question, custom_id=ANSWER_IDS[0])
+    await ending
+    await asyncio.gather(*ahead)
+    await simcord_env.settle()
+    # Deferred at once (it had to queue), without a "thinking…" note in the channel.
+    assert clicked.deferred and clicked.response.id == question.id  # no message of its own
+    # It had to queue, so it was deferred at once, without waiting for a quick reply.
+    assert callbacks_before_release[-1] == {"type": 6}  # DEFERRED_UPDATE_MESSAGE
+    (confirmation,) = clicked.followups
+    assert confirmation.ephemeral and "Answer recorded" in confirmation.content
+    row = await simcord_env.bot.aula.db.fetchone("SELECT answered_at FROM quiz_answers")
+    assert row["answered_at"] == arrived

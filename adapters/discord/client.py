@@ -14,7 +14,7 @@ from adapters.discord.components import ActionButton
 from adapters.discord.messenger import DiscordMessenger
 from adapters.discord.people import locale_of, place_of, user_of
 from adapters.discord.render import NO_MENTIONS
-from adapters.discord.respond import respond
+from adapters.discord.respond import FIRST_REPLY_WAIT_S, respond
 from adapters.discord.slash import CatalogTranslator, slash_commands
 from adapters.starts import start_slots
 from bot.app import Aula, error_reply
@@ -89,6 +89,7 @@ class AulaBot(commands.Bot):
         self, interaction: discord.Interaction, command: str, subcommand: str, args: dict[str, Any]
     ) -> None:
         user = user_of(interaction, self.settings)
+        received_at = self.aula.clock()  # before any queueing: see Request.received_at
 
         async def start() -> AsyncIterator[Reply]:
             try:
@@ -102,6 +103,7 @@ class AulaBot(commands.Bot):
                 place=place_of(interaction),
                 args=values,
                 attachments=attachments,
+                received_at=received_at,
             )
             return self.starts.first_of(self.aula.handle(request))
 
@@ -116,6 +118,7 @@ class AulaBot(commands.Bot):
             place=place_of(interaction),
             action=action,
             values=values,
+            received_at=self.aula.clock(),
         )
 
         async def start() -> AsyncIterator[Reply]:
@@ -124,7 +127,15 @@ class AulaBot(commands.Bot):
         await self._respond(interaction, f"{request.command} action", start, user.locale)
 
     async def _respond(self, interaction: discord.Interaction, kind: str, start: Any, lang: str) -> None:
-        first = await respond(interaction, start, lang, expect_private=self.private_hints.get(kind, False))
+        # A request that will queue for a start slot cannot answer within the short wait:
+        # deferring it at once keeps a class's acknowledgements ahead of the queued work.
+        first = await respond(
+            interaction,
+            start,
+            lang,
+            expect_private=self.private_hints.get(kind, False),
+            wait_s=0 if self.starts.full else FIRST_REPLY_WAIT_S,
+        )
         if first is not None and not first.error:
             self.private_hints[kind] = first.is_private
 

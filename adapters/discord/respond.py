@@ -38,11 +38,18 @@ class Answer:
         self.interaction = interaction
         self.lang = lang
         self.deferred_private: bool | None = None  # set when deferred: the thinking message's visibility
+        self.deferred_silently = False  # a click deferred without a thinking message
         self.private = False
         self.opened_modal = False
         self.messages: list[discord.WebhookMessage | None] = []
 
     async def defer(self, private: bool) -> None:
+        if self.interaction.type is discord.InteractionType.component:
+            # A click is acknowledged without a "thinking…" message: a class answering a quiz
+            # under load would otherwise fill the channel with notes; the answer follows.
+            await self.interaction.response.defer()
+            self.deferred_silently = True
+            return
         await self.interaction.response.defer(ephemeral=private, thinking=True)
         self.deferred_private = private
 
@@ -65,6 +72,8 @@ class Answer:
         if not response.is_done():
             await response.send_message(**first.send_kwargs(), ephemeral=self.private)
             self.messages.append(self.ORIGINAL)
+        elif self.deferred_silently:
+            rest = outgoing  # no message of its own to edit: everything follows
         elif self.deferred_private == self.private:
             await self.interaction.edit_original_response(**first.edit_kwargs())
             self.messages.append(self.ORIGINAL)
@@ -116,9 +125,11 @@ async def respond(
     start: Callable[[], Awaitable[AsyncIterator[Reply]]],
     lang: str,
     expect_private: bool,
+    wait_s: float = FIRST_REPLY_WAIT_S,
 ) -> Reply | None:
     """Answer an interaction with the replies `start()` produces. `start` may take time
-    (downloading attachments) and counts against the deadline too.
+    (downloading attachments) and counts against the deadline too. After `wait_s` without a
+    first reply the interaction is deferred (0: deferred at once).
 
     Returns the first reply (None if there was none), so the caller can learn from it.
     """
@@ -132,7 +143,7 @@ async def respond(
     answer = Answer(interaction, lang)
     first = asyncio.ensure_future(first_reply())
     try:
-        done, _ = await asyncio.wait({first}, timeout=FIRST_REPLY_WAIT_S)
+        done, _ = await asyncio.wait({first}, timeout=wait_s) if wait_s > 0 else ((), ())
         if not done:
             await answer.defer(expect_private)
         reply = await first
