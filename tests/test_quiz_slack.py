@@ -9,7 +9,9 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import create_app
+from adapters.starts import SLOTS, start_slots
 from bot.app import Aula
+from bot.replies import Paragraph, Reply
 from tests.fake_slack import (
     BOT_TOKEN,
     CHANNEL_ID,
@@ -186,3 +188,33 @@ async def test_a_new_app_on_the_same_database_still_records_clicks(settings, sla
     finally:
         await settle()
         await new_aula.close()
+
+
+async def test_a_click_queued_behind_a_burst_is_scored_from_its_arrival(bot, slack, clock):
+    """The listener stamps the click before ack(); the twelve seconds it then waits for a start
+    slot (a class's burst ahead of it) cost no speed bonus and no deadline."""
+    aula, app = bot
+    await slash(app, slack, "start banco:seccion-2 tiempo:10", TEACHER, "start")
+    arrived = clock.now
+    slots = start_slots(aula.services)
+    burst_done = asyncio.Event()
+
+    async def earlier_request():
+        await burst_done.wait()
+        yield Reply.private(Paragraph.of("antes"))
+
+    ahead = [asyncio.ensure_future(anext(slots.first_of(earlier_request()))) for _ in range(SLOTS)]
+    await asyncio.sleep(0)
+    assert slots.full
+
+    response = await click(app, slack, "U0ANA", ANSWER_IDS[0], "ana")
+    assert response.status == 200  # acknowledged while the slots are taken
+    await asyncio.sleep(0.05)
+    assert replies_to(slack, "ana") == []  # still queued
+    clock.advance(12)  # past the question's 10 s timer, which has not run yet
+    burst_done.set()
+    await asyncio.gather(*ahead)
+    [confirmation] = await slack.wait_for(lambda: replies_to(slack, "ana"))
+    assert "Respuesta registrada" in texts(confirmation["blocks"])
+    row = await aula.db.fetchone("SELECT answered_at FROM quiz_answers")
+    assert row["answered_at"] == arrived

@@ -124,10 +124,15 @@ class SlackAdapter:
         self.starts = start_slots(aula.services)  # every listener ack()s before taking one
 
     def register(self) -> None:
-        self.app.middleware(self.share_connections)
-        self.app.middleware(self.skip_redeliveries)
-        for name in self.aula.commands:
-            self.app.command(slash_name(self.settings, name))(self.command_listener(name))
+        # One middleware and one listener for every command: Bolt builds the keyword
+        # arguments of each middleware and of each listener it tries, about 0.05 ms apiece,
+        # so a class's clicks were matched against every command listener first
+        # (bench/class_load.py, all at the same instant).
+        self.app.middleware(self.before_listeners)
+        self.command_names = {slash_name(self.settings, name): name for name in self.aula.commands}
+        self.app.command(re.compile("^(" + "|".join(map(re.escape, self.command_names)) + ")$"))(
+            self.on_command
+        )
         self.app.action(re.compile("^" + re.escape(ACTION_PREFIX)))(self.on_click)
         self.app.view(re.compile(r"^[^:]+:"))(self.on_form_submit)
         self.app.error(self.on_error)
@@ -135,7 +140,25 @@ class SlackAdapter:
 
     # --- listeners --------------------------------------------------------------------------
 
-    async def share_connections(self, next) -> BoltResponse | None:
+    async def before_listeners(self, body: dict, request: AsyncBoltRequest, next) -> BoltResponse | None:
+        """Every verified request passes here first."""
+        if self.is_redelivery(body, request):
+            return BoltResponse(status=200, body="")
+        self.share_connections()
+        return await next()
+
+    def is_redelivery(self, body: dict, request: AsyncBoltRequest) -> bool:
+        """A retried or repeated delivery gets a plain 200 and no second answer."""
+        key = body.get("event_id") or body.get("trigger_id") or ""
+        retried = bool(request.headers.get("x-slack-retry-num"))
+        if (key and key in self.seen) or (retried and not key):
+            log.info("skipping a repeated delivery (%s)", key or "a retry without an id")
+            return True
+        if key:
+            self.seen[key] = True
+        return False
+
+    def share_connections(self) -> None:
         """One HTTP session for every Web API call, opened on the first request (it needs the
         running loop): slack_sdk otherwise opens a session, a connection and a TLS handshake per
         call, and a class makes thousands (bench/class_load.py). Closed with the core."""
@@ -145,31 +168,22 @@ class SlackAdapter:
             closing = contextlib.AsyncExitStack()
             closing.push_async_callback(client.session.close)
             self.aula.services["slack_http"] = closing
-        return await next()
 
-    async def skip_redeliveries(self, body: dict, request: AsyncBoltRequest, next) -> BoltResponse | None:
-        """A retried or repeated delivery gets a plain 200 and no second answer."""
-        key = body.get("event_id") or body.get("trigger_id") or ""
-        retried = bool(request.headers.get("x-slack-retry-num"))
-        if (key and key in self.seen) or (retried and not key):
-            log.info("skipping a repeated delivery (%s)", key or "a retry without an id")
-            return BoltResponse(status=200, body="")
-        if key:
-            self.seen[key] = True
-        return await next()
+    async def on_command(self, ack, body: dict, respond: AsyncRespond) -> None:
+        received_at = self.aula.clock()
+        await ack()
+        name = self.command_names[body["command"]]
+        await self.after_ack(self.run_command(name, body, respond, received_at), body, respond)
 
-    def command_listener(self, name: str):
-        async def on_command(ack, body: dict, respond: AsyncRespond) -> None:
-            await ack()
-            await self.after_ack(self.run_command(name, body, respond), body, respond)
-
-        on_command.__name__ = f"on_{name}_command"  # Bolt names listeners in its logs
-        return on_command
-
-    async def run_command(self, name: str, body: dict, respond: AsyncRespond) -> None:
+    async def run_command(self, name: str, body: dict, respond: AsyncRespond, received_at: float) -> None:
         place = Place("slack", body.get("team_id", ""), body.get("channel_id", ""), body.get("thread_ts", ""))
         origin = await self.origin(
-            body["user_id"], body.get("user_name", ""), place, respond, body.get("trigger_id", "")
+            body["user_id"],
+            body.get("user_name", ""),
+            place,
+            respond,
+            body.get("trigger_id", ""),
+            received_at,
         )
         try:
             request = self.parse(name, body.get("text", ""), origin)
@@ -179,24 +193,31 @@ class SlackAdapter:
         await self.deliver(origin, self.replies(request))
 
     async def on_click(self, ack, body: dict, action: dict, respond: AsyncRespond) -> None:
+        received_at = self.aula.clock()
         await ack()
-        await self.after_ack(self.run_click(body, action, respond), body, respond)
+        await self.after_ack(self.run_click(body, action, respond, received_at), body, respond)
 
-    async def run_click(self, body: dict, action: dict, respond: AsyncRespond) -> None:
+    async def run_click(self, body: dict, action: dict, respond: AsyncRespond, received_at: float) -> None:
         button_id = action["action_id"][len(ACTION_PREFIX) :]
         message = body.get("message") or {}
         thread = (body.get("container") or {}).get("thread_ts") or message.get("thread_ts") or ""
         place = Place("slack", _team_id(body), (body.get("channel") or {}).get("id", ""), thread)
         user = body.get("user") or {}
         origin = await self.origin(
-            user.get("id", ""), user.get("name", ""), place, respond, body.get("trigger_id", "")
+            user.get("id", ""), user.get("name", ""), place, respond, body.get("trigger_id", ""), received_at
         )
-        request = Request(command=button_id.split(":", 1)[0], user=origin.user, place=place, action=button_id)
+        request = Request(
+            command=button_id.split(":", 1)[0],
+            user=origin.user,
+            place=place,
+            action=button_id,
+            received_at=received_at,
+        )
         await self.deliver(origin, self.replies(request))
 
     async def on_form_submit(self, ack, body: dict, view: dict) -> None:
         """Wait briefly for the core's verdict, so a refusal can show inside the modal itself."""
-        work = asyncio.ensure_future(self.first_reply_to_form(body, view))
+        work = asyncio.ensure_future(self.first_reply_to_form(body, view, self.aula.clock()))
         done, _ = await asyncio.wait({work}, timeout=VIEW_ACK_BUDGET_S)
         if not done:
             await ack()  # too slow for the modal: the answer comes as a message instead
@@ -223,7 +244,7 @@ class SlackAdapter:
         await self.deliver(origin, _prepend(first, rest))
 
     async def first_reply_to_form(
-        self, body: dict, view: dict
+        self, body: dict, view: dict, received_at: float
     ) -> tuple[Origin, Reply | None, AsyncIterator[Reply]]:
         metadata = _json_object(view.get("private_metadata", ""))
         place = Place(
@@ -234,7 +255,7 @@ class SlackAdapter:
         )
         user = body.get("user") or {}
         origin = await self.origin(
-            user.get("id", ""), user.get("name", ""), place, None, body.get("trigger_id", "")
+            user.get("id", ""), user.get("name", ""), place, None, body.get("trigger_id", ""), received_at
         )
         form_id = view["callback_id"]
         values = {
@@ -243,7 +264,12 @@ class SlackAdapter:
             for action_id, state in actions.items()
         }
         request = Request(
-            command=form_id.split(":", 1)[0], user=origin.user, place=place, action=form_id, values=values
+            command=form_id.split(":", 1)[0],
+            user=origin.user,
+            place=place,
+            action=form_id,
+            values=values,
+            received_at=received_at,
         )
         replies = self.replies(request)
         return origin, await anext(replies, None), replies
@@ -277,10 +303,22 @@ class SlackAdapter:
     # --- shared steps ---------------------------------------------------------------------
 
     async def origin(
-        self, user_id: str, user_name: str, place: Place, respond: AsyncRespond | None, trigger_id: str
+        self,
+        user_id: str,
+        user_name: str,
+        place: Place,
+        respond: AsyncRespond | None,
+        trigger_id: str,
+        received_at: float,
     ) -> Origin:
         user = await self.users.user(user_id, user_name)
-        return Origin(place=place, user=user, response_url=ResponseUrl(respond), trigger_id=trigger_id)
+        return Origin(
+            place=place,
+            user=user,
+            response_url=ResponseUrl(respond),
+            trigger_id=trigger_id,
+            received_at=received_at,
+        )
 
     def replies(self, request: Request) -> AsyncIterator[Reply]:
         return self.starts.first_of(self.aula.handle(request))
@@ -298,7 +336,14 @@ class SlackAdapter:
                 w for w in (slash_name(self.settings, name), subcommand, f"{missing.name}:…") if w
             )
             raise UserError("error.missing_argument", option=missing.name, example=usage)
-        return Request(command=name, subcommand=subcommand, args=args, user=origin.user, place=origin.place)
+        return Request(
+            command=name,
+            subcommand=subcommand,
+            args=args,
+            user=origin.user,
+            place=origin.place,
+            received_at=origin.received_at,
+        )
 
     async def deliver(self, origin: Origin, versions: AsyncIterator[Reply]) -> None:
         """Public versions edit one channel reply in place (throttled); only the last private one is sent."""

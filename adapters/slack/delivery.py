@@ -61,6 +61,7 @@ class Origin:
     user: User
     response_url: ResponseUrl = field(default_factory=lambda: ResponseUrl(None))
     trigger_id: str = ""
+    received_at: float | None = None  # see Request.received_at
 
 
 class SlackOutput:
