@@ -125,7 +125,15 @@ async def test_an_instructor_starts_a_quiz_and_thirty_students_click_at_once(sim
 
     clicks = [(s, question, ANSWER_IDS[i % 4]) for i, s in enumerate(students)]
     results = await click_at_once(simcord_env, clicks)
-    assert all(r.ephemeral and "Answer recorded" in r.response.content for r in results)
+    # Four start at once and answer directly; the others must queue, so they are deferred at
+    # once, without a "thinking…" message, and the confirmation follows privately.
+    direct, deferred = results[:SLOTS], results[SLOTS:]
+    assert all(r.ephemeral and "Answer recorded" in r.response.content for r in direct)
+    assert all(r.deferred and r.response.id == question.id for r in deferred)
+    assert all(
+        len(r.followups) == 1 and r.followups[0].ephemeral and "Answer recorded" in r.followups[0].content
+        for r in deferred
+    )
     rows = await recorded(simcord_env.bot)
     assert len(rows) == 30 and {user for user, _ in rows} == {str(s.id) for s in students}
     assert sum(1 for _, choice in rows if choice == 1) == 8  # students 1, 5, ... 29 chose B

@@ -16,7 +16,7 @@ from adapters.discord.people import locale_of, place_of, user_of
 from adapters.discord.render import NO_MENTIONS
 from adapters.discord.respond import FIRST_REPLY_WAIT_S, respond
 from adapters.discord.slash import CatalogTranslator, slash_commands
-from adapters.starts import start_slots
+from adapters.starts import SLOTS, start_slots
 from bot.app import Aula, error_reply
 from bot.arguments import convert
 from bot.commands import Option
@@ -54,6 +54,7 @@ class AulaBot(commands.Bot):
         # What the last answer of each command looked like: to defer a slow one the same way.
         self.private_hints: dict[str, bool] = {}
         self.starts = start_slots(aula.services)  # deferral happens outside them: see respond.py
+        self.awaiting_first = 0  # interactions that arrived and have no first reply yet
         for command in slash_commands(
             [c.spec for c in aula.commands.values()], self.run_command, self.suggest
         ):
@@ -129,12 +130,20 @@ class AulaBot(commands.Bot):
     async def _respond(self, interaction: discord.Interaction, kind: str, start: Any, lang: str) -> None:
         # A request that will queue for a start slot cannot answer within the short wait:
         # deferring it at once keeps a class's acknowledgements ahead of the queued work.
+        # Slots are taken a loop turn after arrival, so a burst shows in `awaiting_first` first.
+        must_queue = self.starts.full or self.awaiting_first >= SLOTS
+        self.awaiting_first += 1
+
+        def first_exists() -> None:
+            self.awaiting_first -= 1
+
         first = await respond(
             interaction,
             start,
             lang,
             expect_private=self.private_hints.get(kind, False),
-            wait_s=0 if self.starts.full else FIRST_REPLY_WAIT_S,
+            wait_s=0 if must_queue else FIRST_REPLY_WAIT_S,
+            on_first=first_exists,
         )
         if first is not None and not first.error:
             self.private_hints[kind] = first.is_private

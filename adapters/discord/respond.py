@@ -126,10 +126,12 @@ async def respond(
     lang: str,
     expect_private: bool,
     wait_s: float = FIRST_REPLY_WAIT_S,
+    on_first: Callable[[], None] | None = None,
 ) -> Reply | None:
     """Answer an interaction with the replies `start()` produces. `start` may take time
     (downloading attachments) and counts against the deadline too. After `wait_s` without a
-    first reply the interaction is deferred (0: deferred at once).
+    first reply the interaction is deferred (0: deferred at once). `on_first` is called once
+    the first reply exists (or its making failed or was cancelled).
 
     Returns the first reply (None if there was none), so the caller can learn from it.
     """
@@ -142,6 +144,8 @@ async def respond(
 
     answer = Answer(interaction, lang)
     first = asyncio.ensure_future(first_reply())
+    if on_first is not None:
+        first.add_done_callback(lambda _: on_first())
     try:
         done, _ = await asyncio.wait({first}, timeout=wait_s) if wait_s > 0 else ((), ())
         if not done:
