@@ -215,6 +215,33 @@ async def test_a_command_is_acknowledged_before_its_work_is_done(app, slack, sta
     assert texts(posts[0].payload["blocks"]) == ["listo"]
 
 
+async def test_in_a_burst_every_acknowledgement_goes_out_before_any_work_starts(app, slack, monkeypatch):
+    """Work started at once would run ahead of the burst's other acknowledgements."""
+    acked: set[str] = set()
+    started_before_its_ack: list[str] = []
+    from adapters.slack.users import UserDirectory
+
+    look_up = UserDirectory.user
+
+    async def first_step_of_the_work(self, user_id: str, fallback_name: str = ""):
+        if user_id not in acked:
+            started_before_its_ack.append(user_id)
+        return await look_up(self, user_id, fallback_name)
+
+    monkeypatch.setattr(UserDirectory, "user", first_step_of_the_work)
+
+    async def student_runs_help(index: int) -> None:
+        user = f"U0BURST{index:03}"
+        response = await run(app, slack, "/aula", user=user)
+        assert response.status == 200
+        acked.add(user)
+
+    await asyncio.gather(*(student_runs_help(i) for i in range(60)))
+    await settle()
+    assert started_before_its_ack == []
+    assert len(slack.calls_to("response_url")) == 60  # and every one was answered
+
+
 @pytest.mark.parametrize("user, lang", [(STUDENT, "es"), (ENGLISH, "en")])
 async def test_help_answers_privately_in_the_users_slack_language(app, slack, user, lang):
     response = await run(app, slack, "/aula", user=user)
