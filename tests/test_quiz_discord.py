@@ -309,3 +309,43 @@ async def test_a_click_queued_behind_a_burst_is_scored_from_its_arrival(simcord_
     assert confirmation.ephemeral and "Answer recorded" in confirmation.content
     row = await simcord_env.bot.aula.db.fetchone("SELECT answered_at FROM quiz_answers")
     assert row["answered_at"] == arrived
+
+
+async def test_a_quiz_click_goes_ahead_of_commands_waiting_for_a_slot(simcord_env, classroom):
+    channel, teacher, (ana, *_) = classroom
+    await teacher.slash(channel, "quiz start", banco="seccion-2")
+    question = channel.last_message
+    slots = start_slots(simcord_env.bot.aula.services)
+    one_frees, others_free = asyncio.Event(), asyncio.Event()
+
+    async def running(until: asyncio.Event):
+        await until.wait()
+        yield Reply.private(Paragraph.of("antes"))
+
+    holders = [
+        asyncio.ensure_future(anext(slots.first_of(running(one_frees if i == 0 else others_free))))
+        for i in range(SLOTS)
+    ]
+    answers_when_the_command_started: list[int] = []
+
+    async def a_tokens_command():
+        row = await simcord_env.bot.aula.db.fetchone("SELECT COUNT(*) AS n FROM quiz_answers")
+        answers_when_the_command_started.append(row["n"])
+        yield Reply.public(Paragraph.of("tokens"))
+
+    waiting_command = asyncio.ensure_future(anext(slots.first_of(a_tokens_command())))
+    await asyncio.sleep(0)
+
+    async def one_slot_frees_later():
+        await asyncio.sleep(0.05)
+        one_frees.set()
+
+    freeing = asyncio.create_task(one_slot_frees_later())
+    clicked = await ana.click(question, custom_id=ANSWER_IDS[0])
+    await freeing
+    (confirmation,) = clicked.followups
+    assert "Answer recorded" in confirmation.content
+    others_free.set()
+    await asyncio.gather(waiting_command, *holders)
+    # The command queued first, but the click had the first free slot.
+    assert answers_when_the_command_started == [1]

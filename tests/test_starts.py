@@ -88,3 +88,51 @@ async def test_closing_early_closes_the_handler_and_frees_the_slot():
 def test_every_platform_of_a_process_shares_the_same_slots():
     services: dict = {}
     assert start_slots(services) is start_slots(services)
+
+
+async def test_clicks_and_forms_go_ahead_of_waiting_commands_each_kind_in_arrival_order():
+    slots = StartSlots(size=1)
+    hold = asyncio.Event()
+    started: list[str] = []
+
+    async def handler(name: str):
+        started.append(name)
+        if name == "holder":
+            await hold.wait()
+        yield reply(name)
+
+    async def run(name: str, urgent: bool = False) -> None:
+        await anext(slots.first_of(handler(name), urgent=urgent))
+
+    runs = [asyncio.create_task(run("holder"))]
+    await asyncio.sleep(0)
+    for name, urgent in (("tokens 1", False), ("click 1", True), ("tokens 2", False), ("click 2", True)):
+        runs.append(asyncio.create_task(run(name, urgent)))
+        await asyncio.sleep(0)
+    assert slots.full and started == ["holder"]
+    hold.set()
+    await asyncio.gather(*runs)
+    assert started == ["holder", "click 1", "click 2", "tokens 1", "tokens 2"]
+    assert not slots.full
+
+
+async def test_a_request_cancelled_while_waiting_leaves_no_slot_taken():
+    slots = StartSlots(size=1)
+    hold = asyncio.Event()
+
+    async def slow():
+        await hold.wait()
+        yield reply("slow")
+
+    async def quick():
+        yield reply("quick")
+
+    holder = asyncio.create_task(anext(slots.first_of(slow())))
+    await asyncio.sleep(0)
+    gone = asyncio.create_task(anext(slots.first_of(quick())))
+    await asyncio.sleep(0)
+    gone.cancel()  # e.g. the interaction's task stopped at shutdown
+    hold.set()
+    assert text(await holder) == "slow"
+    assert text(await asyncio.wait_for(anext(slots.first_of(quick())), timeout=1)) == "quick"
+    assert not slots.full

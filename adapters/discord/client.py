@@ -123,7 +123,7 @@ class AulaBot(commands.Bot):
         )
 
         async def start() -> AsyncIterator[Reply]:
-            return self.starts.first_of(self.aula.handle(request))
+            return self.starts.first_of(self.aula.handle(request), urgent=True)  # a click goes first
 
         await self._respond(interaction, f"{request.command} action", start, user.locale)
 

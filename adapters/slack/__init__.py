@@ -332,7 +332,7 @@ class SlackAdapter:
         )
 
     def replies(self, request: Request) -> AsyncIterator[Reply]:
-        return self.starts.first_of(self.aula.handle(request))
+        return self.starts.first_of(self.aula.handle(request), urgent=bool(request.action))
 
     def parse(self, name: str, text: str, origin: Origin) -> Request:
         spec = self.aula.commands[name].spec
