@@ -3,10 +3,11 @@
 Discord drops an interaction nobody acknowledged within 3 seconds. So the core's
 first reply gets FIRST_REPLY_WAIT_S: if it comes in time it is the response itself
 (a message, or a modal, which can only ever be the first response); otherwise the
-interaction is deferred ("thinking…") and the reply follows. The wait is short, far
-inside the deadline: when a whole class types at once, the replies queue but every
-interaction is acknowledged at once (bench/class_load.py). Later replies of a streaming handler
-edit those messages, at most once per EDIT_INTERVAL_S, and the newest always lands.
+interaction is deferred ("thinking…"; a click without it) and the reply follows. The wait
+is short, far inside the deadline, and skipped when the request must queue for a start slot:
+when a whole class types at once, the replies queue but every interaction is acknowledged at
+once (bench/class_load.py). Later replies of a streaming handler edit those messages, at most
+once per EDIT_INTERVAL_S, and the newest always lands.
 """
 
 from __future__ import annotations
