@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
+from adapters.starts import start_slots
 from bot.app import Aula
-from bot.replies import Reply, plain_text
+from bot.replies import Paragraph, Reply, plain_text
 from bot.requests import Place, Request, User
 from bot.settings import Settings, load_settings
 
@@ -97,3 +99,15 @@ async def one_reply(app: Aula, request: Request) -> Reply:
     replies = [reply async for reply in app.handle(request)]
     assert len(replies) == 1, replies
     return replies[0]
+
+
+def hold_every_start_slot(aula: Aula, until: list[asyncio.Event]) -> list[asyncio.Future]:
+    """Take the adapters' start slots, as a class's burst ahead of a request would: slot i is
+    given back once until[i] is set. Await the returned futures to finish."""
+    slots = start_slots(aula.services)
+
+    async def earlier_request(event: asyncio.Event):
+        await event.wait()
+        yield Reply.private(Paragraph.of("antes"))
+
+    return [asyncio.ensure_future(anext(slots.first_of(earlier_request(event)))) for event in until]

@@ -17,7 +17,7 @@ from adapters.discord import create_bot
 from adapters.starts import SLOTS, start_slots
 from bot.app import Aula
 from bot.replies import Paragraph, Reply
-from tests.quiz_support import FakeClock, quiz_settings
+from tests.quiz_support import FakeClock, hold_every_start_slot, quiz_settings
 
 ANSWER_IDS = [f"quiz:answer:1:0:{letter}" for letter in "ABCD"]
 
@@ -275,16 +275,10 @@ async def test_a_click_queued_behind_a_burst_is_scored_from_its_arrival(simcord_
     await teacher.slash(channel, "quiz start", banco="seccion-2", tiempo=10)
     question = channel.last_message
     arrived = clock.now
-    slots = start_slots(simcord_env.bot.aula.services)
     burst_done = asyncio.Event()
-
-    async def earlier_request():
-        await burst_done.wait()
-        yield Reply.private(Paragraph.of("antes"))
-
-    ahead = [asyncio.ensure_future(anext(slots.first_of(earlier_request()))) for _ in range(SLOTS)]
+    ahead = hold_every_start_slot(simcord_env.bot.aula, [burst_done] * SLOTS)
     await asyncio.sleep(0)
-    assert slots.full
+    assert start_slots(simcord_env.bot.aula.services).full
 
     callbacks_before_release = []
 
@@ -317,15 +311,7 @@ async def test_a_quiz_click_goes_ahead_of_commands_waiting_for_a_slot(simcord_en
     question = channel.last_message
     slots = start_slots(simcord_env.bot.aula.services)
     one_frees, others_free = asyncio.Event(), asyncio.Event()
-
-    async def running(until: asyncio.Event):
-        await until.wait()
-        yield Reply.private(Paragraph.of("antes"))
-
-    holders = [
-        asyncio.ensure_future(anext(slots.first_of(running(one_frees if i == 0 else others_free))))
-        for i in range(SLOTS)
-    ]
+    holders = hold_every_start_slot(simcord_env.bot.aula, [one_frees] + [others_free] * (SLOTS - 1))
     answers_when_the_command_started: list[int] = []
 
     async def a_tokens_command():

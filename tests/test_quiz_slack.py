@@ -11,7 +11,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import create_app
 from adapters.starts import SLOTS, start_slots
 from bot.app import Aula
-from bot.replies import Paragraph, Reply
 from tests.fake_slack import (
     BOT_TOKEN,
     CHANNEL_ID,
@@ -21,7 +20,7 @@ from tests.fake_slack import (
     command_body,
     signed_request,
 )
-from tests.quiz_support import FakeClock, quiz_settings
+from tests.quiz_support import FakeClock, hold_every_start_slot, quiz_settings
 
 TEACHER = "U0PROFE"
 ANSWER_IDS = [f"aula:quiz:answer:1:0:{letter}" for letter in "ABCD"]
@@ -196,16 +195,10 @@ async def test_a_click_queued_behind_a_burst_is_scored_from_its_arrival(bot, sla
     aula, app = bot
     await slash(app, slack, "start banco:seccion-2 tiempo:10", TEACHER, "start")
     arrived = clock.now
-    slots = start_slots(aula.services)
     burst_done = asyncio.Event()
-
-    async def earlier_request():
-        await burst_done.wait()
-        yield Reply.private(Paragraph.of("antes"))
-
-    ahead = [asyncio.ensure_future(anext(slots.first_of(earlier_request()))) for _ in range(SLOTS)]
+    ahead = hold_every_start_slot(aula, [burst_done] * SLOTS)
     await asyncio.sleep(0)
-    assert slots.full
+    assert start_slots(aula.services).full
 
     response = await click(app, slack, "U0ANA", ANSWER_IDS[0], "ana")
     assert response.status == 200  # acknowledged while the slots are taken
