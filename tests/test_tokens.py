@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
+from bot.app import Aula
 from bot.commands.tokens import EXAMPLES, percent, tokens_reply, usd
 from bot.pictures import PALETTE, render_png
 from bot.replies import Attachment, BulletList, Code, Heading, Image, Segments, Table, plain_text
@@ -26,8 +27,8 @@ def bullets(reply) -> list[str]:
     return [item.text for item in observed.items]
 
 
-async def tokens(aula, locale="es", **args):
-    [reply] = await replies_of(aula, make_request("tokens", locale=locale, args=args))
+async def tokens(aula, locale="es", user_id="u1", **args):
+    [reply] = await replies_of(aula, make_request("tokens", locale=locale, user_id=user_id, args=args))
     return reply
 
 
@@ -292,3 +293,40 @@ def test_property_reply_segments_spell_the_text_and_the_picture_always_draws(tex
     assert "".join(s.text for s in part.segments) == visible(text)
     png = render_png([PictureRow("t", analysis.pieces, str)])
     assert PILImage.open(io.BytesIO(png)).format == "PNG"
+
+
+async def test_a_class_sending_the_same_text_gets_the_reply_drawn_once_for_a_few_minutes(
+    settings, monkeypatch
+):
+    """ "Try it now": the same example from the whole class; the picture is the costly part."""
+    import bot.commands.tokens as tokens_command
+    from tests.quiz_support import FakeClock
+
+    drawn: list[tuple] = []
+    draw = tokens_command.tokens_reply
+
+    def counted(text, names, lang, token_settings, picture=True):
+        drawn.append((text, names, lang))
+        return draw(text, names, lang, token_settings, picture)
+
+    monkeypatch.setattr(tokens_command, "tokens_reply", counted)
+    clock = FakeClock()
+    app = Aula(settings, clock=clock)
+    await app.start()
+    try:
+        example = EXAMPLES["emojis"].es
+        first = await tokens(app, texto=example)
+        again = [await tokens(app, texto=example, user_id=f"s{i}") for i in range(5)]
+        assert all(reply == first for reply in again) and len(drawn) == 1
+        await tokens(app, locale="en", texto=example)  # another language: another reply
+        await tokens(app, texto=example, modelo="todos")  # other encodings too
+        assert len(drawn) == 3
+        long_paste = "palabra " * 300  # 2,400 characters: rarely sent twice, not kept
+        await tokens(app, texto=long_paste)
+        await tokens(app, texto=long_paste)
+        assert len(drawn) == 5
+        clock.advance(tokens_command.RECENT_REPLIES_S + 1)
+        assert await tokens(app, texto=example) == first
+        assert len(drawn) == 6  # drawn again once the few minutes are over
+    finally:
+        await app.close()

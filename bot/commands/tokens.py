@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cachetools import TTLCache
+
 from bot import limits
 from bot.commands import Command, CommandSpec, Option
 from bot.errors import UserError
@@ -30,6 +32,7 @@ from bot.replies import (
     Segments,
     Span,
     Table,
+    plain_text,
 )
 from bot.requests import Request
 from bot.settings import TokensSettings
@@ -80,12 +83,40 @@ SPEC = CommandSpec(
 )
 
 
+# "Try it now": a class sends the same few texts (the course's examples) within minutes. A
+# reply is a pure function of text, encodings and language, and its picture is the costly
+# part (about 70 ms for a long paste), so recent replies are kept for a few minutes.
+RECENT_REPLIES_S = 10 * 60
+RECENT_REPLIES_BYTES = 32 * 1024 * 1024  # about 300 pictures of the course's examples
+RECENT_TEXT_MAX_CHARS = 2_000  # longer pastes are rarely sent twice
+
+
 async def run(request: Request, app: Aula) -> Reply:
     text = chosen_text(request.arg("texto", ""), request.arg("ejemplo"))
     check_text(text, app.settings.tokens.max_chars, request.locale)
     names = encodings_for(request.arg("modelo", "gpt-4o"))
-    # Encoding a long text and drawing it takes milliseconds of CPU: keep the event loop free.
-    return await asyncio.to_thread(tokens_reply, text, names, request.locale, app.settings.tokens)
+    recent = recent_replies(app)
+    key = (text, names, request.locale)
+    reply = recent.get(key)
+    if reply is None:
+        # Encoding a long text and drawing it takes milliseconds of CPU: keep the event loop free.
+        reply = await asyncio.to_thread(tokens_reply, text, names, request.locale, app.settings.tokens)
+        if len(text) <= RECENT_TEXT_MAX_CHARS:
+            recent[key] = reply
+    return reply
+
+
+def recent_replies(app: Aula) -> TTLCache:
+    return app.services.setdefault(
+        "tokens_replies",
+        TTLCache(maxsize=RECENT_REPLIES_BYTES, ttl=RECENT_REPLIES_S, timer=app.clock, getsizeof=reply_bytes),
+    )
+
+
+def reply_bytes(reply: Reply) -> int:
+    """About what a kept reply holds: its picture and files, plus its text."""
+    files = sum(len(getattr(part, "png", b"")) + len(getattr(part, "data", b"")) for part in reply.parts)
+    return files + 4 * len(plain_text(reply))
 
 
 def chosen_text(text: str, example: str | None) -> str:
