@@ -66,10 +66,6 @@ class Homework(Ticker):
     def settings(self):
         return self.app.settings.homework
 
-    @property
-    def tick_seconds(self) -> float:
-        return self.settings.tick_seconds
-
     async def tick(self) -> None:
         """Open missing threads, post answers that are due, note deadlines, send reminders."""
         async with self._lock:

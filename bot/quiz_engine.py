@@ -121,10 +121,6 @@ class QuizEngine(Ticker):
     def settings(self):
         return self.app.settings.quiz
 
-    @property
-    def tick_seconds(self) -> float:
-        return self.settings.tick_seconds
-
     async def tick(self) -> None:
         """Close every question whose time is up, post pending results, refresh open questions."""
         async with self._lock:

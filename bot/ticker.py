@@ -23,8 +23,13 @@ class Ticker:
         self._wake: asyncio.Task | None = None
 
     @property
-    def tick_seconds(self) -> float:
+    def settings(self):
+        """The service's settings section; it has `tick_seconds`."""
         raise NotImplementedError
+
+    @property
+    def tick_seconds(self) -> float:
+        return self.settings.tick_seconds
 
     async def tick(self) -> None:
         raise NotImplementedError
