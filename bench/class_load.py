@@ -61,8 +61,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from adapters.runner import freeze_startup_objects  # noqa: E402
-from bot.commands.tokens import EXAMPLES  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
+from bot.tokens.command import EXAMPLES  # noqa: E402
 
 DEADLINE_MS = 3000  # both platforms drop an interaction not acknowledged within 3 seconds
 TARGET_P99_MS = 250

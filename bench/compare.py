@@ -26,10 +26,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import bot.compare.command as compare  # noqa: E402
 from bot.app import Aula  # noqa: E402
-from bot.commands import compare  # noqa: E402
-from bot.llm import Completion, LlmClient, resolve_profile  # noqa: E402
-from bot.rate_limit import Upstream  # noqa: E402
+from bot.llm.client import Completion, LlmClient, resolve_profile  # noqa: E402
+from bot.llm.queue import Upstream  # noqa: E402
 from bot.replies import plain_text  # noqa: E402
 from bot.requests import Place, Request, User  # noqa: E402
 from bot.settings import load_settings  # noqa: E402

@@ -12,8 +12,8 @@ from __future__ import annotations
 import statistics
 import time
 
-from bot.chat_templates import Message, render
-from bot.commands.roles import FORM_ROLES, MESSAGE_MAX, conversation_reply, course_example
+from bot.roles.command import FORM_ROLES, MESSAGE_MAX, conversation_reply, course_example
+from bot.roles.templates import Message, render
 from bot.settings import load_settings
 
 PROSE = "El fine-tuning ajusta un modelo preentrenado con ejemplos de la tarea; así aprende el formato. "

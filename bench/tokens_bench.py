@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.commands.tokens import EXAMPLES, picture_png, tokens_reply  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
-from bot.token_view import analyze  # noqa: E402
-from bot.tokenizer import get_encoding  # noqa: E402
+from bot.tokens.analysis import analyze  # noqa: E402
+from bot.tokens.command import EXAMPLES, picture_png, tokens_reply  # noqa: E402
+from bot.tokens.encodings import get_encoding  # noqa: E402
 
 PROSE = (
     "El fine-tuning ajusta un modelo preentrenado con ejemplos de la tarea: en 2024 probamos "
@@ -36,13 +36,13 @@ PROSE = (
 COLD_LOAD = """
 import json, resource, time
 started = time.perf_counter()
-from bot.tokenizer import get_encoding
+from bot.tokens.encodings import get_encoding
 for name in ("o200k_base", "cl100k_base", "llama-3.1"):
     get_encoding(name)
 seconds = time.perf_counter() - started
 rss_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS:"))
 started = time.perf_counter()
-from bot.commands.tokens import tokens_reply
+from bot.tokens.command import tokens_reply
 from bot.settings import load_settings
 tokens_reply("Me gusta la pizza 🍕", ("o200k_base",), "es", load_settings(environ={}, dotenv_path=None).tokens)
 first_reply = time.perf_counter() - started

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 
-from bot.commands import Command, CommandSpec
+from bot.command import Command, CommandSpec
 from bot.errors import UserError
 from bot.i18n import t
 from bot.logs import PRIVATE, event
@@ -25,8 +25,8 @@ from bot.replies import Paragraph, Reply, Span, Visibility
 from bot.requests import Request
 from bot.settings import Settings, load_settings
 from bot.storage import Database
-from bot.storage.core import CommandLog, UserRepository
 from bot.storage.database import storage_unavailable
+from bot.storage.users import CommandLog, UserRepository
 
 log = logging.getLogger("aula")
 

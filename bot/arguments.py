@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.commands import CommandSpec, Option
+from bot.command import CommandSpec, Option
 from bot.errors import UserError, echo
 
 TRUE_WORDS = {"sí", "si", "yes", "true", "1", "on", "verdadero"}

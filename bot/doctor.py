@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from bot.llm import (
+from bot.llm.client import (
     DEFAULT_PROFILE,
     EndpointDecommissioned,
     InvalidApiKey,

@@ -1,18 +1,20 @@
-"""Every command Aula has, in the order /help lists them."""
+"""Every command Aula has, in the order /help lists them.
+
+Adding a command: a package under `bot/` with a `command.py` that defines
+`command = Command(...)`, its sentences in `bot/locales/<name>.yaml`, and a line here.
+"""
 
 from __future__ import annotations
 
-from bot.commands import Command, compare, privacy, quiz, roles
-from bot.commands import help as help_command
-from bot.commands import tokens as tokens_command
+from bot.command import Command
 
 
 def all_commands() -> list[Command]:
-    return [
-        help_command.command,
-        tokens_command.command,
-        roles.command,
-        compare.command,
-        quiz.command,
-        privacy.command,
-    ]
+    from bot.compare.command import command as compare
+    from bot.help.command import command as help_
+    from bot.privacy.command import command as privacy
+    from bot.quiz.command import command as quiz
+    from bot.roles.command import command as roles
+    from bot.tokens.command import command as tokens
+
+    return [help_, tokens, roles, compare, quiz, privacy]

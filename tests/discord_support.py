@@ -13,10 +13,10 @@ import discord
 import pytest
 import simcord.interactions
 
+import bot.help.command as help_command
 from adapters.discord import create_bot
 from bot.app import Aula
-from bot.commands import Command, CommandSpec, Option
-from bot.commands import help as help_command
+from bot.command import Command, CommandSpec, Option
 from bot.limits import (
     DISCORD_CONTENT,
     DISCORD_EMBED_DESCRIPTION,

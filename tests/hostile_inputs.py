@@ -13,11 +13,11 @@ import re
 from dataclasses import dataclass
 
 from bot.arguments import missing_required, parse_arguments, split_subcommand
-from bot.commands import CommandSpec
-from bot.commands.roles import MESSAGE_MAX
+from bot.command import CommandSpec
 from bot.errors import UserError
-from bot.homework_deadline import parse_deadline
+from bot.homework.deadline import parse_deadline
 from bot.i18n import catalog
+from bot.roles.command import MESSAGE_MAX
 from bot.settings import Settings
 
 # Placeholders a platform test replaces with ids that exist there.

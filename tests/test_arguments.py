@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.arguments import missing_required, parse_arguments, split_subcommand
-from bot.commands import CommandSpec, Option
+from bot.command import CommandSpec, Option
 from bot.errors import UserError
 
 SPEC = CommandSpec(

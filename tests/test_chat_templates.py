@@ -1,4 +1,4 @@
-"""bot.chat_templates against the templates' own logic, rendered independently with jinja2."""
+"""bot.roles.templates against the templates' own logic, rendered independently with jinja2."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import tiktoken
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.chat_templates import CHATML_O200K_IDS, Message, render
-from bot.tokenizer import get_encoding
+from bot.roles.templates import CHATML_O200K_IDS, Message, render
+from bot.tokens.encodings import get_encoding
 
 # The logic of the chat_template in meta-llama/Meta-Llama-3.1-405B-Instruct's tokenizer_config.json,
 # without its tool branches (no tools, no builtin_tools, no ipython/tool messages), written as a

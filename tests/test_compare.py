@@ -9,14 +9,14 @@ import time
 
 import pytest
 
+import bot.compare.command as compare
+import bot.help.command as help_command
 from bot.app import Aula
-from bot.commands import compare
-from bot.commands import help as help_command
-from bot.llm import LlmClient, resolve_profile
-from bot.rate_limit import Cooldowns, LlmTraffic, TokenBudget, Upstream
+from bot.compare.store import CompareRepository
+from bot.llm.client import LlmClient, resolve_profile
+from bot.llm.queue import Cooldowns, LlmTraffic, TokenBudget, Upstream
 from bot.replies import Attachment, Columns, Reply, plain_text
 from bot.settings import load_settings
-from bot.storage.compare import CompareRepository
 from tests.conftest import make_request, replies_of
 from tests.fake_clock import ManualClock, settle
 from tests.fake_llm import API_KEY, BASE_MODEL, DECOMMISSIONED, INSTRUCT_MODEL, FakeLlmServer, Fault

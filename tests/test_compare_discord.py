@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+import bot.compare.command as compare
 from adapters.discord import create_bot
 from bot.app import Aula
-from bot.commands import compare
 from bot.settings import load_settings
 from tests.discord_support import assert_within_limits, messages_of, speak
 from tests.fake_llm import API_KEY, BASE_MODEL, INSTRUCT_MODEL, FakeLlmServer

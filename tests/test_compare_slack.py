@@ -8,9 +8,9 @@ import asyncio
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+import bot.compare.command as compare
 from adapters.slack import create_app
 from bot.app import Aula
-from bot.commands import compare
 from bot.settings import load_settings
 from tests.fake_llm import API_KEY, BASE_MODEL, INSTRUCT_MODEL, FakeLlmServer
 from tests.fake_slack import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.app import Aula
-from bot.commands import Command, CommandSpec
+from bot.command import Command, CommandSpec
 from bot.errors import UserError
 from bot.i18n import catalog, normalize_locale
 from bot.replies import Heading, Paragraph, Reply, plain_text

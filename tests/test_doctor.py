@@ -20,7 +20,7 @@ from adapters.cli import main
 from adapters.cli.doctor import render
 from bot import doctor
 from bot.doctor import Level, check_database, check_discord, check_slack, diagnose, has_problem
-from bot.llm import resolve_profile
+from bot.llm.client import resolve_profile
 from bot.settings import load_settings
 from bot.storage import Database
 from bot.storage.database import migrations

@@ -14,7 +14,7 @@ import socket
 import pytest
 
 from bot.app import Aula
-from bot.llm import LlmClient, resolve_profile
+from bot.llm.client import LlmClient, resolve_profile
 from bot.replies import Columns, Reply, plain_text
 from tests.conftest import make_request, replies_of
 from tests.fake_clock import ManualClock, settle

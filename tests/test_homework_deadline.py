@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.errors import UserError
-from bot.homework_deadline import default_deadline, format_moment, parse_deadline
+from bot.homework.deadline import default_deadline, format_moment, parse_deadline
 
 ZONE = "America/Argentina/Buenos_Aires"
 TZ = ZoneInfo(ZONE)

@@ -27,7 +27,7 @@ from simcord import OptionError, SetupError
 
 from adapters.discord import create_bot, respond
 from bot.app import Aula
-from bot.quiz_banks import BankError, parse_bank
+from bot.quiz.banks import BankError, parse_bank
 from bot.settings import Settings, load_settings
 from tests.fake_llm import API_KEY, FakeLlmServer
 from tests.hostile_inputs import (

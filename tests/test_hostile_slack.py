@@ -26,8 +26,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import create_app, slash_name
 from bot.app import Aula
-from bot.commands.roles import MESSAGE_MAX
 from bot.i18n import t
+from bot.roles.command import MESSAGE_MAX
 from bot.settings import Settings, load_settings
 from tests.fake_llm import API_KEY, FakeLlmServer
 from tests.fake_slack import (

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from bot.llm import (
+from bot.llm.client import (
     ConnectionFailed,
     EndpointDecommissioned,
     InvalidApiKey,

@@ -22,9 +22,9 @@ from adapters.console import run_console
 from adapters.logs import configure_logging
 from adapters.slack import create_app
 from bot.app import Aula
-from bot.commands import Command, CommandSpec, Option
+from bot.command import Command, CommandSpec, Option
 from bot.errors import UserError
-from bot.llm import LlmClient, MalformedResponse, resolve_profile
+from bot.llm.client import LlmClient, MalformedResponse, resolve_profile
 from bot.logs import KeyValueFormatter, event
 from bot.registry import all_commands
 from bot.replies import Paragraph, Reply, plain_text

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from bot import privacy
+import bot.privacy.areas as privacy
 from bot.app import Aula
-from bot.chat_templates import Message
+from bot.compare.store import CompareRepository, OutputRecord
 from bot.i18n import t
 from bot.replies import ButtonStyle, plain_text
 from bot.requests import Place, Request
-from bot.storage.compare import CompareRepository, OutputRecord
-from bot.storage.roles import RolesConversations
+from bot.roles.store import RolesConversations
+from bot.roles.templates import Message
 from tests.homework_support import ThreadingMessenger, ask, assign, quiz, started_app, submit
 from tests.quiz_support import PLACE, FakeClock, person
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from bot.app import Aula
-from bot.quiz_engine import speed_points
+from bot.quiz.engine import speed_points
 from bot.replies import Attachment, Image, Table, plain_text
 from bot.requests import Request
 from tests.quiz_support import (

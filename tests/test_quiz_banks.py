@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.quiz_banks import (
+from bot.quiz.banks import (
     REPO_ROOT,
     BankError,
     bank_dirs,

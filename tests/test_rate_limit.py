@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from bot.llm import Completion, RateLimited
-from bot.rate_limit import Cooldowns, ModelQueue, Ticket, TokenBudget, Upstream, day_start
+from bot.llm.client import Completion, RateLimited
+from bot.llm.queue import Cooldowns, ModelQueue, Ticket, TokenBudget, Upstream, day_start
 from tests.fake_clock import ManualClock, settle
 
 

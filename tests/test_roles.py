@@ -7,13 +7,13 @@ import asyncio
 import pytest
 
 from bot.app import Aula
-from bot.chat_templates import Message, render
-from bot.commands.roles import FORM_ROLES, MESSAGE_MAX
 from bot.limits import DISCORD_MODAL_INPUTS, DISCORD_TEXT_INPUT_LABEL, SLACK_MODAL_TITLE
-from bot.rate_limit import Cooldowns, LlmTraffic, TokenBudget, Upstream
+from bot.llm.queue import Cooldowns, LlmTraffic, TokenBudget, Upstream
 from bot.replies import Columns, Paragraph, Reply, Segments, Table, plain_text
+from bot.roles.command import FORM_ROLES, MESSAGE_MAX
+from bot.roles.templates import Message, render
 from bot.settings import load_settings
-from bot.tokenizer import get_encoding
+from bot.tokens.encodings import get_encoding
 from tests.conftest import make_request, replies_of
 from tests.fake_clock import ManualClock, settle
 from tests.fake_llm import API_KEY, INSTRUCT_MODEL, FakeLlmServer
@@ -357,7 +357,7 @@ async def test_live_run_with_a_refused_key_says_which_setting(tmp_path):
 
 
 async def test_forget_removes_only_that_users_conversations(aula):
-    from bot.storage.roles import RolesConversations
+    from bot.roles.store import RolesConversations
 
     mine = await roles(aula, usuario="mío")
     [theirs] = await replies_of(aula, make_request("roles", user_id="u2", args={"usuario": "suyo"}))

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 from adapters.cli import main
-from bot.chat_templates import Message, render
-from bot.tokenizer import get_encoding
+from bot.roles.templates import Message, render
+from bot.tokens.encodings import get_encoding
 
 
 def test_json_has_template_prompt_ids_and_count_in_the_order_given(capsys, monkeypatch):

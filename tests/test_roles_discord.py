@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pytest
 
+import bot.roles.command as roles
 from adapters.discord import create_bot
 from adapters.discord.render import ANSI_SPECIAL
 from bot.app import Aula
-from bot.chat_templates import Message, render
-from bot.commands import roles
+from bot.roles.templates import Message, render
 from bot.settings import load_settings
 from tests.discord_support import assert_within_limits, messages_of, speak
 from tests.fake_llm import API_KEY, FakeLlmServer

@@ -10,8 +10,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import create_app
 from bot.app import Aula
-from bot.chat_templates import Message, render
 from bot.i18n import t
+from bot.roles.templates import Message, render
 from bot.settings import load_settings
 from tests.fake_slack import (
     BOT_TOKEN,

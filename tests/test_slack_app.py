@@ -20,11 +20,11 @@ from pydantic import SecretStr
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
+import bot.help.command as help_command
 from adapters.slack import create_app, serve
 from adapters.slack.render import SLACK_BLOCKS_PER_MESSAGE
 from bot.app import Aula
-from bot.commands import Command, CommandSpec, Option
-from bot.commands import help as help_command
+from bot.command import Command, CommandSpec, Option
 from bot.errors import UserError
 from bot.i18n import t
 from bot.limits import SLACK_HEADER_TEXT, SLACK_SECTION_TEXT

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+import bot.help.command as help_command
 from adapters.slack import create_app
 from bot.app import Aula
-from bot.commands import help as help_command
 from bot.settings import load_settings
 from tests.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, command_body, signed_request
 

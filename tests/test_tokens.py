@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 from PIL import Image as PILImage
 
 from bot.app import Aula
-from bot.commands.tokens import EXAMPLES, percent, tokens_reply, usd
-from bot.pictures import PALETTE, render_png
 from bot.replies import Attachment, BulletList, Code, Heading, Image, Segments, Table, plain_text
-from bot.token_view import CostLine, analyze, observations, visible
-from bot.tokenizer import encode_plain
+from bot.tokens.analysis import CostLine, analyze, observations, visible
+from bot.tokens.command import EXAMPLES, percent, tokens_reply, usd
+from bot.tokens.encodings import encode_plain
+from bot.tokens.picture import PALETTE, render_png
 from tests.conftest import make_request, replies_of
 
 
@@ -201,7 +201,7 @@ async def test_special_token_lookalikes_are_tokenized_as_text(aula):
 
 
 def picture(text: str, name: str = "o200k_base") -> PILImage.Image:
-    from bot.pictures import PictureRow
+    from bot.tokens.picture import PictureRow
 
     analysis = analyze(text, name)
     png = render_png([PictureRow("t", analysis.pieces, lambda n: f"+{n}")])
@@ -227,7 +227,7 @@ def test_picture_draws_colour_emoji_not_a_blank():
 
 
 def test_picture_of_a_character_no_font_has_is_a_labelled_box(monkeypatch):
-    from bot import pictures
+    import bot.tokens.picture as pictures
 
     monkeypatch.setattr(pictures, "SYSTEM_FALLBACKS", ())
     pictures.faces.cache_clear()
@@ -241,7 +241,7 @@ def test_picture_of_a_character_no_font_has_is_a_labelled_box(monkeypatch):
 
 
 def test_picture_shows_whitespace_and_breaks_lines_at_newlines():
-    from bot.pictures import layout, piece_lines
+    from bot.tokens.picture import layout, piece_lines
 
     analysis = analyze("uno\ndos tres", "o200k_base")
     assert [line for p in analysis.pieces for line in piece_lines(p)] == ["uno", "↵", "dos", "·tres"]
@@ -251,7 +251,7 @@ def test_picture_shows_whitespace_and_breaks_lines_at_newlines():
 
 
 def test_picture_of_a_long_text_stops_with_a_note():
-    from bot.pictures import MAX_LINES, layout
+    from bot.tokens.picture import MAX_LINES, layout
 
     analysis = analyze("palabra " * 3000, "o200k_base")
     boxes, lines, hidden = layout(analysis.pieces)
@@ -284,8 +284,8 @@ async def test_the_caption_names_the_segments_that_join_several_tokens(aula):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=80))
 def test_property_reply_segments_spell_the_text_and_the_picture_always_draws(text):
-    from bot.commands.tokens import SEGMENT_BUDGET, segments_part
-    from bot.pictures import PictureRow
+    from bot.tokens.command import SEGMENT_BUDGET, segments_part
+    from bot.tokens.picture import PictureRow
 
     analysis = analyze(text, "llama-3.1")
     part, shown = segments_part(analysis, "es", SEGMENT_BUDGET, multiple=False)
@@ -299,7 +299,7 @@ async def test_a_class_sending_the_same_text_gets_the_reply_drawn_once_for_a_few
     settings, monkeypatch
 ):
     """ "Try it now": the same example from the whole class; the picture is the costly part."""
-    import bot.commands.tokens as tokens_command
+    import bot.tokens.command as tokens_command
     from tests.quiz_support import FakeClock
 
     drawn: list[tuple] = []

@@ -9,7 +9,7 @@ import sys
 
 from PIL import Image
 
-from bot.tokenizer import encode_plain, get_encoding
+from bot.tokens.encodings import encode_plain, get_encoding
 
 
 def aula(tmp_path, *args: str, stdin: bytes = b"", lang: str = "es") -> subprocess.CompletedProcess:

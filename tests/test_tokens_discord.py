@@ -10,8 +10,8 @@ import io
 from PIL import Image
 
 from adapters.discord.render import ANSI_PALETTE
-from bot.commands.tokens import EXAMPLES
-from bot.tokenizer import encode_plain
+from bot.tokens.command import EXAMPLES
+from bot.tokens.encodings import encode_plain
 from tests.discord_support import assert_within_limits, messages_of, speak
 
 

@@ -11,9 +11,9 @@ import quicktok
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import tokenizer
-from bot.token_view import analyze
-from bot.tokenizer import VocabularyError, encode_plain, get_encoding
+import bot.tokens.encodings as tokenizer
+from bot.tokens.analysis import analyze
+from bot.tokens.encodings import VocabularyError, encode_plain, get_encoding
 
 QUICKTOK_NAMES = {"o200k_base": "o200k_base", "cl100k_base": "cl100k_base", "llama-3.1": "llama3"}
 ENCODING_NAMES = tuple(QUICKTOK_NAMES)

@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import create_app
 from bot.app import Aula
 from bot.settings import load_settings
-from bot.tokenizer import encode_plain
+from bot.tokens.encodings import encode_plain
 from tests.conftest import QUIET_LOOPS
 from tests.fake_slack import BOT_TOKEN, CHANNEL_ID, SIGNING_SECRET, FakeSlack, command_body, signed_request
 

@@ -19,12 +19,12 @@ import os
 import sys
 import time
 
-from bot.commands.compare import EXAMPLES, error_message, stats_line
+from bot.compare.command import EXAMPLES, error_message, stats_line
+from bot.compare.store import CompareRepository, OutputRecord
 from bot.i18n import t
-from bot.llm import Completion, LlmClient, Profile, Sampling, UnknownProfile, resolve_profile
+from bot.llm.client import Completion, LlmClient, Profile, Sampling, UnknownProfile, resolve_profile
 from bot.settings import Settings
 from bot.storage import Database
-from bot.storage.compare import CompareRepository, OutputRecord
 
 
 def register(subparsers) -> None:
@@ -90,7 +90,7 @@ async def compare(
     settings: Settings, profile: Profile, sampling: Sampling, base_prompt: str, instruct_prompt: str
 ) -> dict:
     """Both calls at once; each side is a Completion or the exception it ended with."""
-    from bot.llm import MissingApiKey, PromptTooLong
+    from bot.llm.client import MissingApiKey, PromptTooLong
 
     client = LlmClient(settings.llm, profile)
     overrides = {"max_tokens": sampling.max_tokens, "temperature": sampling.temperature,

@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 from bot.i18n import t
-from bot.quiz_banks import BankCatalog, BankError, load_bank_file
-from bot.quiz_export import export_csvs
+from bot.quiz.banks import BankCatalog, BankError, load_bank_file
+from bot.quiz.export import export_csvs
+from bot.quiz.store import QuizRepository
 from bot.settings import Settings
 from bot.storage import Database
-from bot.storage.quiz import QuizRepository
 
 
 def register(subparsers) -> None:

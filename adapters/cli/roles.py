@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from adapters.console.render import ConsoleRenderer
-from bot.chat_templates import TEMPLATES, Message, render
-from bot.commands.roles import DEFAULT_TEMPLATE, counts_table
 from bot.i18n import t
+from bot.roles.command import DEFAULT_TEMPLATE, counts_table
+from bot.roles.templates import TEMPLATES, Message, render
 
 
 class _AddMessage(argparse.Action):

@@ -15,10 +15,10 @@ import json
 import sys
 from pathlib import Path
 
-from bot.commands.tokens import ALL_ENCODINGS, check_text, picture_png, tokens_reply
 from bot.errors import UserError
 from bot.i18n import t
-from bot.token_view import TokenAnalysis, analyze
+from bot.tokens.analysis import TokenAnalysis, analyze
+from bot.tokens.command import ALL_ENCODINGS, check_text, picture_png, tokens_reply
 
 ENCODING_CHOICES = (*ALL_ENCODINGS, "all")
 

@@ -19,7 +19,7 @@ from adapters.discord.slash import CatalogTranslator, slash_commands
 from adapters.starts import SLOTS, start_slots
 from bot.app import Aula, error_reply
 from bot.arguments import convert
-from bot.commands import Option
+from bot.command import Option
 from bot.errors import UserError
 from bot.i18n import t
 from bot.replies import Reply

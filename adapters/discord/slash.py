@@ -18,7 +18,7 @@ import discord
 from discord import app_commands
 from discord.app_commands import Choice, locale_str
 
-from bot.commands import CommandSpec, Option
+from bot.command import CommandSpec, Option
 from bot.i18n import DEFAULT, normalize_locale, t
 from bot.limits import DISCORD_AUTOCOMPLETE_CHOICES, truncate
 

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bot.llm import Completion
+from bot.llm.client import Completion
 
 if TYPE_CHECKING:
     from bot.app import Aula

@@ -15,18 +15,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.commands import Command, CommandSpec, Option
+from bot.command import Command, CommandSpec, Option
 from bot.errors import UserError, echo
-from bot.homework import Homework
-from bot.homework_deadline import default_deadline, parse_deadline
+from bot.homework.deadline import default_deadline, parse_deadline
+from bot.homework.service import Homework
 from bot.i18n import t
-from bot.quiz_banks import MAX_TIME, MIN_TIME, BankError, localized, parse_bank
-from bot.quiz_engine import QuizEngine
-from bot.quiz_export import export_csvs
-from bot.quiz_views import instructor_results
+from bot.quiz.banks import MAX_TIME, MIN_TIME, BankError, localized, parse_bank
+from bot.quiz.display import instructor_results
+from bot.quiz.engine import QuizEngine
+from bot.quiz.export import export_csvs
+from bot.quiz.store import QuizSession
 from bot.replies import Attachment, Paragraph, Reply, Span
 from bot.requests import Request
-from bot.storage.quiz import QuizSession
 
 if TYPE_CHECKING:
     from bot.app import Aula

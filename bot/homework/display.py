@@ -7,11 +7,12 @@ them, so markdown, code fences and mentions inside an answer show literally.
 
 from __future__ import annotations
 
-from bot.homework_deadline import format_moment
+from bot.homework.deadline import format_moment
+from bot.homework.store import Answer, Assignment, ClassMember
 from bot.i18n import t
 from bot.limits import DISCORD_MODAL_INPUTS, split_text
-from bot.quiz_banks import localized
-from bot.quiz_views import nickname
+from bot.quiz.banks import localized
+from bot.quiz.display import nickname
 from bot.replies import (
     BulletList,
     Button,
@@ -24,7 +25,6 @@ from bot.replies import (
     Span,
     Table,
 )
-from bot.storage.homework import Answer, Assignment, ClassMember
 
 FORM_QUESTIONS = DISCORD_MODAL_INPUTS  # a Discord modal holds five text inputs: longer homework takes turns
 ANSWER_POST_CHARS = 1500  # one thread post; a longer answer continues in the next ones

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import io
 
-from bot.quiz_banks import LETTERS, localized
-from bot.quiz_views import nickname
-from bot.storage.quiz import QuizRepository, QuizSession
+from bot.quiz.banks import LETTERS, localized
+from bot.quiz.display import nickname
+from bot.quiz.store import QuizRepository, QuizSession
 
 STUDENT_COLUMNS = ("rank", "name", "user_id", "nickname", "points", "correct", "answered")
 QUESTION_COLUMNS = (

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 from bot.errors import UserError
 from bot.messenger import Messenger
-from bot.quiz_banks import LETTERS, Bank, BankCatalog
-from bot.quiz_views import (
+from bot.quiz.banks import LETTERS, Bank, BankCatalog
+from bot.quiz.display import (
     closed_reply,
     confirmation_reply,
     final_reply,
@@ -29,9 +29,7 @@ from bot.quiz_views import (
     results_reply,
     shown_names,
 )
-from bot.replies import Reply
-from bot.requests import Request
-from bot.storage.quiz import (
+from bot.quiz.store import (
     AlreadyRunning,
     AnswerRow,
     LiveQuestion,
@@ -39,6 +37,8 @@ from bot.storage.quiz import (
     QuizRepository,
     QuizSession,
 )
+from bot.replies import Reply
+from bot.requests import Request
 from bot.ticker import Ticker
 
 if TYPE_CHECKING:

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.storage.compare import CompareRepository
-from bot.storage.homework import HomeworkRepository
-from bot.storage.quiz import QuizRepository
-from bot.storage.roles import RolesConversations
+from bot.compare.store import CompareRepository
+from bot.homework.store import HomeworkRepository
+from bot.quiz.store import QuizRepository
+from bot.roles.store import RolesConversations
 
 if TYPE_CHECKING:
     from bot.app import Aula

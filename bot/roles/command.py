@@ -2,7 +2,7 @@
 
 `/roles` alone explains System, User and Assistant with the course's examples. With
 messages (options, or a form for multi-line conversations of up to five messages) it
-shows the prompt as the model's chat template renders it (bot.chat_templates), special
+shows the prompt as the model's chat template renders it (bot.roles.templates), special
 tokens highlighted, the token counts, the same conversation without a system message
 and with a different one, and, when an LLM endpoint is configured, a live run.
 
@@ -24,13 +24,12 @@ import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from bot.chat_templates import CHATML_O200K_IDS, TEMPLATES, Message, Rendered, render
-from bot.commands import Command, CommandSpec, Option
+from bot.command import Command, CommandSpec, Option
 from bot.errors import UserError
 from bot.i18n import t
 from bot.limits import DISCORD_FOLLOWUP_WINDOW_S, DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX
-from bot.llm import InvalidApiKey, MissingApiKey, RateLimited, Sampling, resolve_profile, shared_client
-from bot.rate_limit import FOLLOWUP_MARGIN_S, QUEUE_REFRESH_S, SharedCall, Upstream, llm_traffic
+from bot.llm.client import InvalidApiKey, MissingApiKey, RateLimited, Sampling, resolve_profile, shared_client
+from bot.llm.queue import FOLLOWUP_MARGIN_S, QUEUE_REFRESH_S, SharedCall, Upstream, llm_traffic
 from bot.replies import (
     BulletList,
     Button,
@@ -48,9 +47,10 @@ from bot.replies import (
     Table,
 )
 from bot.requests import Request
+from bot.roles.store import RolesConversations
+from bot.roles.templates import CHATML_O200K_IDS, TEMPLATES, Message, Rendered, render
 from bot.settings import Settings
-from bot.storage.roles import RolesConversations
-from bot.tokenizer import get_encoding, preload
+from bot.tokens.encodings import get_encoding, preload
 
 if TYPE_CHECKING:
     from bot.app import Aula
@@ -365,7 +365,7 @@ def live_available(settings: Settings) -> bool:
 async def live_run(request: Request, app: Aula, messages: list[Message]) -> AsyncIterator[Reply]:
     """The conversation and the different-system variant, sent at once to the instruct model.
 
-    Calls go through the shared upstream queue (bot.rate_limit), so the provider's per-minute limit is
+    Calls go through the shared upstream queue (bot.llm.queue), so the provider's per-minute limit is
     shared by the whole bot, and identical live runs (a class clicking one button)
     share one call. A student then waits the same cooldown as after /compare.
     """

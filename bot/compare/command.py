@@ -18,11 +18,12 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from bot.commands import Command, CommandSpec, Option
+from bot.command import Command, CommandSpec, Option
+from bot.compare.store import CompareRepository, OutputRecord, RunRecord
 from bot.errors import UserError
 from bot.i18n import t
 from bot.limits import DISCORD_EMBED_FIELD_VALUE, DISCORD_FOLLOWUP_WINDOW_S
-from bot.llm import (
+from bot.llm.client import (
     Completion,
     ConnectionFailed,
     EndpointDecommissioned,
@@ -43,11 +44,17 @@ from bot.llm import (
     resolve_profile,
     shared_client,
 )
-from bot.rate_limit import FOLLOWUP_MARGIN_S, QUEUE_REFRESH_S, SharedCall, Upstream, day_start, llm_traffic
+from bot.llm.queue import (
+    FOLLOWUP_MARGIN_S,
+    QUEUE_REFRESH_S,
+    SharedCall,
+    Upstream,
+    day_start,
+    llm_traffic,
+)
 from bot.replies import Attachment, Button, ButtonStyle, Columns, Heading, Paragraph, Reply, Span
 from bot.requests import Request
 from bot.settings import LlmSettings
-from bot.storage.compare import CompareRepository, OutputRecord, RunRecord
 
 if TYPE_CHECKING:
     from bot.app import Aula

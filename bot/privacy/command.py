@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot import privacy
-from bot.commands import Command, CommandSpec
+import bot.privacy.areas as privacy
+from bot.command import Command, CommandSpec
 from bot.errors import UserError
 from bot.i18n import t
 from bot.replies import BulletList, Button, ButtonStyle, Heading, Paragraph, Reply, Span

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.homework_deadline import format_moment
-from bot.homework_views import question_text
-from bot.quiz_export import spreadsheet
-from bot.storage.homework import Answer, Assignment
+from bot.homework.deadline import format_moment
+from bot.homework.display import question_text
+from bot.homework.store import Answer, Assignment
+from bot.quiz.export import spreadsheet
 
 COLUMNS = (
     "student", "user_id", "question_number", "question_id", "question", "answer", "submitted_at", "late", "revisions",

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.tokenizer import get_encoding
+from bot.tokens.encodings import get_encoding
 
 Role = Literal["system", "user", "assistant"]
 ROLES: tuple[Role, ...] = ("system", "user", "assistant")
@@ -97,7 +97,7 @@ class Rendered:
 class ChatTemplate:
     name: str  # what students type: "llama-3.1", "gpt-4o"
     label: str  # what they see
-    encoding: str  # bot.tokenizer name
+    encoding: str  # bot.tokens.encodings name
     # Special tokens the encoding itself does not define (ChatML on o200k_base) -> id.
     extra_specials: dict[str, int]
     layout: Callable[[Sequence[Message]], list[tuple[str, Kind, int | None]]]

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 from bot.i18n import t
 from bot.limits import DISCORD_BUTTON_LABEL, SLACK_BUTTON_TEXT, truncate
-from bot.quiz_banks import LETTERS, localized
-from bot.quiz_chart import distribution_png
+from bot.quiz.banks import LETTERS, localized
+from bot.quiz.chart import distribution_png
+from bot.quiz.store import AnswerRow, LiveQuestion, QuestionState, QuizSession, Recorded
 from bot.replies import (
     BulletList,
     Button,
@@ -21,7 +22,6 @@ from bot.replies import (
     Span,
     Table,
 )
-from bot.storage.quiz import AnswerRow, LiveQuestion, QuestionState, QuizSession, Recorded
 
 BUTTON_LABEL = min(DISCORD_BUTTON_LABEL, SLACK_BUTTON_TEXT, 40)  # short enough for a row of four
 # Nicknames for anonymous leaderboards; a number is added once they run out.

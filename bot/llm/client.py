@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.settings import LlmSettings, Settings
-from bot.tokenizer import get_encoding
+from bot.tokens.encodings import get_encoding
 
 if TYPE_CHECKING:
     from bot.app import Aula

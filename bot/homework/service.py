@@ -19,9 +19,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from bot.errors import UserError
-from bot.homework_deadline import format_moment
-from bot.homework_export import answers_csv
-from bot.homework_views import (
+from bot.homework.deadline import format_moment
+from bot.homework.display import (
     FORM_QUESTIONS,
     announcement_reply,
     answer_form,
@@ -35,12 +34,13 @@ from bot.homework_views import (
     shown_name,
     thread_title,
 )
+from bot.homework.export import answers_csv
+from bot.homework.store import Assignment, HomeworkQuestion, HomeworkRepository
 from bot.i18n import t
 from bot.messenger import Messenger
-from bot.quiz_banks import Bank, BankCatalog
+from bot.quiz.banks import Bank, BankCatalog
 from bot.replies import Attachment, Button, Form, Paragraph, Reply
 from bot.requests import Place, Request
-from bot.storage.homework import Assignment, HomeworkQuestion, HomeworkRepository
 from bot.ticker import Ticker
 
 if TYPE_CHECKING:

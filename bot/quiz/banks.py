@@ -32,7 +32,7 @@ import yaml
 
 from bot.i18n import t
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LETTERS = "ABCD"
 MIN_OPTIONS, MAX_OPTIONS = 2, 4
 MIN_TIME, MAX_TIME = 5, 3600

@@ -26,7 +26,7 @@ from pathlib import Path
 from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw, ImageFont
 
-from bot.token_view import EMOJI, Piece, visible
+from bot.tokens.analysis import EMOJI, Piece, visible
 
 WIDTH = 960
 MARGIN = 16

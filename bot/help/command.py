@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.commands import Command, CommandSpec
+from bot.command import Command, CommandSpec
 from bot.i18n import t
 from bot.replies import BulletList, Heading, Paragraph, Reply, Span
 from bot.requests import Request

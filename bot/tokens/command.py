@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING
 from cachetools import TTLCache
 
 from bot import limits
-from bot.commands import Command, CommandSpec, Option
+from bot.command import Command, CommandSpec, Option
 from bot.errors import UserError
 from bot.i18n import t
-from bot.pictures import PictureRow, render_png
 from bot.replies import (
     Attachment,
     BulletList,
@@ -36,8 +35,9 @@ from bot.replies import (
 )
 from bot.requests import Request
 from bot.settings import TokensSettings
-from bot.token_view import TokenAnalysis, analyze, cost_lines, observations, visible, visible_inline
-from bot.tokenizer import ENCODINGS, MODEL_ALIASES, encode_plain, preload
+from bot.tokens.analysis import TokenAnalysis, analyze, cost_lines, observations, visible, visible_inline
+from bot.tokens.encodings import ENCODINGS, MODEL_ALIASES, encode_plain, preload
+from bot.tokens.picture import PictureRow, render_png
 
 if TYPE_CHECKING:
     from bot.app import Aula

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from bot.chat_templates import ROLES, Message
+from bot.roles.templates import ROLES, Message
 from bot.storage.database import Database
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from bot.tokenizer import ENCODINGS, EncodingInfo, encode_plain, get_encoding
+from bot.tokens.encodings import ENCODINGS, EncodingInfo, encode_plain, get_encoding
 
 VISIBLE_WHITESPACE = str.maketrans({" ": "·", "\t": "→", "\r": "␍"})
 SPECIAL_LOOKALIKE = re.compile(r"<\|[^|<>\s]{1,60}\|>")
