@@ -6,9 +6,8 @@ Students only click the answer buttons ("quiz:answer:<session>:<question>:<lette
 and "my rank" ("quiz:rank:<session>"); the ids carry everything, so they keep working
 after a restart.
 
-Homework (bot/homework.py): /quiz assign banco:<bank> [vence] [publicar] [anonimo]
-[recordatorio] (instructors) · /quiz answer [tarea] · /quiz my-answers [tarea] ·
-/quiz review [tarea] (instructors). Its forms and buttons are "quiz:hw-…:<assignment>…".
+Homework's subcommands (assign, answer, my-answers, review, export tarea:) and its clicks
+("quiz:hw-…") are listed in this command's spec but answered by bot/homework/command.py.
 """
 
 from __future__ import annotations
@@ -17,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from bot.command import Command, CommandSpec, Option
 from bot.errors import UserError, echo
-from bot.homework.deadline import default_deadline, parse_deadline
+from bot.homework import command as homework_command
+from bot.homework.command import ASSIGNMENT_OPTION
 from bot.homework.service import Homework
 from bot.i18n import t
 from bot.quiz.banks import MAX_TIME, MIN_TIME, BankError, localized, parse_bank
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from bot.app import Aula
 
 SESSION_OPTION = Option("sesion", "quiz.opt.session", kind="integer", name_en="session")
-ASSIGNMENT_OPTION = Option("tarea", "homework.opt.assignment", kind="integer", name_en="assignment")
-PUBLISH_CHOICES = {"al-enviar": "on_submit", "al-vencer": "at_deadline"}
 
 SPEC = CommandSpec(
     name="quiz",
@@ -62,21 +60,7 @@ SPEC = CommandSpec(
             options=(Option("archivo", "quiz.opt.file", kind="attachment", required=True, name_en="file"),),
             instructor_only=True,
         ),
-        CommandSpec(
-            "assign",
-            "homework.assign.description",
-            options=(
-                Option("banco", "quiz.opt.bank", required=True, autocomplete=True, name_en="bank"),
-                Option("vence", "homework.opt.due", name_en="due"),
-                Option("publicar", "homework.opt.publish", choices=tuple(PUBLISH_CHOICES), name_en="publish"),
-                Option("anonimo", "homework.opt.anonymous", kind="boolean", name_en="anonymous"),
-                Option("recordatorio", "homework.opt.reminder", kind="integer", name_en="reminder"),
-            ),
-            instructor_only=True,
-        ),
-        CommandSpec("answer", "homework.answer.description", options=(ASSIGNMENT_OPTION,)),
-        CommandSpec("my-answers", "homework.mine.description", options=(ASSIGNMENT_OPTION,)),
-        CommandSpec("review", "homework.review.description", options=(ASSIGNMENT_OPTION,), instructor_only=True),
+        *homework_command.SUBCOMMANDS,
     ),
 )
 
@@ -98,16 +82,8 @@ def homework_of(app: Aula) -> Homework:
 async def run(request: Request, app: Aula) -> Reply:
     homework = homework_of(app)
     await homework.repo.seen(request, app.clock())
-    homework_handlers = {
-        "assign": assign,
-        "answer": answer_homework,
-        "my-answers": my_answers,
-        "review": review_homework,
-    }
-    if request.subcommand in homework_handlers:
-        return await homework_handlers[request.subcommand](request, homework)
-    if request.subcommand == "export" and request.arg("tarea") is not None:
-        return await homework.export(request, int(request.arg("tarea")))
+    if homework_command.handles(request):
+        return await homework_command.run(request, homework)
     handlers = {
         "start": start,
         "next": next_question,
@@ -254,26 +230,9 @@ async def on_action(request: Request, app: Aula) -> Reply:
         if parts[1] == "rank" and len(parts) == 3:
             return await engine.rank(request, int(parts[2]))
         if parts[1].startswith("hw-"):
-            return await homework_action(request, app, parts)
+            return await homework_command.on_action(request, homework_of(app), parts)
     except (ValueError, IndexError):
         pass
-    raise UserError("quiz.unknown_button")
-
-
-async def homework_action(request: Request, app: Aula, parts: list[str]) -> Reply:
-    """quiz:hw-open:<a> · quiz:hw-edit:<a>:<question> · quiz:hw-submit|hw-revise:<a>:<questions>
-    · quiz:hw-mute:<a> · quiz:hw-unmute:<a> (questions are 0-based positions)."""
-    homework = homework_of(app)
-    kind, assignment_id = parts[1], int(parts[2])
-    if kind == "hw-open" and len(parts) == 3:
-        return Reply.open_form(await homework.form(request, assignment_id))
-    if kind == "hw-edit" and len(parts) == 4:
-        return Reply.open_form(await homework.form(request, assignment_id, revise=int(parts[3])))
-    if kind in ("hw-submit", "hw-revise") and len(parts) == 4:
-        positions = [int(p) for p in parts[3].split(",")]
-        return await homework.submit(request, assignment_id, positions, revising=kind == "hw-revise")
-    if kind in ("hw-mute", "hw-unmute") and len(parts) == 3:
-        return await homework.set_reminders(request, assignment_id, wanted=kind == "hw-unmute")
     raise UserError("quiz.unknown_button")
 
 
@@ -290,71 +249,6 @@ async def autocomplete(request: Request, app: Aula, option: str, typed: str) -> 
 async def on_startup(app: Aula) -> None:
     await engine_of(app).start()
     await homework_of(app).start()
-
-
-# --- homework ---------------------------------------------------------------------------
-
-
-async def assign(request: Request, homework: Homework) -> Reply:
-    lang = request.locale
-    settings = homework.settings
-    now = homework.app.clock()
-    typed = str(request.arg("vence", "")).strip()
-    if typed:
-        due_at = parse_deadline(typed, now, settings.timezone)
-    else:
-        due_at = default_deadline(now, settings.timezone, settings.default_days)
-    bank = await named_bank(request, homework.catalog)
-    publish = PUBLISH_CHOICES.get(request.arg("publicar", ""), settings.publish)
-    reminder = request.arg("recordatorio")
-    if reminder is not None and not 0 <= int(reminder) <= MAX_REMINDER_HOURS:
-        raise UserError("homework.bad_reminder", value=reminder, high=MAX_REMINDER_HOURS)
-    hours = settings.reminder_hours_before if reminder is None else int(reminder)
-    assignment = await homework.assign(
-        request, bank, due_at, publish, bool(request.arg("anonimo", settings.anonymous)), hours
-    )
-    lines = [
-        t(
-            lang,
-            "homework.assigned",
-            id=assignment.id,
-            count=len(assignment.questions),
-            due=homework.moment(assignment.due_at, lang),
-        ),
-        t(lang, f"homework.publish_{assignment.publish}"),
-    ]
-    if assignment.remind_at is not None:
-        lines.append(t(lang, "homework.assigned_reminder", when=homework.moment(assignment.remind_at, lang)))
-    lines.append(t(lang, "homework.assigned_review", id=assignment.id))
-    return Reply.private(*(Paragraph.of(line) for line in lines))
-
-
-MAX_REMINDER_HOURS = 24 * 30
-
-
-async def named_bank(request: Request, catalog):
-    """The bank named by banco:, or a clear refusal (unknown, or invalid with its problems)."""
-    name = str(request.arg("banco", "")).strip().lower()
-    try:
-        bank = await catalog.get(name)
-    except BankError as exc:
-        raise UserError("quiz.bank_invalid", problems="\n".join(exc.describe(request.locale))) from None
-    if bank is None:
-        names = ", ".join(await catalog.names()) or "—"
-        raise UserError("quiz.unknown_bank", bank=echo(name), available=names)
-    return bank
-
-
-async def answer_homework(request: Request, homework: Homework) -> Reply:
-    return Reply.open_form(await homework.form(request, request.arg("tarea")))
-
-
-async def my_answers(request: Request, homework: Homework) -> Reply:
-    return await homework.my_answers(request, request.arg("tarea"))
-
-
-async def review_homework(request: Request, homework: Homework) -> Reply:
-    return await homework.review(request, request.arg("tarea"))
 
 
 command = Command(spec=SPEC, run=run, on_action=on_action, autocomplete=autocomplete, on_startup=on_startup)
