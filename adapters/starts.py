@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 from bot.replies import Reply
+from bot.services import Services
 
 # bench/class_load.py, 300 students on Slack: ack p99 ~0.1 s with 4 slots, ~0.2 s with 8,
 # ~0.5 s with 32, ~1.1 s with none; replies came no later with 4 (the pictures set the pace).
@@ -93,6 +94,6 @@ def _once(release: Callable[[], None]) -> Callable[[], None]:
     return release_once
 
 
-def start_slots(services: dict) -> StartSlots:
+def start_slots(services: Services) -> StartSlots:
     """The process's slots, shared by every platform (they share one event loop)."""
-    return services.setdefault("start_slots", StartSlots())
+    return services.shared(StartSlots)

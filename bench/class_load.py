@@ -451,7 +451,7 @@ async def discord_storm(env, aula, settings, students: int, window: float, seed:
     async def quiz_timers() -> None:
         while True:  # what the bot's own timer loop does every second
             await asyncio.sleep(settings.quiz.tick_seconds or 1)
-            await aula.services["quiz"].tick()
+            await aula.services.quiz.tick()
 
     ticking = asyncio.create_task(quiz_timers())
 

@@ -74,7 +74,7 @@ async def concurrency(folder: str) -> None:
     async with FakeLlmServer(first_chunk_delay_s=1.0, chunk_delay_s=0.002) as server:
         app = Aula(settings_for(server, folder), commands=[compare.command])
         await app.start()
-        client = compare.shared_client(app)
+        client = app.services.llm
         ratios, walls, slowest = [], [], []
         try:
             for run in range(RUNS):

@@ -13,7 +13,6 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from typing import Any
 
 from bot.command import Command, CommandSpec
 from bot.errors import UserError
@@ -23,6 +22,7 @@ from bot.messenger import Messenger
 from bot.registry import all_commands
 from bot.replies import Paragraph, Reply, Span, Visibility
 from bot.requests import Request
+from bot.services import Services
 from bot.settings import Settings, load_settings
 from bot.storage import Database
 from bot.storage.database import storage_unavailable
@@ -45,7 +45,7 @@ class Aula:
         self.db = Database(self.settings.database)
         self.users = UserRepository(self.db)
         self.command_log = CommandLog(self.db)
-        self.services: dict[str, Any] = {}  # shared clients (LLM, quiz engine...) by name
+        self.services = Services(self)  # shared clients (LLM, quiz engine...), typed, created on first use
         self._started = False
 
     async def start(self) -> Aula:
@@ -62,10 +62,7 @@ class Aula:
         return self
 
     async def close(self) -> None:
-        for service in self.services.values():
-            closer = getattr(service, "aclose", None)
-            if closer:
-                await closer()
+        await self.services.aclose()
         await self.db.close()
         self._started = False
 

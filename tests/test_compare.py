@@ -175,7 +175,7 @@ async def test_429_is_retried_after_retry_after_then_answers(make_aula, server):
     async def no_wait(seconds: float) -> None:
         delays.append(seconds)
 
-    app.services["llm"] = LlmClient(app.settings.llm, resolve_profile(app.settings), sleep=no_wait)
+    app.services.llm = LlmClient(app.settings.llm, resolve_profile(app.settings), sleep=no_wait)
     server.faults.append(Fault(status=429, retry_after="3", path="/v1/completions"))
     final = (await replies_of(app, compare_request(prompt="Hola")))[-1]
     assert not final.error and delays == [3.0]
@@ -269,7 +269,7 @@ async def test_the_queue_shows_each_student_their_place(tmp_path, server):
         "AULA__LLM__STREAM_UPDATE_S": "0",
     }
     app = Aula(load_settings(environ=environ, dotenv_path=None), commands=[compare.command])
-    app.services["llm_traffic"] = LlmTraffic(Upstream(clock.now, clock.sleep), Cooldowns(0, clock.now), TokenBudget(10**9))
+    app.services.llm_traffic = LlmTraffic(Upstream(clock.now, clock.sleep), Cooldowns(0, clock.now), TokenBudget(10**9))
     await app.start()
     seen: dict[str, list[str]] = {"s0": [], "s1": [], "s2": []}
 
@@ -422,13 +422,13 @@ async def test_a_line_longer_than_discords_window_allows_is_refused_up_front(tmp
         "AULA__LLM__TOTAL_TIMEOUT_S": "600",  # 900 s window − 600 s call − 30 s margin: 270 s in line at most
     }
     app = Aula(load_settings(environ=environ, dotenv_path=None), commands=[compare.command])
-    app.services["llm_traffic"] = LlmTraffic(Upstream(clock.now, clock.sleep), Cooldowns(0, clock.now), TokenBudget(10**9))
+    app.services.llm_traffic = LlmTraffic(Upstream(clock.now, clock.sleep), Cooldowns(0, clock.now), TokenBudget(10**9))
     await app.start()
     try:
         waiting = [asyncio.create_task(replies_of(app, compare_request(prompt=f"p{i}", user_id=f"s{i}"))) for i in range(5)]
         for _ in range(50):  # until all five are in line (waits of 0, 60, 120, 180, 240 s)
             await settle()
-            if len(app.services["llm_traffic"].upstream.calls) == 10:
+            if len(app.services.llm_traffic.upstream.calls) == 10:
                 break
             await asyncio.sleep(0.01)
         [refused] = await replies_of(app, compare_request(prompt="p5", user_id="s5"))
@@ -437,7 +437,7 @@ async def test_a_line_longer_than_discords_window_allows_is_refused_up_front(tmp
         shared = asyncio.create_task(replies_of(app, compare_request(prompt="p1", user_id="s6")))
         await settle()
         assert not shared.done()
-        await clock.run_until(lambda: all(call.admitted for call in app.services["llm_traffic"].upstream.calls.values()), step=10)
+        await clock.run_until(lambda: all(call.admitted for call in app.services.llm_traffic.upstream.calls.values()), step=10)
         await asyncio.wait_for(asyncio.gather(*waiting, shared), 10)  # admitted: the rest is real I/O
         assert not (await shared)[-1].error
     finally:

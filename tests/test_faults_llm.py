@@ -41,8 +41,8 @@ async def classroom(tmp_path):
         await app.start()
         apps.append(app)
         retries = ManualClock()
-        await app.services["llm"].aclose()
-        app.services["llm"] = LlmClient(app.settings.llm, resolve_profile(app.settings), sleep=retries.sleep)
+        await app.services.llm.aclose()
+        app.services.llm = LlmClient(app.settings.llm, resolve_profile(app.settings), sleep=retries.sleep)
         return app, retries
 
     yield build

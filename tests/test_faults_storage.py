@@ -154,7 +154,7 @@ async def test_disk_full_refuses_clicks_clearly_and_keeps_every_confirmed_answer
     assert "Respuesta registrada" in plain_text(late)  # room again: the same click now counts
     confirmed.add(refused[0])
     clock.advance(31)
-    await app.services["quiz"].tick()
+    await app.services.quiz.tick()
     scored = await app.db.fetchall("SELECT user_id, correct FROM quiz_answers")
     assert {row["user_id"] for row in scored} == confirmed
     assert {row["user_id"]: row["correct"] for row in scored}["ana"] == 1
@@ -164,7 +164,7 @@ async def test_disk_full_refuses_clicks_clearly_and_keeps_every_confirmed_answer
 async def test_a_timer_due_during_the_lock_closes_once_it_is_released(app, db_path, clock, lock_holder):
     session = await start_quiz(app)
     await one_reply(app, click("ana", answer(session, "B")))
-    engine = app.services["quiz"]
+    engine = app.services.quiz
     lock_holder.execute("BEGIN EXCLUSIVE")
     clock.advance(31)
     with pytest.raises(sqlite3.OperationalError, match="locked"):

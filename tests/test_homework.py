@@ -55,12 +55,12 @@ async def test_assigning_announces_it_and_opens_a_thread_per_reflection_question
     assert "¿Por qué crees que es importante entender los tokens?" in announcement
     assert len(questions) == QUESTIONS
     assert "Pregunta 1 de 4" in questions[0] and "¿Qué ventajas y desventajas" in questions[2]
-    threads = await app.services["homework"].repo.threads(1)
+    threads = await app.services.homework.repo.threads(1)
     assert sorted(threads) == [0, 1, 2, 3] and all(thread for _, thread in threads.values())
 
 
 async def test_the_bank_holds_the_courses_four_reflection_questions_in_both_languages(app):
-    bank = await app.services["quiz"].catalog.get("seccion-2")
+    bank = await app.services.quiz.catalog.get("seccion-2")
     texts = [q.text for q in bank.open_questions]
     assert [q.id for q in bank.open_questions] == [
         "reflexion-tokens",
@@ -157,7 +157,7 @@ async def test_markdown_code_fences_and_mentions_are_stored_as_typed(app, messen
     await assign(app, publicar="al-enviar")
     text = "**negrita** @everyone <@123> <!channel>\n```python\nprint(1)\n```"
     await ask(app, submit(person("ana"), "quiz:hw-submit:1:0", p0=text))
-    await app.services["homework"].tick()
+    await app.services.homework.tick()
     assert [text for _, _, _, text, _ in await stored(app)] == [text]
     [(thread, post)] = messenger.in_threads()
     assert text in post  # plain text in the parts: each adapter escapes it (see the Discord and Slack tests)
@@ -165,17 +165,17 @@ async def test_markdown_code_fences_and_mentions_are_stored_as_typed(app, messen
 
 async def test_on_submit_each_answer_goes_to_its_questions_thread(app, messenger):
     await assign(app, publicar="al-enviar")
-    threads = await app.services["homework"].repo.threads(1)
+    threads = await app.services.homework.repo.threads(1)
     await ask(
         app, submit(person("ana"), "quiz:hw-submit:1:0,1", p0="Tokens importan", p1="Base vs instruido")
     )
     await ask(app, submit(person("beto"), "quiz:hw-submit:1:0", p0="Por el costo"))
-    await app.services["homework"].tick()
+    await app.services.homework.tick()
     posted = messenger.in_threads()
     assert (threads[0][1], "Nombre ana\nTokens importan") in posted
     assert (threads[1][1], "Nombre ana\nBase vs instruido") in posted
     assert (threads[0][1], "Nombre beto\nPor el costo") in posted
-    await app.services["homework"].tick()
+    await app.services.homework.tick()
     assert len(messenger.in_threads()) == 3  # each once
 
 
@@ -183,10 +183,10 @@ async def test_at_the_deadline_the_latest_answers_are_published_anonymously(app,
     await assign(app, anonimo=True)
     await ask(app, submit(person("ana"), "quiz:hw-submit:1:0", p0="primera"))
     await ask(app, submit(person("ana"), "quiz:hw-revise:1:0", p0="segunda"))
-    await app.services["homework"].tick()
+    await app.services.homework.tick()
     assert messenger.in_threads() == []  # nothing before the deadline
     clock.advance(3 * DAY + 1)
-    await app.services["homework"].tick()
+    await app.services.homework.tick()
     [(_, post)] = messenger.in_threads()
     assert "segunda" in post and "primera" not in post
     assert "(anónimo)" in post and "Nombre ana" not in post and "revisión 2" in post
@@ -204,7 +204,7 @@ async def test_a_late_answer_is_accepted_flagged_and_posted_then_the_assignment_
         clock.advance(3 * DAY + 60)
         late = await ask(app, submit(person("ana"), "quiz:hw-submit:1:0", p0="tarde pero llego"))
         assert "Entregada tarde" in plain_text(late)
-        await app.services["homework"].tick()
+        await app.services.homework.tick()
         assert any("entregada tarde" in post for _, post in messenger.in_threads())
         clock.advance(DAY)
         closed = await ask(app, submit(person("ana"), "quiz:hw-revise:1:0", p0="otra"))
@@ -235,14 +235,14 @@ async def test_reminders_go_to_students_who_have_not_answered_and_they_can_opt_o
     await ask(app, submit(person("ana"), "quiz:hw-submit:1:0,1,2,3", p0="a", p1="b", p2="c", p3="d"))
     await ask(app, submit(person("caro"), "quiz:hw-submit:1:0", p0="solo una"))
     clock.advance(2 * DAY - 60)  # a minute before the reminder time (24 h before the deadline)
-    await app.services["homework"].tick()
+    await app.services.homework.tick()
     assert messenger.direct() == []
     clock.advance(120)
-    await app.services["homework"].tick()
+    await app.services.homework.tick()
     reminded = dict(messenger.direct())
     assert set(reminded) == {"beto", "caro"}  # not ana (done), not the instructor
     assert "te faltan 4" in plain_text(reminded["beto"]) and "te faltan 3" in plain_text(reminded["caro"])
-    await app.services["homework"].tick()
+    await app.services.homework.tick()
     assert len(messenger.direct()) == 2  # once
 
     mute = [b.id for b in reminded["beto"].buttons if "mute" in b.id][0]
@@ -251,7 +251,7 @@ async def test_reminders_go_to_students_who_have_not_answered_and_they_can_opt_o
     assert "no te mandaré más" in plain_text(muted)
     await assign(app, vence="en 5 días")
     clock.advance(4 * DAY + 60)
-    await app.services["homework"].tick()
+    await app.services.homework.tick()
     assert [user for user, _ in messenger.direct()[2:]] == ["ana", "caro"]
 
 
@@ -354,12 +354,12 @@ async def test_a_thread_that_could_not_open_is_retried_and_answers_wait_for_it(a
 
     messenger.start_thread = broken
     await assign(app, publicar="al-enviar")
-    assert await app.services["homework"].repo.threads(1) == {p: (f"m{p + 2}", "") for p in range(4)}
+    assert await app.services.homework.repo.threads(1) == {p: (f"m{p + 2}", "") for p in range(4)}
     await ask(app, submit(person("ana"), "quiz:hw-submit:1:0", p0="espera su hilo"))
-    await app.services["homework"].tick()
+    await app.services.homework.tick()
     assert messenger.in_threads() == []
     messenger.start_thread = original
-    await app.services["homework"].tick()
+    await app.services.homework.tick()
     assert messenger.in_threads() == [("thread-m2", "Nombre ana\nespera su hilo")]
     assert len(messenger.sent) == 1 + QUESTIONS + 1  # the questions were not posted twice
 
@@ -368,20 +368,20 @@ async def test_a_long_answer_is_posted_in_several_parts(app, messenger):
     await assign(app, publicar="al-enviar")
     text = " ".join(f"palabra{i}" for i in range(360))  # about 3,900 characters
     await ask(app, submit(person("ana"), "quiz:hw-submit:1:0", p0=text))
-    await app.services["homework"].tick()
+    await app.services.homework.tick()
     posts = [post for _, post in messenger.in_threads()]
     assert len(posts) == 3 and "(continúa, 2/3)" in posts[1]
     assert "".join(p.split("\n", 1)[1] for p in posts) == text
 
 
 async def test_a_student_who_only_played_a_live_quiz_here_is_reminded(app, messenger, clock):
-    engine = app.services["quiz"]
+    engine = app.services.quiz
     await engine.start_quiz(quiz("start"), await engine.catalog.get("seccion-2"), False, None, False)
     await ask(app, Request("quiz", person("dani"), PLACE, action="quiz:answer:1:0:B"))
     await engine.stop(await engine.session(1))
     await assign(app)
     clock.advance(2 * DAY + 60)
-    await app.services["homework"].tick()
+    await app.services.homework.tick()
     assert [user for user, _ in messenger.direct()] == ["dani"]
 
 

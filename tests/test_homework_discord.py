@@ -103,7 +103,7 @@ async def test_the_reminder_dm_after_moving_the_clock_and_its_opt_out_button(sim
     await ana.submit_modal(shown, {"p0": "a", "p1": "b", "p2": "c", "p3": "d"})
 
     clock.advance(2 * DAY + 60)  # past the reminder time, 24 hours before the deadline
-    await simcord_env.bot.aula.services["homework"].tick()
+    await simcord_env.bot.aula.services.homework.tick()
     await simcord_env.settle()
     reminder = beto_user.dm_channel.last_message
     assert (
@@ -123,7 +123,7 @@ async def test_the_reminder_dm_after_moving_the_clock_and_its_opt_out_button(sim
 
     await teacher.slash(channel, "quiz assign", banco="seccion-2", vence="in 5 days")
     clock.advance(4 * DAY)
-    await simcord_env.bot.aula.services["homework"].tick()
+    await simcord_env.bot.aula.services.homework.tick()
     await simcord_env.settle()
     assert "Homework 2" in text_of(caro_user.dm_channel.last_message)
     assert "Homework 2" not in text_of(beto_user.dm_channel.last_message)  # beto opted out
@@ -155,7 +155,7 @@ async def test_a_restart_between_submission_and_deadline_still_publishes_at_the_
     await old.aula.close()
     try:
         clock.advance(2 * DAY + 60)
-        await new.aula.services["homework"].tick()
+        await new.aula.services.homework.tick()
         await simcord_env.settle()
         [posts] = [p for name, p in thread_messages(channel).items() if name.startswith("H1 Q4")]
         assert len(posts) == 1 and "fine-tuning for my legal documents" in posts[0]

@@ -84,7 +84,7 @@ async def test_assign_answer_in_a_modal_and_the_answer_is_a_thread_reply(bot, sl
     assert len(posts) == 5 and all(
         p.payload["channel"] == CHANNEL_ID and not p.payload.get("thread_ts") for p in posts
     )
-    question_ts = (await aula.services["homework"].repo.threads(1))[0][1]
+    question_ts = (await aula.services.homework.repo.threads(1))[0][1]
     assert question_ts.startswith("1700000000.")
 
     view = await opened_view(app, slack, ANA)
@@ -138,7 +138,7 @@ async def test_the_reminder_is_a_dm_with_an_opt_out_click_and_review_lists_who_i
     )
 
     clock.advance(2.5 * DAY + 60)
-    await aula.services["homework"].tick()
+    await aula.services.homework.tick()
     [dm] = await slack.wait_for(
         lambda: [c for c in slack.calls_to("chat.postMessage") if c.payload["channel"] == BETO]
     )
@@ -148,7 +148,7 @@ async def test_the_reminder_is_a_dm_with_an_opt_out_click_and_review_lists_who_i
     assert (await app.async_dispatch(signed_request(body))).status == 200
     [muted] = await answer(app, slack, "mute")
     assert "no te mandaré más recordatorios" in texts(muted["blocks"])
-    assert await aula.services["homework"].repo.opted_out("slack", "T0AULA") == {BETO}
+    assert await aula.services.homework.repo.opted_out("slack", "T0AULA") == {BETO}
 
     await slash(app, slack, "/quiz", "review", TEACHER, "review")
     [review] = await answer(app, slack, "review")

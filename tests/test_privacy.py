@@ -41,8 +41,8 @@ async def fill_every_area(app: Aula, clock) -> None:
     roles = RolesConversations(app.db)
     output = OutputRecord(role="base", model="m", prompt="p", text="salida", finish_reason="stop")
     await assign(app, publicar="al-enviar")
-    await app.services["quiz"].start_quiz(
-        quiz("start"), await app.services["quiz"].catalog.get("seccion-2"), False, None, False
+    await app.services.quiz.start_quiz(
+        quiz("start"), await app.services.quiz.catalog.get("seccion-2"), False, None, False
     )
     for user in (ANA, BETO):
         run_id = await compare.save(
@@ -53,7 +53,7 @@ async def fill_every_area(app: Aula, clock) -> None:
         await roles.save("console", user.id, "llama-3.1", [Message("user", "hola")], clock(), 3600)
         await ask(app, Request("quiz", user, PLACE, action="quiz:answer:1:0:A"))
         await ask(app, submit(user, "quiz:hw-submit:1:0", p0=f"respuesta de {user.id}"))
-        await app.services["homework"].repo.set_opt_out("console", "local", user.id, True, clock())
+        await app.services.homework.repo.set_opt_out("console", "local", user.id, True, clock())
 
 
 async def counts(app: Aula, user_id: str) -> dict[str, dict[str, int]]:
@@ -111,7 +111,7 @@ async def test_the_same_id_on_another_platform_is_not_touched(app, clock):
 
 async def test_a_deleted_player_leaves_the_standings_and_others_keep_their_points(app, clock):
     await fill_every_area(app, clock)
-    engine = app.services["quiz"]
+    engine = app.services.quiz
     await engine.stop(await engine.session(1))
     standings_before = {user: points for user, _, points, _, _ in await engine.repo.standings(1)}
     await ask(app, click(ANA, "privacy:confirm"))

@@ -82,7 +82,7 @@ async def start(aula: Aula, bank: str = "prueba", **args):
 
 
 def engine(aula: Aula):
-    return aula.services["quiz"]
+    return aula.services.quiz
 
 
 async def answers_in_db(aula: Aula) -> list[tuple]:

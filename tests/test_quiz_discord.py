@@ -173,7 +173,7 @@ async def test_at_the_close_buttons_are_disabled_and_the_chart_and_leaderboard_a
     await click_at_once(simcord_env, [(s, question, ANSWER_IDS[1]) for s in students[:3]])
     await simcord_env.settle()
     clock.advance(31)
-    await simcord_env.bot.aula.services["quiz"].tick()
+    await simcord_env.bot.aula.services.quiz.tick()
     await simcord_env.settle()
 
     closed = latest_version(channel, question)
@@ -224,9 +224,9 @@ async def test_a_timer_that_expired_while_the_bot_was_down_closes_at_start_up(
     await simcord_env.restart_bot(new)
     await old.aula.close()
     try:
-        state = await new.aula.services["quiz"].repo.question(1, 0)
+        state = await new.aula.services.quiz.repo.question(1, 0)
         assert state.closed_at == state.closes_at  # closed by the start-up, at its own closing time
-        await new.aula.services["quiz"].tick()  # the first tick once Discord is connected posts it
+        await new.aula.services.quiz.tick()  # the first tick once Discord is connected posts it
         await simcord_env.settle()
         closed = latest_version(channel, question)
         assert all(b.get("disabled") for b in buttons_of(closed))

@@ -160,10 +160,10 @@ async def test_at_the_close_the_buttons_go_and_the_results_are_posted(bot, slack
     await click(app, slack, "U0ANA", ANSWER_IDS[1], "a")
     await slack.wait_for(lambda: replies_to(slack, "a"))
     clock.advance(31)
-    await aula.services["quiz"].tick()
+    await aula.services.quiz.tick()
     [update] = await slack.wait_for(lambda: slack.calls_to("chat.update"))
     assert update.payload["channel"] == CHANNEL_ID
-    assert update.payload["ts"] == (await aula.services["quiz"].repo.question(1, 0)).message_id
+    assert update.payload["ts"] == (await aula.services.quiz.repo.question(1, 0)).message_id
     assert action_ids(update.payload["blocks"]) == []  # nothing left to click
     assert "100%" in texts(update.payload["blocks"])
     uploads = await slack.wait_for(lambda: slack.calls_to("upload"))

@@ -315,7 +315,7 @@ async def test_a_live_run_that_would_wait_past_discords_window_is_refused_up_fro
             dotenv_path=None,
         )
         aula = Aula(settings)
-        aula.services["llm_traffic"] = LlmTraffic(Upstream(clock.now, clock.sleep), Cooldowns(0, clock.now), TokenBudget(0))
+        aula.services.llm_traffic = LlmTraffic(Upstream(clock.now, clock.sleep), Cooldowns(0, clock.now), TokenBudget(0))
         await aula.start()
         waiting = []
         try:
@@ -325,7 +325,7 @@ async def test_a_live_run_that_would_wait_past_discords_window_is_refused_up_fro
                 waiting.append(asyncio.create_task(click(aula, live_id)))
                 for _ in range(50):
                     await settle()
-                    if len(aula.services["llm_traffic"].upstream.calls) == 2 * (i + 1):
+                    if len(aula.services.llm_traffic.upstream.calls) == 2 * (i + 1):
                         break
                     await asyncio.sleep(0.01)
             [refused] = await asyncio.wait_for(click(aula, live_ids[3]), 5)  # refused at once, not queued

@@ -6,6 +6,7 @@ import asyncio
 
 from adapters.starts import StartSlots, start_slots
 from bot.replies import Paragraph, Reply
+from bot.services import Services
 
 
 def reply(words: str) -> Reply:
@@ -86,7 +87,7 @@ async def test_closing_early_closes_the_handler_and_frees_the_slot():
 
 
 def test_every_platform_of_a_process_shares_the_same_slots():
-    services: dict = {}
+    services = Services(app=None)  # type: ignore[arg-type]  (the slots need nothing of the app)
     assert start_slots(services) is start_slots(services)
 
 

@@ -11,7 +11,6 @@ so a classroom needs no public URL; HTTP mode when settings.slack.mode is "http"
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -166,9 +165,7 @@ class SlackAdapter:
         client = self.app.client
         if client.session is None or client.session.closed:
             client.session = ClientSession(timeout=ClientTimeout(total=client.timeout))
-            closing = contextlib.AsyncExitStack()
-            closing.push_async_callback(client.session.close)
-            self.aula.services["slack_http"] = closing
+            self.aula.services.on_close(client.session.close)
 
     async def on_command(self, ack, body: dict, respond: AsyncRespond) -> None:
         received_at = self.aula.clock()

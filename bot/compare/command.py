@@ -42,7 +42,6 @@ from bot.llm.client import (
     profile_names,
     prompt_tokens,
     resolve_profile,
-    shared_client,
 )
 from bot.llm.queue import (
     FOLLOWUP_MARGIN_S,
@@ -50,7 +49,6 @@ from bot.llm.queue import (
     SharedCall,
     Upstream,
     day_start,
-    llm_traffic,
 )
 from bot.replies import Attachment, Button, ButtonStyle, Columns, Heading, Paragraph, Reply, Span
 from bot.requests import Request
@@ -90,8 +88,9 @@ SPEC = CommandSpec(
 
 
 async def on_startup(app: Aula) -> None:
-    shared_client(app)  # one connection pool for the process, closed with the app
-    llm_traffic(app)
+    # Created now, not by a student's first request: one connection pool and one set of queues
+    # for the process, closed with the app.
+    app.services.llm, app.services.llm_traffic  # noqa: B018
 
 
 # --- the command -------------------------------------------------------------------------
@@ -135,8 +134,8 @@ async def run(request: Request, app: Aula):
     profile = _profile(request, app)
     llm = app.settings.llm
     sampling = Sampling.from_settings(llm)
-    state = llm_traffic(app)
-    client = shared_client(app)
+    state = app.services.llm_traffic
+    client = app.services.llm
     repo = CompareRepository(app.db)
 
     if profile.needs_key and not profile.api_key:

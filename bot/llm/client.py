@@ -21,16 +21,13 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from bot.settings import LlmSettings, Settings
 from bot.tokens.encodings import get_encoding
-
-if TYPE_CHECKING:
-    from bot.app import Aula
 
 DEFAULT_PROFILE = "default"
 DECOMMISSIONED_CODE = 40401  # Hyperbolic's answer once its serverless inference was switched off
@@ -290,7 +287,7 @@ class Sampling:
 
 
 class LlmClient:
-    """Shared by every command: `aula.services["llm"]`, closed with `aclose()`."""
+    """Shared by every command: `aula.services.llm`, closed with `aclose()`."""
 
     def __init__(
         self,
@@ -605,14 +602,3 @@ async def _last(stream: AsyncIterator[Completion]) -> Completion:
     if last is None:
         raise MalformedResponse("no answer")
     return last
-
-
-# --- the one shared client -------------------------------------------------------------
-
-
-def shared_client(app: Aula) -> LlmClient:
-    """The process's client, created on first use and closed with the app."""
-    client = app.services.get("llm")
-    if client is None:
-        client = app.services["llm"] = LlmClient(app.settings.llm, resolve_profile(app.settings))
-    return client

@@ -20,12 +20,8 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from bot.llm.client import Completion
-
-if TYPE_CHECKING:
-    from bot.app import Aula
 
 WINDOW_S = 60.0
 QUEUE_REFRESH_S = 5.0  # while waiting in line, the estimate is refreshed this often
@@ -295,15 +291,3 @@ class LlmTraffic:
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
-
-
-def llm_traffic(app: Aula) -> LlmTraffic:
-    traffic = app.services.get("llm_traffic")
-    if traffic is None:
-        llm = app.settings.llm
-        traffic = app.services["llm_traffic"] = LlmTraffic(
-            upstream=Upstream(time.monotonic, asyncio.sleep),
-            cooldowns=Cooldowns(llm.user_cooldown_s, time.monotonic),
-            budget=TokenBudget(llm.daily_token_budget),
-        )
-    return traffic

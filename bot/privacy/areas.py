@@ -12,17 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.compare.store import CompareRepository
-from bot.homework.store import HomeworkRepository
-from bot.quiz.store import QuizRepository
 from bot.roles.store import RolesConversations
 
 if TYPE_CHECKING:
     from bot.app import Aula
-
-
-def _service_repo(app: Aula, service: str, build: Callable[[], Any]) -> Any:
-    """A running service's own repository (its caches must forget too), else a fresh one."""
-    return getattr(app.services.get(service), "repo", None) or build()
 
 
 @dataclass(frozen=True)
@@ -35,8 +28,8 @@ AREAS: tuple[Area, ...] = (
     Area("profile", lambda app: app.users),  # the users row and the command log (no content)
     Area("compare", lambda app: CompareRepository(app.db)),
     Area("roles", lambda app: RolesConversations(app.db)),
-    Area("quiz", lambda app: _service_repo(app, "quiz", lambda: QuizRepository(app.db))),
-    Area("homework", lambda app: _service_repo(app, "homework", lambda: HomeworkRepository(app.db))),
+    Area("quiz", lambda app: app.services.quiz.repo),  # the running service's own: its caches forget too
+    Area("homework", lambda app: app.services.homework.repo),
 )
 
 

@@ -18,7 +18,6 @@ from bot.command import Command, CommandSpec, Option
 from bot.errors import UserError, echo
 from bot.homework import command as homework_command
 from bot.homework.command import ASSIGNMENT_OPTION
-from bot.homework.service import Homework
 from bot.i18n import t
 from bot.quiz.banks import MAX_TIME, MIN_TIME, BankError, localized, parse_bank
 from bot.quiz.display import instructor_results
@@ -65,22 +64,8 @@ SPEC = CommandSpec(
 )
 
 
-def engine_of(app: Aula) -> QuizEngine:
-    engine = app.services.get("quiz")
-    if engine is None:
-        engine = app.services["quiz"] = QuizEngine(app)
-    return engine
-
-
-def homework_of(app: Aula) -> Homework:
-    homework = app.services.get("homework")
-    if homework is None:
-        homework = app.services["homework"] = Homework(app, engine_of(app).catalog)
-    return homework
-
-
 async def run(request: Request, app: Aula) -> Reply:
-    homework = homework_of(app)
+    homework = app.services.homework
     await homework.repo.seen(request, app.clock())
     if homework_command.handles(request):
         return await homework_command.run(request, homework)
@@ -95,7 +80,7 @@ async def run(request: Request, app: Aula) -> Reply:
     handler = handlers.get(request.subcommand)
     if handler is None:
         raise UserError("quiz.which_subcommand")
-    return await handler(request, engine_of(app))
+    return await handler(request, app.services.quiz)
 
 
 async def start(request: Request, engine: QuizEngine) -> Reply:
@@ -221,8 +206,8 @@ async def import_bank(request: Request, engine: QuizEngine) -> Reply:
 
 
 async def on_action(request: Request, app: Aula) -> Reply:
-    engine = engine_of(app)
-    await homework_of(app).repo.seen(request, app.clock())  # who plays here is in the class roster
+    engine = app.services.quiz
+    await app.services.homework.repo.seen(request, app.clock())  # who plays here is in the class roster
     parts = request.action.split(":")
     try:
         if parts[1] == "answer" and len(parts) == 5:
@@ -230,7 +215,7 @@ async def on_action(request: Request, app: Aula) -> Reply:
         if parts[1] == "rank" and len(parts) == 3:
             return await engine.rank(request, int(parts[2]))
         if parts[1].startswith("hw-"):
-            return await homework_command.on_action(request, homework_of(app), parts)
+            return await homework_command.on_action(request, app.services.homework, parts)
     except (ValueError, IndexError):
         pass
     raise UserError("quiz.unknown_button")
@@ -240,15 +225,15 @@ async def autocomplete(request: Request, app: Aula, option: str, typed: str) -> 
     if option != "banco":
         return []
     typed = typed.strip().lower()
-    names = await engine_of(app).catalog.names()
+    names = await app.services.quiz.catalog.names()
     return [n for n in names if n.startswith(typed)] + [
         n for n in names if typed in n and not n.startswith(typed)
     ]
 
 
 async def on_startup(app: Aula) -> None:
-    await engine_of(app).start()
-    await homework_of(app).start()
+    await app.services.quiz.start()
+    await app.services.homework.start()
 
 
 command = Command(spec=SPEC, run=run, on_action=on_action, autocomplete=autocomplete, on_startup=on_startup)

@@ -28,8 +28,8 @@ from bot.command import Command, CommandSpec, Option
 from bot.errors import UserError
 from bot.i18n import t
 from bot.limits import DISCORD_FOLLOWUP_WINDOW_S, DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX
-from bot.llm.client import InvalidApiKey, MissingApiKey, RateLimited, Sampling, resolve_profile, shared_client
-from bot.llm.queue import FOLLOWUP_MARGIN_S, QUEUE_REFRESH_S, SharedCall, Upstream, llm_traffic
+from bot.llm.client import InvalidApiKey, MissingApiKey, RateLimited, Sampling, resolve_profile
+from bot.llm.queue import FOLLOWUP_MARGIN_S, QUEUE_REFRESH_S, SharedCall, Upstream
 from bot.replies import (
     BulletList,
     Button,
@@ -373,7 +373,7 @@ async def live_run(request: Request, app: Aula, messages: list[Message]) -> Asyn
     if not live_available(app.settings):
         yield Reply.private(Paragraph.of(t(lang, "roles.live.unavailable")))
         return
-    state = llm_traffic(app)
+    state = app.services.llm_traffic
     who = (request.place.platform, request.user.id)
     if not request.user.is_instructor and (wait := state.cooldowns.remaining(who)) > 0:
         raise UserError("roles.live.cooldown", seconds=math.ceil(wait))
@@ -419,7 +419,7 @@ def live_call(app: Aula, upstream: Upstream, messages: list[Message]) -> SharedC
     sampling = Sampling.from_settings(app.settings.llm)
     model = profile.instruct_model
     body = [{"role": m.role, "content": m.content} for m in messages]
-    client = shared_client(app)
+    client = app.services.llm
 
     def start():
         return client.stream_chat(

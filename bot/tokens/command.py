@@ -95,7 +95,7 @@ async def run(request: Request, app: Aula) -> Reply:
     text = chosen_text(request.arg("texto", ""), request.arg("ejemplo"))
     check_text(text, app.settings.tokens.max_chars, request.locale)
     names = encodings_for(request.arg("modelo", "gpt-4o"))
-    recent = recent_replies(app)
+    recent = app.services.tokens_replies
     key = (text, names, request.locale)
     reply = recent.get(key)
     if reply is None:
@@ -106,11 +106,9 @@ async def run(request: Request, app: Aula) -> Reply:
     return reply
 
 
-def recent_replies(app: Aula) -> TTLCache:
-    return app.services.setdefault(
-        "tokens_replies",
-        TTLCache(maxsize=RECENT_REPLIES_BYTES, ttl=RECENT_REPLIES_S, timer=app.clock, getsizeof=reply_bytes),
-    )
+def new_recent_replies(app: Aula) -> TTLCache:
+    """The cache behind `app.services.tokens_replies`: replies by (text, encodings, language)."""
+    return TTLCache(maxsize=RECENT_REPLIES_BYTES, ttl=RECENT_REPLIES_S, timer=app.clock, getsizeof=reply_bytes)
 
 
 def reply_bytes(reply: Reply) -> int:
