@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from functools import cached_property
@@ -80,6 +81,11 @@ class Services:
         from bot.tokens.command import new_recent_replies
 
         return new_recent_replies(self._app)
+
+    @cached_property
+    def next_random(self) -> random.Random:
+        """/next's sampler (the "sample" button) and its game's shuffles; tests may seed it."""
+        return random.Random()
 
     def shared(self, kind: type[T]) -> T:
         """The app's one instance of `kind` (built with no arguments on first use): for an

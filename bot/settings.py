@@ -47,6 +47,7 @@ class SlackSettings(Section):
         "compare": "/compare",
         "quiz": "/quiz",
         "privacy": "/privacy",
+        "next": "/next",
     }
 
 
@@ -123,6 +124,17 @@ class QuizSettings(Section):
     tick_seconds: float = Field(1, ge=0)  # how often timers are checked; 0: never in the background (tests)
 
 
+class NextSettings(Section):
+    top: int = Field(10, ge=1, le=20)  # tokens shown per step (k of logprobs / top_logprobs)
+    max_steps: int = Field(20, ge=1, le=200)  # tokens one /next run may append, step by step
+    temperature: float = Field(1.0, gt=0, le=2)  # of the "sample" button when /next names none
+    temperatures: list[float] = [0.2, 0.7, 1.0, 1.5]  # the columns of the temperature table
+    game_seconds: int = Field(30, ge=5, le=600)  # how long the class may guess
+    game_options: int = Field(8, ge=2, le=20)  # guess buttons: the model's top choices and others
+    leaderboard_size: int = Field(10, ge=1, le=25)
+    tick_seconds: float = Field(1, ge=0)  # how often rounds are checked for closing; 0: never (tests)
+
+
 class HomeworkSettings(Section):
     reminder_hours_before: float = Field(24, ge=0)  # 0: no reminders
     publish: Literal["on_submit", "at_deadline"] = "at_deadline"
@@ -164,6 +176,7 @@ class Settings(Section):
     roles: RolesSettings = RolesSettings()
     quiz: QuizSettings = QuizSettings()
     homework: HomeworkSettings = HomeworkSettings()
+    next: NextSettings = NextSettings()
     secrets: Secrets = Secrets()
 
     def masked(self) -> dict[str, Any]:

@@ -10,6 +10,12 @@ Server-Sent Events or as one JSON body, with injected latency and faults:
         settings.llm.base_url = server.base_url
 
 Every request is counted in `server.calls` (path and JSON body).
+
+Asked for log-probabilities without streaming (`logprobs: k` on /completions, `logprobs: true,
+top_logprobs: k` on /chat/completions), it answers one token with the top k of a deterministic
+distribution (`next_tokens`), in OpenAI's legacy and chat formats; `logprobs=False` makes it
+ignore the parameter as some providers do, `byte_level_tokens=True` writes tokens as byte-level
+BPE text ("Ġla").
 """
 
 from __future__ import annotations
@@ -46,6 +52,38 @@ DECOMMISSIONED = Fault(
 )
 
 
+# The next-token distribution the server returns: these log-probabilities, most likely first, given
+# to these tokens rotated by len(text) % 4 (so successive steps differ). Token strings are as OpenAI
+# writes them: " la" has a leading space, "bytes:\\xe2\\x80" is the first two bytes of "—" (a byte
+# fragment, not a whole character).
+NEXT_TOKENS = (" la", " un", " el", " muy", "\n", ",", "bytes:\\xe2\\x80", " que", " de", " 1", " una", " lo")
+NEXT_LOGPROBS = (-0.7, -1.5, -2.3, -2.9, -3.4, -3.9, -4.3, -4.6, -5.0, -5.5, -6.0, -6.5)
+
+
+def next_tokens(text: str) -> list[tuple[str, bytes, float]]:
+    """(token as written, its bytes, logprob) for the text the model reads, most likely first."""
+    shift = len(text) % 4
+    tokens = NEXT_TOKENS[shift:] + NEXT_TOKENS[:shift]
+    out = []
+    for token, logprob in zip(tokens, NEXT_LOGPROBS, strict=True):
+        data = bytes.fromhex(token[len("bytes:"):].replace("\\x", "")) if token.startswith("bytes:") else token.encode()
+        out.append((token, data, logprob))
+    return out
+
+
+def byte_level(data: bytes) -> str:
+    """GPT-2's byte-level BPE spelling of some bytes (a space is Ġ, a newline Ċ)."""
+    printable = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    table, shifted = {}, 0
+    for byte in range(256):
+        if byte in printable:
+            table[byte] = chr(byte)
+        else:
+            table[byte] = chr(256 + shifted)
+            shifted += 1
+    return "".join(table[b] for b in data)
+
+
 def base_answer(prompt: str) -> str:
     """A base model continues text: it never answers, it goes on."""
     return f"{prompt} un campo de la informática. Según el diccionario, la palabra viene del latín " * 2
@@ -68,6 +106,8 @@ class FakeLlmServer:
     ignore_stream: bool = False  # answer one JSON body even when asked to stream
     repeat: int = 1  # answers are this many times longer (for benchmarks)
     list_models: bool = True  # False: GET /v1/models is a 404, as on servers without it
+    logprobs: bool = True  # False: log-probabilities are never returned (the parameter is ignored)
+    byte_level_tokens: bool = False  # write token strings as byte-level BPE text ("Ġla")
     faults: list[Fault] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     base_url: str = ""
@@ -105,6 +145,31 @@ class FakeLlmServer:
         question = (body.get("messages") or [{}])[-1].get("content", "")
         return await self._answer(request, body, " ".join([instruct_answer(question)] * self.repeat), chat=True)
 
+    def _logprob_answer(self, body: dict, chat: bool) -> dict:
+        """One token and the top k of `next_tokens` in OpenAI's chat or legacy completions format."""
+        if chat:
+            messages = body.get("messages") or [{}]
+            text = "".join(m.get("content", "") for m in messages)
+            top = int(body.get("top_logprobs") or 0)
+        else:
+            text = body.get("prompt", "")
+            top = int(body.get("logprobs") or 0)
+        top_k = next_tokens(text)[:top]
+        spelled = [(byte_level(data) if self.byte_level_tokens else token, data, lp) for token, data, lp in top_k]
+        first, first_data, first_lp = spelled[0]
+        usage = {"prompt_tokens": 7, "completion_tokens": 1, "total_tokens": 8}
+        if chat:
+            entries = [{"token": token, "logprob": lp, "bytes": list(data)} for token, data, lp in spelled]
+            content = [{"token": first, "logprob": first_lp, "bytes": list(first_data), "top_logprobs": entries}]
+            message = {"role": "assistant", "content": first_data.decode("utf-8", "replace")}
+            choice = {"index": 0, "message": message, "logprobs": {"content": content}, "finish_reason": "length"}
+        else:
+            logprobs = {"tokens": [first], "token_logprobs": [first_lp], "text_offset": [len(text)],
+                        "top_logprobs": [{token: lp for token, _, lp in spelled}]}  # fmt: skip
+            choice = {"index": 0, "text": first_data.decode("utf-8", "replace"), "logprobs": logprobs,
+                      "finish_reason": "length"}  # fmt: skip
+        return {"model": body.get("model"), "choices": [choice], "usage": usage}
+
     async def _models(self, request: web.Request) -> web.Response:
         self.calls.append((request.path, {}))
         fault = self._next_fault(request.path)
@@ -133,6 +198,9 @@ class FakeLlmServer:
             return web.json_response(error, status=fault.status, headers=headers)
         if body.get("model") not in self.models:
             return web.json_response({"error": {"message": f"model {body.get('model')} not found"}}, status=404)
+
+        if not body.get("stream") and body.get("logprobs") and self.logprobs:
+            return web.json_response(self._logprob_answer(body, chat))
 
         words = text.split(" ")
         cut = len(words) > body.get("max_tokens", len(words))

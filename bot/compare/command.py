@@ -50,6 +50,7 @@ from bot.llm.queue import (
     Upstream,
     day_start,
 )
+from bot.next.store import NextRepository
 from bot.replies import Attachment, Button, ButtonStyle, Columns, Heading, Paragraph, Reply, Span
 from bot.requests import Request
 from bot.settings import LlmSettings
@@ -155,6 +156,7 @@ async def run(request: Request, app: Aula):
         raise UserError("compare.cooldown", seconds=math.ceil(wait))
     expected = base_tokens + instruct_tokens + 2 * sampling.max_tokens
     used = await repo.tokens_used_since(*which_class, day_start(app.clock()))
+    used += await NextRepository(app.db).tokens_used_since(*which_class, day_start(app.clock()))  # one budget
     if state.budget.left(which_class, used) < expected:
         raise UserError("compare.budget", used=used, budget=llm.daily_token_budget)
     # Discord can edit the answer for 15 minutes: a wait that, with a whole call, could outlast

@@ -422,6 +422,55 @@ class LlmClient:
             attempt += 1
             await self.sleep(delay)
 
+    async def post_json(self, profile: Profile, path: str, body: dict[str, Any], model: str) -> tuple[dict[str, Any], float]:
+        """One non-streamed call (e.g. a single token with its log-probabilities): the answer's
+        JSON object and its latency in seconds. Retries 429, 5xx and connection faults like a
+        stream does, within total_timeout_s; raises the same typed `LlmError`s."""
+        if profile.needs_key and not profile.api_key:
+            raise MissingApiKey(profile.key_setting)
+        headers = {"Authorization": f"Bearer {profile.api_key}"} if profile.api_key else {}
+        started = time.perf_counter()
+        deadline = started + self.settings.total_timeout_s
+        attempt = 0
+        while True:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                raise LlmTimeout("total", self.settings.total_timeout_s)
+            retry_after: float | None = None
+            try:
+                response = await self.http.post(
+                    profile.base_url + path,
+                    json=body | {"stream": False},
+                    headers=headers | {"Accept": "application/json"},
+                    timeout=self._timeout(min(self.settings.idle_timeout_s, remaining)),
+                )
+            except httpx.ConnectTimeout:
+                failure: LlmError = LlmTimeout("connect", self.settings.connect_timeout_s)
+            except httpx.ReadTimeout:
+                failure = LlmTimeout("idle", self.settings.idle_timeout_s)
+            except httpx.TransportError as exc:
+                failure = ConnectionFailed(profile.base_url, _describe(exc))
+            else:
+                if response.status_code == 200:
+                    try:
+                        data = response.json()
+                    except ValueError as exc:
+                        raise MalformedResponse(f"{len(response.content)} bytes that are not JSON") from exc
+                    if not isinstance(data, dict):
+                        raise MalformedResponse("the answer is not a JSON object")
+                    if "error" in data:
+                        raise MalformedResponse(str(data["error"])[:200])
+                    return data, time.perf_counter() - started
+                failure = _status_error(response, profile, model, attempt + 1)
+                retry_after = _retry_after(response)
+            if not _retryable(failure) or attempt >= self.settings.max_retries:
+                raise failure
+            delay = self._backoff(attempt, retry_after)
+            if time.perf_counter() + delay >= deadline:
+                raise failure
+            attempt += 1
+            await self.sleep(delay)
+
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with full jitter; never sooner than the server's Retry-After."""
         backoff = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt) * self.jitter()

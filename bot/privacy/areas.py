@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.compare.store import CompareRepository
+from bot.next.store import NextRepository
 from bot.roles.store import RolesConversations
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ class Area:
 AREAS: tuple[Area, ...] = (
     Area("profile", lambda app: app.users),  # the users row and the command log (no content)
     Area("compare", lambda app: CompareRepository(app.db)),
+    Area("next", lambda app: NextRepository(app.db)),
     Area("roles", lambda app: RolesConversations(app.db)),
     Area("quiz", lambda app: app.services.quiz.repo),  # the running service's own: its caches forget too
     Area("homework", lambda app: app.services.homework.repo),

@@ -1,0 +1,360 @@
+"""/next: the model predicts the next token, one step at a time, and the class guesses first.
+
+`/next texto:<prefix> [modelo:base|instruct|ambos] [perfil:…] [temperatura:…]` asks the base model
+(POST /completions, `logprobs: k`) or the instruct model (POST /chat/completions, `logprobs: true,
+top_logprobs: k`, the prefix as the user's message) for one token and shows the top k with their
+probabilities, what they cover, a temperature table and a bar chart. Buttons take a step (greedy,
+sampled at the temperature, or one of the top five): the token is appended and the model asked
+again. Every call goes through /compare's fair per-model queue and the class's daily token budget;
+runs are stored, so their buttons work after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from bot.command import Command, CommandSpec, Option
+from bot.compare.command import error_message
+from bot.compare.store import CompareRepository
+from bot.errors import UserError
+from bot.i18n import t
+from bot.limits import DISCORD_FOLLOWUP_WINDOW_S
+from bot.llm.client import (
+    LlmError,
+    MissingApiKey,
+    Profile,
+    UnknownProfile,
+    profile_names,
+    resolve_profile,
+)
+from bot.llm.queue import FOLLOWUP_MARGIN_S, QUEUE_REFRESH_S, SharedCall, day_start
+from bot.next.display import both_reply, run_reply
+from bot.next.logic import ROLES, Distribution, Generation, NoLogprobs, Step, counted_tokens, fetch
+from bot.next.store import NextRepository, dump_steps
+from bot.replies import Button, Paragraph, Reply, Visibility
+from bot.requests import Request
+
+if TYPE_CHECKING:
+    from bot.app import Aula
+
+BOTH = "ambos"
+MODEL_CHOICES = ("base", "instruct", BOTH)
+END_TOKENS = ("<|eot_id|>", "<|end_of_text|>", "<|eom_id|>", "</s>")
+
+SPEC = CommandSpec(
+    name="next",
+    description="next.description",
+    options=(
+        Option("texto", "next.option.text", name_en="text", max_length=4000),
+        Option("modelo", "next.option.model", choices=MODEL_CHOICES, name_en="model"),
+        Option("temperatura", "next.option.temperature", kind="number", name_en="temperature"),
+        Option("perfil", "next.option.profile", autocomplete=True, name_en="profile"),
+    ),
+)
+
+
+async def on_startup(app: Aula) -> None:
+    app.services.llm, app.services.llm_traffic  # noqa: B018 - created now, not on a class's first click
+
+
+def rng(app: Aula) -> random.Random:
+    """The sampler of the "sample" button and the game's shuffles (tests may seed it)."""
+    return app.services.next_random
+
+
+# --- asking the provider, fairly -------------------------------------------------------------
+
+
+def model_of(profile: Profile, role: str) -> str:
+    return profile.base_model if role == "base" else profile.instruct_model
+
+
+def profile_for(request: Request, app: Aula) -> Profile:
+    name = (request.arg("perfil") or "").strip()
+    if name and not request.user.is_instructor:
+        raise UserError("compare.profile_instructor_only")
+    try:
+        return resolve_profile(app.settings, name)
+    except UnknownProfile as exc:
+        raise UserError("compare.unknown_profile", name=exc.name, known=", ".join(exc.known)) from None
+
+
+def llm_error_text(error: BaseException | None, lang: str, profile: Profile) -> str:
+    if isinstance(error, NoLogprobs):
+        return t(lang, "next.no_logprobs", profile=error.profile, model=error.model)
+    if isinstance(error, MissingApiKey):
+        return t(lang, "next.no_key", setting=error.setting)
+    return error_message(error, lang, profile)
+
+
+class Asking:
+    """The calls of one request: checked against the context and the class's budget, queued
+    fairly with /compare's, and counted in the budget when they were really sent."""
+
+    def __init__(self, app: Aula, request: Request, profile: Profile, workspace: tuple[str, str]) -> None:
+        self.app, self.request, self.profile, self.workspace = app, request, profile, workspace
+        self.state = app.services.llm_traffic
+        self.reserved = 0
+
+    async def reserve(self, asks: list[tuple[str, str, str]]) -> None:
+        """Refuse now what cannot be sent: no key, a text over the context, no budget, a line too long."""
+        profile, llm = self.profile, self.app.settings.llm
+        if profile.needs_key and not profile.api_key:
+            raise UserError("next.no_key", setting=profile.key_setting)
+        expected = 0
+        for role, prompt, generated in asks:
+            tokens = counted_tokens(role, prompt, generated)
+            if tokens + 1 > profile.context_window:
+                raise UserError("next.too_long", tokens=tokens, model=model_of(profile, role),
+                                limit=profile.context_window - 1)  # fmt: skip
+            expected += tokens + 1
+        used = await used_today(self.app, *self.workspace)
+        if self.state.budget.left(self.workspace, used) < expected:
+            raise UserError("compare.budget", used=used, budget=llm.daily_token_budget)
+        wait = max(self.state.upstream.estimated_wait(*self.keys(*ask)) for ask in asks)
+        if wait > DISCORD_FOLLOWUP_WINDOW_S - llm.total_timeout_s - FOLLOWUP_MARGIN_S:
+            raise UserError("compare.line_too_long", minutes=math.ceil(wait / 60))
+        self.state.budget.reserve(self.workspace, expected)
+        self.reserved += expected
+
+    def release(self) -> None:
+        if self.reserved:
+            self.state.budget.release(self.workspace, self.reserved)
+            self.reserved = 0
+
+    def keys(self, role: str, prompt: str, generated: str) -> tuple[tuple, tuple]:
+        model = model_of(self.profile, role)
+        top = self.app.settings.next.top
+        return (self.profile.base_url, model, "next", role, prompt, generated, top), (self.profile.base_url, model)
+
+    def start(self, role: str, prompt: str, generated: str) -> tuple[SharedCall, bool]:
+        client, profile, top = self.app.services.llm, self.profile, self.app.settings.next.top
+
+        async def one() -> AsyncIterator:
+            yield await fetch(client, profile, role, prompt, generated, top)
+
+        key, queue_key = self.keys(role, prompt, generated)
+        return self.state.upstream.call(key, queue_key, profile.per_minute(model_of(profile, role)), one)
+
+    async def wait(self, calls: list[tuple[SharedCall, bool]]) -> AsyncIterator[int]:
+        """Yield the position in line (refreshed) while any call waits its turn; return when all end."""
+        changed = asyncio.Event()
+        for call, _ in calls:
+            call.listen(changed)
+        try:
+            while not all(call.done for call, _ in calls):
+                queued = [call for call, _ in calls if not call.admitted and not call.done]
+                late = [call for call in queued if call.estimated_wait() > 0]  # held back by the rate limit
+                if late:
+                    yield max(call.position() for call in late)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(QUEUE_REFRESH_S if queued else None):
+                        await changed.wait()
+                changed.clear()
+        finally:
+            for call, _ in calls:
+                call.unlisten(changed)
+
+    async def settle(self, call: SharedCall, shared: bool) -> Distribution:
+        """The call's distribution, counted in the budget; raises its LlmError."""
+        if call.error is not None or call.latest is None:
+            raise call.error or NoLogprobs(self.profile.name, "?")
+        distribution: Distribution = call.latest  # type: ignore[assignment]
+        if not shared:
+            await NextRepository(self.app.db).record_usage(
+                self.app.clock(), *self.workspace, distribution.prompt_tokens + 1
+            )
+        return distribution
+
+
+async def used_today(app: Aula, platform: str, workspace_id: str) -> int:
+    """Tokens the class spent today on /compare and /next together (one daily budget)."""
+    since = day_start(app.clock())
+    compare = await CompareRepository(app.db).tokens_used_since(platform, workspace_id, since)
+    return compare + await NextRepository(app.db).tokens_used_since(platform, workspace_id, since)
+
+
+def queued_reply(lang: str, position: int) -> Reply:
+    return Reply.public(Paragraph.of(t(lang, "next.queued", position=position)))
+
+
+def failure_reply(text: str) -> Reply:
+    return Reply(parts=(Paragraph.of("⚠️ " + text),), visibility=Visibility.PRIVATE, error=True)
+
+
+# --- the command -------------------------------------------------------------------------------
+
+
+async def run(request: Request, app: Aula):
+    prompt = request.arg("texto") or ""
+    if not prompt.strip():
+        raise UserError("next.need_text")
+    which = (request.arg("modelo") or "base").lower()
+    which = {"both": BOTH, "instruido": "instruct"}.get(which, which)
+    if which not in MODEL_CHOICES:
+        raise UserError("next.unknown_model", value=which, known=", ".join(MODEL_CHOICES))
+    settings = app.settings.next
+    temperature = request.arg("temperatura")
+    temperature = settings.temperature if temperature is None else float(temperature)
+    if not 0 < temperature <= 2:
+        raise UserError("next.bad_temperature", value=f"{temperature:g}")
+    profile = profile_for(request, app)
+    roles = list(ROLES) if which == BOTH else [which]
+    asking = Asking(app, request, profile, (request.place.platform, request.place.workspace_id))
+    await asking.reserve([(role, prompt, "") for role in roles])
+    lang = request.locale
+    try:
+        calls = [asking.start(role, prompt, "") for role in roles]
+        async for position in asking.wait(calls):
+            yield queued_reply(lang, position)
+        results: dict[str, Distribution | BaseException] = {}
+        for role, (call, shared) in zip(roles, calls, strict=True):
+            try:
+                results[role] = await asking.settle(call, shared)
+            except LlmError as exc:
+                results[role] = exc
+    finally:
+        asking.release()
+    if which == BOTH:
+        shown = {role: r if isinstance(r, Distribution) else llm_error_text(r, lang, profile) for role, r in results.items()}
+        yield both_reply(lang, prompt, shown, settings.temperatures)
+        return
+    [result] = results.values()
+    if isinstance(result, NoLogprobs):
+        raise UserError("next.no_logprobs", profile=result.profile, model=result.model)
+    if not isinstance(result, Distribution):
+        yield failure_reply(llm_error_text(result, lang, profile))
+        return
+    generation = Generation(which, result.model, prompt, [Step(result)])
+    repo = NextRepository(app.db)
+    run_id = await repo.create(
+        at=app.clock(), platform=request.place.platform, workspace_id=request.place.workspace_id,
+        channel_id=request.place.channel_id, user_id=request.user.id, user_name=request.user.name,
+        profile=profile.name, temperature=temperature, generation=generation,
+    )  # fmt: skip
+    yield run_reply(lang, generation, run_id=run_id, temperature=temperature, temperatures=settings.temperatures,
+                    max_steps=settings.max_steps, profile=profile.name)  # fmt: skip
+
+
+# --- steps ------------------------------------------------------------------------------------
+
+
+async def on_action(request: Request, app: Aula):
+    parts = request.action.split(":")
+    kind = parts[1] if len(parts) > 1 else ""
+    if kind not in ("greedy", "sample", "pick", "retry", "fork"):
+        raise UserError("error.unknown_action")
+    try:
+        run_id, count = int(parts[2]), int(parts[3])
+        rank = int(parts[4]) if kind == "pick" else 0
+    except (IndexError, ValueError):
+        raise UserError("error.unknown_action") from None
+    repo = NextRepository(app.db)
+    record = await repo.get(run_id)
+    if record is None:
+        raise UserError("next.run_gone")
+    lang, settings = request.locale, app.settings.next
+    mine = (record.platform, record.user_id) == (request.place.platform, request.user.id)
+    if kind == "fork":
+        yield await _fork(request, app, record, count)
+        return
+    if not mine:
+        yield Reply.private(
+            Paragraph.of(t(lang, "next.not_yours", owner=record.user_name)),
+            buttons=(Button(f"next:fork:{run_id}:{count}", t(lang, "next.button.fork")),),
+        )
+        return
+    steps = record.generation.steps
+    if count != len(steps):
+        raise UserError("next.stale", steps=sum(1 for s in steps if s.chosen is not None))
+    chosen = sum(1 for s in steps if s.chosen is not None)
+    private = record.forked_from is not None
+
+    def reply(error: str = "", finished: bool = False) -> Reply:
+        return run_reply(lang, record.generation, run_id=run_id, temperature=record.temperature,
+                         temperatures=settings.temperatures, max_steps=settings.max_steps, profile=record.profile,
+                         error=error, private=private, finished=finished)  # fmt: skip
+
+    last = steps[-1]
+    if last.chosen is None:
+        if kind == "retry":
+            yield reply()
+            return
+        if chosen >= settings.max_steps:
+            raise UserError("next.cap", steps=settings.max_steps)
+        candidates = last.distribution.candidates
+        if kind == "greedy":
+            index, how = 0, "greedy"
+        elif kind == "sample":
+            index, how = last.distribution.sample(record.temperature, rng(app)), "sample"
+        else:
+            if not 1 <= rank <= min(len(candidates), 5):
+                raise UserError("error.unknown_action")
+            index, how = rank - 1, "pick"
+        before = dump_steps(steps)
+        last.chosen, last.how = index, how
+        last.temperature = record.temperature if how == "sample" else None
+        if not await repo.save_steps(run_id, steps, before, app.clock()):
+            raise UserError("next.stale", steps=chosen)
+        chosen += 1
+        if candidates[index].token in END_TOKENS or chosen >= settings.max_steps:
+            yield reply(finished=candidates[index].token in END_TOKENS)
+            return
+    # Ask for the distribution after the text so far (also the retry of a step that failed).
+    profile = resolve_profile(app.settings, "" if record.profile == "default" else record.profile)
+    asking = Asking(app, request, profile, (record.platform, record.workspace_id))
+    generated = record.generation.generated.decode("utf-8", errors="ignore")  # a trailing byte fragment can't be sent
+    role, prompt = record.generation.role, record.generation.prompt
+    try:
+        await asking.reserve([(role, prompt, generated)])
+    except UserError as refusal:
+        yield reply(error=t(lang, refusal.key, **refusal.values))
+        return
+    try:
+        call = asking.start(role, prompt, generated)
+        async for position in asking.wait([call]):
+            yield queued_reply(lang, position)
+        try:
+            distribution = await asking.settle(*call)
+        except LlmError as exc:
+            # The text so far is kept (already stored); the retry button asks again.
+            yield reply(error=llm_error_text(exc, lang, profile))
+            return
+    finally:
+        asking.release()
+    before = dump_steps(steps)
+    steps.append(Step(distribution))
+    if not await repo.save_steps(run_id, steps, before, app.clock()):
+        raise UserError("next.stale", steps=chosen)
+    yield reply()
+
+
+async def _fork(request: Request, app: Aula, record, count: int) -> Reply:
+    """A copy of someone's run at the step the button showed, owned by whoever clicked (private)."""
+    steps = record.generation.steps[: max(1, count)]
+    if steps and len(record.generation.steps) > len(steps):
+        steps[-1].chosen, steps[-1].how, steps[-1].temperature = None, "", None
+    generation = Generation(record.generation.role, record.generation.model, record.generation.prompt, steps)
+    settings = app.settings.next
+    run_id = await NextRepository(app.db).create(
+        at=app.clock(), platform=request.place.platform, workspace_id=request.place.workspace_id,
+        channel_id=request.place.channel_id, user_id=request.user.id, user_name=request.user.name,
+        profile=record.profile, temperature=record.temperature, generation=generation, forked_from=record.id,
+    )  # fmt: skip
+    return run_reply(request.locale, generation, run_id=run_id, temperature=record.temperature,
+                     temperatures=settings.temperatures, max_steps=settings.max_steps, profile=record.profile,
+                     private=True)  # fmt: skip
+
+
+async def autocomplete(request: Request, app: Aula, option: str, typed: str) -> list[str]:
+    if option != "perfil" or not request.user.is_instructor:
+        return []
+    return [name for name in profile_names(app.settings) if typed.lower() in name.lower()]
+
+
+command = Command(spec=SPEC, run=run, on_action=on_action, autocomplete=autocomplete, on_startup=on_startup)

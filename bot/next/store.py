@@ -1,0 +1,130 @@
+"""/next storage: step-by-step runs (their buttons work after a restart), the provider tokens
+they used (part of the class's daily budget, with /compare's), and the class game's rounds and
+guesses (one guess per student and round: the primary key)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from bot.next.logic import Candidate, Distribution, Generation, Step
+from bot.storage.database import Database
+
+
+@dataclass
+class RunRecord:
+    id: int
+    platform: str
+    workspace_id: str
+    channel_id: str
+    user_id: str
+    user_name: str
+    profile: str
+    temperature: float
+    generation: Generation
+    forked_from: int | None
+
+
+def dump_steps(steps: list[Step]) -> str:
+    return json.dumps([
+        {"model": s.distribution.model, "role": s.distribution.role, "latency_s": s.distribution.latency_s,
+         "prompt_tokens": s.distribution.prompt_tokens, "chosen": s.chosen, "how": s.how,
+         "temperature": s.temperature, "candidates": dump_candidates(s.distribution.candidates)}
+        for s in steps
+    ])  # fmt: skip
+
+
+def load_steps(text: str) -> list[Step]:
+    steps = []
+    for item in json.loads(text):
+        distribution = Distribution(item["role"], item["model"], load_candidates(item["candidates"]),
+                                    item.get("latency_s", 0.0), item.get("prompt_tokens", 0))  # fmt: skip
+        steps.append(Step(distribution, item["chosen"], item.get("how", ""), item.get("temperature")))
+    return steps
+
+
+def dump_candidates(candidates: tuple[Candidate, ...]) -> list[list[Any]]:
+    return [[c.token, c.data.hex(), c.id, c.logprob] for c in candidates]
+
+
+def load_candidates(rows: list[list[Any]]) -> tuple[Candidate, ...]:
+    return tuple(Candidate(token, bytes.fromhex(data), token_id, logprob) for token, data, token_id, logprob in rows)
+
+
+class NextRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- runs --------------------------------------------------------------------------------
+
+    async def create(self, *, at: float, platform: str, workspace_id: str, channel_id: str, user_id: str,
+                     user_name: str, profile: str, temperature: float, generation: Generation,
+                     forked_from: int | None = None) -> int:  # fmt: skip
+        return await self.db.execute(
+            "INSERT INTO next_runs (at, platform, workspace_id, channel_id, user_id, user_name, profile, role,"
+            " prompt, temperature, steps, forked_from, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (at, platform, workspace_id, channel_id, user_id, user_name, profile, generation.role,
+             generation.prompt, temperature, dump_steps(generation.steps), forked_from, at),
+        )  # fmt: skip
+
+    async def get(self, run_id: int) -> RunRecord | None:
+        row = await self.db.fetchone("SELECT * FROM next_runs WHERE id = ?", (run_id,))
+        if row is None:
+            return None
+        steps = load_steps(row["steps"])
+        model = steps[0].distribution.model if steps else ""
+        return RunRecord(
+            id=row["id"], platform=row["platform"], workspace_id=row["workspace_id"], channel_id=row["channel_id"],
+            user_id=row["user_id"], user_name=row["user_name"], profile=row["profile"],
+            temperature=row["temperature"], generation=Generation(row["role"], model, row["prompt"], steps),
+            forked_from=row["forked_from"],
+        )  # fmt: skip
+
+    async def save_steps(self, run_id: int, steps: list[Step], before: str, at: float) -> bool:
+        """Replace a run's steps if they are still `before` (their JSON as read); False when a
+        concurrent click changed them first, and then nothing is written."""
+        rows = await self.db.execute_returning(
+            "UPDATE next_runs SET steps = ?, updated_at = ? WHERE id = ? AND steps = ? RETURNING id",
+            (dump_steps(steps), at, run_id, before),
+        )
+        return bool(rows)
+
+    async def record_usage(self, at: float, platform: str, workspace_id: str, tokens: int) -> None:
+        await self.db.execute(
+            "INSERT INTO next_usage (at, platform, workspace_id, tokens) VALUES (?, ?, ?, ?)",
+            (at, platform, workspace_id, tokens),
+        )
+
+    async def tokens_used_since(self, platform: str, workspace_id: str, since: float) -> int:
+        row = await self.db.fetchone(
+            "SELECT COALESCE(SUM(tokens), 0) FROM next_usage WHERE platform = ? AND workspace_id = ? AND at >= ?",
+            (platform, workspace_id, since),
+        )
+        return int(row[0]) if row else 0
+
+    # --- privacy -----------------------------------------------------------------------------
+
+    async def describe(self, platform: str, user_id: str) -> dict[str, int]:
+        row = await self.db.fetchone(
+            """SELECT (SELECT COUNT(*) FROM next_runs WHERE platform = ? AND user_id = ?) AS runs,
+                      (SELECT COUNT(*) FROM next_guesses WHERE platform = ? AND user_id = ?) AS guesses""",
+            (platform, user_id, platform, user_id),
+        )
+        return {"runs": int(row["runs"]), "guesses": int(row["guesses"])}
+
+    async def forget(self, platform: str, user_id: str) -> int:
+        async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM next_guesses WHERE platform = ? AND user_id = ?", (platform, user_id))
+            cursor = await conn.execute("DELETE FROM next_runs WHERE platform = ? AND user_id = ?", (platform, user_id))
+            return cursor.rowcount
+
+
+def csv_bytes(header: tuple[str, ...], rows: list[tuple]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")

@@ -1,0 +1,66 @@
+"""`aula next` against the loopback server: the JSON shape, the numbers, steps, no log-probabilities."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from bot.tokens.encodings import get_encoding
+from tests import test_cli_compare
+from tests.fake_llm import BASE_MODEL, INSTRUCT_MODEL, next_tokens
+
+# The same fixtures as `aula compare`'s tests: the fake server in a thread, a clean environment.
+server = test_cli_compare.server
+cli_env = test_cli_compare.cli_env
+
+PROMPT = "El clima hoy está"
+
+
+def run_cli(*argv: str) -> int:
+    from adapters.cli import main
+
+    return main(["next", *argv])
+
+
+def test_json_has_the_servers_probabilities(cli_env, server, capsys):
+    assert run_cli(PROMPT, "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["model"] == BASE_MODEL and data["prompt"] == PROMPT and data["text"] == PROMPT
+    [step] = data["steps"]
+    assert step["chosen"] is None
+    expected = next_tokens(PROMPT)[:10]
+    assert [c["logprob"] for c in step["candidates"]] == [lp for _, _, lp in expected]
+    assert [c["probability"] for c in step["candidates"]] == [round(math.exp(lp), 6) for _, _, lp in expected]
+    # tokens as the server wrote them (it uses OpenAI's "bytes:\\x.." for the fragment)
+    assert [c["token"] for c in step["candidates"]] == [token for token, _, _ in expected]
+    ids = {c["token"]: c["id"] for c in step["candidates"]}
+    assert ids[" un"] == get_encoding("llama-3.1").encode_ordinary(" un")[0]
+    assert ids["bytes:\\xe2\\x80"] == 378  # Llama 3.1's token for the bytes e2 80
+
+
+def test_greedy_steps_and_both_models(cli_env, server, capsys):
+    assert run_cli(PROMPT, "--steps", "2", "--greedy", "--top", "5", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["steps"]) == 3 and data["steps"][-1]["chosen"] is None
+    first = next_tokens(PROMPT)[0][1].decode()
+    second = next_tokens(PROMPT + first)[0][1].decode()
+    assert data["text"] == PROMPT + first + second
+    assert data["steps"][0]["chosen"]["token"] == first and len(data["steps"][0]["candidates"]) == 5
+    assert run_cli(PROMPT, "--model", "both", "--json") == 0
+    both = json.loads(capsys.readouterr().out)
+    assert both["base"]["model"] == BASE_MODEL and both["instruct"]["model"] == INSTRUCT_MODEL
+
+
+def test_no_logprobs_exits_1_naming_the_profile(cli_env, server, capsys):
+    server.logprobs = False
+    assert run_cli(PROMPT, "--json") == 1
+    err = capsys.readouterr().err
+    assert "«default»" in err and "log-probabilidades" in err
+
+
+def test_text_output_and_bad_arguments(cli_env, server, capsys):
+    assert run_cli(PROMPT) == 0
+    out = capsys.readouterr().out
+    assert "·un" in out and "⟨e2 80⟩" in out and "Estos 10 tokens suman" in out
+    assert run_cli(PROMPT, "--top", "50") == 2
+    assert run_cli("  ") == 2

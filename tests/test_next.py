@@ -1,0 +1,274 @@
+"""/next through the core, against the loopback server's log-probabilities (tests/fake_llm.py)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import bot.help.command as help_command
+import bot.next.command as next_command
+from bot.app import Aula
+from bot.next.logic import Candidate, Distribution, encoding_for, shown, token_bytes, token_id
+from bot.replies import Columns, Image, Reply, Table, plain_text
+from bot.settings import load_settings
+from bot.tokens.encodings import get_encoding
+from tests.conftest import make_request, replies_of
+from tests.fake_llm import API_KEY, BASE_MODEL, INSTRUCT_MODEL, FakeLlmServer, Fault, next_tokens
+
+PROMPT = "El capital de Francia es"
+
+
+@pytest.fixture
+async def server():
+    async with FakeLlmServer() as running:
+        yield running
+
+
+@pytest.fixture
+async def make_aula(tmp_path, server):
+    apps: list[Aula] = []
+
+    async def build(**env: str) -> Aula:
+        environ = {
+            "AULA_DATABASE": str(tmp_path / "aula.sqlite3"),
+            "AULA_LLM_BASE_URL": server.base_url,
+            "AULA_LLM_API_KEY": API_KEY,
+            "AULA__LLM__MAX_RETRIES": "0",
+        } | env
+        app = Aula(load_settings(environ=environ, dotenv_path=None), commands=[help_command.command, next_command.command])
+        await app.start()
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        await app.close()
+
+
+def next_request(user_id: str = "u1", locale: str = "es", **args):
+    return make_request("next", locale=locale, user_id=user_id, args=args)
+
+
+def click(action: str, user_id: str = "u1", locale: str = "es"):
+    return make_request("next", locale=locale, user_id=user_id, action=action)
+
+
+def expected_rows(text: str, k: int = 10) -> list[tuple[str, str, str]]:
+    """(shown token, id, percent) computed from the server's own numbers and Llama 3.1's encoding."""
+    encoding = get_encoding("llama-3.1")
+    rows = []
+    for _token, data, logprob in next_tokens(text)[:k]:
+        try:
+            token_id_ = str(encoding.encode_single_token(data))
+        except KeyError:
+            token_id_ = "—"
+        rows.append((shown(Candidate("", data, None, logprob)), token_id_, f"{100 * math.exp(logprob):.1f} %"))
+    return rows
+
+
+def first_table(reply: Reply) -> Table:
+    return next(p for p in reply.parts if isinstance(p, Table))
+
+
+async def test_the_top_k_are_the_servers_numbers_with_llama_ids_and_coverage(make_aula, server):
+    app = await make_aula()
+    [reply] = await replies_of(app, next_request(texto=PROMPT))
+    assert not reply.error and not reply.is_private
+    table = first_table(reply)
+    assert [(row[1], row[2], row[3]) for row in table.rows] == expected_rows(PROMPT)
+    text = plain_text(reply)
+    covered = sum(math.exp(lp) for _, _, lp in next_tokens(PROMPT)[:10])
+    assert f"Estos 10 tokens suman el {100 * covered:.1f} %" in text
+    assert f"el {100 * (1 - covered):.1f} % restante" in text
+    assert BASE_MODEL in text
+    # the leading-space token and the byte fragment are made visible
+    shown_tokens = [row[1] for row in table.rows]
+    assert "·la" in shown_tokens and "⟨e2 80⟩" in shown_tokens
+    assert any(isinstance(p, Image) and p.png.startswith(b"\x89PNG") for p in reply.parts)
+    # what was asked: one token, k log-probabilities, on the completions endpoint
+    path, body = server.calls[-1]
+    assert path == "/v1/completions" and body["logprobs"] == 10 and body["max_tokens"] == 1
+    assert body["prompt"] == PROMPT
+
+
+async def test_the_temperature_table_is_a_renormalisation_over_the_k(make_aula):
+    app = await make_aula()
+    [reply] = await replies_of(app, next_request(texto=PROMPT, locale="en"))
+    tables = [p for p in reply.parts if isinstance(p, Table)]
+    temperatures = tables[1]
+    assert temperatures.headers == ("token", "T=0.2", "T=0.7", "T=1", "T=1.5")
+    logprobs = [lp for _, _, lp in next_tokens(PROMPT)[:10]]
+    for column, temp in enumerate((0.2, 0.7, 1.0, 1.5), start=1):
+        weights = [math.exp(lp / temp) for lp in logprobs]
+        expected = [f"{100 * w / sum(weights):.1f} %" for w in weights]
+        assert [row[column] for row in temperatures.rows] == expected
+    assert "renormalised over these 10 tokens only" in plain_text(reply)
+
+
+async def test_the_instruct_model_is_asked_on_the_chat_endpoint(make_aula, server):
+    app = await make_aula()
+    [reply] = await replies_of(app, next_request(texto=PROMPT, modelo="instruct"))
+    path, body = server.calls[-1]
+    assert path == "/v1/chat/completions"
+    assert body["logprobs"] is True and body["top_logprobs"] == 10
+    assert body["messages"] == [{"role": "user", "content": PROMPT}]
+    assert [(r[1], r[2], r[3]) for r in first_table(reply).rows] == expected_rows(PROMPT)
+    assert INSTRUCT_MODEL in plain_text(reply)
+
+
+async def test_both_models_side_by_side(make_aula, server):
+    app = await make_aula()
+    [reply] = await replies_of(app, next_request(texto=PROMPT, modelo="ambos"))
+    [columns] = [p for p in reply.parts if isinstance(p, Columns)]
+    titles = [title for title, _ in columns.panels]
+    assert titles == [f"Base · {BASE_MODEL}", f"Instruido · {INSTRUCT_MODEL}"]
+    assert sorted(p for p, _ in server.calls) == ["/v1/chat/completions", "/v1/completions"]
+    for _, parts in columns.panels:
+        table = next(p for p in parts if isinstance(p, Table))
+        assert [(r[1], r[2], r[3]) for r in table.rows] == expected_rows(PROMPT)
+
+
+async def test_a_provider_without_logprobs_is_named(make_aula, server):
+    server.logprobs = False
+    app = await make_aula()
+    [reply] = await replies_of(app, next_request(texto=PROMPT))
+    assert reply.error and reply.is_private
+    text = plain_text(reply)
+    assert "«default»" in text and "log-probabilidades" in text and BASE_MODEL in text
+    assert "[llm.profiles]" in text
+
+
+async def test_byte_level_token_strings_map_to_the_same_ids(make_aula, server):
+    server.byte_level_tokens = True
+    app = await make_aula()
+    [reply] = await replies_of(app, next_request(texto=PROMPT))
+    assert [(r[1], r[2], r[3]) for r in first_table(reply).rows] == expected_rows(PROMPT)
+
+
+async def test_bad_input_is_refused_clearly(make_aula, server):
+    app = await make_aula(AULA__LLM__CONTEXT_WINDOW="50")
+    [empty] = await replies_of(app, next_request(texto="   "))
+    assert empty.error and "/next texto:" in plain_text(empty)
+    [long] = await replies_of(app, next_request(texto="palabra " * 80))
+    assert long.error and "admite hasta 49" in plain_text(long)
+    [temp] = await replies_of(app, next_request(texto=PROMPT, temperatura=3))
+    assert temp.error and "entre 0" in plain_text(temp)
+    assert server.calls == []  # nothing was sent for any of them
+
+
+def test_token_strings_to_bytes_and_ids():
+    assert token_bytes("Ġla") == b" la" and token_bytes("Ċ") == b"\n"
+    assert token_bytes("bytes:\\xe2\\x80") == b"\xe2\x80"
+    assert token_bytes("ñ") == "ñ".encode() and token_bytes("x", [32, 108, 97]) == b" la"
+    assert encoding_for(BASE_MODEL) == "llama-3.1" and encoding_for("gpt2") is None
+    encoding = get_encoding("llama-3.1")
+    assert token_id(b" la", "llama-3.1") == encoding.encode_ordinary(" la")[0]
+    assert token_id(b"<|eot_id|>", "llama-3.1") == 128009
+    assert token_id(b" la", None) is None
+    assert shown(Candidate("", b" \xe2\x80", None, 0.0)) == "·⟨e2 80⟩"
+    distribution = Distribution("base", "m", (Candidate("", b"a", None, math.log(0.5)), Candidate("", b"b", None, math.log(0.25))))
+    assert distribution.coverage == pytest.approx(0.75)
+    assert distribution.at_temperature(1.0) == pytest.approx([2 / 3, 1 / 3])
+
+
+def step_ids(reply: Reply) -> dict[str, str]:
+    """Button kind ("greedy", "sample", "pick1".."pick5", "fork", "retry") -> its id."""
+    out = {}
+    for button in reply.buttons:
+        parts = button.id.split(":")
+        out[parts[1] + (parts[4] if parts[1] == "pick" else "")] = button.id
+    return out
+
+
+def chosen_lines(reply: Reply) -> list[str]:
+    from bot.replies import BulletList
+
+    lists = [p for p in reply.parts if isinstance(p, BulletList)]
+    return [item.text for item in lists[0].items] if lists else []
+
+
+async def test_steps_append_the_chosen_token_and_ask_again(make_aula, server):
+    app = await make_aula()
+    [first] = await replies_of(app, next_request(texto=PROMPT))
+    top = next_tokens(PROMPT)[0]
+    [second] = await replies_of(app, click(step_ids(first)["greedy"]))
+    text1 = PROMPT + top[1].decode()
+    assert server.calls[-1][1]["prompt"] == text1
+    assert chosen_lines(second) == [f"1. {shown(Candidate('', top[1], None, 0))} · {100 * math.exp(top[2]):.1f} % · el más probable"]
+    assert [(r[1], r[2], r[3]) for r in first_table(second).rows] == expected_rows(text1)
+    # pick the third of the top five
+    third = next_tokens(text1)[2]
+    [after_pick] = await replies_of(app, click(step_ids(second)["pick3"]))
+    text2 = text1 + third[1].decode()
+    assert server.calls[-1][1]["prompt"] == text2
+    assert chosen_lines(after_pick)[1] == f"2. {shown(Candidate('', third[1], None, 0))} · {100 * math.exp(third[2]):.1f} % · elegido a mano (n.º 3)"
+    # sample: one of the k, with its own probability shown
+    next_command.rng(app).seed(7)
+    [sampled] = await replies_of(app, click(step_ids(after_pick)["sample"]))
+    line = chosen_lines(sampled)[2]
+    options = {f"{shown(Candidate('', d, None, 0))} · {100 * math.exp(lp):.1f} %" for _, d, lp in next_tokens(text2)[:10]}
+    assert line.startswith("3. ") and line[3:].split(" · muestreado")[0] in options
+    assert "muestreado a T=1" in line
+
+
+async def test_someone_elses_run_can_be_forked_not_stepped(make_aula, server):
+    app = await make_aula()
+    [first] = await replies_of(app, next_request(texto=PROMPT))
+    calls = len(server.calls)
+    [refused] = await replies_of(app, click(step_ids(first)["greedy"], user_id="u2"))
+    assert refused.is_private and "solo quien la empezó" in plain_text(refused)
+    assert len(server.calls) == calls
+    [forked] = await replies_of(app, click(refused.buttons[0].id, user_id="u2"))
+    assert forked.is_private and first_table(forked).rows == first_table(first).rows
+    [mine] = await replies_of(app, click(step_ids(forked)["greedy"], user_id="u2"))
+    assert mine.is_private and len(chosen_lines(mine)) == 1
+    # the owner's run did not move: its greedy button still works
+    [owners] = await replies_of(app, click(step_ids(first)["greedy"]))
+    assert not owners.is_private and len(chosen_lines(owners)) == 1
+
+
+async def test_an_old_button_is_stale_and_a_run_survives_a_restart(make_aula, server):
+    app = await make_aula()
+    [first] = await replies_of(app, next_request(texto=PROMPT))
+    [second] = await replies_of(app, click(step_ids(first)["greedy"]))
+    [stale] = await replies_of(app, click(step_ids(first)["pick2"]))
+    assert stale.error and "paso anterior" in plain_text(stale)
+    [latest] = await replies_of(app, click(step_ids(second)["greedy"]))
+    await app.close()
+    again = await make_aula()  # same database: the buttons of before the restart still work
+    [after] = await replies_of(again, click(step_ids(latest)["greedy"]))
+    assert len(chosen_lines(after)) == 3 and not after.error
+
+
+async def test_a_429_mid_run_keeps_the_text_and_the_step_can_be_retried(make_aula, server):
+    app = await make_aula()
+    [first] = await replies_of(app, next_request(texto=PROMPT))
+    server.faults.append(Fault(status=429))
+    [failed] = await replies_of(app, click(step_ids(first)["greedy"]))
+    text = plain_text(failed)
+    assert "429" in text and len(chosen_lines(failed)) == 1  # the chosen token is kept
+    assert list(step_ids(failed)) == ["retry"]
+    [retried] = await replies_of(app, click(step_ids(failed)["retry"]))
+    top = next_tokens(PROMPT)[0]
+    assert not retried.error and server.calls[-1][1]["prompt"] == PROMPT + top[1].decode()
+    assert [(r[1], r[2], r[3]) for r in first_table(retried).rows] == expected_rows(PROMPT + top[1].decode())
+
+
+async def test_the_number_of_steps_is_capped(make_aula, server):
+    app = await make_aula(AULA__NEXT__MAX_STEPS="2")
+    [reply] = await replies_of(app, next_request(texto=PROMPT))
+    [reply] = await replies_of(app, click(step_ids(reply)["greedy"]))
+    calls = len(server.calls)
+    [reply] = await replies_of(app, click(step_ids(reply)["greedy"]))
+    assert len(server.calls) == calls  # the last step is not asked for
+    assert reply.buttons == () and "máximo de 2 pasos" in plain_text(reply)
+
+
+async def test_steps_spend_the_class_budget(make_aula, server):
+    app = await make_aula(AULA__LLM__DAILY_TOKEN_BUDGET="20")
+    [first] = await replies_of(app, next_request(texto=PROMPT))  # 7 prompt tokens + 1 (the server's usage)
+    [second] = await replies_of(app, click(step_ids(first)["greedy"]))
+    [third] = await replies_of(app, click(step_ids(second)["greedy"]))
+    assert "presupuesto de hoy (16 de 20 tokens)" in plain_text(third)
+    assert len(server.calls) == 2
