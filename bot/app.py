@@ -72,9 +72,6 @@ class Aula:
             return None
         return command.spec.subcommand(subcommand) if subcommand else command.spec
 
-    def find_action_command(self, action_id: str) -> Command | None:
-        return self.commands.get(action_id.split(":", 1)[0])
-
     async def handle(self, request: Request) -> AsyncIterator[Reply]:
         """Run a command, click or form; yield its replies. Never raises for the user's input."""
         request = with_storable_name(request)

@@ -11,6 +11,7 @@ import pytest
 
 import bot.compare.command as compare
 import bot.help.command as help_command
+from bot.actions import COMPARE_REVEAL, COMPARE_VOTE
 from bot.app import Aula
 from bot.compare.store import CompareRepository
 from bot.llm.client import LlmClient, resolve_profile
@@ -305,7 +306,7 @@ async def test_blind_mode_votes_and_reveal(make_aula):
     assert titles == ["Modelo A", "Modelo B"]
     assert BASE_MODEL not in plain_text(final) and INSTRUCT_MODEL not in plain_text(final)
     vote_a, vote_b, reveal = final.buttons
-    run_id = int(vote_a.id.split(":")[2])
+    run_id = COMPARE_VOTE.parse(vote_a.id)["run"]
     record = await CompareRepository(app.db).get(run_id)
     slot = record.instruct_slot
     assert panels(final)[f"Modelo {slot}"].startswith("¡Claro!")  # the instruct text sits where stored
@@ -334,7 +335,7 @@ async def test_the_instructor_reveals_when_they_want(make_aula):
     reveal = final.buttons[2]
     [revealed] = await replies_of(app, make_request("compare", user_id="prof", instructor=True, action=reveal.id))
     assert "Nadie votó" in plain_text(revealed)
-    run_id = int(reveal.id.split(":")[2])
+    run_id = COMPARE_REVEAL.parse(reveal.id)["run"]
     assert (await CompareRepository(app.db).get(run_id)).revealed
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.actions import QUIZ_ANSWER
+
 ROOT = Path(__file__).resolve().parent.parent
 EVENT_TIMEOUT_S = 15.0
 QUESTION_SECONDS = 30  # the built-in bank's time per question
@@ -146,7 +148,7 @@ async def quiz_killed_mid_burst(classrooms, database: Path) -> tuple[int, dict[s
                             args={"banco": "seccion-2"})  # fmt: skip
     assert "iniciado" in (await room.reply_to(start))["text"]
     question = await room.wait_for(lambda e: e["event"] == "post" and e["buttons"])
-    session = int(question["buttons"][0].split(":")[2])
+    session = QUIZ_ANSWER.parse(question["buttons"][0])["session"]
 
     letters = "ABCD"
     for number in range(40):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from adapters.console.render import ConsoleRenderer
+from bot.actions import command_of
 from bot.app import Aula, error_reply
 from bot.arguments import missing_required, parse_arguments, split_subcommand
 from bot.errors import UserError, echo
@@ -136,7 +137,7 @@ class ConsoleSession:
                 self.show(error_reply(lang, "console.not_a_command"))
                 self.refused += 1
                 return None
-            return Request(command=button.id.split(":", 1)[0], user=self.user, place=PLACE, action=button.id)
+            return Request(command=command_of(button.id), user=self.user, place=PLACE, action=button.id)
         name, _, rest = line[1:].partition(" ")
         name = name.lower()
         command = self.aula.commands.get(name)
@@ -186,7 +187,7 @@ class ConsoleSession:
             values[form_field.id] = value.replace("\\n", "\n") if form_field.multiline else value
         await self.dispatch(
             Request(
-                command=form.id.split(":", 1)[0],
+                command=command_of(form.id),
                 user=self.user,
                 place=request.place,
                 action=form.id,

@@ -17,6 +17,7 @@ from adapters.discord.render import NO_MENTIONS
 from adapters.discord.respond import FIRST_REPLY_WAIT_S, respond
 from adapters.discord.slash import CatalogTranslator, slash_commands
 from adapters.starts import SLOTS, start_slots
+from bot.actions import command_of
 from bot.app import Aula, error_reply
 from bot.arguments import convert
 from bot.command import Option
@@ -114,7 +115,7 @@ class AulaBot(commands.Bot):
         """A button click or a form submission, answered like a command."""
         user = user_of(interaction, self.settings)
         request = Request(
-            command=action.split(":", 1)[0],
+            command=command_of(action),
             user=user,
             place=place_of(interaction),
             action=action,

@@ -31,6 +31,7 @@ from adapters.slack.delivery import Origin, PublicReply, ResponseUrl, SlackMesse
 from adapters.slack.render import ACTION_PREFIX, modal, render
 from adapters.slack.users import UserDirectory
 from adapters.starts import start_slots
+from bot.actions import command_of
 from bot.app import Aula, error_reply
 from bot.arguments import missing_required, parse_arguments, split_subcommand
 from bot.errors import UserError, echo
@@ -205,7 +206,7 @@ class SlackAdapter:
             user.get("id", ""), user.get("name", ""), place, respond, body.get("trigger_id", ""), received_at
         )
         request = Request(
-            command=button_id.split(":", 1)[0],
+            command=command_of(button_id),
             user=origin.user,
             place=place,
             action=button_id,
@@ -262,7 +263,7 @@ class SlackAdapter:
             for action_id, state in actions.items()
         }
         request = Request(
-            command=form_id.split(":", 1)[0],
+            command=command_of(form_id),
             user=origin.user,
             place=place,
             action=form_id,

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from bot.actions import COMPARE_REVEAL, COMPARE_VOTE, first_match
 from bot.command import Command, CommandSpec, Option
 from bot.compare.store import CompareRepository, OutputRecord, RunRecord
 from bot.errors import UserError
@@ -444,9 +445,9 @@ def _seconds(value: float | None) -> str:
 
 def _vote_buttons(run_id: int, lang: str) -> tuple[Button, ...]:
     return (
-        Button(f"compare:vote:{run_id}:A", t(lang, "compare.vote_button", slot="A"), ButtonStyle.PRIMARY),
-        Button(f"compare:vote:{run_id}:B", t(lang, "compare.vote_button", slot="B"), ButtonStyle.PRIMARY),
-        Button(f"compare:reveal:{run_id}", t(lang, "compare.reveal_button"), ButtonStyle.SECONDARY),
+        Button(COMPARE_VOTE.id(run=run_id, slot="A"), t(lang, "compare.vote_button", slot="A"), ButtonStyle.PRIMARY),
+        Button(COMPARE_VOTE.id(run=run_id, slot="B"), t(lang, "compare.vote_button", slot="B"), ButtonStyle.PRIMARY),
+        Button(COMPARE_REVEAL.id(run=run_id), t(lang, "compare.reveal_button"), ButtonStyle.SECONDARY),
     )
 
 
@@ -480,11 +481,11 @@ def _output_record(comparison: Comparison, side: Side) -> OutputRecord:
 async def on_action(request: Request, app: Aula) -> Reply:
     """compare:vote:<run>:<A|B> and compare:reveal:<run>."""
     lang = request.locale
-    parts = request.action.split(":")
-    try:
-        run_id = int(parts[2])
-    except (IndexError, ValueError):
-        raise UserError("error.unknown_action") from None
+    found = first_match((COMPARE_VOTE, COMPARE_REVEAL), request.action)
+    if found is None:
+        raise UserError("error.unknown_action")
+    action, values = found
+    run_id = values["run"]
     repo = CompareRepository(app.db)
     record = await repo.get(run_id)
     if record is None:
@@ -492,21 +493,20 @@ async def on_action(request: Request, app: Aula) -> Reply:
     if not record.blind or record.instruct_slot is None:
         raise UserError("compare.not_blind")
     needed = app.settings.llm.blind_reveal_votes
-    if parts[1] == "reveal":
+    if action is COMPARE_REVEAL:
         if not request.user.is_instructor:
             raise UserError("error.instructor_only")
         await repo.reveal(run_id)
         return await revealed_reply(repo, record, lang)
-    if parts[1] != "vote" or len(parts) != 4 or parts[3] not in ("A", "B"):
-        raise UserError("error.unknown_action")
+    slot = values["slot"]
     if record.revealed:
         return Reply.private(Paragraph.of(t(lang, "compare.already_revealed", slot=record.instruct_slot)))
-    await repo.vote(run_id, request.place.platform, request.user.id, parts[3], app.clock())
+    await repo.vote(run_id, request.place.platform, request.user.id, slot, app.clock())
     tally = await repo.tally(run_id)
     count = tally["A"] + tally["B"]
     if count >= needed and await repo.reveal(run_id):
         return await revealed_reply(repo, record, lang)
-    return Reply.private(Paragraph.of(t(lang, "compare.voted", slot=parts[3], count=count, needed=needed)))
+    return Reply.private(Paragraph.of(t(lang, "compare.voted", slot=slot, count=count, needed=needed)))
 
 
 async def revealed_reply(repo: CompareRepository, record: RunRecord, lang: str) -> Reply:

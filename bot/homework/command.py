@@ -6,11 +6,13 @@
 its subcommands: bot/quiz/command.py lists SUBCOMMANDS in its spec and hands these
 requests to `run` and `on_action` here. The work itself is `Homework` (service.py).
 
-Its forms and buttons are "quiz:hw-…:<assignment>…" (bot/actions.py declares each one).
+Its forms and buttons are "quiz:hw-…:<assignment>…" (ACTIONS; bot/actions.py declares each).
 """
 
 from __future__ import annotations
 
+from bot import actions
+from bot.actions import first_match
 from bot.command import CommandSpec, Option
 from bot.errors import UserError, echo
 from bot.homework.deadline import default_deadline, parse_deadline
@@ -121,17 +123,28 @@ async def review(request: Request, homework: Homework) -> Reply:
     return await homework.review(request, request.arg("tarea"))
 
 
-async def on_action(request: Request, homework: Homework, parts: list[str]) -> Reply:
-    """quiz:hw-open:<a> · quiz:hw-edit:<a>:<question> · quiz:hw-submit|hw-revise:<a>:<questions>
-    · quiz:hw-mute:<a> · quiz:hw-unmute:<a> (questions are 0-based positions)."""
-    kind, assignment_id = parts[1], int(parts[2])
-    if kind == "hw-open" and len(parts) == 3:
+ACTIONS = (
+    actions.HOMEWORK_OPEN,
+    actions.HOMEWORK_EDIT,
+    actions.HOMEWORK_SUBMIT,
+    actions.HOMEWORK_REVISE,
+    actions.HOMEWORK_MUTE,
+    actions.HOMEWORK_UNMUTE,
+)
+
+
+async def on_action(request: Request, homework: Homework) -> Reply:
+    """A click or form of homework's (ACTIONS); any other "quiz:" id is refused as unknown."""
+    found = first_match(ACTIONS, request.action)
+    if found is None:
+        raise UserError("quiz.unknown_button")
+    action, values = found
+    assignment_id = values["assignment"]
+    if action is actions.HOMEWORK_OPEN:
         return Reply.open_form(await homework.form(request, assignment_id))
-    if kind == "hw-edit" and len(parts) == 4:
-        return Reply.open_form(await homework.form(request, assignment_id, revise=int(parts[3])))
-    if kind in ("hw-submit", "hw-revise") and len(parts) == 4:
-        positions = [int(p) for p in parts[3].split(",")]
-        return await homework.submit(request, assignment_id, positions, revising=kind == "hw-revise")
-    if kind in ("hw-mute", "hw-unmute") and len(parts) == 3:
-        return await homework.set_reminders(request, assignment_id, wanted=kind == "hw-unmute")
-    raise UserError("quiz.unknown_button")
+    if action is actions.HOMEWORK_EDIT:
+        return Reply.open_form(await homework.form(request, assignment_id, revise=values["question"]))
+    if action in (actions.HOMEWORK_SUBMIT, actions.HOMEWORK_REVISE):
+        revising = action is actions.HOMEWORK_REVISE
+        return await homework.submit(request, assignment_id, values["questions"], revising=revising)
+    return await homework.set_reminders(request, assignment_id, wanted=action is actions.HOMEWORK_UNMUTE)

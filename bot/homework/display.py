@@ -7,6 +7,7 @@ them, so markdown, code fences and mentions inside an answer show literally.
 
 from __future__ import annotations
 
+from bot import actions
 from bot.homework.deadline import format_moment
 from bot.homework.store import Answer, Assignment, ClassMember
 from bot.i18n import t
@@ -144,8 +145,8 @@ def reminder_reply(assignment: Assignment, pending: int, lang: str, zone: str) -
             )
         ),
         buttons=(
-            Button(f"quiz:hw-open:{assignment.id}", t(lang, "homework.button_answer"), ButtonStyle.PRIMARY),
-            Button(f"quiz:hw-mute:{assignment.id}", t(lang, "homework.button_mute")),
+            Button(actions.HOMEWORK_OPEN.id(assignment=assignment.id), t(lang, "homework.button_answer"), ButtonStyle.PRIMARY),
+            Button(actions.HOMEWORK_MUTE.id(assignment=assignment.id), t(lang, "homework.button_mute")),
         ),
     )
 
@@ -160,7 +161,7 @@ def answer_form(
 ) -> Form:
     """The questions at `positions` as one form. Answering, a blank field is a question left
     for later; revising, every field holds the saved answer and must stay filled."""
-    kind = "hw-revise" if revising else "hw-submit"
+    action = actions.HOMEWORK_REVISE if revising else actions.HOMEWORK_SUBMIT
     fields = []
     for position in positions:
         question = question_text(assignment, position, lang)
@@ -177,7 +178,7 @@ def answer_form(
             )
         )
     return Form(
-        id=f"quiz:{kind}:{assignment.id}:{','.join(str(p) for p in positions)}",
+        id=action.id(assignment=assignment.id, questions=positions),
         title=t(lang, "homework.form_title", id=assignment.id),
         fields=tuple(fields),
     )
@@ -185,7 +186,7 @@ def answer_form(
 
 def next_form_button(assignment: Assignment, lang: str) -> Button:
     return Button(
-        f"quiz:hw-open:{assignment.id}", t(lang, "homework.button_answer_more"), ButtonStyle.PRIMARY
+        actions.HOMEWORK_OPEN.id(assignment=assignment.id), t(lang, "homework.button_answer_more"), ButtonStyle.PRIMARY
     )
 
 
@@ -243,11 +244,11 @@ def my_answers_reply(
         if len(mine) < len(assignment.questions):
             buttons.append(
                 Button(
-                    f"quiz:hw-open:{assignment.id}", t(lang, "homework.button_answer"), ButtonStyle.PRIMARY
+                    actions.HOMEWORK_OPEN.id(assignment=assignment.id), t(lang, "homework.button_answer"), ButtonStyle.PRIMARY
                 )
             )
         buttons += [
-            Button(f"quiz:hw-edit:{assignment.id}:{p}", t(lang, "homework.button_revise", number=p + 1))
+            Button(actions.HOMEWORK_EDIT.id(assignment=assignment.id, question=p), t(lang, "homework.button_revise", number=p + 1))
             for p in sorted(mine)
         ]
     return Reply.private(*parts, buttons=tuple(buttons))

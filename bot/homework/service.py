@@ -18,6 +18,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from bot import actions
 from bot.errors import UserError
 from bot.homework.deadline import format_moment
 from bot.homework.display import (
@@ -356,7 +357,7 @@ class Homework(Ticker):
             return Reply.private(Paragraph.of(t(lang, "homework.reminders_on")))
         return Reply.private(
             Paragraph.of(t(lang, "homework.reminders_off")),
-            buttons=(Button(f"quiz:hw-unmute:{assignment.id}", t(lang, "homework.button_unmute")),),
+            buttons=(Button(actions.HOMEWORK_UNMUTE.id(assignment=assignment.id), t(lang, "homework.button_unmute")),),
         )
 
     # --- the instructor reviews --------------------------------------------------------------

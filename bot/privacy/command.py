@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import bot.privacy.areas as privacy
+from bot.actions import PRIVACY_CANCEL, PRIVACY_CONFIRM, PRIVACY_DELETE
 from bot.command import Command, CommandSpec
 from bot.errors import UserError
 from bot.i18n import t
@@ -32,28 +33,28 @@ async def run(request: Request, app: Aula) -> Reply:
         BulletList(tuple(items)),
         Paragraph.of(t(lang, "privacy.not_stored")),
         Paragraph.of(Span(t(lang, "privacy.deletion_means"), italic=True)),
-        buttons=(Button("privacy:delete", t(lang, "privacy.button_delete"), ButtonStyle.DANGER),),
+        buttons=(Button(PRIVACY_DELETE.id(), t(lang, "privacy.button_delete"), ButtonStyle.DANGER),),
     )
 
 
 async def on_action(request: Request, app: Aula) -> Reply:
     lang = request.locale
-    if request.action == "privacy:delete":
+    if PRIVACY_DELETE.parse(request.action) is not None:
         return Reply.private(
             Paragraph.of(Span(t(lang, "privacy.confirm_question"), bold=True)),
             Paragraph.of(t(lang, "privacy.deletion_means")),
             buttons=(
-                Button("privacy:confirm", t(lang, "privacy.button_confirm"), ButtonStyle.DANGER),
-                Button("privacy:cancel", t(lang, "privacy.button_cancel")),
+                Button(PRIVACY_CONFIRM.id(), t(lang, "privacy.button_confirm"), ButtonStyle.DANGER),
+                Button(PRIVACY_CANCEL.id(), t(lang, "privacy.button_cancel")),
             ),
         )
-    if request.action == "privacy:confirm":
+    if PRIVACY_CONFIRM.parse(request.action) is not None:
         await privacy.forget(app, request.place.platform, request.user.id)
         return Reply.private(
             Paragraph.of(t(lang, "privacy.deleted")),
             Paragraph.of(Span(t(lang, "privacy.deleted_remains"), italic=True)),
         )
-    if request.action == "privacy:cancel":
+    if PRIVACY_CANCEL.parse(request.action) is not None:
         return Reply.private(Paragraph.of(t(lang, "privacy.cancelled")))
     raise UserError("privacy.unknown_button")
 

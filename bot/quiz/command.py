@@ -2,8 +2,8 @@
 
 /quiz start banco:<bank> [aleatorio] [tiempo] [anonimo] · /quiz next · /quiz stop ·
 /quiz results [sesion] · /quiz export [sesion | tarea] · /quiz import archivo:<file>
-Students only click the answer buttons ("quiz:answer:<session>:<question>:<letter>")
-and "my rank" ("quiz:rank:<session>"); the ids carry everything, so they keep working
+Students only click the answer buttons (actions.QUIZ_ANSWER) and "my rank"
+(actions.QUIZ_RANK); the ids carry everything, so they keep working
 after a restart.
 
 Homework's subcommands (assign, answer, my-answers, review, export tarea:) and its clicks
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot import actions
 from bot.command import Command, CommandSpec, Option
 from bot.errors import UserError, echo
 from bot.homework import command as homework_command
@@ -208,17 +209,11 @@ async def import_bank(request: Request, engine: QuizEngine) -> Reply:
 async def on_action(request: Request, app: Aula) -> Reply:
     engine = app.services.quiz
     await app.services.homework.repo.seen(request, app.clock())  # who plays here is in the class roster
-    parts = request.action.split(":")
-    try:
-        if parts[1] == "answer" and len(parts) == 5:
-            return await engine.answer(request, int(parts[2]), int(parts[3]), parts[4])
-        if parts[1] == "rank" and len(parts) == 3:
-            return await engine.rank(request, int(parts[2]))
-        if parts[1].startswith("hw-"):
-            return await homework_command.on_action(request, app.services.homework, parts)
-    except (ValueError, IndexError):
-        pass
-    raise UserError("quiz.unknown_button")
+    if (answer := actions.QUIZ_ANSWER.parse(request.action)) is not None:
+        return await engine.answer(request, answer["session"], answer["question"], answer["letter"])
+    if (rank := actions.QUIZ_RANK.parse(request.action)) is not None:
+        return await engine.rank(request, rank["session"])
+    return await homework_command.on_action(request, app.services.homework)
 
 
 async def autocomplete(request: Request, app: Aula, option: str, typed: str) -> list[str]:

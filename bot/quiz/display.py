@@ -6,6 +6,7 @@ import math
 import random
 from collections.abc import Sequence
 
+from bot import actions
 from bot.i18n import t
 from bot.limits import DISCORD_BUTTON_LABEL, SLACK_BUTTON_TEXT, truncate
 from bot.quiz.banks import LETTERS, localized
@@ -35,11 +36,11 @@ Standing = tuple[str, str, int, int, int]  # user_id, display name, points, corr
 
 
 def answer_id(session_id: int, position: int, letter: str) -> str:
-    return f"quiz:answer:{session_id}:{position}:{letter}"
+    return actions.QUIZ_ANSWER.id(session=session_id, question=position, letter=letter)
 
 
 def rank_id(session_id: int) -> str:
-    return f"quiz:rank:{session_id}"
+    return actions.QUIZ_RANK.id(session=session_id)
 
 
 def nickname(session_id: int, ordinal: int) -> str:

@@ -24,6 +24,8 @@ import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from bot import actions
+from bot.actions import first_match
 from bot.command import Command, CommandSpec, Option
 from bot.errors import UserError
 from bot.i18n import t
@@ -91,26 +93,36 @@ async def run(request: Request, app: Aula) -> Reply:
 
 async def on_action(request: Request, app: Aula) -> AsyncIterator[Reply]:
     lang = request.locale
-    kind, _, rest = request.action.removeprefix("roles:").partition(":")
-    if kind == "form":
-        yield await show(request, app, known_template(rest), messages_from_form(request.values, lang))
-    elif kind == "write":
-        yield Reply.open_form(conversation_form(lang, known_template(rest), []))
-    elif kind == "example":
-        yield await show(request, app, known_template(rest), course_example(lang))
-    elif kind == "edit":
-        template, messages = await stored(app, rest)
+    found = first_match(ROLES_ACTIONS, request.action)
+    if found is None:
+        raise UserError("error.unknown_action")
+    action, values = found
+    if action is actions.ROLES_FORM:
+        yield await show(request, app, known_template(values["template"]), messages_from_form(request.values, lang))
+    elif action is actions.ROLES_WRITE:
+        yield Reply.open_form(conversation_form(lang, known_template(values["template"]), []))
+    elif action is actions.ROLES_EXAMPLE:
+        yield await show(request, app, known_template(values["template"]), course_example(lang))
+    elif action is actions.ROLES_EDIT:
+        template, messages = await stored(app, values["conversation"])
         yield Reply.open_form(conversation_form(lang, template, messages))
-    elif kind == "switch":
-        conversation_id, _, template = rest.partition(":")
-        _, messages = await stored(app, conversation_id)
-        yield await show(request, app, known_template(template), messages)
-    elif kind == "live":
-        _, messages = await stored(app, rest)
+    elif action is actions.ROLES_SWITCH:
+        _, messages = await stored(app, values["conversation"])
+        yield await show(request, app, known_template(values["template"]), messages)
+    else:  # ROLES_LIVE
+        _, messages = await stored(app, values["conversation"])
         async for reply in live_run(request, app, messages):
             yield reply
-    else:
-        raise UserError("error.unknown_action")
+
+
+ROLES_ACTIONS = (
+    actions.ROLES_FORM,
+    actions.ROLES_WRITE,
+    actions.ROLES_EXAMPLE,
+    actions.ROLES_EDIT,
+    actions.ROLES_SWITCH,
+    actions.ROLES_LIVE,
+)
 
 
 # --- reading the conversation -------------------------------------------------------------
@@ -157,8 +169,8 @@ def course_example(lang: str) -> list[Message]:
     return [Message(role, t(lang, f"roles.example.{role}")) for role in ("system", "user", "assistant")]
 
 
-async def stored(app: Aula, conversation_id: str) -> tuple[str, list[Message]]:
-    found = await RolesConversations(app.db).get(int(conversation_id)) if conversation_id.isdigit() else None
+async def stored(app: Aula, conversation_id: int) -> tuple[str, list[Message]]:
+    found = await RolesConversations(app.db).get(conversation_id)
     if found is None:
         raise UserError("roles.error.expired")
     return found
@@ -189,7 +201,7 @@ def conversation_form(lang: str, template: str, messages: list[Message]) -> Form
                 value=values.get(field_id(index), ""),
             )
         )
-    return Form(id=f"roles:form:{template}", title=t(lang, "roles.form.title"), fields=tuple(fields))
+    return Form(id=actions.ROLES_FORM.id(template=template), title=t(lang, "roles.form.title"), fields=tuple(fields))
 
 
 def form_values(messages: list[Message]) -> dict[str, str]:
@@ -226,8 +238,8 @@ def explanation(lang: str, template: str) -> Reply:
         Paragraph.of(t(lang, "roles.explain.conclusion")),
         Paragraph.of(Span(t(lang, "roles.explain.try"), italic=True)),
         buttons=(
-            Button(f"roles:example:{template}", t(lang, "roles.button.example"), ButtonStyle.PRIMARY),
-            Button(f"roles:write:{template}", t(lang, "roles.button.write")),
+            Button(actions.ROLES_EXAMPLE.id(template=template), t(lang, "roles.button.example"), ButtonStyle.PRIMARY),
+            Button(actions.ROLES_WRITE.id(template=template), t(lang, "roles.button.write")),
         ),
     )
 
@@ -265,11 +277,11 @@ def conversation_reply(
 
     other = next(name for name in TEMPLATES if name != template)
     buttons = [
-        Button(f"roles:edit:{conversation_id}", t(lang, "roles.button.edit")),
-        Button(f"roles:switch:{conversation_id}:{other}", t(lang, "roles.button.switch", model=TEMPLATES[other].label)),
+        Button(actions.ROLES_EDIT.id(conversation=conversation_id), t(lang, "roles.button.edit")),
+        Button(actions.ROLES_SWITCH.id(conversation=conversation_id, template=other), t(lang, "roles.button.switch", model=TEMPLATES[other].label)),
     ]
     if live_available(settings):
-        buttons.insert(0, Button(f"roles:live:{conversation_id}", t(lang, "roles.button.live"), ButtonStyle.PRIMARY))
+        buttons.insert(0, Button(actions.ROLES_LIVE.id(conversation=conversation_id), t(lang, "roles.button.live"), ButtonStyle.PRIMARY))
     else:
         parts.append(Paragraph.of(Span(t(lang, "roles.live.unavailable"), italic=True)))
     return Reply.public(*parts, buttons=tuple(buttons))
