@@ -3,8 +3,9 @@
 Each check returns Findings (ok, warning or problem, a message key in
 bot/locales/doctor.yaml and its values); the CLI renders them in the user's language
 and exits 1 if any is a problem. Nothing here changes anything: the database is opened
-without being created, migrated or switched to WAL, and no LLM call generates text
-unless the server has no /models list to read (then one token per model).
+without being created, migrated or switched to WAL, and the LLM calls generate one token per
+served model, with its top log-probability, to tell whether /next can work with it (and one
+token more per model when the server has no /models list to read).
 
 Discord and Slack are asked about their tokens only when `online` is set; the LLM
 endpoint always, since without it /compare and live /roles cannot work.
@@ -383,13 +384,18 @@ async def check_llm(
     if response.status_code == 200:
         served = {str(m.get("id")) for m in _json(response).get("data") or () if isinstance(m, dict)}
         findings.append(ok(area, "doctor.llm_key_ok" if profile.api_key else "doctor.llm_reachable", url=url))
-        for model, setting in ((profile.base_model, where.base_model), (profile.instruct_model, where.instruct_model)):
+        roles = []
+        for role, model, setting in (("base", profile.base_model, where.base_model),
+                                     ("instruct", profile.instruct_model, where.instruct_model)):  # fmt: skip
             if model in served:
                 findings.append(ok(area, "doctor.llm_model_ok", url=url, model=model))
+                roles.append(role)
             else:
                 findings.append(
                     bad(area, "doctor.llm_model_missing", url=url, model=model, setting=setting, served=_few(served))
                 )
+        if not no_key:
+            findings += await check_logprobs(settings, profile, transport, area, roles)
         return findings
 
     error = _status_error(response, profile, "", attempts=1)
@@ -402,7 +408,11 @@ async def check_llm(
     if isinstance(error, ModelNotFound) or response.status_code == 405:
         if no_key:  # /models is missing and nothing can be generated without the key
             return findings
-        return [*findings, *await _probe_models(settings, profile, transport, area, bad, where)]
+        probed = await _probe_models(settings, profile, transport, area, bad, where)
+        served_models = {f.values.get("model") for f in probed if f.key == "doctor.llm_model_ok"}
+        roles = [role for role, model in (("base", profile.base_model), ("instruct", profile.instruct_model))
+                 if model in served_models]  # fmt: skip
+        return [*findings, *probed, *await check_logprobs(settings, profile, transport, area, roles)]
     return [*findings, bad(area, "doctor.http_status", url=url + "/models", status=response.status_code)]
 
 
@@ -443,6 +453,36 @@ async def _probe_models(settings, profile, transport, area, bad, where: _Setting
     # A refused key or a dead endpoint is said once, not once per model.
     unique = {(f.level, f.key, tuple(sorted(f.values.items()))): f for f in findings}
     return list(unique.values())
+
+
+async def check_logprobs(settings, profile: Profile, transport, area: str, roles: list[str]) -> list[Finding]:
+    """Does each served model return log-probabilities (/next needs them)? One token with the top
+    one, once, without retrying. Only /next depends on it, so a model without them is a warning."""
+    from bot.next.logic import NoLogprobs, fetch
+
+    quick = settings.llm.model_copy(
+        update={"max_retries": 0, "total_timeout_s": 30.0, "connect_timeout_s": HTTP_TIMEOUT_S, "idle_timeout_s": 30.0}
+    )
+    client = LlmClient(quick, profile, transport=transport)
+    findings = []
+    try:
+        for role in roles:
+            model = profile.base_model if role == "base" else profile.instruct_model
+            try:
+                await fetch(client, profile, role, "El", "", top=1)
+            except NoLogprobs:
+                findings.append(warning(area, "doctor.llm_no_logprobs", url=profile.base_url, model=model,
+                                        profile=profile.name))  # fmt: skip
+            except RateLimited:
+                findings.append(warning(area, "doctor.llm_rate_limited", url=profile.base_url, model=model))
+            except LlmError as exc:
+                findings.append(warning(area, "doctor.llm_logprobs_failed", url=profile.base_url, model=model,
+                                        error=str(exc)))  # fmt: skip
+            else:
+                findings.append(ok(area, "doctor.llm_logprobs_ok", url=profile.base_url, model=model))
+    finally:
+        await client.aclose()
+    return findings
 
 
 # --- small helpers ------------------------------------------------------------------------

@@ -306,14 +306,29 @@ async def llm_findings(settings, transport=None):
         return await doctor.check_llm(settings, resolve_profile(settings), http, transport)
 
 
-async def test_a_working_endpoint_accepts_the_key_and_serves_both_models_without_generating(tmp_path, llm):
+async def test_a_working_endpoint_accepts_the_key_serves_both_models_and_their_logprobs(tmp_path, llm):
     findings = await llm_findings(llm_settings(tmp_path, llm))
     assert [(f.level, f.key, f.values.get("model")) for f in findings] == [
         (Level.OK, "doctor.llm_key_ok", None),
         (Level.OK, "doctor.llm_model_ok", BASE_MODEL),
         (Level.OK, "doctor.llm_model_ok", INSTRUCT_MODEL),
+        (Level.OK, "doctor.llm_logprobs_ok", BASE_MODEL),
+        (Level.OK, "doctor.llm_logprobs_ok", INSTRUCT_MODEL),
     ]
-    assert [path for path, _ in llm.calls] == ["/v1/models"]
+    # the list, then one token with its top log-probability from each model (what /next needs)
+    asked = [(path, body.get("max_tokens"), body.get("logprobs"), body.get("top_logprobs")) for path, body in llm.calls]
+    assert asked == [("/v1/models", None, None, None), ("/v1/completions", 1, 1, None),
+                     ("/v1/chat/completions", 1, True, 1)]  # fmt: skip
+
+
+async def test_models_without_logprobs_are_a_warning_naming_the_profile(tmp_path, llm):
+    llm.logprobs = False
+    findings = await llm_findings(llm_settings(tmp_path, llm))
+    missing = [f for f in findings if f.key == "doctor.llm_no_logprobs"]
+    assert [(f.level, f.values["model"], f.values["profile"]) for f in missing] == [
+        (Level.WARNING, BASE_MODEL, "default"), (Level.WARNING, INSTRUCT_MODEL, "default")]
+    assert "/next" in render(missing, "es") and "log-probabilidades" in render(missing, "es")
+    assert not doctor.has_problem(findings)
 
 
 async def test_a_refused_key_is_a_problem_naming_where_the_key_is_set(tmp_path, llm):
@@ -347,9 +362,11 @@ async def test_without_a_models_list_each_model_is_asked_for_one_token(tmp_path)
     assert [(f.level, f.key, f.values.get("model")) for f in findings] == [
         (Level.OK, "doctor.llm_model_ok", BASE_MODEL),
         (Level.PROBLEM, "doctor.llm_model_missing", INSTRUCT_MODEL),
+        (Level.OK, "doctor.llm_logprobs_ok", BASE_MODEL),
     ]
     asked = [(path, body["model"], body["max_tokens"]) for path, body in server.calls if body]
-    assert asked == [("/v1/completions", BASE_MODEL, 1), ("/v1/chat/completions", INSTRUCT_MODEL, 1)]
+    assert asked == [("/v1/completions", BASE_MODEL, 1), ("/v1/chat/completions", INSTRUCT_MODEL, 1),
+                     ("/v1/completions", BASE_MODEL, 1)]  # fmt: skip
 
 
 async def test_a_decommissioned_answer_to_the_one_token_calls_is_said_once(tmp_path):
