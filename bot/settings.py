@@ -88,7 +88,9 @@ class LlmSettings(Section):
 
 class ModelCost(Section):
     model: str  # what students see
-    encoding: Literal["o200k_base", "cl100k_base", "llama-3.1"]
+    encoding: Literal[
+        "o200k_base", "cl100k_base", "llama-3.1", "o200k_harmony", "qwen3", "mistral-tekken", "mistral-v3"
+    ]
     context_window: int = Field(gt=0)
     usd_per_million_input: float = Field(ge=0)
 

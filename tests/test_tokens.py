@@ -13,7 +13,7 @@ from bot.app import Aula
 from bot.replies import Attachment, BulletList, Code, Heading, Image, Segments, Table, plain_text
 from bot.tokens.analysis import CostLine, analyze, observations, visible
 from bot.tokens.command import EXAMPLES, percent, tokens_reply, usd
-from bot.tokens.encodings import encode_plain
+from bot.tokens.encodings import ENCODINGS, encode_plain
 from bot.tokens.picture import PALETTE, render_png
 from tests.conftest import make_request, replies_of
 
@@ -100,18 +100,45 @@ def test_a_rare_character_split_over_tokens_is_pointed_out():
     assert split.values == {"char": "鑫", "count": len(analysis.ids), "bytes": 3}
 
 
-async def test_todos_compares_the_three_encodings_in_one_table(aula):
-    reply = await tokens(aula, texto="Hola, ¿cómo estás?", modelo="todos")
-    [compare, costs] = parts_of(reply, Table)
+async def test_todos_compares_every_encoding_in_one_table(aula):
+    text = "Hola, ¿cómo estás?"
+    reply = await tokens(aula, texto=text, modelo="todos")
+    [compare, languages, costs] = parts_of(reply, Table)
     counts = {row[0]: row[2] for row in compare.rows}
     assert counts == {
-        "GPT-4o (o200k_base)": str(len(encode_plain("o200k_base", "Hola, ¿cómo estás?"))),
-        "GPT-4 (cl100k_base)": str(len(encode_plain("cl100k_base", "Hola, ¿cómo estás?"))),
-        "Llama 3.1 (llama-3.1)": str(len(encode_plain("llama-3.1", "Hola, ¿cómo estás?"))),
+        f"{info.label} ({name})": str(len(encode_plain(name, text))) for name, info in ENCODINGS.items()
     }
-    assert len(parts_of(reply, Segments)) == 3
+    assert list(counts) == [
+        "GPT-4o (o200k_base)", "GPT-4 (cl100k_base)", "Llama 3.1 (llama-3.1)", "GPT-OSS (o200k_harmony)",
+        "Qwen3 (qwen3)", "Mistral (Tekken) (mistral-tekken)", "Mistral 7B v0.3 (mistral-v3)",
+    ]
+    assert len(parts_of(reply, Segments)) == 7
     [image] = parts_of(reply, Image)
-    assert PILImage.open(io.BytesIO(image.png)).height > 150  # three rows
+    assert PILImage.open(io.BytesIO(image.png)).height > 7 * 50  # seven rows
+    # The course's example: Spanish against English in every tokenizer.
+    [row] = languages.rows
+    assert row[0] == "saludo"
+    english = "Hello, how are you?"
+    for name, cell in zip(ENCODINGS, row[1:], strict=True):
+        es, en = len(encode_plain(name, text)), len(encode_plain(name, english))
+        assert cell == f"{round(100 * (es - en) / en):+d} % ({es} / {en})".replace("-", "−")
+    assert row[-1] == "+67 % (10 / 6)"  # SentencePiece v3: Spanish costs two thirds more
+
+
+async def test_a_new_encoding_by_its_short_name(aula):
+    reply = await tokens(aula, texto="Hola, ¿cómo estás?", modelo="qwen3")
+    [heading] = parts_of(reply, Heading)
+    assert "Qwen3" in heading.text and "qwen3" in heading.text
+    [ids] = parts_of(reply, Code)
+    assert ids.text == ", ".join(str(i) for i in encode_plain("qwen3", "Hola, ¿cómo estás?"))
+
+
+async def test_the_spanish_english_observation_covers_the_new_encodings(aula):
+    for modelo, name in (("gpt-oss", "o200k_harmony"), ("mistral", "mistral-tekken"), ("mistral-v3", "mistral-v3")):
+        reply = await tokens(aula, ejemplo="hola-mundo", modelo=modelo)
+        text = plain_text(reply)
+        es, en = len(encode_plain(name, "¡Hola mundo!")), len(encode_plain(name, "Hello world!"))
+        assert f"«Hello world!» ocupa {en} tokens; en español, {es}" in text
 
 
 async def test_costs_cover_every_configured_model_with_its_own_encoding(aula):

@@ -9,7 +9,7 @@ import sys
 
 from PIL import Image
 
-from bot.tokens.encodings import encode_plain, get_encoding
+from bot.tokens.encodings import ENCODINGS, encode_plain, token_bytes
 
 
 def aula(tmp_path, *args: str, stdin: bytes = b"", lang: str = "es") -> subprocess.CompletedProcess:
@@ -37,7 +37,7 @@ def test_console_tokens_with_piped_input(tmp_path):
     assert "El|·año|·|202|4|·tiene|·|366|·días" in out  # segments, whitespace visible
     assert ", ".join(map(str, encode_plain("o200k_base", "El año 2024 tiene 366 días"))) in out
     assert "El número 2024 se parte en 2 tokens: 202 | 4" in out
-    assert "Tokens en las tres codificaciones" in out
+    assert "Tokens en cada codificación" in out
     # the picture was saved where the console keeps files, and it is a PNG
     [png] = (tmp_path / "console-files").glob("tokens.png")
     assert Image.open(png).format == "PNG"
@@ -54,15 +54,12 @@ def test_cli_json_one_object_per_encoding(tmp_path):
     result = aula(tmp_path, "tokens", text, "--encoding", "all", "--json")
     assert result.returncode == 0, result.stderr.decode()
     lines = result.stdout.decode().splitlines()
-    assert len(lines) == 3
+    assert [json.loads(line)["encoding"] for line in lines] == list(ENCODINGS)
     for line in lines:
         data = json.loads(line)
         ids = encode_plain(data["encoding"], text)
         assert data["ids"] == ids and data["count"] == len(ids)
-        encoding = get_encoding(data["encoding"])
-        assert data["tokens"] == [
-            encoding.decode_single_token_bytes(i).decode("utf-8", "replace") for i in ids
-        ]
+        assert data["tokens"] == [b.decode("utf-8", "replace") for b in token_bytes(data["encoding"], ids)]
         assert "\ufffd" in "".join(data["tokens"])  # the emoji is split: partial tokens show U+FFFD
         assert "".join(s["text"] for s in data["segments"]) == text
 
@@ -91,3 +88,23 @@ def test_cli_bad_input_is_a_clear_message_and_non_zero_exit(tmp_path):
     assert "no es texto UTF-8 válido" in result.stderr.decode()
     result = aula(tmp_path, "tokens", "hola", "--encoding", "gpt-9")
     assert result.returncode == 2 and "invalid choice" in result.stderr.decode()
+
+
+def test_cli_short_names_and_the_spanish_english_table(tmp_path):
+    result = aula(tmp_path, "tokens", "hola", "--encoding", "gpt-oss", "--json")
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads(result.stdout)["encoding"] == "o200k_harmony"
+    result = aula(tmp_path, "tokens", "hola", "--encoding", "all", lang="en")
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    assert "The course's examples, Spanish against English in each tokenizer" in out
+    table = out[out.index("The course's examples") :]
+    header = next(line for line in table.splitlines() if line.startswith("example"))
+    assert all(info.label in header for info in ENCODINGS.values())
+    for key, (es, en) in {"hola-mundo": ("¡Hola mundo!", "Hello world!")}.items():
+        [row] = [line for line in table.splitlines() if line.startswith(key)]
+        for name in ENCODINGS:
+            a, b = len(encode_plain(name, es)), len(encode_plain(name, en))
+            assert f"({a} / {b})" in row
+    rows = [line.split()[0] for line in table.splitlines()[4:] if line.strip()]
+    assert rows == ["hola-mundo", "saludo", "numeros", "emojis", "codigo"]

@@ -128,3 +128,147 @@ def test_property_pieces_concatenate_to_the_text_on_whole_characters(text, name)
     for piece in analysis.pieces:
         assert text[piece.start : piece.end] == piece.text
         assert "\ufffd" not in piece.text or "\ufffd" in text  # no piece ends inside a character
+
+
+# --- the encodings of issue 18: GPT-OSS, Qwen3, Mistral --------------------------------
+
+QUICKTOK_MORE = {"o200k_harmony": "o200k_harmony", "qwen3": "qwen3"}
+PUBLISHED = [
+    (name, entry)
+    for name in ("qwen3", "mistral-tekken", "mistral-v3")
+    for entry in tokenizer.published_ids(name)
+]
+
+
+@pytest.mark.parametrize(("name", "entry"), PUBLISHED, ids=lambda v: v if isinstance(v, str) else v["source"][-40:])
+def test_published_ids_of_the_models_own_library(name, entry):
+    assert encode_plain(name, entry["text"]) == entry["ids"]
+
+
+def test_what_the_published_ids_cover():
+    # Qwen3 has no published hash: its published texts cover accents, emoji, digits and code.
+    # Mistral's files are checked against the hashes of mistral-common's published wheel; its
+    # published ids add code, accents (Tekken's "café") and digits (SentencePiece's sums).
+    def joined(name):
+        return " ".join(e["text"] for e in tokenizer.published_ids(name))
+
+    qwen = joined("qwen3")
+    assert "falsé" in qwen and "😊" in qwen and "92000" in qwen and "from_pretrained(" in qwen
+    assert "café" in joined("mistral-tekken") and "def f(" in joined("mistral-tekken")
+    assert "5 + 5" in joined("mistral-v3") and "def f(" in joined("mistral-v3")
+    for name in ("mistral-tekken", "mistral-v3"):
+        assert len(tokenizer.ENCODINGS[name].sha256) == 64
+
+
+@pytest.mark.parametrize("name", tuple(QUICKTOK_MORE))
+@pytest.mark.parametrize("text", CORPUS, ids=range(len(CORPUS)))
+def test_gpt_oss_and_qwen3_equal_quicktoks_independent_encoder(name, text):
+    reference = quicktok.get_encoding(QUICKTOK_MORE[name])
+    assert encode_plain(name, text) == list(reference.encode_ordinary(text))
+
+
+def test_qwen3_normalises_to_nfc_as_its_tokenizer_does():
+    decomposed = "cafe\u0301 pin\u0303a"  # e + combining acute, n + combining tilde
+    composed = "café piña"
+    assert encode_plain("qwen3", decomposed) == encode_plain("qwen3", composed)
+    assert encode_plain("qwen3", decomposed) == list(quicktok.get_encoding("qwen3").encode_ordinary(decomposed))
+    assert analyze(decomposed, "qwen3").text == composed
+
+
+def test_special_tokens_of_the_new_encodings_are_single_published_ids():
+    harmony = get_encoding("o200k_harmony")
+    # openai/harmony docs/format.md: <|start|> 200006, <|end|> 200007, <|message|> 200008,
+    # <|channel|> 200005, <|return|> 200002, <|call|> 200012
+    expected = {"<|start|>": 200006, "<|end|>": 200007, "<|message|>": 200008, "<|channel|>": 200005,
+                "<|return|>": 200002, "<|call|>": 200012}
+    assert {s: harmony.encode_single_token(s) for s in expected} == expected
+    # transformers' Qwen2 test: <|im_start|> 151644, <|im_end|> 151645; Qwen3's added <think> 151667
+    qwen = get_encoding("qwen3")
+    assert qwen.encode_single_token("<|im_start|>") == 151644
+    assert qwen.encode_single_token("<|im_end|>") == 151645
+    assert qwen.encode_single_token("<think>") == 151667
+    assert qwen.encode_single_token("</think>") == 151668
+    # mistral-common's v3 expectations: <s> 1, </s> 2, [INST] 3, [/INST] 4 (Tekken and SentencePiece)
+    for name in ("mistral-tekken", "mistral-v3"):
+        mistral = get_encoding(name)
+        assert [mistral.encode_single_token(s) for s in ("<s>", "</s>", "[INST]", "[/INST]")] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("name", ("o200k_harmony", "qwen3", "mistral-tekken", "mistral-v3"))
+def test_typed_special_tokens_stay_text_in_the_new_encodings(name):
+    encoding = get_encoding(name)
+    special_ids = {encoding.encode_single_token(s) for s in encoding.special_tokens_set}
+    for text in ("<|start|>", "<|im_start|>user", "[INST] hola [/INST]", "<s>", "<think>"):
+        ids = encode_plain(name, text)
+        assert len(ids) > 1  # never one special id
+        assert not set(ids) & special_ids
+        assert encoding.decode(ids) == text
+
+
+@pytest.mark.parametrize("name", ("o200k_harmony", "qwen3", "mistral-tekken", "mistral-v3"))
+@pytest.mark.parametrize("text", CORPUS, ids=range(len(CORPUS)))
+def test_new_encodings_token_bytes_spell_the_text(name, text):
+    info = tokenizer.ENCODINGS[name]
+    ids = encode_plain(name, text)
+    assert b"".join(tokenizer.token_bytes(name, ids)).decode("utf-8") == tokenizer.prepare_text(info, text)
+    analysis = analyze(text, name)
+    assert "".join(p.text for p in analysis.pieces) == analysis.text
+    assert sum(p.token_count for p in analysis.pieces) == len(ids)
+
+
+def test_aliases_students_type():
+    assert tokenizer.MODEL_ALIASES["gpt-oss"] == "o200k_harmony"
+    assert tokenizer.MODEL_ALIASES["mistral"] == "mistral-tekken"
+    assert get_encoding("qwen3") is get_encoding("qwen")
+
+
+def test_a_qwen3_vocabulary_with_two_ranks_swapped_is_refused(monkeypatch):
+    real = tokenizer.read_quicktok_ranks
+    ranks = real("qwen3.vocab")
+    hello, world = b"hello", b" world"
+    ranks[hello], ranks[world] = ranks[world], ranks[hello]
+    monkeypatch.setattr(tokenizer, "read_quicktok_ranks", lambda filename: ranks)
+    monkeypatch.setattr(tokenizer, "_cache", {})
+    with pytest.raises(VocabularyError, match="does not match"):
+        get_encoding("qwen3")
+
+
+def test_ids_that_differ_from_the_published_ones_are_refused(monkeypatch):
+    entries = [dict(e) for e in tokenizer.published_ids("qwen3")]
+    entries[-1]["ids"] = [14990 + 1]
+    monkeypatch.setattr(tokenizer, "published_ids", lambda name: entries)
+    monkeypatch.setattr(tokenizer, "_cache", {})
+    with pytest.raises(VocabularyError, match="differ from those published"):
+        get_encoding("qwen3")
+
+
+def test_an_encoding_with_nothing_published_to_check_is_not_offered(monkeypatch):
+    monkeypatch.setattr(tokenizer, "published_ids", lambda name: [])
+    monkeypatch.setattr(tokenizer, "_cache", {})
+    with pytest.raises(VocabularyError, match="no published ids"):
+        get_encoding("mistral-v3")
+
+
+def test_a_mistral_file_that_is_not_the_published_one_is_refused(monkeypatch):
+    import dataclasses
+
+    wrong = dataclasses.replace(tokenizer.ENCODINGS["mistral-v3"], vocab_file="mistral_instruct_tokenizer_240216.model.v2")
+    monkeypatch.setitem(tokenizer.ENCODINGS, "mistral-v3", wrong)
+    monkeypatch.setattr(tokenizer, "_cache", {})
+    with pytest.raises(VocabularyError, match="not the published"):
+        get_encoding("mistral-v3")
+
+
+def test_loading_stays_lazy_only_what_is_asked_for_is_loaded():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from bot.tokens import encodings\n"
+        "import bot.tokens.command, bot.roles.command\n"
+        "encodings.encode_plain('gpt-4o', 'hola')\n"
+        "print(sorted(encodings._cache), 'mistral_common' in sys.modules, 'openai_harmony' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["['o200k_base']", "False", "False"]

@@ -17,10 +17,13 @@ from pathlib import Path
 
 from bot.errors import UserError
 from bot.i18n import t
+from bot.replies import Paragraph, Reply, Span
 from bot.tokens.analysis import TokenAnalysis, analyze
-from bot.tokens.command import ALL_ENCODINGS, check_text, picture_png, tokens_reply
+from bot.tokens.command import ALL_ENCODINGS, check_text, languages_table, picture_png, tokens_reply
+from bot.tokens.encodings import MODEL_ALIASES
 
-ENCODING_CHOICES = (*ALL_ENCODINGS, "all")
+# Encoding names, and the short names students type (gpt-oss, qwen3, mistral).
+ENCODING_CHOICES = (*ALL_ENCODINGS, *sorted(set(MODEL_ALIASES) - set(ALL_ENCODINGS)), "all")
 
 
 def register(subparsers) -> None:
@@ -45,7 +48,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
     except UserError as exc:
         print(f"aula tokens: {t(lang, exc.key, **exc.values)}", file=sys.stderr)
         return 2
-    names = ALL_ENCODINGS if args.encoding == "all" else (args.encoding,)
+    names = ALL_ENCODINGS if args.encoding == "all" else (MODEL_ALIASES.get(args.encoding, args.encoding),)
     if args.json:
         for name in names:
             print(json.dumps(as_json(analyze(text, name)), ensure_ascii=False))
@@ -55,7 +58,14 @@ def cmd_tokens(args: argparse.Namespace) -> int:
         settings = settings_from(args)
         reply = tokens_reply(text, names, lang, settings.tokens, picture=False)
         files = Path(settings.database).parent / "console-files"
-        print(ConsoleRenderer(colour=sys.stdout.isatty(), files_dir=files).render(reply))
+        renderer = ConsoleRenderer(colour=sys.stdout.isatty(), files_dir=files)
+        print(renderer.render(reply))
+        if args.encoding == "all":  # how much more Spanish costs than English, per tokenizer
+            table = Reply.public(
+                Paragraph.of(Span(t(lang, "tokens.languages.course"), bold=True)),
+                languages_table(list(names), lang),
+            )
+            print(renderer.render(table))
     if args.png:
         Path(args.png).write_bytes(picture_png([analyze(text, name) for name in names], lang))
     return 0

@@ -16,7 +16,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from bot.tokens.encodings import ENCODINGS, EncodingInfo, encode_plain, get_encoding
+from bot.tokens.encodings import (
+    ENCODINGS,
+    EncodingInfo,
+    encode_plain,
+    get_encoding,
+    prepare_text,
+    token_bytes,
+)
 
 VISIBLE_WHITESPACE = str.maketrans({" ": "·", "\t": "→", "\r": "␍"})
 SPECIAL_LOOKALIKE = re.compile(r"<\|[^|<>\s]{1,60}\|>")
@@ -120,12 +127,15 @@ class CostLine:
 
 
 def analyze(text: str, encoding_name: str) -> TokenAnalysis:
-    """Encode text (special-token look-alikes as plain characters) and group it into pieces."""
-    encoding = get_encoding(encoding_name)
-    info = ENCODINGS[encoding.name]
+    """Encode text (special-token look-alikes as plain characters) and group it into pieces.
+
+    The analysis holds the text as the tokenizer saw it: Qwen's NFC form where that differs.
+    """
+    info = ENCODINGS[get_encoding(encoding_name).name]
+    text = prepare_text(info, text)
     ids = encode_plain(info.name, text)
-    token_bytes = tuple(encoding.decode_single_token_bytes(i) for i in ids)
-    return TokenAnalysis(info, text, tuple(ids), tuple(group_pieces(ids, token_bytes)), token_bytes)
+    chunks = token_bytes(info.name, ids)
+    return TokenAnalysis(info, text, tuple(ids), tuple(group_pieces(ids, chunks)), chunks)
 
 
 def group_pieces(ids: Sequence[int], token_bytes: Sequence[bytes]) -> list[Piece]:
@@ -144,6 +154,8 @@ def group_pieces(ids: Sequence[int], token_bytes: Sequence[bytes]) -> list[Piece
         try:
             text = buffer.decode("utf-8")
         except UnicodeDecodeError:
+            continue
+        if not text:  # a token with no bytes of the text (SentencePiece's "▁" prefix) joins the next
             continue
         pieces.append(Piece(text, tuple(group), start, start + len(text)))
         start += len(text)

@@ -62,8 +62,9 @@ EXAMPLES: dict[str, Example] = {
 }
 
 ALL = "todos"
-MODEL_CHOICES = ("gpt-4o", "gpt-4", "llama-3.1", ALL)
-ALL_ENCODINGS = tuple(ENCODINGS)  # o200k_base, cl100k_base, llama-3.1
+MODEL_CHOICES = ("gpt-4o", "gpt-4", "llama-3.1", "gpt-oss", "qwen3", "mistral", "mistral-v3", ALL)
+# o200k_base, cl100k_base, llama-3.1, o200k_harmony, qwen3, mistral-tekken, mistral-v3
+ALL_ENCODINGS = tuple(ENCODINGS)
 
 # What one reply shows inline; the rest goes in an attached file. Discord's message is the
 # tightest limit, and each coloured segment costs about this many characters of colour codes.
@@ -177,6 +178,11 @@ def tokens_reply(
         parts.append(Paragraph.of(Span(t(lang, title, label=analyses[0].encoding.label), bold=True)))
         parts.append(BulletList(tuple(Paragraph.of(observation_text(o, lang)) for o in noticed)))
 
+    if len(analyses) > 1 and translation_of(text) is not None:
+        parts += [
+            Paragraph.of(Span(t(lang, "tokens.languages.title"), bold=True)),
+            languages_table([a.encoding.name for a in analyses], lang, [text]),
+        ]
     parts += costs_parts(text, analyses, lang, settings)
     if picture:
         parts.append(Image(picture_png(analyses, lang), "tokens.png", t(lang, "tokens.picture_alt")))
@@ -277,6 +283,24 @@ def translation_of(text: str) -> tuple[str, str] | None:
         if text == example.en:
             return example.es, "es"
     return None
+
+
+def languages_table(names: list[str], lang: str, texts: list[str] | None = None) -> Table:
+    """Spanish against English per encoding: one row per course example (or per given example
+    text, in either language), one column per encoding, each cell the extra share Spanish costs
+    with both counts ("+33 % (4 / 3)", a whole percentage)."""
+    examples = [e for e in EXAMPLES.values() if texts is None or e.es in texts or e.en in texts]
+    keys = {e: k for k, e in EXAMPLES.items()}
+    rows = []
+    for example in examples:
+        cells = [keys[example]]
+        for name in names:
+            es, en = len(encode_plain(name, example.es)), len(encode_plain(name, example.en))
+            extra = round(100 * (es - en) / en) if en else 0
+            cells.append(f"{extra:+d} % ({number(lang, es)} / {number(lang, en)})".replace("-", "−"))
+        rows.append(tuple(cells))
+    headers = (t(lang, "tokens.languages.example"), *(ENCODINGS[n].label for n in names))
+    return Table(headers, tuple(rows))
 
 
 def costs_parts(text: str, analyses: list[TokenAnalysis], lang: str, settings: TokensSettings) -> list:
@@ -383,7 +407,9 @@ def usd(lang: str, value: float) -> str:
 
 
 async def on_startup(app: Aula) -> None:
-    await preload(ALL_ENCODINGS)  # the cost table counts the text in every encoding
+    # The cost table counts the text in each configured model's encoding, and gpt-4o is the
+    # default; the other encodings load on the first request that asks for them.
+    await preload(dict.fromkeys(["o200k_base", *(m.encoding for m in app.settings.tokens.models)]))
 
 
 command = Command(spec=SPEC, run=run, on_startup=on_startup)

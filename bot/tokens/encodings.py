@@ -1,12 +1,24 @@
-"""The three encodings Aula teaches with, exact and offline.
+"""The encodings Aula teaches with, exact and offline.
 
-tiktoken is the encoder. Its vocabulary files normally come from OpenAI's servers,
-which classrooms (and these machines) may not reach, so the ranks are read from the
-pinned `quicktok-v1` wheel and checked before use: written out in tiktoken's own
-file format they must hash to the published sha256. A mismatch raises
-`VocabularyError`; ids are never silently different.
+| name | models | encoder | verified against |
+| --- | --- | --- | --- |
+| o200k_base | GPT-4o | tiktoken | OpenAI's published sha256 of o200k_base.tiktoken |
+| cl100k_base | GPT-4 | tiktoken | OpenAI's published sha256 of cl100k_base.tiktoken |
+| llama-3.1 | Llama 3.1 | tiktoken | Meta's published sha256 of tokenizer.model |
+| o200k_harmony | GPT-OSS | tiktoken | o200k_base's hash (the same ranks; specials from tiktoken) |
+| qwen3 | Qwen3, Qwen2.5 | tiktoken, NFC | ids published by transformers' Qwen2 tokenizer tests |
+| mistral-tekken | Mistral NeMo, Small 3 | mistral-common | sha256 of tekken_240718.json in mistral-common 1.13.1's published wheel RECORD, and ids from mistral-common's tests |
+| mistral-v3 | Mistral 7B v0.3 | mistral-common (SentencePiece) | the same, for mistral_instruct_tokenizer_240323.model.v3 |
 
-Each encoding is loaded lazily, once per process, and shared by every command.
+The ranks of the tiktoken encodings are read from the pinned `quicktok-v1` wheel (OpenAI's
+servers are not reachable from a classroom) and checked before use: written out in
+tiktoken's own file format they must hash to the expected sha256. Encodings verified by
+published ids (bot/tokens/published_ids.yaml, each list with its source) encode those texts
+when they load and must give exactly those ids. A mismatch raises `VocabularyError`: ids are
+never silently different, and an unverified vocabulary is never used.
+
+Each encoding is loaded lazily, once per process, and shared by every command; only what a
+request asks for is loaded (mistral-common itself is imported on the first Mistral request).
 """
 
 from __future__ import annotations
@@ -16,12 +28,16 @@ import binascii
 import hashlib
 import struct
 import threading
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
+from typing import Protocol
 from unittest import mock
 
 import tiktoken
+import yaml
 from tiktoken_ext import openai_public
 
 
@@ -31,11 +47,29 @@ class VocabularyError(RuntimeError):
 
 @dataclass(frozen=True)
 class EncodingInfo:
-    name: str  # the name used everywhere in Aula: "o200k_base", "cl100k_base", "llama-3.1"
+    name: str  # the name used everywhere in Aula: "o200k_base", "cl100k_base", "llama-3.1", ...
     label: str  # what students see
     models: str  # which models use it
-    vocab_file: str  # inside quicktok/data
-    sha256: str  # of the ranks in tiktoken's file format
+    vocab_file: str  # inside quicktok/data, or (family "mistral") inside mistral_common/data
+    sha256: str  # of the ranks in tiktoken's file format, or (mistral) of the file itself
+    family: str = "openai"  # openai, llama, qwen, mistral: /tokens' Spanish-vs-English table groups by it
+    published_ids: bool = False  # also checked against bot/tokens/published_ids.yaml at load
+    normalization: str | None = None  # unicodedata form applied before encoding (Qwen's NFC)
+    dummy_prefix: bool = False  # SentencePiece: a text encoded alone starts with a "▁" it did not have
+
+
+class Encoder(Protocol):
+    """What Aula asks of an encoding: tiktoken.Encoding's names, which the Mistral adapter also has."""
+
+    name: str
+
+    def encode_ordinary(self, text: str) -> list[int]: ...
+    def decode(self, tokens: Sequence[int]) -> str: ...
+    def decode_single_token_bytes(self, token: int) -> bytes: ...
+    def encode_single_token(self, text: str | bytes) -> int: ...
+
+    @property
+    def special_tokens_set(self) -> set[str]: ...
 
 
 ENCODINGS: dict[str, EncodingInfo] = {
@@ -61,6 +95,45 @@ ENCODINGS: dict[str, EncodingInfo] = {
             "Llama 3.1 (8B, 70B, 405B)",
             "llama3.vocab",
             "82e9d31979e92ab929cd544440f129d9ecd797b69e327f80f17e1c50d5551b55",
+            family="llama",
+        ),
+        EncodingInfo(
+            "o200k_harmony",
+            "GPT-OSS",
+            "gpt-oss-20b, gpt-oss-120b",
+            "o200k.vocab",  # o200k_base's ranks; the harmony specials come from tiktoken's definition
+            "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+        ),
+        EncodingInfo(
+            "qwen3",
+            "Qwen3",
+            "Qwen3 (0.6B-235B), Qwen2.5",
+            "qwen3.vocab",
+            # Not published: the hash of the ranks whose ids match the published ones below, so
+            # a changed file is refused before the (weaker) ids check even runs.
+            "b2b1b8dfb5cc5f024bafc373121c6aba3f66f9a5a0269e243470a1de16a33186",
+            family="qwen",
+            published_ids=True,
+            normalization="NFC",
+        ),
+        EncodingInfo(
+            "mistral-tekken",
+            "Mistral (Tekken)",
+            "Mistral NeMo, Mistral Small 3, Ministral",
+            "tekken_240718.json",
+            "eccd1665d2e477697c33cb7f0daa6f6dfefc57a0a6bceb66d4be52952f827516",
+            family="mistral",
+            published_ids=True,
+        ),
+        EncodingInfo(
+            "mistral-v3",
+            "Mistral 7B v0.3",
+            "Mistral 7B Instruct v0.3, Mixtral 8x22B, Codestral 22B",
+            "mistral_instruct_tokenizer_240323.model.v3",
+            "9addc8bdce5988448ae81b729336f43a81262160ae8da760674badab9d4c7d33",
+            family="mistral",
+            published_ids=True,
+            dummy_prefix=True,
         ),
     )
 }
@@ -73,11 +146,25 @@ MODEL_ALIASES: dict[str, str] = {
     "o200k_base": "o200k_base",
     "cl100k_base": "cl100k_base",
     "llama3": "llama-3.1",
+    "gpt-oss": "o200k_harmony",
+    "o200k_harmony": "o200k_harmony",
+    "qwen3": "qwen3",
+    "qwen": "qwen3",
+    "mistral": "mistral-tekken",
+    "mistral-tekken": "mistral-tekken",
+    "tekken": "mistral-tekken",
+    "mistral-v3": "mistral-v3",
 }
 
 # Meta's tokenizer.py for Llama 3 / 3.1 (llama-models), verbatim.
 LLAMA3_PATTERN = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+# The Split regex of Qwen2/Qwen2.5/Qwen3's tokenizer.json pre_tokenizer (transformers'
+# tokenization_qwen2.PRETOKENIZE_REGEX): Llama 3's, but one digit per token.
+QWEN_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 LLAMA3_NUM_BASE_TOKENS = 128_000
@@ -103,12 +190,16 @@ def llama31_special_tokens() -> dict[str, int]:
     return {tok: LLAMA3_NUM_BASE_TOKENS + i for i, tok in enumerate(named + reserved)}
 
 
-def read_quicktok_ranks(filename: str) -> dict[bytes, int]:
-    """Parse quicktok's .vocab: u32 count, then per token u16 length, bytes, u32 rank (little-endian)."""
+def _quicktok_data(filename: str) -> bytes:
     try:
-        data = resources.files("quicktok").joinpath("data", filename).read_bytes()
+        return resources.files("quicktok").joinpath("data", filename).read_bytes()
     except (FileNotFoundError, ModuleNotFoundError) as exc:
         raise VocabularyError(f"vocabulary file quicktok/data/{filename} not found: install quicktok-v1") from exc
+
+
+def read_quicktok_ranks(filename: str) -> dict[bytes, int]:
+    """Parse quicktok's .vocab: u32 count, then per token u16 length, bytes, u32 rank (little-endian)."""
+    data = _quicktok_data(filename)
     try:
         (count,) = struct.unpack_from("<I", data, 0)
         offset = 4
@@ -128,13 +219,36 @@ def read_quicktok_ranks(filename: str) -> dict[bytes, int]:
     return ranks
 
 
-def tiktoken_file_sha256(ranks: dict[bytes, int]) -> str:
-    """sha256 of the ranks written as tiktoken's `base64(token) rank\\n` file, in rank order."""
-    # One join and one update instead of one per token: this runs on 450,000 tokens at every start.
+def read_quicktok_specials(filename: str) -> dict[str, int]:
+    """Parse quicktok's .special: u32 count, then per token u32 id, u16 length, UTF-8 text."""
+    data = _quicktok_data(filename)
+    try:
+        (count,) = struct.unpack_from("<I", data, 0)
+        offset = 4
+        specials: dict[str, int] = {}
+        for _ in range(count):
+            token_id, length = struct.unpack_from("<IH", data, offset)
+            offset += 6
+            specials[data[offset : offset + length].decode("utf-8")] = token_id
+            offset += length
+    except (struct.error, UnicodeDecodeError) as exc:
+        raise VocabularyError(f"quicktok/data/{filename} is truncated or not a list of special tokens") from exc
+    if offset != len(data) or len(specials) != count:
+        raise VocabularyError(f"quicktok/data/{filename} has trailing or duplicate entries")
+    return specials
+
+
+def tiktoken_file_bytes(ranks: dict[bytes, int]) -> bytes:
+    """The ranks written as tiktoken's `base64(token) rank\\n` file, in rank order."""
+    # One join instead of one write per token: this runs on 450,000 tokens at every start.
     to_base64 = binascii.b2a_base64
     in_order = sorted(ranks.items(), key=_rank)
-    lines = [to_base64(token, newline=False) + b" %d\n" % rank for token, rank in in_order]
-    return hashlib.sha256(b"".join(lines)).hexdigest()
+    return b"".join([to_base64(token, newline=False) + b" %d\n" % rank for token, rank in in_order])
+
+
+def tiktoken_file_sha256(ranks: dict[bytes, int]) -> str:
+    """sha256 of the ranks written as tiktoken's `base64(token) rank\\n` file, in rank order."""
+    return hashlib.sha256(tiktoken_file_bytes(ranks)).hexdigest()
 
 
 def _rank(item: tuple[bytes, int]) -> int:
@@ -152,7 +266,17 @@ def _verified_ranks(info: EncodingInfo) -> dict[bytes, int]:
     return ranks
 
 
-def _build(info: EncodingInfo) -> tiktoken.Encoding:
+def _build(info: EncodingInfo) -> Encoder:
+    if info.family == "mistral":
+        encoder: Encoder = MistralEncoding(info)
+    else:
+        encoder = _build_tiktoken(info)
+    if info.published_ids:
+        check_published_ids(info.name, encoder)
+    return encoder
+
+
+def _build_tiktoken(info: EncodingInfo) -> tiktoken.Encoding:
     ranks = _verified_ranks(info)
     if info.name == "llama-3.1":
         return tiktoken.Encoding(
@@ -161,6 +285,13 @@ def _build(info: EncodingInfo) -> tiktoken.Encoding:
             mergeable_ranks=ranks,
             special_tokens=llama31_special_tokens(),
         )
+    if info.name == "qwen3":
+        return tiktoken.Encoding(
+            name="qwen3",
+            pat_str=QWEN_PATTERN,
+            mergeable_ranks=ranks,
+            special_tokens=read_quicktok_specials("qwen3.special"),
+        )
     # Reuse tiktoken's own definition (pattern string, special tokens) with the verified
     # ranks in place of the download, so nothing of OpenAI's spec is copied here.
     with mock.patch.object(openai_public, "load_tiktoken_bpe", return_value=ranks):
@@ -168,11 +299,112 @@ def _build(info: EncodingInfo) -> tiktoken.Encoding:
     return tiktoken.Encoding(**spec)
 
 
-_cache: dict[str, tiktoken.Encoding] = {}
+def published_ids(name: str) -> list[dict]:
+    """The (source, text, ids) entries of bot/tokens/published_ids.yaml for one encoding."""
+    text = resources.files("bot.tokens").joinpath("published_ids.yaml").read_text(encoding="utf-8")
+    return (yaml.safe_load(text) or {}).get(name, [])
+
+
+def check_published_ids(name: str, encoder: Encoder) -> None:
+    """Encode every published text; any id that differs makes the encoding unusable."""
+    entries = published_ids(name)
+    if not entries:
+        raise VocabularyError(f"{name}: no published ids to verify it against")
+    info = ENCODINGS[name]
+    for entry in entries:
+        text = prepare_text(info, entry["text"])
+        actual = encoder.encode_ordinary(text)
+        if actual != entry["ids"]:
+            raise VocabularyError(
+                f"{name}: {entry['text'][:40]!r} encodes to ids that differ from those published by "
+                f"{entry['source']}; refusing to tokenize with it"
+            )
+
+
+def prepare_text(info: EncodingInfo, text: str) -> str:
+    """The text as the model's tokenizer sees it (Qwen normalises to NFC first)."""
+    return unicodedata.normalize(info.normalization, text) if info.normalization else text
+
+
+class MistralEncoding:
+    """A mistral-common tokenizer (Tekken or SentencePiece) with the tiktoken names Aula uses.
+
+    The file is the one mistral-common ships, checked against the sha256 that mistral-common's
+    published wheel lists for it before mistral-common reads it.
+    """
+
+    def __init__(self, info: EncodingInfo) -> None:
+        import mistral_common  # here, not at the top: 0.7 s of imports only a Mistral request pays
+
+        path = Path(mistral_common.__file__).parent / "data" / info.vocab_file
+        try:
+            actual = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise VocabularyError(f"{path} not found: install mistral-common~=1.13.1") from exc
+        if actual != info.sha256:
+            raise VocabularyError(
+                f"{info.name}: {info.vocab_file} hashes to {actual}, not the published {info.sha256}; "
+                "refusing to tokenize with it (reinstall mistral-common~=1.13.1)"
+            )
+        self.name = info.name
+        self.info = info
+        if info.vocab_file.endswith(".json"):
+            from mistral_common.tokens.tokenizers.tekken import Tekkenizer
+
+            self.tokenizer = Tekkenizer.from_file(str(path))
+            self._sentencepiece = None
+        else:
+            from mistral_common.tokens.tokenizers.sentencepiece import SentencePieceTokenizer
+
+            self.tokenizer = SentencePieceTokenizer(str(path))
+            self._sentencepiece = self.tokenizer._model
+        self._specials = {self.tokenizer.id_to_piece(i): i for i in self._special_ids()}
+
+    def _special_ids(self) -> list[int]:
+        if self._sentencepiece is None:
+            return list(range(self.tokenizer.num_special_tokens))
+        sp = self._sentencepiece
+        return [i for i in range(sp.get_piece_size()) if sp.is_control(i) or sp.is_unknown(i)]
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Plain text: a typed `[INST]` stays characters, as mistral-common encodes content."""
+        return list(self.tokenizer.encode(text, bos=False, eos=False))
+
+    def decode_single_token_bytes(self, token: int) -> bytes:
+        if self._sentencepiece is None:
+            from mistral_common.tokens.tokenizers.base import SpecialTokenPolicy
+
+            return self.tokenizer.id_to_byte_piece(token, SpecialTokenPolicy.KEEP)
+        sp = self._sentencepiece
+        piece = sp.id_to_piece(token)
+        if sp.is_byte(token):  # byte fallback: "<0xF0>"
+            return bytes([int(piece[3:5], 16)])
+        return piece.replace("\u2581", " ").encode("utf-8")
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The text of ids, special tokens by name (SentencePiece's dummy prefix dropped)."""
+        data = b"".join(self.decode_single_token_bytes(i) for i in ids)
+        if self.info.dummy_prefix and data.startswith(b" "):
+            data = data[1:]
+        return data.decode("utf-8", errors="replace")
+
+    def encode_single_token(self, text: str | bytes) -> int:
+        key = text.decode("utf-8") if isinstance(text, bytes) else text
+        try:
+            return self._specials[key]
+        except KeyError:
+            raise KeyError(text) from None
+
+    @property
+    def special_tokens_set(self) -> set[str]:
+        return set(self._specials)
+
+
+_cache: dict[str, Encoder] = {}
 _lock = threading.Lock()
 
 
-def get_encoding(name: str) -> tiktoken.Encoding:
+def get_encoding(name: str) -> Encoder:
     """The encoding by Aula name or alias, loaded on first use and cached for the process."""
     name = MODEL_ALIASES.get(name, name)
     if name not in ENCODINGS:
@@ -194,4 +426,18 @@ async def preload(names: Iterable[str]) -> None:
 
 def encode_plain(name: str, text: str) -> list[int]:
     """Token ids of text where special-token look-alikes are plain characters."""
-    return get_encoding(name).encode_ordinary(text)
+    info = ENCODINGS[MODEL_ALIASES.get(name, name)]
+    return get_encoding(info.name).encode_ordinary(prepare_text(info, text))
+
+
+def token_bytes(name: str, ids: Sequence[int]) -> tuple[bytes, ...]:
+    """Each token's bytes, so that together they spell the (prepared) text that was encoded.
+
+    SentencePiece's dummy prefix is the one space a text encoded alone gains: it is taken off
+    the first token (which may then hold no bytes at all, as "▁" before a digit does).
+    """
+    encoding = get_encoding(name)
+    chunks = [encoding.decode_single_token_bytes(i) for i in ids]
+    if chunks and ENCODINGS[MODEL_ALIASES.get(name, name)].dummy_prefix and chunks[0].startswith(b" "):
+        chunks[0] = chunks[0][1:]
+    return tuple(chunks)
