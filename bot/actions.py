@@ -113,6 +113,13 @@ ROLES_EDIT = Action("roles:edit:{conversation}", conversation=NUMBER)  # the for
 ROLES_SWITCH = Action("roles:switch:{conversation}:{template}", conversation=NUMBER, template=WORD)
 ROLES_LIVE = Action("roles:live:{conversation}", conversation=NUMBER)  # run it on the model
 
+# --- /next: one step of a generation (bot/next); {steps} is how many it had when shown ------
+NEXT_GREEDY = Action("next:greedy:{run}:{steps}", run=NUMBER, steps=NUMBER)  # the likeliest token
+NEXT_SAMPLE = Action("next:sample:{run}:{steps}", run=NUMBER, steps=NUMBER)  # drawn at the run's temperature
+NEXT_PICK = Action("next:pick:{run}:{steps}:{rank}", run=NUMBER, steps=NUMBER, rank=NUMBER)  # 1 = likeliest
+NEXT_RETRY = Action("next:retry:{run}:{steps}", run=NUMBER, steps=NUMBER)  # after a failed step
+NEXT_FORK = Action("next:fork:{run}:{steps}", run=NUMBER, steps=NUMBER)  # your own copy from here
+
 # --- /privacy (bot/privacy) -------------------------------------------------------------------
 PRIVACY_DELETE = Action("privacy:delete")  # asks to confirm
 PRIVACY_CONFIRM = Action("privacy:confirm")  # deletes

@@ -57,8 +57,10 @@ def test_every_posted_id_is_read_by_exactly_one_declaration_which_builds_it_back
     assert action.id(**values) == old_id  # today's buttons are the ones already in the channels
 
 
-def test_every_declaration_is_exercised_by_an_old_id():
-    assert {a for a in actions.ALL} == {a for i in OLD_IDS for a in actions.ALL if a.parse(i) is not None}
+def test_every_declaration_of_the_commands_that_posted_them_is_exercised_by_an_old_id():
+    posting = {"quiz", "compare", "roles", "privacy"}  # /next came after caf7046
+    declared = {a for a in actions.ALL if a.command in posting}
+    assert declared == {a for i in OLD_IDS for a in actions.ALL if a.parse(i) is not None}
 
 
 def test_ids_that_fit_no_template_are_not_read():

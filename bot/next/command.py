@@ -18,6 +18,8 @@ import random
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from bot import actions
+from bot.actions import first_match
 from bot.command import Command, CommandSpec, Option
 from bot.compare.command import error_message
 from bot.compare.store import CompareRepository
@@ -244,16 +246,22 @@ async def run(request: Request, app: Aula):
 # --- steps ------------------------------------------------------------------------------------
 
 
+STEP_ACTIONS = {
+    actions.NEXT_GREEDY: "greedy",
+    actions.NEXT_SAMPLE: "sample",
+    actions.NEXT_PICK: "pick",
+    actions.NEXT_RETRY: "retry",
+    actions.NEXT_FORK: "fork",
+}
+
+
 async def on_action(request: Request, app: Aula):
-    parts = request.action.split(":")
-    kind = parts[1] if len(parts) > 1 else ""
-    if kind not in ("greedy", "sample", "pick", "retry", "fork"):
+    found = first_match(tuple(STEP_ACTIONS), request.action)
+    if found is None:
         raise UserError("error.unknown_action")
-    try:
-        run_id, count = int(parts[2]), int(parts[3])
-        rank = int(parts[4]) if kind == "pick" else 0
-    except (IndexError, ValueError):
-        raise UserError("error.unknown_action") from None
+    action, values = found
+    kind = STEP_ACTIONS[action]
+    run_id, count, rank = values["run"], values["steps"], values.get("rank", 0)
     repo = NextRepository(app.db)
     record = await repo.get(run_id)
     if record is None:
@@ -266,7 +274,7 @@ async def on_action(request: Request, app: Aula):
     if not mine:
         yield Reply.private(
             Paragraph.of(t(lang, "next.not_yours", owner=record.user_name)),
-            buttons=(Button(f"next:fork:{run_id}:{count}", t(lang, "next.button.fork")),),
+            buttons=(Button(actions.NEXT_FORK.id(run=run_id, steps=count), t(lang, "next.button.fork")),),
         )
         return
     steps = record.generation.steps

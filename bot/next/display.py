@@ -8,6 +8,7 @@ where <steps> is how many steps the run had when the buttons were drawn (an olde
 
 from __future__ import annotations
 
+from bot import actions
 from bot.i18n import t
 from bot.next.logic import Distribution, Generation, shown
 from bot.next.picture import distribution_png
@@ -126,7 +127,7 @@ def run_reply(
             parts.append(Paragraph.of(Span(t(lang, "next.finished" if finished else "next.cap", steps=max_steps),
                                            italic=True)))  # fmt: skip
         elif latest is None:
-            buttons = (Button(f"next:retry:{run_id}:{len(steps)}", t(lang, "next.button.retry"), ButtonStyle.PRIMARY),)
+            buttons = (Button(actions.NEXT_RETRY.id(run=run_id, steps=len(steps)), t(lang, "next.button.retry"), ButtonStyle.PRIMARY),)
         else:
             buttons = step_buttons(lang, run_id, len(steps), latest.distribution, temperature)
             parts.append(Paragraph.of(Span(t(lang, "next.steps_left", left=max_steps - chosen), italic=True)))
@@ -135,14 +136,14 @@ def run_reply(
 
 
 def step_buttons(lang: str, run_id: int, count: int, distribution: Distribution, temperature: float) -> tuple[Button, ...]:
-    prefix = f"{run_id}:{count}"
+    step = {"run": run_id, "steps": count}
     buttons = [
-        Button(f"next:greedy:{prefix}", t(lang, "next.button.greedy"), ButtonStyle.PRIMARY),
-        Button(f"next:sample:{prefix}", t(lang, "next.button.sample", temperature=f"{temperature:g}"), ButtonStyle.SUCCESS),
+        Button(actions.NEXT_GREEDY.id(**step), t(lang, "next.button.greedy"), ButtonStyle.PRIMARY),
+        Button(actions.NEXT_SAMPLE.id(**step), t(lang, "next.button.sample", temperature=f"{temperature:g}"), ButtonStyle.SUCCESS),
     ]
     for rank, candidate in enumerate(distribution.candidates[:PICK_BUTTONS], start=1):
-        buttons.append(Button(f"next:pick:{prefix}:{rank}", f"{rank}. {shown(candidate)}"))
-    buttons.append(Button(f"next:fork:{prefix}", t(lang, "next.button.fork")))
+        buttons.append(Button(actions.NEXT_PICK.id(**step, rank=rank), f"{rank}. {shown(candidate)}"))
+    buttons.append(Button(actions.NEXT_FORK.id(**step), t(lang, "next.button.fork")))
     return tuple(buttons)
 
 
