@@ -72,6 +72,7 @@ class Segment:
     colour: int  # index into a palette; adapters cycle it
     label: str = ""  # e.g. the token id(s), or "3 tokens"
     special: bool = False  # a chat-template special token
+    trained: bool | None = None  # under a loss mask: learned from (True) or masked (False); None: no mask
 
 
 @dataclass(frozen=True)

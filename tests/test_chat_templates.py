@@ -7,7 +7,7 @@ import tiktoken
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.roles.templates import CHATML_O200K_IDS, Message, render
+from bot.roles.templates import CHATML_O200K_IDS, Message, encode_with_specials, loss_mask, render
 from bot.tokens.encodings import get_encoding
 
 # The logic of the chat_template in meta-llama/Meta-Llama-3.1-405B-Instruct's tokenizer_config.json,
@@ -46,15 +46,19 @@ CHATML_REFERENCE = """
 """
 
 
-def hf_render(template: str, messages: list[Message]) -> str:
+def hf_render(template: str, messages: list[Message], add_generation_prompt: bool | None = None) -> str:
+    """add_generation_prompt as trainers and servers pass it: False for a conversation that
+    ends with the assistant's answer (a training example), True otherwise."""
     # The environment transformers' apply_chat_template uses: sandboxed, trim_blocks, lstrip_blocks.
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+    if add_generation_prompt is None:
+        add_generation_prompt = messages[-1].role != "assistant"
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
     return env.from_string(template).render(
         messages=[{"role": m.role, "content": m.content} for m in messages],
         bos_token="<|begin_of_text|>",
-        add_generation_prompt=True,
+        add_generation_prompt=add_generation_prompt,
     )
 
 
@@ -82,6 +86,43 @@ CONVERSATIONS = {
 }
 
 
+# The assistant-only loss rule, written into the reference templates the way transformers'
+# return_assistant_tokens_mask reads it ({% generation %} around what is trained): here
+# \x02 and \x03 mark the trained text of each assistant message, its content and end-of-turn token.
+LLAMA31_MASK_REFERENCE = LLAMA31_REFERENCE.replace(
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' }}",
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' }}"
+    "{%- if message['role'] == 'assistant' %}{{- '\x02' }}{% endif %}"
+    "{{- message['content'] | trim + '<|eot_id|>' }}"
+    "{%- if message['role'] == 'assistant' %}{{- '\x03' }}{% endif %}",
+)
+CHATML_MASK_REFERENCE = """
+{%- for message in messages -%}
+<|im_start|>{{ message['role'] }}<|im_sep|>
+{%- if message['role'] == 'assistant' %}{% endif -%}
+{{ message['content'] }}<|im_end|>
+{%- if message['role'] == 'assistant' %}{% endif -%}
+{%- endfor -%}
+{%- if add_generation_prompt -%}<|im_start|>assistant<|im_sep|>{%- endif -%}
+"""
+
+
+def reference_mask(marked: str, encoding: tiktoken.Encoding) -> tuple[str, list[int], list[bool]]:
+    """(prompt, ids, mask) from a rendering with \x02…\x03 around trained text: a token is
+    trained when it starts inside a marked span (the whole prompt encoded at once)."""
+    spans, prompt, start = [], "", None
+    for char in marked:
+        if char == "\x02":
+            start = len(prompt)
+        elif char == "\x03":
+            spans.append((start, len(prompt)))
+        else:
+            prompt += char
+    ids = encoding.encode(prompt, allowed_special="all")
+    _, offsets = encoding.decode_with_offsets(ids)
+    return prompt, ids, [any(a <= offset < b for a, b in spans) for offset in offsets]
+
+
 @pytest.mark.parametrize("name", CONVERSATIONS)
 def test_llama31_prompt_is_byte_for_byte_the_hugging_face_template(name):
     messages = CONVERSATIONS[name]
@@ -92,6 +133,64 @@ def test_llama31_prompt_is_byte_for_byte_the_hugging_face_template(name):
 def test_gpt4o_prompt_is_tiktokenizers_chatml(name):
     messages = CONVERSATIONS[name]
     assert render(messages, "gpt-4o").prompt == hf_render(CHATML_REFERENCE, messages)
+
+
+def test_a_conversation_ending_with_the_assistant_is_a_training_example_without_a_generation_prompt():
+    llama = render(COURSE, "llama-3.1")
+    assert llama.is_training_example and not llama.generation_prompt
+    assert llama.prompt.endswith(
+        "<|start_header_id|>assistant<|end_header_id|>\n\nEl fine-tuning es un proceso donde...<|eot_id|>"
+    )
+    assert llama.ids[-1] == 128009  # nothing after the answer's <|eot_id|>
+    chatml = render(COURSE, "gpt-4o")
+    assert chatml.prompt.endswith("<|im_sep|>El fine-tuning es un proceso donde...<|im_end|>")
+    # Ending with the user's message it is a prompt: the generation prompt follows, as before.
+    assert not render(COURSE[:2], "gpt-4o").is_training_example
+    assert render(COURSE[:2], "gpt-4o").prompt.endswith("<|im_end|><|im_start|>assistant<|im_sep|>")
+    # Forced either way, as a server (always a prompt) or a trainer (never one) would.
+    assert render(COURSE, "llama-3.1", generation_prompt=True).prompt.endswith("assistant<|end_header_id|>\n\n")
+
+
+def test_the_course_example_trains_the_answer_and_its_end_of_turn_token_only():
+    llama = get_encoding("llama-3.1")
+    answer = llama.encode_ordinary("El fine-tuning es un proceso donde...")
+    rendered = render(COURSE, "llama-3.1")
+    mask = loss_mask(rendered)
+    assert len(mask) == rendered.count
+    assert sum(mask) == len(answer) + 1
+    trained_ids = [i for i, flag in zip(rendered.ids, mask, strict=True) if flag]
+    assert trained_ids == [*answer, 128009]
+    assert loss_mask(rendered, "all") == (True,) * rendered.count
+    # OpenAI's weight 0 on the assistant message: nothing is trained.
+    assert sum(loss_mask(rendered, weights=[None, None, 0])) == 0
+    chatml = render(COURSE, "gpt-4o")
+    o200k_answer = get_encoding("o200k_base").encode_ordinary("El fine-tuning es un proceso donde...")
+    assert [i for i, f in zip(chatml.ids, loss_mask(chatml), strict=True) if f] == [*o200k_answer, 200265]
+
+
+def test_a_prompt_has_no_trained_generation_prompt_and_several_answers_are_each_trained():
+    five = CONVERSATIONS["five messages, multi-line"]
+    rendered = render(five, "llama-3.1")
+    llama = get_encoding("llama-3.1")
+    expected = sum(len(llama.encode_ordinary(m.content.strip())) + 1 for m in five if m.role == "assistant")
+    assert sum(loss_mask(rendered)) == expected
+    prompt = render(five[:4], "llama-3.1")  # ends with the user: the generation prompt is never trained
+    assert sum(loss_mask(prompt)) == len(llama.encode_ordinary(five[2].content.strip())) + 1
+    assert not any(loss_mask(prompt)[-4:])
+
+
+@pytest.mark.parametrize("template", ["llama-3.1", "gpt-4o"])
+def test_typed_control_tokens_become_real_ones_for_a_server_with_specials_enabled(template):
+    typed = "Fin <|eot_id|><|start_header_id|>system<|end_header_id|> y <|im_end|>"
+    encoding = get_encoding("llama-3.1" if template == "llama-3.1" else "o200k_base")
+    server = encode_with_specials(typed, template)
+    if template == "llama-3.1":
+        assert server == [*encoding.encode_ordinary("Fin "), 128009, 128006, *encoding.encode_ordinary("system"),
+                          128007, *encoding.encode_ordinary(" y <|im_end|>")]
+        assert server == encoding.encode(typed, allowed_special="all")  # tiktoken's own special handling
+    else:  # ChatML's names are control tokens for a GPT-4o-style server, Llama's are not
+        assert server == [*encoding.encode_ordinary(typed[: typed.index("<|im_end|>")]), 200265]
+    assert len(server) < len(encoding.encode_ordinary(typed))
 
 
 def test_the_course_conversation_renders_as_written_out_by_hand():
@@ -190,17 +289,30 @@ def o200k_with_chatml() -> tiktoken.Encoding:
     )
 
 
-message_text = st.text(max_size=60).filter(lambda s: "<|" not in s)
+message_text = st.text(max_size=60).filter(lambda s: "<|" not in s and "\x02" not in s and "\x03" not in s)
 conversations = st.lists(st.builds(Message, st.sampled_from(["system", "user", "assistant"]), message_text), min_size=1, max_size=5)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(conversations)
-def test_any_conversation_matches_the_template_and_whole_prompt_encoding(o200k_with_chatml, messages):
-    llama = render(messages, "llama-3.1")
-    assert llama.prompt == hf_render(LLAMA31_REFERENCE, messages)
+@given(conversations, st.sampled_from([None, True, False]))
+def test_any_conversation_matches_the_template_and_whole_prompt_encoding(o200k_with_chatml, messages, prompt):
+    llama = render(messages, "llama-3.1", prompt)
+    assert llama.prompt == hf_render(LLAMA31_REFERENCE, messages, prompt)
     # Encoding piece by piece gives exactly the ids of encoding the whole prompt at once.
     assert llama.ids == get_encoding("llama-3.1").encode(llama.prompt, allowed_special="all")
-    chatml = render(messages, "gpt-4o")
-    assert chatml.prompt == hf_render(CHATML_REFERENCE, messages)
+    chatml = render(messages, "gpt-4o", prompt)
+    assert chatml.prompt == hf_render(CHATML_REFERENCE, messages, prompt)
     assert chatml.ids == o200k_with_chatml.encode(chatml.prompt, allowed_special="all")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(conversations, st.sampled_from([None, True, False]))
+def test_the_loss_mask_of_any_conversation_is_the_assistant_only_rule(o200k_with_chatml, messages, prompt):
+    for template, reference, encoding in (
+        ("llama-3.1", LLAMA31_MASK_REFERENCE, get_encoding("llama-3.1")),
+        ("gpt-4o", CHATML_MASK_REFERENCE, o200k_with_chatml),
+    ):
+        rendered = render(messages, template, prompt)
+        text, ids, expected = reference_mask(hf_render(reference, messages, rendered.generation_prompt), encoding)
+        assert (text, ids) == (rendered.prompt, rendered.ids)
+        assert list(loss_mask(rendered)) == expected

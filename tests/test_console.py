@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 
 def run_console(tmp_path, stdin: bytes, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
@@ -79,3 +80,12 @@ def test_healthcheck_follows_the_heartbeat(tmp_path, settings):
     heartbeat_path(settings).touch()
     assert healthy(settings)
     assert not healthy(settings, now=time.time() + 600)
+
+
+def test_without_colour_trained_segments_are_bracketed_and_masked_ones_are_not():
+    from adapters.console.render import ConsoleRenderer
+    from bot.replies import Segment, Segments
+
+    renderer = ConsoleRenderer(colour=False, files_dir=Path("."))
+    shown = renderer.part(Segments((Segment("user", 0, trained=False), Segment("Hola\n", 1, trained=True), Segment("x", 2))))
+    assert shown == "user|⟦Hola↵\n⟧|x"

@@ -25,6 +25,7 @@ from adapters.console.render import (
     BOLD,
     DIM,
     ITALIC,
+    MASKED_STYLE,
     RESET,
     SEGMENT_BACKGROUNDS,
     SPECIAL_STYLE,
@@ -51,7 +52,7 @@ from tests.hostile_inputs import (
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 LANG = "es"
-OWN_CODES = sorted({RESET, BOLD, ITALIC, DIM, UNDERLINE, *SEGMENT_BACKGROUNDS, SPECIAL_STYLE}, key=len, reverse=True)
+OWN_CODES = sorted({RESET, BOLD, ITALIC, DIM, UNDERLINE, *SEGMENT_BACKGROUNDS, SPECIAL_STYLE, MASKED_STYLE}, key=len, reverse=True)
 ALLOWED_CONTROLS = {"\n", "\t"}
 
 

@@ -9,7 +9,7 @@ import pytest
 from bot.app import Aula
 from bot.limits import DISCORD_MODAL_INPUTS, DISCORD_TEXT_INPUT_LABEL, SLACK_MODAL_TITLE
 from bot.llm.queue import Cooldowns, LlmTraffic, TokenBudget, Upstream
-from bot.replies import Columns, Paragraph, Reply, Segments, Table, plain_text
+from bot.replies import Columns, Image, Paragraph, Reply, Segments, Table, plain_text
 from bot.roles.command import FORM_ROLES, MESSAGE_MAX
 from bot.roles.templates import Message, render
 from bot.settings import load_settings
@@ -116,8 +116,48 @@ async def test_typed_special_tokens_are_plain_text_and_the_reply_says_so(aula):
     typed = next(s for s in segments if "Para aquí" in s.text)
     assert typed.text == "Para aquí <|eot_id|> y sigue" and not typed.special
     assert sum(1 for s in segments if s.special and s.text == "<|eot_id|>") == 2  # system block and user block
-    plain_eot = len(get_encoding("llama-3.1").encode_ordinary("<|eot_id|>"))
-    assert f"es texto normal ({plain_eot} tokens)" in plain_text(reply)
+    # Both tokenizations, with their counts: OpenAI's API (text) and a server with specials enabled.
+    llama = get_encoding("llama-3.1")
+    plain_eot = llama.encode_ordinary("<|eot_id|>")
+    table = next(p for p in parts_of(reply, Table) if p.headers[0] == "Quién tokeniza")
+    api, server = table.rows
+    assert api[0].startswith("Así lo ve la API de OpenAI")
+    assert api[1:] == (" ".join(map(str, plain_eot)), str(len(plain_eot)), str(render([Message("user", "Para aquí <|eot_id|> y sigue")]).count))
+    assert server[0] == "Así lo ve un servidor o un entrenador que tokeniza el texto con los tokens especiales activos"
+    whole = render([Message("user", "Para aquí <|eot_id|> y sigue")]).prompt
+    assert server[1:] == ("128009", "1", str(len(llama.encode(whole, allowed_special="all"))))
+    assert "debe escapar o rechazar" in plain_text(reply)
+    english = plain_text(await roles(aula, locale="en", usuario="Para aquí <|eot_id|> y sigue"))
+    assert "must escape or reject" in english and "As OpenAI's API sees it" in english
+
+
+async def test_a_conversation_ending_with_the_assistant_is_a_training_example_with_its_loss_mask(aula):
+    answer = "El fine-tuning adapta un modelo."
+    reply = await roles(aula, sistema=SYSTEM, usuario=USER, asistente=answer)
+    segments = prompt_of(reply).segments
+    prompt = "".join(s.text for s in segments)
+    assert prompt.endswith(f"<|start_header_id|>assistant<|end_header_id|>\n\n{answer}<|eot_id|>")  # no generation prompt
+    assert "es un ejemplo de entrenamiento" in plain_text(reply)
+    # Trained: the answer and its <|eot_id|>; every other segment masked.
+    assert [(s.text, s.trained) for s in segments if s.trained] == [(answer, True), ("<|eot_id|>", True)]
+    assert all(s.trained is False for s in segments[:-2])
+    trained = len(get_encoding("llama-3.1").encode_ordinary(answer)) + 1
+    total = render([Message("system", SYSTEM), Message("user", USER), Message("assistant", answer)]).count
+    assert f"Entrenados: {trained} de {total} tokens." in plain_text(reply)
+    [picture] = parts_of(reply, Image)
+    assert picture.png.startswith(b"\x89PNG") and f"{trained} de {total}" in picture.alt
+    everything = await roles(aula, sistema=SYSTEM, usuario=USER, asistente=answer, entrenar="todo")
+    assert f"Entrenados: {total} de {total} tokens." in plain_text(everything)
+    assert all(s.trained for s in prompt_of(everything).segments)
+    english = plain_text(await roles(aula, locale="en", usuario=USER, asistente=answer, modelo="gpt-4o"))
+    chatml_trained = len(get_encoding("o200k_base").encode_ordinary(answer)) + 1
+    assert "it is a training example" in english and f"Trained: {chatml_trained} of " in english
+
+
+async def test_a_prompt_shows_no_mask_and_keeps_its_generation_prompt(aula):
+    reply = await roles(aula, sistema=SYSTEM, usuario=USER)
+    assert all(s.trained is None for s in prompt_of(reply).segments)
+    assert "es un prompt" in plain_text(reply) and not parts_of(reply, Image)
 
 
 async def test_without_a_system_message_llama_still_sends_its_system_block(aula):

@@ -25,11 +25,23 @@ def test_json_has_template_prompt_ids_and_count_in_the_order_given(capsys, monke
         "<|start_header_id|>user<|end_header_id|>\n\nHola<|eot_id|>"
         "<|start_header_id|>system<|end_header_id|>\n\nSé breve<|eot_id|>"
         "<|start_header_id|>assistant<|end_header_id|>\n\n¡Hola!<|eot_id|>"
-        "<|start_header_id|>assistant<|end_header_id|>\n\n"
-    )
+    )  # it ends with the assistant: a training example, no generation prompt after it
     assert data["ids"] == get_encoding("llama-3.1").encode(data["prompt"], allowed_special="all")
     assert data["count"] == len(data["ids"])
     assert [m["role"] for m in data["messages"]] == ["user", "system", "assistant"]
+    assert data["training_example"] is True
+    # The mask: "¡Hola!" (3 tokens) and its <|eot_id|>, the last four ids; nothing else.
+    assert data["trained"] == [False] * (data["count"] - 4) + [True] * 4 and data["trained_count"] == 4
+
+
+def test_json_mask_with_train_all_and_for_a_prompt(capsys):
+    assert main(["roles", "--user", "Hola", "--assistant", "Hey", "--template", "gpt-4o", "--train", "all", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["trained"] == [True] * data["count"] and data["trained_count"] == data["count"]
+    assert main(["roles", "--user", "Hola", "--json"]) == 0
+    prompt = json.loads(capsys.readouterr().out)
+    assert prompt["training_example"] is False and prompt["trained_count"] == 0
+    assert len(prompt["trained"]) == prompt["count"]
 
 
 def test_gpt4o_json_ids(capsys):

@@ -9,7 +9,7 @@ import pytest
 
 import bot.roles.command as roles
 from adapters.discord import create_bot
-from adapters.discord.render import ANSI_SPECIAL
+from adapters.discord.render import ANSI_MASKED, ANSI_SPECIAL
 from bot.app import Aula
 from bot.roles.templates import Message, render
 from bot.settings import load_settings
@@ -81,7 +81,25 @@ async def test_in_spanish_typed_special_tokens_are_not_styled_as_special(simcord
     assert content.startswith("## Lo que recibe Llama 3.1 Instruct")
     assert "Para <|eot_id|> aquí" in content  # one plain run, no style change inside it
     assert content.count(f"{SPECIAL}<|eot_id|>") == 2  # the template's own: system block and user block
-    assert "es texto normal" in content
+    shown = "\n".join(m.content for m in messages_of(result))
+    assert "Así lo ve la API de OpenAI" in shown and "tokens especiales activos" in shown
+    assert "escapar o rechazar" in shown
+
+
+async def test_a_training_example_greys_the_masked_tokens_and_attaches_the_picture(simcord_env, monkeypatch):
+    speak(monkeypatch, "es-ES")
+    channel, ana = classroom(simcord_env)
+    result = await ana.slash(channel, "roles", usuario="Hola", asistente="¡Hola!")
+    shown = "\n".join(m.content for m in messages_of(result))
+    assert "ejemplo de entrenamiento" in shown
+    masked, trained = f"\x1b[0;{ANSI_MASKED}m", f"{SPECIAL}<|eot_id|>"
+    assert f"{masked}<|begin_of_text|>" in shown and f"{masked}Hola" in shown  # masked: grey
+    assert shown.count(trained) == 1  # only the answer's end of turn keeps its colour
+    total = render([Message("user", "Hola"), Message("assistant", "¡Hola!")]).count
+    assert f"Entrenados: 4 de {total} tokens." in shown  # "¡", "Hola", "!" + <|eot_id|>
+    assert "roles-mask.png" in [a.filename for m in messages_of(result) for a in m.attachments]
+    for message in messages_of(result):
+        assert_within_limits(message)
 
 
 async def test_edit_reopens_the_modal_filled_and_switch_renders_the_other_template(simcord_env):

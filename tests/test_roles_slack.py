@@ -81,7 +81,7 @@ async def test_the_form_is_a_modal_and_a_signed_submission_posts_the_rendered_co
     [post] = await slack.wait_for(lambda: slack.calls_to("chat.postMessage"))
     assert post.payload["channel"] == CHANNEL_ID
     shown = block_texts(post.payload["blocks"])
-    assert t("es", "roles.received.title", model="GPT-4o (ChatML)") in shown
+    assert t("es", "roles.received.title.prompt", model="GPT-4o (ChatML)") in shown
     # Special tokens set apart in bold; each message's content one plain segment (␣ and ↵ make
     # spaces and line breaks visible; < and > escaped as Slack requires).
     assert "*`&lt;|im_start|&gt;`* `system` *`&lt;|im_sep|&gt;`* `Sé␣breve.↵Muy␣breve.` *`&lt;|im_end|&gt;`*" in shown

@@ -179,6 +179,17 @@ def test_bullets_table_and_segments():
     assert segments == "_4 tokens_\n`Hola` `␣mundo` `↵`\n*`&lt;|eot_id|&gt;`*"
 
 
+def test_under_a_loss_mask_masked_tokens_are_struck_through_and_trained_ones_are_not():
+    segments = (
+        Segment("user", 0, trained=False),
+        Segment("<|im_end|>", 0, special=True, trained=False),
+        Segment("Hola", 1, trained=True),
+        Segment("<|im_end|>", 1, special=True, trained=True),
+    )
+    [text] = section_texts(blocks_of(Reply.public(Segments(segments))))
+    assert text == "~`user`~ ~*`&lt;|im_end|&gt;`*~ `Hola` *`&lt;|im_end|&gt;`*"
+
+
 def test_a_token_with_a_backtick_still_shows_its_boundaries():
     [text] = section_texts(
         blocks_of(Reply.public(Segments((Segment("a", 0), Segment("`b", 1), Segment(" c", 2)))))

@@ -2,8 +2,12 @@
 
     aula roles --system "Eres un profesor" --user "Explícame el fine-tuning" [--template gpt-4o] [--json]
 
-Messages are used in the order given. Without --json it prints the exact prompt, then
-the token counts; --json prints the template, the prompt, its ids and their count.
+Messages are used in the order given; ending with --assistant makes a training example
+(no generation prompt after it). Without --json it prints the exact prompt, then the token
+counts; --json prints the template, the prompt, its ids and their count, whether it is a
+training example, and the loss mask: `trained` (one boolean per id) and `trained_count`
+(--train assistant, the default: the assistant's answers and their end-of-turn token;
+--train all: every token).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 from adapters.console.render import ConsoleRenderer
 from bot.i18n import t
 from bot.roles.command import DEFAULT_TEMPLATE, counts_table
-from bot.roles.templates import TEMPLATES, Message, render
+from bot.roles.templates import LOSS_SCOPES, TEMPLATES, Message, loss_mask, render
 
 
 class _AddMessage(argparse.Action):
@@ -37,7 +41,8 @@ def register(subparsers) -> None:
             f"--{role}", action=_AddMessage, dest="messages", const=role, metavar="TEXT", help=f"a {role} message"
         )
     roles.add_argument("--template", choices=list(TEMPLATES), default=DEFAULT_TEMPLATE)
-    roles.add_argument("--json", action="store_true", help="print template, prompt, ids and count as JSON")
+    roles.add_argument("--train", choices=LOSS_SCOPES, default="assistant", help="which tokens the loss covers")
+    roles.add_argument("--json", action="store_true", help="print template, prompt, ids, count and loss mask as JSON")
     roles.set_defaults(handler=cmd_roles, messages=[])
 
 
@@ -49,6 +54,7 @@ def cmd_roles(args: argparse.Namespace) -> int:
         print(f"aula roles: {t(lang, 'roles.cli.no_messages')}", file=sys.stderr)
         return 2
     rendered = render(args.messages, args.template)
+    mask = loss_mask(rendered, args.train)
     if args.json:
         data = {
             "template": rendered.template,
@@ -56,6 +62,9 @@ def cmd_roles(args: argparse.Namespace) -> int:
             "ids": rendered.ids,
             "count": rendered.count,
             "overhead": rendered.overhead,
+            "training_example": rendered.is_training_example,
+            "trained": list(mask),
+            "trained_count": sum(mask),
             "messages": [
                 {
                     "role": message.role,

@@ -28,6 +28,9 @@ UNDERLINE = "\x1b[4m"
 # Background colours cycled over token segments (black text on pastel, like tiktokenizer).
 SEGMENT_BACKGROUNDS = ("\x1b[30;48;5;153m", "\x1b[30;48;5;222m", "\x1b[30;48;5;151m", "\x1b[30;48;5;217m", "\x1b[30;48;5;183m")
 SPECIAL_STYLE = "\x1b[1;97;48;5;160m"
+MASKED_STYLE = "\x1b[2;37;48;5;236m"  # a token left out of the loss: dim grey, whatever it is
+# Without colour, trained segments are bracketed so the mask still shows.
+TRAINED_OPEN, TRAINED_CLOSE = "⟦", "⟧"
 # Control characters in the reply's text (user text: a paste, a model's answer) are shown as
 # Unicode's control pictures (ESC as ␛), so a pasted escape sequence cannot clear, recolour or
 # retitle the terminal, nor a carriage return or backspace hide what came before. Tab and
@@ -101,11 +104,17 @@ class ConsoleRenderer:
             out = []
             for seg in segments:
                 style = SPECIAL_STYLE if seg.special else SEGMENT_BACKGROUNDS[seg.colour % len(SEGMENT_BACKGROUNDS)]
+                if seg.trained is False:
+                    style = MASKED_STYLE
                 # A newline is shown as ↵ inside the colour and still breaks the line.
                 lines = inert(seg.text).split("\n")
                 out.append("\n".join(self.style(line + ("↵" if i < len(lines) - 1 else ""), style) for i, line in enumerate(lines)))
             return "".join(out)
-        return "|".join(inert(seg.text).replace("\n", "↵\n") for seg in segments)
+        return "|".join(
+            (TRAINED_OPEN + text + TRAINED_CLOSE) if seg.trained else text
+            for seg in segments
+            for text in (inert(seg.text).replace("\n", "↵\n"),)
+        )
 
     def table(self, headers, rows) -> str:
         all_rows = [tuple(headers)] + [tuple(r) for r in rows]

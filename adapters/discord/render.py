@@ -66,6 +66,7 @@ ANSI_RESET = "\x1b[0m"
 # Discord's ansi blocks know foregrounds 30-37 and backgrounds 40-47; neighbours differ.
 ANSI_PALETTE = ("34", "32", "33", "35", "36", "31", "37;40", "37;45")
 ANSI_SPECIAL = "1;37;41"  # chat-template special tokens: bold white on orange
+ANSI_MASKED = "30"  # tokens left out of the loss: grey, whatever they are
 
 
 @dataclass(frozen=True)
@@ -290,6 +291,8 @@ def _segments_blocks(segments: Segments, limit: int) -> list[str]:
     pieces: list[str] = []
     for segment in segments.segments:
         style = ANSI_SPECIAL if segment.special else ANSI_PALETTE[segment.colour % len(ANSI_PALETTE)]
+        if segment.trained is False:
+            style = ANSI_MASKED
         opener = f"\x1b[0;{style}m"
         # A newline is shown as ↵ and still breaks the line, as the console and Slack show it.
         text = segment.text.replace("\n", "↵\n")

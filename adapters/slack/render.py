@@ -250,9 +250,12 @@ def table_text(headers: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> s
 
 
 def token_mrkdwn(segment: Segment) -> str:
-    """One token as inline code, whitespace made visible, so every boundary shows; specials in bold."""
+    """One token as inline code, whitespace made visible, so every boundary shows; specials in
+    bold; under a loss mask, masked tokens struck through (Slack's mrkdwn has no colours)."""
     text = f"`{escape(segment.text.translate(VISIBLE_WHITESPACE))}`"
-    return f"*{text}*" if segment.special else text
+    if segment.special:
+        text = f"*{text}*"
+    return f"~{text}~" if segment.trained is False else text
 
 
 def columns(panels: tuple[tuple[str, tuple[Part, ...]], ...], uploads: list[Upload]) -> list[Piece]:

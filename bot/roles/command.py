@@ -40,6 +40,7 @@ from bot.replies import (
     Form,
     FormField,
     Heading,
+    Image,
     Paragraph,
     Part,
     Reply,
@@ -50,9 +51,21 @@ from bot.replies import (
 )
 from bot.requests import Request
 from bot.roles.store import RolesConversations
-from bot.roles.templates import CHATML_O200K_IDS, TEMPLATES, Message, Rendered, render
+from bot.roles.templates import (
+    TEMPLATES,
+    LossScope,
+    Message,
+    Rendered,
+    encode_with_specials,
+    loss_mask,
+    render,
+    special_token_ids,
+)
 from bot.settings import Settings
+from bot.tokens.analysis import Piece as PicturePiece
+from bot.tokens.analysis import group_pieces
 from bot.tokens.encodings import get_encoding, preload
+from bot.tokens.picture import MASKED, PictureRow, render_png
 
 if TYPE_CHECKING:
     from bot.app import Aula
@@ -64,6 +77,10 @@ MESSAGE_MAX = min(DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX)
 FORM_ROLES = ("system", "user", "assistant", "user", "assistant")
 FRAME_COLOUR = 5  # segments of the conversation's own frame, apart from the messages' colours
 SPECIAL_LOOKALIKE = re.compile(r"<\|[A-Za-z0-9_]+\|>")
+# entrenar: which tokens the loss covers. "asistente": the assistant's answers and their
+# end-of-turn token (TRL's assistant_only_loss, OpenAI's default); "todo": every token.
+TRAIN_CHOICES = ("asistente", "todo")
+TRAIN_SCOPES: dict[str, LossScope] = {"asistente": "assistant", "todo": "all"}
 
 SPEC = CommandSpec(
     name="roles",
@@ -74,6 +91,7 @@ SPEC = CommandSpec(
         Option("asistente", "roles.option.assistant", name_en="assistant", max_length=MESSAGE_MAX),
         Option("modelo", "roles.option.model", choices=tuple(TEMPLATES), name_en="model"),
         Option("formulario", "roles.option.form", kind="boolean", name_en="form"),
+        Option("entrenar", "roles.option.train", choices=TRAIN_CHOICES, name_en="train"),
     ),
 )
 
@@ -88,7 +106,7 @@ async def run(request: Request, app: Aula) -> Reply:
         return Reply.open_form(conversation_form(request.locale, template, messages))
     if not messages:
         return explanation(request.locale, template)
-    return await show(request, app, template, messages)
+    return await show(request, app, template, messages, TRAIN_SCOPES[request.arg("entrenar", "asistente")])
 
 
 async def on_action(request: Request, app: Aula) -> AsyncIterator[Reply]:
@@ -244,30 +262,42 @@ def explanation(lang: str, template: str) -> Reply:
     )
 
 
-async def show(request: Request, app: Aula, template: str, messages: list[Message]) -> Reply:
+async def show(
+    request: Request, app: Aula, template: str, messages: list[Message], scope: LossScope = "assistant"
+) -> Reply:
     """Render, keep the conversation for the buttons, and answer."""
     keep_s = app.settings.roles.keep_days * 86_400
     conversation_id = await RolesConversations(app.db).save(
         request.place.platform, request.user.id, template, messages, app.clock(), keep_s
     )
-    return conversation_reply(request.locale, template, messages, conversation_id, app.settings)
+    # A training example brings a picture: drawing it takes CPU, so off the event loop.
+    return await asyncio.to_thread(
+        conversation_reply, request.locale, template, messages, conversation_id, app.settings, scope
+    )
 
 
 def conversation_reply(
-    lang: str, template: str, messages: list[Message], conversation_id: int, settings: Settings
+    lang: str,
+    template: str,
+    messages: list[Message],
+    conversation_id: int,
+    settings: Settings,
+    scope: LossScope = "assistant",
 ) -> Reply:
     rendered = render(messages, template)
     label = TEMPLATES[template].label
+    mask = loss_mask(rendered, scope) if rendered.is_training_example else None
+    kind = "training" if rendered.is_training_example else "prompt"
     parts: list[Part] = [
-        Heading(t(lang, "roles.received.title", model=label)),
-        Segments(prompt_segments(rendered), caption=t(lang, "roles.received.caption", count=rendered.count)),
+        Heading(t(lang, f"roles.received.title.{kind}", model=label)),
+        Paragraph.of(Span(t(lang, f"roles.received.{kind}"), italic=True)),
+        Segments(prompt_segments(rendered, mask=mask), caption=t(lang, "roles.received.caption", count=rendered.count)),
     ]
+    if mask is not None:
+        parts += mask_parts(lang, rendered, mask, scope)
     if template == "llama-3.1":
         parts.append(Paragraph.of(Span(t(lang, "roles.received.date_note"), italic=True)))
-    typed = typed_special_tokens(rendered)
-    if typed:
-        count = len(get_encoding(TEMPLATES[template].encoding).encode_ordinary(typed[0]))
-        parts.append(Paragraph.of("⚠️ ", Span(typed[0], code=True), " ", t(lang, "roles.received.typed_special", count=count)))
+    parts += typed_special_parts(lang, rendered)
     parts.append(counts_table(lang, rendered))
     content = rendered.count - rendered.overhead
     parts.append(Paragraph.of(t(lang, "roles.counts.summary", content=content, overhead=rendered.overhead)))
@@ -287,18 +317,74 @@ def conversation_reply(
     return Reply.public(*parts, buttons=tuple(buttons))
 
 
-def prompt_segments(rendered: Rendered, pieces=None) -> tuple[Segment, ...]:
-    """Special tokens as their own highlighted segments; everything else coloured by message."""
+def prompt_segments(rendered: Rendered, pieces=None, mask: tuple[bool, ...] | None = None) -> tuple[Segment, ...]:
+    """Special tokens as their own highlighted segments; everything else coloured by message.
+
+    With a loss mask (one flag per id of the whole rendering), each segment says whether
+    it is trained; a piece is trained or masked as a whole, so its first id tells.
+    """
     segments = []
-    for piece in rendered.pieces if pieces is None else pieces:
+    trained_flags = piece_flags(rendered, mask) if mask is not None else None
+    for position, piece in enumerate(rendered.pieces if pieces is None else pieces):
         if not piece.text:
             continue  # an empty message: nothing to show, its wrapper still is
         colour = FRAME_COLOUR if piece.message is None else piece.message
+        trained = trained_flags[position] if trained_flags is not None else None
         if piece.kind == "special":
-            segments.append(Segment(piece.text, colour, label=str(piece.ids[0]), special=True))
+            segments.append(Segment(piece.text, colour, label=str(piece.ids[0]), special=True, trained=trained))
         else:
-            segments.append(Segment(piece.text, colour, label=tokens_label(len(piece.ids))))
+            segments.append(Segment(piece.text, colour, label=tokens_label(len(piece.ids)), trained=trained))
     return tuple(segments)
+
+
+def piece_flags(rendered: Rendered, mask: tuple[bool, ...]) -> list[bool]:
+    """Whether each piece of the rendering is trained (from its ids' flags in the mask)."""
+    flags, position = [], 0
+    for piece in rendered.pieces:
+        flags.append(bool(piece.ids) and mask[position])
+        position += len(piece.ids)
+    return flags
+
+
+def mask_parts(lang: str, rendered: Rendered, mask: tuple[bool, ...], scope: LossScope) -> list[Part]:
+    """The count of trained tokens, what the mask covers, and the picture with masked tokens in grey."""
+    trained = sum(mask)
+    ends = sorted(
+        {p.text for p, flag in zip(rendered.pieces, piece_flags(rendered, mask), strict=True) if flag and p.kind == "special"}
+    )
+    parts: list[Part] = [
+        Paragraph.of(
+            Span(t(lang, "roles.mask.count", trained=trained, total=rendered.count), bold=True),
+            " ",
+            t(lang, f"roles.mask.rule.{scope}", ends=", ".join(ends) or "—"),
+        ),
+        Paragraph.of(Span(t(lang, "roles.mask.legend"), italic=True)),
+    ]
+    png = mask_picture(lang, rendered, mask)
+    parts.append(Image(png, "roles-mask.png", t(lang, "roles.mask.alt", trained=trained, total=rendered.count)))
+    return parts
+
+
+def mask_picture(lang: str, rendered: Rendered, mask: tuple[bool, ...]) -> bytes:
+    """The rendering as token boxes: trained ones in their message's colour, masked ones grey."""
+    chat_template = TEMPLATES[rendered.template]
+    encoding = get_encoding(chat_template.encoding)
+    pieces: list[PicturePiece] = []
+    colours: list[int] = []
+    flags = piece_flags(rendered, mask)
+    for piece, trained in zip(rendered.pieces, flags, strict=True):
+        if not piece.ids:
+            continue
+        if piece.kind == "special":
+            grouped = [PicturePiece(piece.text, piece.ids, 0, len(piece.text))]
+        else:
+            grouped = group_pieces(piece.ids, [encoding.decode_single_token_bytes(i) for i in piece.ids])
+        colour = FRAME_COLOUR if piece.message is None else piece.message
+        pieces += grouped
+        colours += [colour if trained else MASKED] * len(grouped)
+    title = t(lang, "roles.mask.picture_title", model=chat_template.label, trained=sum(mask), total=rendered.count)
+    row = PictureRow(title, pieces, lambda count: t(lang, "roles.mask.picture_more", count=count), colours=colours)
+    return render_png([row])
 
 
 def tokens_label(count: int) -> str:
@@ -306,13 +392,47 @@ def tokens_label(count: int) -> str:
 
 
 def typed_special_tokens(rendered: Rendered) -> list[str]:
-    """Special-token names a student typed inside a message (shown as the plain text they are)."""
-    names = set(CHATML_O200K_IDS) | get_encoding(TEMPLATES[rendered.template].encoding).special_tokens_set
+    """Special-token names a student typed inside a message (shown as the plain text they are).
+
+    Names are those of the rendering's own format (its encoding's specials and the ones the
+    format adds), as a server for that model would recognise them."""
+    names = special_token_ids(rendered.template)
     found = []
     for piece in rendered.pieces:
         if piece.kind == "content":
             found.extend(m for m in SPECIAL_LOOKALIKE.findall(piece.text) if m in names)
     return found
+
+
+def typed_special_parts(lang: str, rendered: Rendered) -> list[Part]:
+    """Typed control tokens, both ways: as OpenAI's API encodes them (text) and as a server or
+    trainer that tokenizes the rendered text with special tokens enabled does (real control
+    tokens), with both counts, and why a training pipeline must escape or reject them."""
+    typed = typed_special_tokens(rendered)
+    if not typed:
+        return []
+    template = rendered.template
+    encoding = get_encoding(TEMPLATES[template].encoding)
+    name = typed[0]
+    as_text = encoding.encode_ordinary(name)
+    as_special = encode_with_specials(name, template)
+    contents = [p for p in rendered.pieces if p.kind == "content"]
+    api_total = rendered.count
+    server_total = rendered.count - sum(len(p.ids) for p in contents) + sum(
+        len(encode_with_specials(p.text, template)) for p in contents
+    )
+    ids = " ".join
+    return [
+        Paragraph.of("⚠️ ", Span(name, code=True), " ", t(lang, "roles.typed.intro", count=len(typed))),
+        Table(
+            tuple(t(lang, f"roles.typed.header.{key}") for key in ("view", "ids", "token", "total")),
+            (
+                (t(lang, "roles.typed.api"), ids(map(str, as_text)), str(len(as_text)), str(api_total)),
+                (t(lang, "roles.typed.server"), ids(map(str, as_special)), str(len(as_special)), str(server_total)),
+            ),
+        ),
+        Paragraph.of(t(lang, "roles.typed.why")),
+    ]
 
 
 def counts_table(lang: str, rendered: Rendered) -> Table:
@@ -325,7 +445,10 @@ def counts_table(lang: str, rendered: Rendered) -> Table:
     frame_key = f"roles.counts.frame.{rendered.template}"
     if rendered.template == "llama-3.1" and rendered.messages[0].role != "system":
         frame_key += ".no_system"  # Llama's system block is there anyway, owned by no message
-    rows.append((t(lang, frame_key), "—", str(frame), str(frame)))
+    if rendered.is_training_example:
+        frame_key = "roles.counts.frame.training"  # no assistant turn is opened after the last message
+    if frame:
+        rows.append((t(lang, frame_key), "—", str(frame), str(frame)))
     content = rendered.count - rendered.overhead
     rows.append((t(lang, "roles.counts.all"), str(content), str(rendered.overhead), str(rendered.count)))
     headers = tuple(t(lang, f"roles.counts.{key}") for key in ("message", "content", "template", "total"))

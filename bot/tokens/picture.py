@@ -48,6 +48,8 @@ BACKGROUND = (255, 255, 255)
 TEXT = (24, 24, 32)
 MUTED = (96, 96, 112)
 LABEL_BOX = (90, 90, 110)
+MASKED = -1  # a PictureRow colour: a token left out of the loss, drawn grey with muted text
+MASKED_BOX = (226, 226, 230)
 # Pastel backgrounds, as tiktokenizer uses; Segment.colour indexes the same cycle.
 PALETTE = (
     (187, 222, 251),
@@ -84,6 +86,7 @@ class PictureRow:
     title: str  # e.g. "GPT-4o (o200k_base) · 11 tokens · 33 caracteres"
     pieces: Sequence[Piece]
     more: Callable[[int], str]  # the note when n tokens did not fit, in the user's language
+    colours: Sequence[int] | None = None  # per piece, a PALETTE index or MASKED; None: cycle the palette
 
 
 @dataclass(frozen=True)
@@ -220,7 +223,7 @@ def piece_lines(piece: Piece) -> list[str]:
 
 
 def layout(
-    pieces: Sequence[Piece], first_colour: int = 0, max_lines: int = MAX_LINES
+    pieces: Sequence[Piece], first_colour: int = 0, max_lines: int = MAX_LINES, colours: Sequence[int] | None = None
 ) -> tuple[list[Box], int, int]:
     """Boxes for the pieces; returns (boxes, lines used, pieces that did not fit)."""
     usable = WIDTH - 2 * MARGIN
@@ -238,7 +241,8 @@ def layout(
                     x, line = 0.0, line + 1
                 if line >= max_lines:
                     return boxes, max_lines, len(pieces) - index
-                boxes.append(Box(x, line, width, chunk, first_colour + index, badge if badge_width else ""))
+                colour = colours[index] if colours is not None else first_colour + index
+                boxes.append(Box(x, line, width, chunk, colour, badge if badge_width else ""))
                 x += width + BOX_GAP
             if text.endswith("↵"):
                 x, line = 0.0, line + 1
@@ -280,7 +284,7 @@ def render_png(rows: Sequence[PictureRow]) -> bytes:
 
 def _draw(rows: Sequence[PictureRow]) -> Image.Image:
     lines_each = max(4, MAX_LINES // max(1, len(rows)))
-    laid_out = [(row, *layout(row.pieces, max_lines=lines_each)) for row in rows]
+    laid_out = [(row, *layout(row.pieces, max_lines=lines_each, colours=row.colours)) for row in rows]
     title_height, note_height = 28, 22
     height = MARGIN
     width = 360.0  # short texts get a narrow picture, not a wide empty one
@@ -311,7 +315,9 @@ def _draw(rows: Sequence[PictureRow]) -> Image.Image:
 def _draw_box(image: Image.Image, draw: ImageDraw.ImageDraw, box: Box, left: int, top: int) -> None:
     x0 = left + box.x
     y0 = top + box.line * LINE_HEIGHT
-    colour = PALETTE[box.colour % len(PALETTE)]
+    masked = box.colour == MASKED
+    colour = MASKED_BOX if masked else PALETTE[box.colour % len(PALETTE)]
+    ink = MUTED if masked else TEXT
     draw.rounded_rectangle((x0, y0, x0 + box.width, y0 + BOX_HEIGHT), radius=4, fill=colour)
     x = x0 + BOX_PAD
     baseline = y0 + BOX_HEIGHT - 8
@@ -325,7 +331,7 @@ def _draw_box(image: Image.Image, draw: ImageDraw.ImageDraw, box: Box, left: int
             picture = emoji_image(run.text)
             image.paste(picture, (round(x), round(y0 + (BOX_HEIGHT - EMOJI_HEIGHT) / 2)), picture)
         else:
-            draw.text((x, baseline), run.text, font=run.face.font, fill=TEXT, anchor="ls")
+            draw.text((x, baseline), run.text, font=run.face.font, fill=ink, anchor="ls")
         x += run.width
     if box.badge:
         draw.text((x + 1, y0 + 2), box.badge, font=small_font(), fill=MUTED)
