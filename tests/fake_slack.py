@@ -308,22 +308,28 @@ def command_body(
 
 
 def click_body(
-    action_id: str, user_id: str = "U0STUDENT", response_url: str = "", message_ts: str = ""
+    action_id: str,
+    user_id: str = "U0STUDENT",
+    response_url: str = "",
+    message_ts: str = "",
+    team_id: str = TEAM_ID,
+    channel_id: str = CHANNEL_ID,
 ) -> str:
-    """A block_actions payload: someone clicked a button in a message in the class channel."""
+    """A block_actions payload: someone clicked a button in a message in the class channel
+    (team_id and channel_id: another workspace's)."""
     payload = {
         "type": "block_actions",
-        "team": {"id": TEAM_ID, "domain": "aula"},
-        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": TEAM_ID},
+        "team": {"id": team_id, "domain": "aula"},
+        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team_id},
         "api_app_id": "A1",
         "trigger_id": f"trigger.{next(_triggers)}",
         "container": {
             "type": "message",
             "message_ts": message_ts,
-            "channel_id": CHANNEL_ID,
+            "channel_id": channel_id,
             "is_ephemeral": False,
         },
-        "channel": {"id": CHANNEL_ID, "name": "clase"},
+        "channel": {"id": channel_id, "name": "clase"},
         "message": {"ts": message_ts, "text": ""},
         "response_url": response_url,
         "actions": [

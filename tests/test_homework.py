@@ -60,7 +60,7 @@ async def test_assigning_announces_it_and_opens_a_thread_per_reflection_question
 
 
 async def test_the_bank_holds_the_courses_four_reflection_questions_in_both_languages(app):
-    bank = await app.services.quiz.catalog.get("seccion-2")
+    bank = await app.services.quiz.catalog.get("seccion-2", ("console", "local"))
     texts = [q.text for q in bank.open_questions]
     assert [q.id for q in bank.open_questions] == [
         "reflexion-tokens",
@@ -376,7 +376,7 @@ async def test_a_long_answer_is_posted_in_several_parts(app, messenger):
 
 async def test_a_student_who_only_played_a_live_quiz_here_is_reminded(app, messenger, clock):
     engine = app.services.quiz
-    await engine.start_quiz(quiz("start"), await engine.catalog.get("seccion-2"), False, None, False)
+    await engine.start_quiz(quiz("start"), await engine.catalog.get("seccion-2", ("console", "local")), False, None, False)
     await ask(app, Request("quiz", person("dani"), PLACE, action="quiz:answer:1:0:B"))
     await engine.stop(await engine.session(1))
     await assign(app)

@@ -28,6 +28,7 @@ from simcord import OptionError, SetupError
 from adapters.discord import create_bot, respond
 from bot.app import Aula
 from bot.quiz.banks import BankError, parse_bank
+from bot.requests import Place, Request, User
 from bot.settings import Settings, load_settings
 from tests.fake_llm import API_KEY, FakeLlmServer
 from tests.hostile_inputs import (
@@ -398,7 +399,8 @@ async def test_bank_autocomplete(discord_class: DiscordClass, entry: Hostile, ca
     typed = room.localized(entry.text)[: room.limits[("quiz start", "banco")]]
     with room.env.time_context():
         choices = await room.teacher.autocomplete(room.channel, "quiz start", "banco", typed)
-    names = await room.bot.aula.commands["quiz"].autocomplete(None, room.bot.aula, "banco", typed)
+    here = Request("quiz", User("profe", "profe"), Place("discord", str(room.channel.guild.id), str(room.channel.id)))
+    names = await room.bot.aula.commands["quiz"].autocomplete(here, room.bot.aula, "banco", typed)
     assert [c["value"] for c in choices] == names[:25]
     await check_help_still_answers(room)
     assert logged_errors(caplog) == []

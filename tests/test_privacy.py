@@ -42,7 +42,7 @@ async def fill_every_area(app: Aula, clock) -> None:
     output = OutputRecord(role="base", model="m", prompt="p", text="salida", finish_reason="stop")
     await assign(app, publicar="al-enviar")
     await app.services.quiz.start_quiz(
-        quiz("start"), await app.services.quiz.catalog.get("seccion-2"), False, None, False
+        quiz("start"), await app.services.quiz.catalog.get("seccion-2", ("console", "local")), False, None, False
     )
     for user in (ANA, BETO):
         run_id = await compare.save(
@@ -50,7 +50,7 @@ async def fill_every_area(app: Aula, clock) -> None:
             user_name=user.name, profile="default", outputs=[output],
         )  # fmt: skip
         await compare.vote(run_id, "console", user.id, "A", clock())
-        await roles.save("console", user.id, "llama-3.1", [Message("user", "hola")], clock(), 3600)
+        await roles.save("console", "local", user.id, "llama-3.1", [Message("user", "hola")], clock(), 3600)
         await ask(app, Request("quiz", user, PLACE, action="quiz:answer:1:0:A"))
         await ask(app, submit(user, "quiz:hw-submit:1:0", p0=f"respuesta de {user.id}"))
         await app.services.homework.repo.set_opt_out("console", "local", user.id, True, clock())
@@ -118,7 +118,7 @@ async def test_a_deleted_player_leaves_the_standings_and_others_keep_their_point
     standings_after = {user: points for user, _, points, _, _ in await engine.repo.standings(1)}
     assert "ana" not in standings_after and standings_after["beto"] == standings_before["beto"]
     # She can play again in a new quiz: the engine's memory of players forgot her too.
-    await engine.start_quiz(quiz("start"), await engine.catalog.get("seccion-2"), False, None, False)
+    await engine.start_quiz(quiz("start"), await engine.catalog.get("seccion-2", ("console", "local")), False, None, False)
     await ask(app, Request("quiz", ANA, PLACE, action="quiz:answer:2:0:B"))
     assert [p for p, _ in await engine.repo.players(2)] == ["ana"]
 

@@ -554,7 +554,7 @@ async def test_import_by_attachment_reports_file_question_and_field(app):
     reply = await import_test_bank(app, broken, "roto.yaml")
     assert reply.error
     assert "roto.yaml, pregunta 2, campo «answer»" in plain_text(reply)
-    assert await app.db.fetchone("SELECT * FROM quiz_banks WHERE name = 'roto'") is None
+    assert await app.db.fetchone("SELECT * FROM quiz_class_banks WHERE name = 'roto'") is None
 
 
 async def test_import_a_kahoot_csv_and_play_it(app, messenger):

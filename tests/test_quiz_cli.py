@@ -45,7 +45,7 @@ def test_import_then_list_shows_the_bank(tmp_path, capsys):
     assert "Banco «mi-quiz» importado" in capsys.readouterr().out
     assert main(["quiz", "list"]) == 0
     out = capsys.readouterr().out
-    assert "mi-quiz: 1 de opción múltiple, 0 abiertas (import:Mi Quiz.yaml)" in out
+    assert "mi-quiz: 1 de opción múltiple, 0 abiertas (import:console:local:Mi Quiz.yaml)" in out
     assert "seccion-2: 17 de opción múltiple, 4 abiertas" in out
 
 

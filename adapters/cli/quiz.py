@@ -2,7 +2,8 @@
 
 aula quiz list                      banks (files and imports) and the quizzes played
 aula quiz validate FILE [FILE…]     check banks against the schema (exit 1 on errors)
-aula quiz import FILE               store a bank in the database: /quiz start banco:<name>
+aula quiz import FILE [--clase C]   store a bank for one class (console by default,
+                                    discord:<guild id>, slack:<team id>): /quiz start banco:<name>
 aula quiz export SESSION --csv      write the per-student and per-question CSVs
 """
 
@@ -15,7 +16,7 @@ import time
 from pathlib import Path
 
 from bot.i18n import t
-from bot.quiz.banks import BankCatalog, BankError, load_bank_file
+from bot.quiz.banks import BankCatalog, BankError, bank_files, load_bank_file
 from bot.quiz.export import export_csvs
 from bot.quiz.store import QuizRepository
 from bot.settings import Settings
@@ -35,6 +36,14 @@ def register(subparsers) -> None:
 
     importing = actions.add_parser("import", help="store a bank in the database for /quiz start")
     importing.add_argument("file", metavar="FILE")
+    importing.add_argument(
+        "--clase",
+        "--class",
+        dest="owner",
+        default="console:local",
+        metavar="PLATFORM:ID",
+        help="the class that gets the bank: discord:<guild id>, slack:<team id> or console:local (the default)",
+    )
     importing.set_defaults(handler=cmd_import)
 
     export = actions.add_parser("export", help="a quiz's results as CSV files")
@@ -99,16 +108,34 @@ def cmd_import(args: argparse.Namespace) -> int:
         for line in exc.describe(lang, limit=200):
             print("  " + line, file=sys.stderr)
         return 1
+    owner = _owner(args.owner)
+    if owner is None:
+        print(t(lang, "quiz.cli.bad_class", value=args.owner), file=sys.stderr)
+        return 2
     settings = _settings(args)
+    if bank.name in bank_files(settings.quiz.banks_dir):
+        print(t(lang, "quiz.import_shipped_name", bank=bank.name, file=args.file), file=sys.stderr)
+        return 1
     content = Path(args.file).read_bytes()
     asyncio.run(
         _with_repository(
             settings,
-            lambda repo: repo.save_bank(bank.name, Path(args.file).name, content, "cli", time.time()),
+            lambda repo: repo.save_bank(owner, bank.name, Path(args.file).name, content, "cli", time.time()),
         )
     )
-    print(t(lang, "quiz.cli.imported", bank=bank.name, database=settings.database))
+    print(t(lang, "quiz.cli.imported", bank=bank.name, database=settings.database, owner=":".join(owner)))
     return 0
+
+
+PLATFORMS = ("console", "discord", "slack")
+
+
+def _owner(text: str) -> tuple[str, str] | None:
+    """'discord:1234' -> ('discord', '1234'); None unless a known platform and a non-empty id."""
+    platform, _, workspace = text.strip().partition(":")
+    if platform not in PLATFORMS or not workspace.strip():
+        return None
+    return platform, workspace.strip()
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -488,7 +488,11 @@ async def on_action(request: Request, app: Aula) -> Reply:
     run_id = values["run"]
     repo = CompareRepository(app.db)
     record = await repo.get(run_id)
-    if record is None:
+    # A button id names a run by number: another class must not vote on, nor reveal, this one.
+    if record is None or (record.platform, record.workspace_id) != (
+        request.place.platform,
+        request.place.workspace_id,
+    ):
         raise UserError("compare.run_gone")
     if not record.blind or record.instruct_slot is None:
         raise UserError("compare.not_blind")

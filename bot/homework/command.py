@@ -18,7 +18,7 @@ from bot.errors import UserError, echo
 from bot.homework.deadline import default_deadline, parse_deadline
 from bot.homework.service import Homework
 from bot.i18n import t
-from bot.quiz.banks import Bank, BankCatalog, BankError
+from bot.quiz.banks import Bank, BankCatalog, BankError, class_of
 from bot.replies import Paragraph, Reply
 from bot.requests import Request
 
@@ -101,12 +101,13 @@ async def assign(request: Request, homework: Homework) -> Reply:
 async def named_bank(request: Request, catalog: BankCatalog) -> Bank:
     """The bank named by banco:, or a clear refusal (unknown, or invalid with its problems)."""
     name = str(request.arg("banco", "")).strip().lower()
+    owner = class_of(request.place)
     try:
-        bank = await catalog.get(name)
+        bank = await catalog.get(name, owner)
     except BankError as exc:
         raise UserError("quiz.bank_invalid", problems="\n".join(exc.describe(request.locale))) from None
     if bank is None:
-        names = ", ".join(await catalog.names()) or "—"
+        names = ", ".join(await catalog.names(owner)) or "—"
         raise UserError("quiz.unknown_bank", bank=echo(name), available=names)
     return bank
 

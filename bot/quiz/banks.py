@@ -509,47 +509,70 @@ def _csv_question(
 # --- where banks come from: files and instructors' imports ------------------------------
 
 
-class ImportedBanks(Protocol):
-    async def imported_banks(self) -> list[tuple[str, str, bytes]]: ...
+Owner = tuple[str, str]  # the class a bank belongs to: (platform, workspace_id)
 
-    async def imported_bank(self, name: str) -> tuple[str, bytes] | None: ...
+
+def class_of(place) -> Owner:
+    """The class of a request's place (a Discord guild, a Slack team, the console)."""
+    return (place.platform, place.workspace_id)
+
+
+class ImportedBanks(Protocol):
+    async def imported_banks(self, owner: Owner | None = None) -> list[tuple[Owner, str, str, bytes]]: ...
+
+    async def imported_bank(self, owner: Owner, name: str) -> tuple[str, bytes] | None: ...
 
 
 @dataclass(frozen=True)
 class BankEntry:
     name: str
-    source: str  # a file path, or "import:<filename>"
+    source: str  # a file path, or "import:<filename>" ("import:<platform>:<class>:<filename>" across classes)
     bank: Bank | None
     error: BankError | None
 
 
 class BankCatalog:
-    """Every bank by name: files in the banks folder(s), then imports (an import wins a shared name)."""
+    """The banks a class can use: the files shipped in the banks folder(s), the same for
+    every class, and the class's own imports. A shipped bank wins its name: an import
+    never replaces it (imports of a shipped name are refused, see `shipped`), and one
+    class's imports are invisible to every other class."""
 
     def __init__(self, banks_dir: str, imported: ImportedBanks) -> None:
         self.banks_dir = banks_dir
         self.imported = imported
 
-    async def entries(self) -> list[BankEntry]:
-        found: dict[str, BankEntry] = {}
-        for name, path in bank_files(self.banks_dir).items():
-            found[name] = _entry(name, str(path), lambda p=path: cached_bank_file(p))
-        for name, filename, content in await self.imported.imported_banks():
-            found[name] = _entry(name, f"import:{filename}", lambda c=content, f=filename: parse_bank(c, f))
-        return [found[name] for name in sorted(found)]
+    def shipped(self, name: str) -> bool:
+        """True if name is a bank file shipped with this installation."""
+        return name in bank_files(self.banks_dir)
 
-    async def names(self) -> list[str]:
-        imported = [name for name, _, _ in await self.imported.imported_banks()]
+    async def entries(self, owner: Owner | None = None) -> list[BankEntry]:
+        """The class's banks (owner None: the files and every class's imports, for the CLI)."""
+        found: dict[tuple[str, str], BankEntry] = {}
+        files = bank_files(self.banks_dir)
+        for name, path in files.items():
+            found[(name, "")] = _entry(name, str(path), lambda p=path: cached_bank_file(p))
+        for (platform, workspace), name, filename, content in await self.imported.imported_banks(owner):
+            if name in files:
+                continue
+            source = f"import:{filename}" if owner is not None else f"import:{platform}:{workspace}:{filename}"
+            found[(name, source)] = _entry(name, source, lambda c=content, f=filename: parse_bank(c, f))
+        return [found[key] for key in sorted(found)]
+
+    async def names(self, owner: Owner) -> list[str]:
+        """What the class can type in banco: (its imports and the shipped banks), sorted."""
+        imported = [name for _, name, _, _ in await self.imported.imported_banks(owner)]
         return sorted(set(bank_files(self.banks_dir)) | set(imported))
 
-    async def get(self, name: str) -> Bank | None:
-        """The bank called name, None if there is none; raises BankError if it is invalid."""
-        stored = await self.imported.imported_bank(name)
-        if stored is not None:
-            filename, content = stored
-            return _renamed(parse_bank(content, filename), name)
+    async def get(self, name: str, owner: Owner) -> Bank | None:
+        """The bank called name for this class, None if there is none; raises BankError if it is invalid."""
         path = bank_files(self.banks_dir).get(name)
-        return cached_bank_file(path) if path else None
+        if path is not None:
+            return cached_bank_file(path)
+        stored = await self.imported.imported_bank(owner, name)
+        if stored is None:
+            return None
+        filename, content = stored
+        return _renamed(parse_bank(content, filename), name)
 
 
 def _entry(name: str, source: str, load) -> BankEntry:

@@ -20,7 +20,7 @@ from bot.errors import UserError, echo
 from bot.homework import command as homework_command
 from bot.homework.command import ASSIGNMENT_OPTION
 from bot.i18n import t
-from bot.quiz.banks import MAX_TIME, MIN_TIME, BankError, localized, parse_bank
+from bot.quiz.banks import MAX_TIME, MIN_TIME, BankError, class_of, localized, parse_bank
 from bot.quiz.display import instructor_results
 from bot.quiz.engine import QuizEngine
 from bot.quiz.export import export_csvs
@@ -90,12 +90,13 @@ async def start(request: Request, engine: QuizEngine) -> Reply:
     seconds = request.arg("tiempo")
     if seconds is not None and not MIN_TIME <= int(seconds) <= MAX_TIME:
         raise UserError("quiz.bad_time", value=seconds, low=MIN_TIME, high=MAX_TIME)
+    owner = class_of(request.place)
     try:
-        bank = await engine.catalog.get(name)
+        bank = await engine.catalog.get(name, owner)
     except BankError as exc:
         raise UserError("quiz.bank_invalid", problems="\n".join(exc.describe(lang))) from None
     if bank is None:
-        names = ", ".join(await engine.catalog.names()) or "—"
+        names = ", ".join(await engine.catalog.names(owner)) or "—"
         raise UserError("quiz.unknown_bank", bank=echo(name), available=names)
     anonymous = bool(request.arg("anonimo", engine.settings.anonymous))
     session = await engine.start_quiz(
@@ -190,7 +191,11 @@ async def import_bank(request: Request, engine: QuizEngine) -> Reply:
             bank = parse_bank(content, filename)
         except BankError as exc:
             raise UserError("quiz.bank_invalid", problems="\n".join(exc.describe(lang))) from None
-        await engine.repo.save_bank(bank.name, filename, content, request.user.id, engine.app.clock())
+        if engine.catalog.shipped(bank.name):
+            raise UserError("quiz.import_shipped_name", bank=bank.name, file=echo(filename))
+        await engine.repo.save_bank(
+            class_of(request.place), bank.name, filename, content, request.user.id, engine.app.clock()
+        )
         parts.append(
             Paragraph.of(
                 t(
@@ -220,7 +225,7 @@ async def autocomplete(request: Request, app: Aula, option: str, typed: str) -> 
     if option != "banco":
         return []
     typed = typed.strip().lower()
-    names = await app.services.quiz.catalog.names()
+    names = await app.services.quiz.catalog.names(class_of(request.place))
     return [n for n in names if n.startswith(typed)] + [
         n for n in names if typed in n and not n.startswith(typed)
     ]

@@ -104,6 +104,17 @@ def live_questions(
     ]
 
 
+def here(session: QuizSession, request: Request) -> bool:
+    """True if a click comes from the quiz's own channel: a button id names a session by number,
+    and another class (or channel) must not answer, nor read the standings of, a quiz not its own."""
+    mine, theirs = session.place, request.place
+    return (mine.platform, mine.workspace_id, mine.channel_id) == (
+        theirs.platform,
+        theirs.workspace_id,
+        theirs.channel_id,
+    )
+
+
 class QuizEngine(Ticker):
     name = "quiz-timers"
 
@@ -321,7 +332,7 @@ class QuizEngine(Ticker):
     # --- clicks ---------------------------------------------------------------------------
     async def answer(self, request: Request, session_id: int, position: int, letter: str) -> Reply:
         session = await self.session(session_id)
-        if session is None or not 0 <= position < len(session.questions):
+        if session is None or not here(session, request) or not 0 <= position < len(session.questions):
             raise UserError("quiz.unknown_button")
         question = session.questions[position]
         choice = LETTERS.find(letter)
@@ -346,7 +357,7 @@ class QuizEngine(Ticker):
 
     async def rank(self, request: Request, session_id: int) -> Reply:
         session = await self.session(session_id)
-        if session is None:
+        if session is None or not here(session, request):
             raise UserError("quiz.unknown_button")
         standings, names = await self.standings(session)
         return rank_reply(request.locale, session, standings, names, request.user.id)

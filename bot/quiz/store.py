@@ -121,22 +121,39 @@ class QuizRepository:
         self.db = db
         self._players_seen: set[tuple[int, str]] = set()
 
-    # --- imported banks ---------------------------------------------------------------
-    async def save_bank(self, name: str, filename: str, content: bytes, user_id: str, now: float) -> None:
+    # --- imported banks: each belongs to one class (platform, workspace_id) ------------
+    async def save_bank(
+        self, owner: tuple[str, str], name: str, filename: str, content: bytes, user_id: str, now: float
+    ) -> None:
+        """Store (or replace) the bank `name` of one class; another class's bank of that name is untouched."""
         await self.db.execute(
-            """INSERT INTO quiz_banks (name, filename, content, imported_by, imported_at) VALUES (?, ?, ?, ?, ?)
-               ON CONFLICT (name) DO UPDATE SET filename = excluded.filename, content = excluded.content,
-               imported_by = excluded.imported_by, imported_at = excluded.imported_at""",
-            (name, filename, content, user_id, now),
+            """INSERT INTO quiz_class_banks (platform, workspace_id, name, filename, content, imported_by, imported_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (platform, workspace_id, name) DO UPDATE SET filename = excluded.filename,
+               content = excluded.content, imported_by = excluded.imported_by, imported_at = excluded.imported_at""",
+            (*owner, name, filename, content, user_id, now),
         )
 
-    async def imported_banks(self) -> list[tuple[str, str, bytes]]:
-        """(name, filename, content) of every imported bank."""
-        rows = await self.db.fetchall("SELECT name, filename, content FROM quiz_banks ORDER BY name")
-        return [(r["name"], r["filename"], bytes(r["content"])) for r in rows]
+    async def imported_banks(self, owner: tuple[str, str] | None = None) -> list[tuple[tuple[str, str], str, str, bytes]]:
+        """(owner, name, filename, content) of one class's imports, or of every class's (owner None: the CLI)."""
+        if owner is None:
+            rows = await self.db.fetchall(
+                "SELECT * FROM quiz_class_banks ORDER BY name, platform, workspace_id"
+            )
+        else:
+            rows = await self.db.fetchall(
+                "SELECT * FROM quiz_class_banks WHERE platform = ? AND workspace_id = ? ORDER BY name", owner
+            )
+        return [
+            ((r["platform"], r["workspace_id"]), r["name"], r["filename"], bytes(r["content"])) for r in rows
+        ]
 
-    async def imported_bank(self, name: str) -> tuple[str, bytes] | None:
-        row = await self.db.fetchone("SELECT filename, content FROM quiz_banks WHERE name = ?", (name,))
+    async def imported_bank(self, owner: tuple[str, str], name: str) -> tuple[str, bytes] | None:
+        """(filename, content) of the class's import called name, or None."""
+        row = await self.db.fetchone(
+            "SELECT filename, content FROM quiz_class_banks WHERE platform = ? AND workspace_id = ? AND name = ?",
+            (*owner, name),
+        )
         return (row["filename"], bytes(row["content"])) if row else None
 
     # --- sessions -----------------------------------------------------------------------

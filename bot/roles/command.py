@@ -122,13 +122,13 @@ async def on_action(request: Request, app: Aula) -> AsyncIterator[Reply]:
     elif action is actions.ROLES_EXAMPLE:
         yield await show(request, app, known_template(values["template"]), course_example(lang))
     elif action is actions.ROLES_EDIT:
-        template, messages = await stored(app, values["conversation"])
+        template, messages = await stored(request, app, values["conversation"])
         yield Reply.open_form(conversation_form(lang, template, messages))
     elif action is actions.ROLES_SWITCH:
-        _, messages = await stored(app, values["conversation"])
+        _, messages = await stored(request, app, values["conversation"])
         yield await show(request, app, known_template(values["template"]), messages)
     else:  # ROLES_LIVE
-        _, messages = await stored(app, values["conversation"])
+        _, messages = await stored(request, app, values["conversation"])
         async for reply in live_run(request, app, messages):
             yield reply
 
@@ -187,8 +187,10 @@ def course_example(lang: str) -> list[Message]:
     return [Message(role, t(lang, f"roles.example.{role}")) for role in ("system", "user", "assistant")]
 
 
-async def stored(app: Aula, conversation_id: int) -> tuple[str, list[Message]]:
-    found = await RolesConversations(app.db).get(conversation_id)
+async def stored(request: Request, app: Aula, conversation_id: int) -> tuple[str, list[Message]]:
+    """The conversation a button names, if it was written in this class."""
+    place = request.place
+    found = await RolesConversations(app.db).get(conversation_id, place.platform, place.workspace_id)
     if found is None:
         raise UserError("roles.error.expired")
     return found
@@ -268,7 +270,7 @@ async def show(
     """Render, keep the conversation for the buttons, and answer."""
     keep_s = app.settings.roles.keep_days * 86_400
     conversation_id = await RolesConversations(app.db).save(
-        request.place.platform, request.user.id, template, messages, app.clock(), keep_s
+        request.place.platform, request.place.workspace_id, request.user.id, template, messages, app.clock(), keep_s
     )
     # A training example brings a picture: drawing it takes CPU, so off the event loop.
     return await asyncio.to_thread(

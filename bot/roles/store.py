@@ -17,7 +17,14 @@ class RolesConversations:
         self.db = db
 
     async def save(
-        self, platform: str, user_id: str, template: str, messages: list[Message], now: float, keep_s: float
+        self,
+        platform: str,
+        workspace_id: str,
+        user_id: str,
+        template: str,
+        messages: list[Message],
+        now: float,
+        keep_s: float,
     ) -> int:
         """Store a conversation and prune expired ones; returns its id.
 
@@ -26,15 +33,17 @@ class RolesConversations:
         data = json.dumps([[m.role, m.content] for m in messages], ensure_ascii=False)
         await self.db.execute("DELETE FROM roles_conversations WHERE created_at < ?", (now - keep_s,))
         return await self.db.execute(
-            "INSERT INTO roles_conversations (platform, user_id, template, messages, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (platform, user_id, template, data, now),
+            "INSERT INTO roles_conversations (platform, workspace_id, user_id, template, messages, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (platform, workspace_id, user_id, template, data, now),
         )
 
-    async def get(self, conversation_id: int) -> tuple[str, list[Message]] | None:
-        """(template, messages), or None if it expired or never existed."""
+    async def get(self, conversation_id: int, platform: str, workspace_id: str) -> tuple[str, list[Message]] | None:
+        """(template, messages), or None if it expired, never existed or was written in another
+        class (platform, workspace_id): a button id names a conversation by number only."""
         row = await self.db.fetchone(
-            "SELECT template, messages FROM roles_conversations WHERE id = ?", (conversation_id,)
+            "SELECT template, messages FROM roles_conversations WHERE id = ? AND platform = ? AND workspace_id = ?",
+            (conversation_id, platform, workspace_id),
         )
         if row is None:
             return None
