@@ -35,6 +35,7 @@ from bot.llm.client import (
     ModelNotFound,
     Profile,
     RateLimited,
+    Sampling,
     _status_error,
     profile_names,
     resolve_profile,
@@ -422,14 +423,15 @@ async def _probe_models(settings, profile, transport, area, bad, where: _Setting
         update={"max_retries": 0, "total_timeout_s": 30.0, "connect_timeout_s": HTTP_TIMEOUT_S, "idle_timeout_s": 30.0}
     )
     client = LlmClient(quick, profile, transport=transport)
+    one_token = Sampling.from_settings(quick, max_tokens=1)
     findings = []
     try:
         probes = (
-            (profile.base_model, where.base_model, lambda: client.complete(".", max_tokens=1)),
+            (profile.base_model, where.base_model, lambda: client.complete(".", sampling=one_token)),
             (
                 profile.instruct_model,
                 where.instruct_model,
-                lambda: client.chat([{"role": "user", "content": "."}], max_tokens=1),
+                lambda: client.chat([{"role": "user", "content": "."}], sampling=one_token),
             ),
         )
         for model, setting, call in probes:

@@ -19,6 +19,7 @@ from bot.llm.client import (
     ModelNotFound,
     PromptTooLong,
     RateLimited,
+    Sampling,
     UnknownProfile,
     UpstreamError,
     count_tokens,
@@ -85,7 +86,10 @@ async def test_base_model_gets_the_raw_prompt_and_streams_growing_text(server, c
 
 async def test_instruct_model_gets_messages(server, client_for):
     client = client_for(server)
-    answer = await client.chat([{"role": "user", "content": "¿Qué es la IA?"}], max_tokens=50, temperature=0.1, stop=["\n"])
+    answer = await client.chat(
+        [{"role": "user", "content": "¿Qué es la IA?"}],
+        sampling=Sampling.from_settings(client.settings, max_tokens=50, temperature=0.1, stop=["\n"]),
+    )
     path, body = server.calls[0]
     assert path == "/v1/chat/completions"
     assert body["messages"] == [{"role": "user", "content": "¿Qué es la IA?"}]
@@ -102,7 +106,8 @@ async def test_message_chunks_instead_of_delta_are_read(client_for):
 
 
 async def test_max_tokens_cut_is_reported_as_length(server, client_for):
-    answer = await client_for(server).complete("El capital de Francia es", max_tokens=4)
+    client = client_for(server)
+    answer = await client.complete("El capital de Francia es", sampling=Sampling.from_settings(client.settings, max_tokens=4))
     assert answer.finish_reason == "length"
     assert server.calls[0][1]["max_tokens"] == 4
 

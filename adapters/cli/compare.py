@@ -93,13 +93,11 @@ async def compare(
     from bot.llm.client import MissingApiKey, PromptTooLong
 
     client = LlmClient(settings.llm, profile)
-    overrides = {"max_tokens": sampling.max_tokens, "temperature": sampling.temperature,
-                 "top_p": sampling.top_p, "stop": sampling.stop}  # fmt: skip
     started = time.perf_counter()
     try:
         base, instruct = await asyncio.gather(
-            client.complete(base_prompt, profile=profile, **overrides),
-            client.chat([{"role": "user", "content": instruct_prompt}], profile=profile, **overrides),
+            client.complete(base_prompt, profile=profile, sampling=sampling),
+            client.chat([{"role": "user", "content": instruct_prompt}], profile=profile, sampling=sampling),
             return_exceptions=True,
         )
     finally:

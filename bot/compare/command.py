@@ -10,7 +10,6 @@ and B and the class votes which one is the instruct model.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import random
@@ -23,7 +22,7 @@ from bot.command import Command, CommandSpec, Option
 from bot.compare.store import CompareRepository, OutputRecord, RunRecord
 from bot.errors import UserError
 from bot.i18n import t
-from bot.limits import DISCORD_EMBED_FIELD_VALUE, DISCORD_FOLLOWUP_WINDOW_S
+from bot.limits import DISCORD_EMBED_FIELD_VALUE
 from bot.llm.client import (
     Completion,
     ConnectionFailed,
@@ -44,9 +43,8 @@ from bot.llm.client import (
     prompt_tokens,
     resolve_profile,
 )
+from bot.llm.live import Budget, admit, changes
 from bot.llm.queue import (
-    FOLLOWUP_MARGIN_S,
-    QUEUE_REFRESH_S,
     SharedCall,
     Upstream,
     day_start,
@@ -151,26 +149,16 @@ async def run(request: Request, app: Aula):
                 "compare.too_long", tokens=tokens, model=model, limit=profile.context_window - sampling.max_tokens
             )
 
-    who = (request.place.platform, request.user.id)
     which_class = (request.place.platform, request.place.workspace_id)
-    if not request.user.is_instructor and (wait := state.cooldowns.remaining(who)) > 0:
-        raise UserError("compare.cooldown", seconds=math.ceil(wait))
-    expected = base_tokens + instruct_tokens + 2 * sampling.max_tokens
     used = await repo.tokens_used_since(*which_class, day_start(app.clock()))
     used += await NextRepository(app.db).tokens_used_since(*which_class, day_start(app.clock()))  # one budget
-    if state.budget.left(which_class, used) < expected:
-        raise UserError("compare.budget", used=used, budget=llm.daily_token_budget)
-    # Discord can edit the answer for 15 minutes: a wait that, with a whole call, could outlast
-    # that would leave the student with nothing. Better to say so now.
     longest_wait = max(
         state.upstream.estimated_wait(*_call_keys(profile, sampling, "base", base_prompt)),
         state.upstream.estimated_wait(*_call_keys(profile, sampling, "instruct", instruct_prompt)),
     )
-    if longest_wait > DISCORD_FOLLOWUP_WINDOW_S - llm.total_timeout_s - FOLLOWUP_MARGIN_S:
-        raise UserError("compare.line_too_long", minutes=math.ceil(longest_wait / 60))
-    state.cooldowns.start(who)
-    state.budget.reserve(which_class, expected)
-    try:
+    expected = base_tokens + instruct_tokens + 2 * sampling.max_tokens
+    budget = Budget(which_class, used, expected)
+    with admit(request, state, llm, longest_wait_s=longest_wait, budget=budget):
         comparison = Comparison(
             profile=profile,
             sampling=sampling,
@@ -181,7 +169,7 @@ async def run(request: Request, app: Aula):
             },
             blind_slot=random.choice("AB") if request.arg("ciego", False) else None,
         )
-        async for _ in _changes(comparison, llm.stream_update_s):
+        async for _ in changes([side.call for side in comparison.sides.values()], llm.stream_update_s):
             yield render(comparison, request.locale)
         comparison.wall_s = time.perf_counter() - comparison.started
         outputs = [_output_record(comparison, side) for side in comparison.sides.values()]
@@ -204,8 +192,6 @@ async def run(request: Request, app: Aula):
         if run_id is None:  # say so, or the missing vote buttons and record look like a bug
             final = replace(final, parts=(*final.parts, Paragraph.of("⚠️ " + t(request.locale, "error.database"))))
         yield final
-    finally:
-        state.budget.release(which_class, expected)
 
 
 def _prompts(request: Request) -> tuple[str, str]:
@@ -245,61 +231,17 @@ def _side(
         model = profile.base_model
 
         def start():
-            return client.stream_completion(prompt, model=model, profile=profile, **_overrides(sampling))
+            return client.stream_completion(prompt, model=model, profile=profile, sampling=sampling)
     else:
         model = profile.instruct_model
 
         def start():
             messages = [{"role": "user", "content": prompt}]
-            return client.stream_chat(messages, model=model, profile=profile, **_overrides(sampling))
+            return client.stream_chat(messages, model=model, profile=profile, sampling=sampling)
 
     key, queue_key = _call_keys(profile, sampling, role, prompt)
     call, shared = upstream.call(key, queue_key, profile.per_minute(model), start)
     return Side(role=role, model=model, prompt=prompt, call=call, shared=shared)
-
-
-def _overrides(sampling: Sampling) -> dict:
-    return {"max_tokens": sampling.max_tokens, "temperature": sampling.temperature, "top_p": sampling.top_p,
-            "stop": sampling.stop}  # fmt: skip
-
-
-async def _changes(comparison: Comparison, min_interval_s: float):
-    """Yield at once, then after changes (at most once per min_interval_s), until both calls end.
-
-    The end itself is never held back by the interval: the caller renders it straight away.
-    """
-    changed = asyncio.Event()
-    calls = [side.call for side in comparison.sides.values()]
-    for call in calls:
-        call.listen(changed)
-    try:
-        yield
-        last = time.monotonic()
-        pending = False  # a change not shown yet
-        while not comparison.done:
-            if pending:
-                timeout: float | None = max(0.0, min_interval_s - (time.monotonic() - last))
-            elif any(not call.admitted for call in calls):
-                timeout = QUEUE_REFRESH_S  # in line: refresh the wait estimate even if nothing moved
-            else:
-                timeout = None
-            try:
-                async with asyncio.timeout(timeout):
-                    await changed.wait()
-                changed.clear()
-                pending = True
-                if time.monotonic() - last < min_interval_s:
-                    continue  # shown too recently: gather more news (or the end) first
-            except TimeoutError:
-                pass  # the interval is over, or it is time to refresh the estimate
-            if comparison.done:
-                return
-            pending = False
-            last = time.monotonic()
-            yield
-    finally:
-        for call in calls:
-            call.unlisten(changed)
 
 
 # --- what students see ---------------------------------------------------------------------

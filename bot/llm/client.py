@@ -324,22 +324,24 @@ class LlmClient:
         *,
         model: str | None = None,
         profile: Profile | None = None,
-        **sampling: Any,
+        sampling: Sampling | None = None,
     ) -> Completion:
         """The instruct model's answer to `messages`: text, usage, latency, finish_reason."""
-        return await _last(self.stream_chat(messages, model=model, profile=profile, **sampling))
+        return await _last(self.stream_chat(messages, model=model, profile=profile, sampling=sampling))
 
     async def complete(
-        self, prompt: str, *, model: str | None = None, profile: Profile | None = None, **sampling: Any
+        self, prompt: str, *, model: str | None = None, profile: Profile | None = None, sampling: Sampling | None = None
     ) -> Completion:
         """The base model's continuation of `prompt`, with no template around it."""
-        return await _last(self.stream_completion(prompt, model=model, profile=profile, **sampling))
+        return await _last(self.stream_completion(prompt, model=model, profile=profile, sampling=sampling))
 
     # --- streaming --------------------------------------------------------------------
 
     def stream_completion(
-        self, prompt: str, *, model: str | None = None, profile: Profile | None = None, **sampling: Any
+        self, prompt: str, *, model: str | None = None, profile: Profile | None = None, sampling: Sampling | None = None
     ) -> AsyncIterator[Completion]:
+        """Snapshots of the base model's continuation as it streams (the last one is the answer).
+        `sampling` defaults to the settings' (Sampling.from_settings)."""
         profile = profile or self.profile
         model = model or profile.base_model
         body = {"model": model, "prompt": prompt}
@@ -351,8 +353,9 @@ class LlmClient:
         *,
         model: str | None = None,
         profile: Profile | None = None,
-        **sampling: Any,
+        sampling: Sampling | None = None,
     ) -> AsyncIterator[Completion]:
+        """Snapshots of the instruct model's answer to `messages` as it streams."""
         profile = profile or self.profile
         model = model or profile.instruct_model
         body = {"model": model, "messages": messages}
@@ -364,10 +367,10 @@ class LlmClient:
         path: str,
         body: dict[str, Any],
         model: str,
-        sampling: dict[str, Any],
+        sampling: Sampling | None,
         counted_prompt_tokens: int,
     ) -> AsyncIterator[Completion]:
-        params = Sampling.from_settings(self.settings, **sampling)
+        params = sampling or Sampling.from_settings(self.settings)
         check_context(counted_prompt_tokens, params.max_tokens, profile.context_window)
         if profile.needs_key and not profile.api_key:
             raise MissingApiKey(profile.key_setting)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import random
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -25,7 +24,6 @@ from bot.compare.command import error_message
 from bot.compare.store import CompareRepository
 from bot.errors import UserError
 from bot.i18n import t
-from bot.limits import DISCORD_FOLLOWUP_WINDOW_S
 from bot.llm.client import (
     LlmError,
     MissingApiKey,
@@ -34,7 +32,8 @@ from bot.llm.client import (
     profile_names,
     resolve_profile,
 )
-from bot.llm.queue import FOLLOWUP_MARGIN_S, QUEUE_REFRESH_S, SharedCall, day_start
+from bot.llm.live import Admission, Budget, admit
+from bot.llm.queue import QUEUE_REFRESH_S, SharedCall, day_start
 from bot.next.display import both_reply, run_reply
 from bot.next.logic import ROLES, Distribution, Generation, NoLogprobs, Step, counted_tokens, fetch
 from bot.next.store import NextRepository, dump_steps
@@ -101,7 +100,7 @@ class Asking:
     def __init__(self, app: Aula, request: Request, profile: Profile, workspace: tuple[str, str]) -> None:
         self.app, self.request, self.profile, self.workspace = app, request, profile, workspace
         self.state = app.services.llm_traffic
-        self.reserved = 0
+        self.admissions: list[Admission] = []
 
     async def reserve(self, asks: list[tuple[str, str, str]]) -> None:
         """Refuse now what cannot be sent: no key, a text over the context, no budget, a line too long."""
@@ -116,18 +115,14 @@ class Asking:
                                 limit=profile.context_window - 1)  # fmt: skip
             expected += tokens + 1
         used = await used_today(self.app, *self.workspace)
-        if self.state.budget.left(self.workspace, used) < expected:
-            raise UserError("compare.budget", used=used, budget=llm.daily_token_budget)
         wait = max(self.state.upstream.estimated_wait(*self.keys(*ask)) for ask in asks)
-        if wait > DISCORD_FOLLOWUP_WINDOW_S - llm.total_timeout_s - FOLLOWUP_MARGIN_S:
-            raise UserError("compare.line_too_long", minutes=math.ceil(wait / 60))
-        self.state.budget.reserve(self.workspace, expected)
-        self.reserved += expected
+        budget = Budget(self.workspace, used, expected)
+        self.admissions.append(admit(self.request, self.state, llm, longest_wait_s=wait, budget=budget, cooldown=False))
 
     def release(self) -> None:
-        if self.reserved:
-            self.state.budget.release(self.workspace, self.reserved)
-            self.reserved = 0
+        for admission in self.admissions:
+            admission.release()
+        self.admissions.clear()
 
     def keys(self, role: str, prompt: str, generated: str) -> tuple[tuple, tuple]:
         model = model_of(self.profile, role)

@@ -18,7 +18,6 @@ Action ids (stable across restarts; conversations wait in bot/storage/roles.py):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import re
 from collections.abc import AsyncIterator
@@ -29,9 +28,10 @@ from bot.actions import first_match
 from bot.command import Command, CommandSpec, Option
 from bot.errors import UserError
 from bot.i18n import t
-from bot.limits import DISCORD_FOLLOWUP_WINDOW_S, DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX
+from bot.limits import DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX
 from bot.llm.client import InvalidApiKey, MissingApiKey, RateLimited, Sampling, resolve_profile
-from bot.llm.queue import FOLLOWUP_MARGIN_S, QUEUE_REFRESH_S, SharedCall, Upstream
+from bot.llm.live import Refusals, admit, changes
+from bot.llm.queue import SharedCall, Upstream
 from bot.replies import (
     BulletList,
     Button,
@@ -511,35 +511,18 @@ async def live_run(request: Request, app: Aula, messages: list[Message]) -> Asyn
         yield Reply.private(Paragraph.of(t(lang, "roles.live.unavailable")))
         return
     state = app.services.llm_traffic
-    who = (request.place.platform, request.user.id)
-    if not request.user.is_instructor and (wait := state.cooldowns.remaining(who)) > 0:
-        raise UserError("roles.live.cooldown", seconds=math.ceil(wait))
     other_title = f"{t(lang, 'roles.variants.other_system')}: «{t(lang, 'roles.other_system')}»"
     conversations = [(t(lang, "roles.live.yours"), messages), (other_title, other_system(lang, messages))]
-    # Discord edits an answer for 15 minutes: a wait in line that could outlast that is refused now.
     longest_wait = max(state.upstream.estimated_wait(*live_call_keys(app, c)) for _, c in conversations)
-    if longest_wait > DISCORD_FOLLOWUP_WINDOW_S - app.settings.llm.total_timeout_s - FOLLOWUP_MARGIN_S:
-        raise UserError("roles.live.line_too_long", minutes=math.ceil(longest_wait / 60))
-    state.cooldowns.start(who)
+    admit(request, state, app.settings.llm, longest_wait_s=longest_wait, refusals=LIVE_REFUSALS)
 
     calls = [(title, live_call(app, state.upstream, conversation)) for title, conversation in conversations]
-    changed = asyncio.Event()
-    for _, call in calls:
-        call.listen(changed)
-    try:
-        while True:
-            finished = all(call.done for _, call in calls)  # before rendering: the last version shows the end
-            yield live_reply(lang, app.settings.llm.instruct_model, calls)
-            if finished:
-                return
-            waiting_in_line = any(not call.admitted for _, call in calls)
-            with contextlib.suppress(TimeoutError):  # in line, refresh the estimate now and then
-                await asyncio.wait_for(changed.wait(), QUEUE_REFRESH_S if waiting_in_line else None)
-            changed.clear()
-            await asyncio.sleep(app.settings.llm.stream_update_s)  # let several chunks make one edit
-    finally:
-        for _, call in calls:
-            call.unlisten(changed)
+    async for _ in changes([call for _, call in calls], app.settings.llm.stream_update_s):
+        yield live_reply(lang, app.settings.llm.instruct_model, calls)
+    yield live_reply(lang, app.settings.llm.instruct_model, calls)  # the end
+
+
+LIVE_REFUSALS = Refusals(cooldown="roles.live.cooldown", line_too_long="roles.live.line_too_long")
 
 
 def live_call_keys(app: Aula, messages: list[Message]) -> tuple[tuple, tuple]:
@@ -559,15 +542,7 @@ def live_call(app: Aula, upstream: Upstream, messages: list[Message]) -> SharedC
     client = app.services.llm
 
     def start():
-        return client.stream_chat(
-            body,
-            model=model,
-            profile=profile,
-            max_tokens=sampling.max_tokens,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            stop=sampling.stop,
-        )
+        return client.stream_chat(body, model=model, profile=profile, sampling=sampling)
 
     call, _ = upstream.call(*live_call_keys(app, messages), profile.per_minute(model), start)
     return call

@@ -1,0 +1,139 @@
+"""What the commands that call a model while the student watches share: /compare and live /roles.
+
+`admit()` is the one place a request is let through to the provider. In order: the student's
+cooldown (instructors have none), the class's daily token budget (when the command counts
+one), and the wait in line against Discord's follow-up window (an answer can be edited for
+15 minutes: a wait that, with a whole call, could outlast it would leave the student with
+nothing, so it is refused now); then the cooldown starts and the budget is reserved, with no
+await in between, so two requests cannot both slip under one limit. The `Admission` it
+returns gives the reservation back (`release()`, or as a context manager) once the call's
+tokens are recorded.
+
+`changes()` is the listen/unlisten loop: it wakes the command when any of its shared calls
+moves (bot/llm/queue.py SharedCall) so the reply is redrawn, at most every `min_interval_s`,
+and every QUEUE_REFRESH_S while a call waits in line (its estimate changes with time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Hashable, Sequence
+from dataclasses import dataclass
+
+from bot.errors import UserError
+from bot.limits import DISCORD_FOLLOWUP_WINDOW_S
+from bot.llm.queue import FOLLOWUP_MARGIN_S, QUEUE_REFRESH_S, LlmTraffic, SharedCall
+from bot.requests import Request
+from bot.settings import LlmSettings
+
+
+@dataclass(frozen=True)
+class Refusals:
+    """The message keys a command refuses with: `cooldown` gets {seconds}, `line_too_long`
+    {minutes}, `budget` {used} and {budget}."""
+
+    cooldown: str = "compare.cooldown"
+    line_too_long: str = "compare.line_too_long"
+    budget: str = "compare.budget"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The class's daily budget for one request: tokens recorded today (`used`, from storage)
+    and what this request may spend (`expected`)."""
+
+    which_class: Hashable  # (platform, workspace id)
+    used: int
+    expected: int
+
+
+class Admission:
+    """A request let through: holds its class's budget reservation until released (once)."""
+
+    def __init__(self, traffic: LlmTraffic, budget: Budget | None) -> None:
+        self._traffic = traffic
+        self._budget = budget
+
+    def release(self) -> None:
+        if self._budget is not None:
+            self._traffic.budget.release(self._budget.which_class, self._budget.expected)
+            self._budget = None
+
+    def __enter__(self) -> Admission:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def student(request: Request) -> tuple[str, str]:
+    """Whom a cooldown counts: the person on this platform."""
+    return (request.place.platform, request.user.id)
+
+
+def admit(
+    request: Request,
+    traffic: LlmTraffic,
+    settings: LlmSettings,
+    *,
+    longest_wait_s: float,
+    refusals: Refusals = Refusals(),
+    budget: Budget | None = None,
+    cooldown: bool = True,
+) -> Admission:
+    """Check, in order, the cooldown, the budget and the wait in line; raise the UserError of the
+    first that fails, else start the cooldown, reserve the budget and return the Admission.
+    `longest_wait_s` is the longest estimated wait of the request's calls
+    (Upstream.estimated_wait)."""
+    who = student(request)
+    if cooldown and not request.user.is_instructor and (wait := traffic.cooldowns.remaining(who)) > 0:
+        raise UserError(refusals.cooldown, seconds=math.ceil(wait))
+    if budget is not None and traffic.budget.left(budget.which_class, budget.used) < budget.expected:
+        raise UserError(refusals.budget, used=budget.used, budget=settings.daily_token_budget)
+    if longest_wait_s > DISCORD_FOLLOWUP_WINDOW_S - settings.total_timeout_s - FOLLOWUP_MARGIN_S:
+        raise UserError(refusals.line_too_long, minutes=math.ceil(longest_wait_s / 60))
+    if cooldown:
+        traffic.cooldowns.start(who)
+    if budget is not None:
+        traffic.budget.reserve(budget.which_class, budget.expected)
+    return Admission(traffic, budget)
+
+
+async def changes(calls: Sequence[SharedCall], min_interval_s: float) -> AsyncIterator[None]:
+    """Yield at once, then after changes (at most once per min_interval_s), until every call ends.
+
+    The end itself is never held back by the interval: the caller renders it straight away.
+    """
+    changed = asyncio.Event()
+    for call in calls:
+        call.listen(changed)
+    try:
+        yield
+        last = time.monotonic()
+        pending = False  # a change not shown yet
+        while not all(call.done for call in calls):
+            if pending:
+                timeout: float | None = max(0.0, min_interval_s - (time.monotonic() - last))
+            elif any(not call.admitted for call in calls):
+                timeout = QUEUE_REFRESH_S  # in line: refresh the wait estimate even if nothing moved
+            else:
+                timeout = None
+            try:
+                async with asyncio.timeout(timeout):
+                    await changed.wait()
+                changed.clear()
+                pending = True
+                if time.monotonic() - last < min_interval_s:
+                    continue  # shown too recently: gather more news (or the end) first
+            except TimeoutError:
+                pass  # the interval is over, or it is time to refresh the estimate
+            if all(call.done for call in calls):
+                return
+            pending = False
+            last = time.monotonic()
+            yield
+    finally:
+        for call in calls:
+            call.unlisten(changed)
