@@ -120,7 +120,7 @@ async def test_a_deleted_player_leaves_the_standings_and_others_keep_their_point
     # She can play again in a new quiz: the engine's memory of players forgot her too.
     await engine.start_quiz(quiz("start"), await engine.catalog.get("seccion-2", ("console", "local")), False, None, False)
     await ask(app, Request("quiz", ANA, PLACE, action="quiz:answer:2:0:B"))
-    assert [p for p, _ in await engine.repo.players(2)] == ["ana"]
+    assert [p for p, *_ in await engine.repo.players(2)] == ["ana"]
 
 
 async def test_in_english(app):

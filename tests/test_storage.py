@@ -67,3 +67,93 @@ async def test_a_failed_transaction_keeps_what_was_saved(tmp_path):
         assert (await db.fetchone("SELECT count(*) FROM users"))[0] == 1
     finally:
         await db.close()
+
+
+async def test_0008_numbers_existing_players_and_settles_replaced_revisions(tmp_path, monkeypatch):
+    """A file from before 0008: players get their join order (ties by insertion), and a revision
+    replaced by one already posted stops counting as waiting for its thread."""
+    import bot.storage.database as database
+
+    every = database.migrations()
+    monkeypatch.setattr(database, "migrations", lambda: [m for m in every if m[0] < 8])
+    path = tmp_path / "old.sqlite3"
+    db = await Database(path).open()
+    await db.execute(
+        "INSERT INTO quiz_sessions (id, platform, workspace_id, channel_id, thread_id, bank_name, snapshot, locale,"
+        " change_rule, speed_bonus, streaks, anonymous, started_by, started_at) VALUES"
+        " (1, 'discord', 'g', 'c', '', 'b', '{}', 'es', 'free', 0, 0, 1, 't', 0),"
+        " (2, 'discord', 'g', 'd', '', 'b', '{}', 'es', 'free', 0, 0, 1, 't', 0)"
+    )
+    for session, user, joined in [(1, "beto", 5.0), (1, "ana", 2.0), (2, "eva", 9.0), (1, "ciro", 5.0)]:
+        await db.execute(
+            "INSERT INTO quiz_players (session_id, user_id, display_name, joined_at) VALUES (?, ?, ?, ?)",
+            (session, user, user, joined),
+        )
+    await db.execute(
+        "INSERT INTO homework_assignments (id, platform, workspace_id, channel_id, bank_name, snapshot, locale, due_at,"
+        " closes_at, publish, anonymous, created_by, created_at) VALUES (1, 'discord', 'g', 'c', 'b', '{}', 'es', 1, 2,"
+        " 'on_submit', 0, 't', 0)"
+    )
+    for revision, posted in [(1, None), (2, 7.0), (3, None)]:
+        await db.execute(
+            "INSERT INTO homework_answers (assignment_id, position, user_id, user_name, revision, text, submitted_at,"
+            " late, posted_at) VALUES (1, 0, 'ana', 'Ana', ?, 'x', 0, 0, ?)",
+            (revision, posted),
+        )
+    await db.close()
+    monkeypatch.setattr(database, "migrations", lambda: every)
+    db = await Database(path).open()
+    try:
+        rows = await db.fetchall("SELECT session_id, user_id, ordinal FROM quiz_players ORDER BY session_id, ordinal")
+        assert [tuple(r) for r in rows] == [(1, "ana", 0), (1, "beto", 1), (1, "ciro", 2), (2, "eva", 0)]
+        rows = await db.fetchall("SELECT revision, posted_at FROM homework_answers ORDER BY revision")
+        assert [tuple(r) for r in rows] == [(1, 7.0), (2, 7.0), (3, None)]
+    finally:
+        await db.close()
+
+
+async def test_a_players_ordinal_is_kept_when_an_earlier_player_is_forgotten(tmp_path):
+    """An anonymous quiz's nickname comes from the join order stored at the first answer: forgetting
+    someone who joined earlier renames nobody (it was a count of earlier players, read per click)."""
+    from bot.quiz.store import QuizRepository
+    from bot.requests import Place
+    from tests.test_query_plans import NOW, QUESTION
+
+    db = await Database(tmp_path / "q.sqlite3").open()
+    try:
+        repo = QuizRepository(db)
+        session = await repo.create_session(Place("discord", "g", "c"), "b", {"es": "t"}, [QUESTION], "es", "free", False, False, True, "t", NOW)
+        await repo.open_question(session, 0, NOW, NOW + 30)
+        for user in ("ana", "beto", "ciro"):
+            await repo.record_answer(session, 0, user, user, 0, NOW + 1, "free")
+        assert [await repo.player_ordinal(session, u) for u in ("ana", "beto", "ciro")] == [0, 1, 2]
+        await repo.forget("discord", "ana")
+        assert await repo.player_ordinal(session, "ana") is None
+        assert await repo.players(session) == [("beto", "beto", 1), ("ciro", "ciro", 2)]
+        await repo.record_answer(session, 0, "dora", "dora", 1, NOW + 2, "free")
+        assert await repo.player_ordinal(session, "dora") == 3
+    finally:
+        await db.close()
+
+
+async def test_posting_a_revision_settles_the_ones_it_replaced(tmp_path):
+    """Only work in flight stays unposted (what the homework tick reads through a partial index)."""
+    from bot.homework.store import HomeworkRepository
+    from bot.requests import Place
+    from tests.test_query_plans import NOW, OPEN_QUESTION
+
+    db = await Database(tmp_path / "h.sqlite3").open()
+    try:
+        repo = HomeworkRepository(db)
+        assignment = await repo.create(Place("discord", "g", "c"), "b", {"es": "t"}, [OPEN_QUESTION], "es", NOW + 50, NOW + 100, "at_deadline", False, None, "t", NOW)
+        for text in ("uno", "dos", "tres"):
+            await repo.submit(assignment, "ana", "Ana", {0: text}, NOW + 1, False)
+        assert await repo.unposted(NOW + 10) == []  # not shown before the deadline
+        shown = await repo.unposted(NOW + 60)
+        assert [(a.text, a.revision) for a in shown] == [("tres", 3)]
+        await repo.mark_posted(shown[0].id, NOW + 61)
+        assert await repo.unposted(NOW + 62) == []
+        rows = await db.fetchall("SELECT revision FROM homework_answers WHERE posted_at IS NULL")
+        assert rows == []
+    finally:
+        await db.close()

@@ -164,7 +164,8 @@ class HomeworkRepository:
 
     async def past_deadline_unnoted(self, now: float) -> list[Assignment]:
         rows = await self.db.fetchall(
-            "SELECT * FROM homework_assignments WHERE deadline_posted_at IS NULL AND due_at <= ? ORDER BY id",
+            """SELECT * FROM homework_assignments INDEXED BY homework_assignments_deadline_pending
+               WHERE deadline_posted_at IS NULL AND due_at <= ? ORDER BY id""",
             (now,),
         )
         return [_assignment(r) for r in rows]
@@ -207,7 +208,7 @@ class HomeworkRepository:
     async def missing_threads(self, now: float) -> list[Assignment]:
         """Assignments still taking answers with a question whose thread is not open yet."""
         rows = await self.db.fetchall(
-            """SELECT * FROM homework_assignments a WHERE closes_at > ? AND message_id != '' AND (
+            """SELECT * FROM homework_assignments a INDEXED BY homework_assignments_closing WHERE closes_at > ? AND message_id != '' AND (
                    (SELECT COUNT(*) FROM homework_threads t WHERE t.assignment_id = a.id AND t.thread_id != '')
                    < json_array_length(a.snapshot, '$.questions'))
                ORDER BY id""",
@@ -264,17 +265,33 @@ class HomeworkRepository:
         return [r["user_id"] for r in rows]
 
     async def unposted(self, now: float) -> list[Answer]:
-        """Latest revisions not yet in their thread, of assignments whose answers are shown by now."""
+        """Latest revisions not yet in their thread, of assignments whose answers are shown by now.
+
+        Reads only the unposted rows (a partial index): its cost follows the answers in flight,
+        not every answer ever stored."""
         rows = await self.db.fetchall(
-            f"""SELECT l.* FROM ({LATEST}) l JOIN homework_assignments h ON h.id = l.assignment_id
-                WHERE l.posted_at IS NULL AND (h.publish = 'on_submit' OR h.due_at <= ?)
-                ORDER BY l.assignment_id, l.position, l.submitted_at, l.id""",
+            """SELECT a.* FROM homework_answers a INDEXED BY homework_answers_unposted
+                JOIN homework_assignments h ON h.id = a.assignment_id
+                WHERE a.posted_at IS NULL AND (h.publish = 'on_submit' OR h.due_at <= ?)
+                AND NOT EXISTS (SELECT 1 FROM homework_answers b
+                    WHERE b.assignment_id = a.assignment_id AND b.position = a.position
+                    AND b.user_id = a.user_id AND b.revision > a.revision)
+                ORDER BY a.assignment_id, a.position, a.submitted_at, a.id""",
             (now,),
         )
         return [_answer(r) for r in rows]
 
     async def mark_posted(self, answer_id: int, now: float) -> None:
-        await self.db.execute("UPDATE homework_answers SET posted_at = ? WHERE id = ?", (now, answer_id))
+        """The answer is in its thread; earlier revisions never posted are settled with it (they
+        were replaced before anyone saw them), so the unposted rows stay the work in flight."""
+        await self.db.execute(
+            """UPDATE homework_answers SET posted_at = ? WHERE posted_at IS NULL AND id IN (
+                   SELECT b.id FROM homework_answers a JOIN homework_answers b INDEXED BY homework_answers_unposted
+                   ON b.assignment_id = a.assignment_id AND b.position = a.position AND b.user_id = a.user_id
+                   AND b.revision <= a.revision AND b.posted_at IS NULL
+                   WHERE a.id = ?)""",
+            (now, answer_id),
+        )
 
     # --- the class roster, reminders and opt-outs -----------------------------------------
     async def seen(self, request: Request, now: float) -> None:

@@ -52,12 +52,12 @@ def nickname(session_id: int, ordinal: int) -> str:
 
 
 def shown_names(
-    session: QuizSession, standings: Sequence[Standing], players: Sequence[tuple[str, str]]
+    session: QuizSession, standings: Sequence[Standing], players: Sequence[tuple[str, str, int]]
 ) -> dict[str, str]:
     """user_id -> what the channel sees: the display name, or a nickname when anonymous."""
     if not session.anonymous:
         return {s[0]: s[1] for s in standings}
-    order = {user_id: index for index, (user_id, _) in enumerate(players)}
+    order = {user_id: ordinal for user_id, _, ordinal in players}
     return {s[0]: nickname(session.id, order.get(s[0], 0)) for s in standings}
 
 

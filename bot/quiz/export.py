@@ -35,7 +35,7 @@ async def export_csvs(repo: QuizRepository, session: QuizSession, lang: str) -> 
     states = await repo.questions(session.id)
     answers = await repo.all_answers(session.id)
     standings = await repo.standings(session.id)
-    order = {user_id: index for index, (user_id, _) in enumerate(await repo.players(session.id))}
+    order = {user_id: ordinal for user_id, _, ordinal in await repo.players(session.id)}
 
     choice_of = {(p, a.user_id): a for p, given in answers.items() for a in given}
     played = [s.position for s in states]

@@ -391,9 +391,10 @@ class QuizRepository:
         if (session_id, user_id) in self._players_seen:
             return
         await self.db.execute(
-            """INSERT INTO quiz_players (session_id, user_id, display_name, joined_at) VALUES (?, ?, ?, ?)
+            """INSERT INTO quiz_players (session_id, user_id, display_name, joined_at, ordinal)
+               SELECT ?, ?, ?, ?, COALESCE(MAX(ordinal) + 1, 0) FROM quiz_players WHERE session_id = ?
                ON CONFLICT (session_id, user_id) DO NOTHING""",
-            (session_id, user_id, display_name, now),
+            (session_id, user_id, display_name, now, session_id),
         )
         self._players_seen.add((session_id, user_id))
 
@@ -423,28 +424,21 @@ class QuizRepository:
             by_position.setdefault(int(r["position"]), []).append(_answer(r))
         return by_position
 
-    async def players(self, session_id: int) -> list[tuple[str, str]]:
-        """(user_id, display_name) in the order they first answered."""
+    async def players(self, session_id: int) -> list[tuple[str, str, int]]:
+        """(user_id, display_name, ordinal) in the order they first answered; ordinal is the
+        0-based join order their nickname is drawn from (a forgotten player leaves a gap)."""
         rows = await self.db.fetchall(
-            "SELECT user_id, display_name FROM quiz_players WHERE session_id = ? ORDER BY joined_at, rowid",
+            "SELECT user_id, display_name, ordinal FROM quiz_players WHERE session_id = ? ORDER BY ordinal",
             (session_id,),
         )
-        return [(r["user_id"], r["display_name"]) for r in rows]
+        return [(r["user_id"], r["display_name"], int(r["ordinal"])) for r in rows]
 
     async def player_ordinal(self, session_id: int, user_id: str) -> int | None:
         """0-based position of a player in join order (what their nickname is drawn from)."""
         row = await self.db.fetchone(
-            """SELECT COUNT(*) AS n FROM quiz_players p, quiz_players me
-               WHERE me.session_id = ? AND me.user_id = ? AND p.session_id = me.session_id
-               AND (p.joined_at, p.rowid) < (me.joined_at, me.rowid)""",
-            (session_id, user_id),
+            "SELECT ordinal FROM quiz_players WHERE session_id = ? AND user_id = ?", (session_id, user_id)
         )
-        if row is None:
-            return None
-        exists = await self.db.fetchone(
-            "SELECT 1 FROM quiz_players WHERE session_id = ? AND user_id = ?", (session_id, user_id)
-        )
-        return int(row["n"]) if exists else None
+        return int(row["ordinal"]) if row else None
 
     async def describe(self, platform: str, user_id: str) -> dict[str, int]:
         """How much is stored about one user (for /privacy): live-quiz answers, and what they ran."""
