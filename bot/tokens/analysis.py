@@ -11,10 +11,12 @@ each configured model's context share and input price.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import accumulate, repeat
+from typing import NamedTuple
 
 from bot.tokens.encodings import (
     ENCODINGS,
@@ -25,7 +27,8 @@ from bot.tokens.encodings import (
     token_bytes,
 )
 
-VISIBLE_WHITESPACE = str.maketrans({" ": "·", "\t": "→", "\r": "␍"})
+_TOKEN_KIND = bytes(ord("c") if 0x80 <= b < 0xC0 else ord("s") for b in range(256))
+_PIECE_OF_TOKENS = re.compile(rb"e*sc*|e*c+|e+")
 SPECIAL_LOOKALIKE = re.compile(r"<\|[^|<>\s]{1,60}\|>")
 NUMBER = re.compile(r"[0-9]+")  # ASCII digits: one byte each, so every piece of a number is one token
 WORD = re.compile(r"[^\W\d_]+")
@@ -41,9 +44,16 @@ EMOJI = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Piece:
-    """One or more tokens that together end on a whole character; start/end are character offsets."""
+# Observations stay short whatever the text: a long word or number is quoted up to QUOTE_CHARS
+# characters, and at most MAX_PARTS of its pieces are listed (the rest as a count, "more").
+QUOTE_CHARS = 40
+MAX_PARTS = 6
+
+
+class Piece(NamedTuple):
+    """One or more tokens that together end on a whole character; start/end are character offsets.
+
+    A named tuple, not a dataclass: a 20,000-character text makes tens of thousands of them."""
 
     text: str
     ids: tuple[int, ...]
@@ -77,23 +87,41 @@ class TokenAnalysis:
 
     def token_texts(self) -> list[str]:
         """Each token on its own, with U+FFFD where it holds only part of a character."""
-        return [b.decode("utf-8", errors="replace") for b in self.token_bytes]
+        return list(map(bytes.decode, self.token_bytes, repeat("utf-8"), repeat("replace")))
 
     @cached_property
+    def token_byte_ends(self) -> list[int]:
+        return list(accumulate(map(len, self.token_bytes)))
+
+    @cached_property
+    def token_byte_starts(self) -> list[int]:
+        return [0, *self.token_byte_ends[:-1]] if self.token_bytes else []
+
+    @property
     def token_byte_spans(self) -> list[tuple[int, int]]:
-        spans, offset = [], 0
-        for chunk in self.token_bytes:
-            spans.append((offset, offset + len(chunk)))
-            offset += len(chunk)
-        return spans
+        return list(zip(self.token_byte_starts, self.token_byte_ends, strict=True))
 
     @cached_property
     def piece_starts(self) -> list[int]:
         return [p.start for p in self.pieces]
 
+    @cached_property
+    def piece_byte_starts(self) -> list[int]:
+        """Byte offset of each piece (pieces end on whole characters, so these are exact)."""
+        first_tokens = accumulate(map(len, (p.ids for p in self.pieces)), initial=0)
+        return list(map(self.token_byte_starts.__getitem__, list(first_tokens)[:-1]))
+
     def piece_at(self, position: int) -> int:
         """Index of the piece holding character `position`."""
         return bisect_right(self.piece_starts, position) - 1
+
+    def byte_offset(self, position: int) -> int:
+        """UTF-8 byte offset of character `position` (a search, not a re-encoding of the text before it)."""
+        if position >= len(self.text):
+            return self.token_byte_ends[-1] if self.token_bytes else 0
+        index = self.piece_at(position)
+        piece = self.pieces[index]
+        return self.piece_byte_starts[index] + len(piece.text[: position - piece.start].encode("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -141,34 +169,41 @@ def analyze(text: str, encoding_name: str) -> TokenAnalysis:
 def group_pieces(ids: Sequence[int], token_bytes: Sequence[bytes]) -> list[Piece]:
     """Join consecutive tokens until their bytes decode to whole characters.
 
-    A buffer that starts on a character boundary and decodes strictly also ends on one,
-    so each piece is the shortest run of tokens that a person can read.
+    In valid UTF-8 a character starts on any byte but a continuation byte (0b10xxxxxx), so a
+    piece starts at every token whose first byte is not one; a token starting with one belongs
+    to the piece before it, and a token with no bytes to the one after it. Linear, and done with whole-list operations: a 20,000-character
+    text has tens of thousands of tokens, and this runs for each encoding shown.
     """
-    pieces: list[Piece] = []
-    buffer = b""
-    group: list[int] = []
-    start = 0
-    for token_id, chunk in zip(ids, token_bytes, strict=True):
-        buffer += chunk
-        group.append(token_id)
-        try:
-            text = buffer.decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        if not text:  # a token with no bytes of the text (SentencePiece's "▁" prefix) joins the next
-            continue
-        pieces.append(Piece(text, tuple(group), start, start + len(text)))
-        start += len(text)
-        buffer, group = b"", []
-    if group:  # only reachable for bytes that are not UTF-8, which encode() never produces
-        text = buffer.decode("utf-8", errors="replace")
-        pieces.append(Piece(text, tuple(group), start, start + len(text)))
-    return pieces
+    count = len(ids)
+    if count == 0:
+        return []
+    joined = b"".join(token_bytes)
+    byte_ends = list(accumulate(map(len, token_bytes)))
+    byte_starts = [0, *byte_ends[:-1]]
+    # One letter per token: "c" when its first byte is a continuation byte, "s" when it starts a
+    # character, "e" when it holds no bytes of the text (SentencePiece's "▁" prefix: joins the next).
+    if 0 in byte_ends or len(set(byte_ends)) < count:
+        kinds = bytes(_TOKEN_KIND[chunk[0]] if chunk else ord("e") for chunk in token_bytes)
+    else:
+        kinds = bytes(map(joined.__getitem__, byte_starts)).translate(_TOKEN_KIND)
+    starts_or_continues = kinds
+    if b"c" not in kinds and b"e" not in kinds:  # every token ends on a whole character: one piece each
+        texts = list(map(bytes.decode, token_bytes, repeat("utf-8"), repeat("replace")))
+        groups: list[tuple[int, ...]] = list(zip(ids))
+    else:
+        spans = [m.span() for m in _PIECE_OF_TOKENS.finditer(starts_or_continues)]
+        texts = [joined[byte_starts[i] : byte_ends[j - 1]].decode("utf-8", errors="replace") for i, j in spans]
+        groups = [tuple(ids[i:j]) for i, j in spans]
+    char_ends = list(accumulate(map(len, texts)))
+    char_starts = [0, *char_ends[:-1]]
+    return list(map(tuple.__new__, repeat(Piece), zip(texts, groups, char_starts, char_ends, strict=True)))
 
 
 def visible(text: str) -> str:
     """Whitespace made visible the way tiktokenizer shows it; newlines stay real line breaks."""
-    return text.translate(VISIBLE_WHITESPACE)
+    # Three replaces, not str.translate: translate goes character by character in Python's
+    # slow path for non-ASCII text (ten times slower on an emoji-heavy text).
+    return text.replace(" ", "·").replace("\t", "→").replace("\r", "␍")
 
 
 def visible_inline(text: str) -> str:
@@ -205,10 +240,25 @@ def pieces_within(analysis: TokenAnalysis, start: int, end: int) -> list[str]:
 
 
 def tokens_overlapping(analysis: TokenAnalysis, start: int, end: int) -> int:
-    """How many tokens hold at least one byte of text[start:end] (characters)."""
-    byte_start = len(analysis.text[:start].encode("utf-8"))
-    byte_end = byte_start + len(analysis.text[start:end].encode("utf-8"))
-    return sum(1 for s, e in analysis.token_byte_spans if s < byte_end and e > byte_start)
+    """How many tokens hold at least one byte of text[start:end] (characters); a binary search."""
+    byte_start, byte_end = analysis.byte_offset(start), analysis.byte_offset(end)
+    first = bisect_right(analysis.token_byte_ends, byte_start)  # the first token ending after the start
+    last = bisect_left(analysis.token_byte_starts, byte_end) - 1  # the last token starting before the end
+    return max(0, last - first + 1)
+
+
+def quoted(text: str) -> str:
+    """text, or its first QUOTE_CHARS - 1 characters and an ellipsis."""
+    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
+
+
+def listed(parts: Sequence[str]) -> dict[str, object]:
+    """{"parts": the first MAX_PARTS parts, quoted, joined by " | "} and, when some were left out,
+    {"more": how many} (bot/tokens/command.py says it in the reader's language)."""
+    values: dict[str, object] = {"parts": " | ".join(quoted(p) for p in parts[:MAX_PARTS])}
+    if len(parts) > MAX_PARTS:
+        values["more"] = len(parts) - MAX_PARTS
+    return values
 
 
 def _number_observations(analysis: TokenAnalysis) -> Iterable[Observation]:
@@ -221,7 +271,7 @@ def _number_observations(analysis: TokenAnalysis) -> Iterable[Observation]:
             grouped = len(match.group()) > 3 and all(len(p) <= 3 and p.isdigit() for p in parts)
             yield Observation(
                 "tokens.obs.number_groups" if grouped else "tokens.obs.number_split",
-                {"number": match.group(), "count": len(parts), "parts": " | ".join(parts)},
+                {"number": quoted(match.group()), "count": len(parts)} | listed(parts),
             )
         elif (
             len(parts) == 1
@@ -230,7 +280,7 @@ def _number_observations(analysis: TokenAnalysis) -> Iterable[Observation]:
             and analysis.pieces[analysis.piece_at(match.start())].text == match.group()
         ):
             whole_shown = True
-            yield Observation("tokens.obs.number_whole", {"number": match.group()})
+            yield Observation("tokens.obs.number_whole", {"number": quoted(match.group())})
 
 
 def _emoji_observations(analysis: TokenAnalysis) -> Iterable[Observation]:
@@ -242,7 +292,7 @@ def _emoji_observations(analysis: TokenAnalysis) -> Iterable[Observation]:
         seen.add(emoji)
         count = tokens_overlapping(analysis, match.start(), match.end())
         key = "tokens.obs.emoji_many" if count > 1 else "tokens.obs.emoji_one"
-        yield Observation(key, {"emoji": emoji, "count": count, "bytes": len(emoji.encode("utf-8"))})
+        yield Observation(key, {"emoji": quoted(emoji), "count": count, "bytes": len(emoji.encode("utf-8"))})
         if len(seen) == 3:
             return
 
@@ -250,12 +300,19 @@ def _emoji_observations(analysis: TokenAnalysis) -> Iterable[Observation]:
 def _split_character_observations(analysis: TokenAnalysis) -> Iterable[Observation]:
     """A non-emoji character that needed several tokens (a rare CJK character, say)."""
     emoji_spans = [m.span() for m in EMOJI.finditer(analysis.text)]
+    emoji_starts = [s for s, _ in emoji_spans]
     for piece in analysis.pieces:
         if piece.token_count < 2:
             continue
+        inside = bisect_right(emoji_starts, piece.start) - 1
+        if inside >= 0 and piece.end <= emoji_spans[inside][1]:
+            continue  # all of it is one emoji (the emoji observation covers it)
         for offset, char in enumerate(piece.text):
             position = piece.start + offset
-            if char.isspace() or any(s <= position < e for s, e in emoji_spans):
+            if char.isspace():
+                continue
+            inside = bisect_right(emoji_starts, position) - 1  # the last emoji starting here or before
+            if inside >= 0 and position < emoji_spans[inside][1]:
                 continue
             count = tokens_overlapping(analysis, position, position + 1)
             if count > 1:
@@ -267,31 +324,34 @@ def _split_character_observations(analysis: TokenAnalysis) -> Iterable[Observati
 
 
 def _word_observations(analysis: TokenAnalysis) -> Iterable[Observation]:
-    whole: list[str] = []
-    split: list[tuple[str, list[str], bool]] = []  # word, its parts, whether a space precedes it
+    whole: dict[str, None] = {}  # in the order they appear
+    split: dict[str, tuple[list[str], bool]] = {}  # word -> its parts, whether a space precedes it
     for match in WORD.finditer(analysis.text):
         word = match.group()
+        if word in whole or word in split:
+            continue
         parts = pieces_within(analysis, match.start(), match.end())
         spaced = match.start() > 0 and analysis.text[match.start() - 1] == " "
         if len(parts) == 1:
             # A word is "one token" only if its piece holds nothing but the word and maybe a leading space.
             piece = analysis.pieces[analysis.piece_at(match.start())]
-            if piece.token_count == 1 and piece.text.strip() == word and word not in whole:
-                whole.append(word)
-        elif all(w != word for w, _, _ in split):
-            split.append((word, parts, spaced))
+            if piece.token_count == 1 and piece.text.strip() == word:
+                whole[word] = None
+        else:
+            split[word] = (parts, spaced)
     if whole:
         longest = set(sorted(whole, key=len, reverse=True)[:3])
         shown = [w for w in whole if w in longest]  # in the order they appear
         yield Observation(
             "tokens.obs.words_whole",
-            {"words": ", ".join(f"«{w}»" for w in shown), "count": len(shown)},
+            {"words": ", ".join(f"«{quoted(w)}»" for w in shown), "count": len(shown)},
         )
-    for word, parts, spaced in sorted(split, key=lambda item: -len(item[0]))[:2]:
-        values = {"word": word, "count": len(parts), "parts": " | ".join(parts)}
+    for word, (parts, spaced) in sorted(split.items(), key=lambda item: -len(item[0]))[:2]:
+        values = {"word": quoted(word), "count": len(parts)} | listed(parts)
         # A common word split only because no space precedes it (at the start of a line, say):
-        # the vocabulary has it with its space. Say that, not that the word is rare.
-        if not spaced and len(encode_plain(analysis.encoding.name, " " + word)) == 1:
+        # the vocabulary has it with its space. Say that, not that the word is rare. (A word longer
+        # than any token cannot be one: it is not encoded again.)
+        if not spaced and len(word) < QUOTE_CHARS and len(encode_plain(analysis.encoding.name, " " + word)) == 1:
             yield Observation("tokens.obs.word_split_unspaced", values | {"spaced": visible(" " + word)})
         else:
             yield Observation("tokens.obs.word_split", values)
@@ -334,8 +394,8 @@ def _language_observations(
     else:
         spanish, english, english_text = other_count, analysis.count, analysis.text
     key = "tokens.obs.spanish_costs_more" if spanish > english else "tokens.obs.spanish_costs_same"
-    quoted = " ↵ ".join(line.strip() for line in english_text.splitlines())  # a quote fits on one line
-    yield Observation(key, {"english": quoted, "english_count": english, "spanish_count": spanish})
+    quote = " ↵ ".join(line.strip() for line in english_text.splitlines())  # a quote fits on one line
+    yield Observation(key, {"english": quote, "english_count": english, "spanish_count": spanish})
 
 
 # --- costs ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 from cachetools import TTLCache
@@ -261,18 +262,22 @@ def ids_text(analyses: list[TokenAnalysis], budget: int) -> tuple[str, bool]:
     """Ids comma-separated (one line per encoding when several); returns (text, whether cut)."""
     lines, cut = [], False
     for analysis in analyses:
-        line = ", ".join(str(i) for i in analysis.ids)
-        if len(line) > budget:
+        # An id takes at least 3 characters with its ", ": no more than this many can fit.
+        line = ", ".join(map(str, analysis.ids[: budget // 3 + 1]))
+        if len(line) > budget or len(analysis.ids) > budget // 3 + 1:
             line, cut = line[: line.rfind(", ", 0, budget)] + ", …", True
         lines.append(f"{analysis.encoding.name}: {line}" if len(analyses) > 1 else line)
     return "\n".join(lines), cut
 
 
 def observation_text(observation, lang: str) -> str:
-    key = observation.key
-    if key == "tokens.obs.words_whole" and observation.values["count"] == 1:
+    key, values = observation.key, dict(observation.values)
+    if key == "tokens.obs.words_whole" and values["count"] == 1:
         key = "tokens.obs.word_whole"
-    return t(lang, key, **observation.values)
+    more = values.pop("more", 0)
+    if more:  # only the first pieces are listed (bot.tokens.analysis.listed)
+        values["parts"] = f"{values['parts']} | {t(lang, 'tokens.obs.more_parts', count=number(lang, more))}"
+    return t(lang, key, **values)
 
 
 def translation_of(text: str) -> tuple[str, str] | None:
@@ -356,10 +361,14 @@ def tokens_tsv(analyses: list[TokenAnalysis]) -> bytes:
     """Every token of every encoding: position, id and text (· for spaces, ↵ for newlines, � for part of a character)."""
     lines = ["encoding\tposition\tid\ttoken"]
     for analysis in analyses:
-        for position, (token_id, token) in enumerate(
-            zip(analysis.ids, analysis.token_texts(), strict=True), 1
-        ):
-            lines.append(f"{analysis.encoding.name}\t{position}\t{token_id}\t{visible_inline(token)}")
+        # One translation of all the token texts at once, not one per token (NUL cannot be a
+        # separator in a text that holds one).
+        if "\0" in analysis.text:
+            texts = [visible_inline(token) for token in analysis.token_texts()]
+        else:
+            texts = visible_inline("\0".join(analysis.token_texts())).split("\0")
+        name = analysis.encoding.name
+        lines.extend(map("%s\t%d\t%d\t%s".__mod__, zip(repeat(name), range(1, analysis.count + 1), analysis.ids, texts, strict=False)))
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 

@@ -278,6 +278,7 @@ def _build(info: EncodingInfo) -> Encoder:
 
 def _build_tiktoken(info: EncodingInfo) -> tiktoken.Encoding:
     ranks = _verified_ranks(info)
+    _token_bytes[info.name] = _by_rank(ranks)
     if info.name == "llama-3.1":
         return tiktoken.Encoding(
             name="llama-3.1",
@@ -400,7 +401,19 @@ class MistralEncoding:
         return set(self._specials)
 
 
+def _by_rank(ranks: dict[bytes, int]) -> list[bytes]:
+    """The tokens' bytes indexed by id (the ordinary tokens' ids are their ranks)."""
+    tokens = list(ranks)
+    if list(ranks.values()) == list(range(len(tokens))):  # quicktok's files are in rank order
+        return tokens
+    table = [b""] * (max(ranks.values()) + 1)
+    for token, rank in ranks.items():
+        table[rank] = token
+    return table
+
+
 _cache: dict[str, Encoder] = {}
+_token_bytes: dict[str, list[bytes]] = {}
 _lock = threading.Lock()
 
 
@@ -437,7 +450,11 @@ def token_bytes(name: str, ids: Sequence[int]) -> tuple[bytes, ...]:
     the first token (which may then hold no bytes at all, as "▁" before a digit does).
     """
     encoding = get_encoding(name)
-    chunks = [encoding.decode_single_token_bytes(i) for i in ids]
+    table = _token_bytes.get(MODEL_ALIASES.get(name, name))
+    if table is not None:  # a list lookup per id, no call into the tokenizer per id
+        chunks = list(map(table.__getitem__, ids))
+    else:
+        chunks = [encoding.decode_single_token_bytes(i) for i in ids]
     if chunks and ENCODINGS[MODEL_ALIASES.get(name, name)].dummy_prefix and chunks[0].startswith(b" "):
         chunks[0] = chunks[0][1:]
     return tuple(chunks)

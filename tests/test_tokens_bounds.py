@@ -1,0 +1,148 @@
+"""/tokens stays bounded and linear whatever the text: observations quote long words short and list
+a few pieces (issue 14, item 2), and the analysis does work in proportion to the text (issue 16).
+
+Sizes and call counts, never times: the time figures are in bench/tokens_growth.py."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from bot.i18n import t
+from bot.replies import BulletList
+from bot.tokens.analysis import (
+    MAX_PARTS,
+    QUOTE_CHARS,
+    analyze,
+    group_pieces,
+    observations,
+    tokens_overlapping,
+)
+from bot.tokens.command import observation_text, tokens_reply
+from bot.tokens.encodings import encode_plain, token_bytes
+
+CHAT_LIMIT = 20_000  # settings.tokens.max_chars
+
+
+def emoji(n: int) -> str:
+    return ("🍕☕👩‍💻🇪🇸👍🏽❤️🎉🤖 " * n)[:n]
+
+
+def distinct_words(n: int) -> str:
+    return " ".join(f"palabrota{i}xq" for i in range(n))[:n]
+
+
+# Each pathological kind the issues name: one long word, one long number, emoji, code, rare characters.
+TEXTS = {
+    "one repeated character": lambda n: "a" * n,
+    "digits": lambda n: "".join(str(i % 10) for i in range(n)),
+    "emoji": emoji,
+    "one emoji sequence": lambda n: "👩" + "\u200d👩" * (n // 3),
+    "distinct words": distinct_words,
+    "rare characters in one word": lambda n: "𓀀𓀁𓀂𓀃" * (n // 8),
+    "code": lambda n: ('def f(x):\n    return {"a": [x, 2]}\n' * n)[:n],
+}
+
+
+@pytest.mark.parametrize("kind", TEXTS)
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_every_observation_is_short_whatever_the_text(kind, lang):
+    """Case from issue 14: 6,000 × «a» quoted the whole word and its 750 pieces in one bullet."""
+    text = TEXTS[kind](CHAT_LIMIT)
+    for name in ("o200k_base", "llama-3.1"):
+        for observation in observations(analyze(text, name)):
+            line = observation_text(observation, lang)
+            assert len(line) <= 500, (observation.key, len(line))
+            for value in observation.values.values():
+                if isinstance(value, str) and observation.key != "tokens.obs.spanish_costs_more":
+                    assert len(value) <= MAX_PARTS * (QUOTE_CHARS + 3) + 10
+
+
+def test_a_long_word_is_quoted_short_with_a_few_pieces_and_how_many_more():
+    text = "a" * 6000
+    analysis = analyze(text, "o200k_base")
+    [split] = [o for o in observations(analysis) if o.key.startswith("tokens.obs.word_split")]
+    pieces = len(analysis.pieces)
+    assert split.values["count"] == pieces > MAX_PARTS
+    assert split.values["word"] == "a" * (QUOTE_CHARS - 1) + "…"
+    assert split.values["parts"] == " | ".join(p.text for p in analysis.pieces[:MAX_PARTS])
+    assert split.values["more"] == pieces - MAX_PARTS
+    shown = observation_text(split, "es")
+    assert t("es", "tokens.obs.more_parts", count=f"{pieces - MAX_PARTS:,}".replace(",", ".")) in shown
+    assert t("en", "tokens.obs.more_parts", count=f"{pieces - MAX_PARTS:,}") in observation_text(split, "en")
+
+
+def test_a_short_word_is_listed_whole_as_before():
+    [split] = [o for o in observations(analyze("def saludar(nombre):", "o200k_base")) if o.key == "tokens.obs.word_split"]
+    assert split.values == {"word": "saludar", "count": 2, "parts": "sal | udar"}
+
+
+def test_the_observations_bullet_of_a_6000_a_reply_is_short(settings):
+    reply = tokens_reply("a" * 6000, ("o200k_base",), "es", settings.tokens, picture=False)
+    [noticed] = [p for p in reply.parts if isinstance(p, BulletList)]
+    assert sum(len(item.text) for item in noticed.items) < 1000
+
+
+@pytest.mark.parametrize("text", ["Hola 👩‍💻 𓀀 mundo 2024 🇪🇸!", "a" * 50, "ñandú 🍕🍕 漢字 \u0301e"])
+def test_tokens_overlapping_counts_the_tokens_holding_each_span(text):
+    """The binary search against the definition: every token with at least one byte of the span."""
+    for name in ("o200k_base", "cl100k_base", "llama-3.1"):
+        analysis = analyze(text, name)
+        spans, offset = [], 0
+        for chunk in token_bytes(name, encode_plain(name, text)):
+            spans.append((offset, offset + len(chunk)))
+            offset += len(chunk)
+        for start in range(len(text)):
+            for end in range(start + 1, min(len(text), start + 4) + 1):
+                byte_start = len(text[:start].encode())
+                byte_end = byte_start + len(text[start:end].encode())
+                expected = sum(1 for s, e in spans if s < byte_end and e > byte_start)
+                assert tokens_overlapping(analysis, start, end) == expected, (name, start, end)
+
+
+def test_pieces_match_decoding_until_whole_characters():
+    """The list-at-a-time grouping against the definition (decode strictly, else take one more token)."""
+    text = "Hola 👩‍💻 𓀀𓀁 mundo 🇪🇸 ñ 漢字 e\u0301 " * 3
+    for name in ("o200k_base", "cl100k_base", "llama-3.1"):
+        ids = encode_plain(name, text)
+        chunks = token_bytes(name, ids)
+        expected, buffer, group = [], b"", []
+        for token_id, chunk in zip(ids, chunks, strict=True):
+            buffer, group = buffer + chunk, [*group, token_id]
+            try:
+                expected.append((buffer.decode("utf-8"), tuple(group)))
+            except UnicodeDecodeError:
+                continue
+            buffer, group = b"", []
+        assert [(p.text, p.ids) for p in group_pieces(ids, chunks)] == expected
+
+
+def python_calls(function) -> int:
+    """How many Python and built-in function calls `function()` makes (a count, not a time)."""
+    calls = [0]
+
+    def count(frame, event, arg):
+        if event in ("call", "c_call"):
+            calls[0] += 1
+
+    sys.setprofile(count)
+    try:
+        function()
+    finally:
+        sys.setprofile(None)
+    return calls[0]
+
+
+@pytest.mark.parametrize("kind", TEXTS)
+def test_the_analysis_does_work_in_proportion_to_the_text(kind, settings):
+    """Four times the text, at most about four times the calls: the per-character emoji check and
+    the split-word check made 6 million calls for 20,000 emoji characters (quadratic)."""
+    small, large = TEXTS[kind](2_500), TEXTS[kind](10_000)
+
+    def reply(text):
+        return lambda: tokens_reply(text, ("o200k_base", "cl100k_base", "llama-3.1"), "es", settings.tokens, picture=False)
+
+    reply(small)()  # warm: encodings and caches
+    ratio = python_calls(reply(large)) / python_calls(reply(small))
+    assert ratio < 5, ratio
