@@ -20,7 +20,7 @@ from bot.tokens.analysis import (
     tokens_overlapping,
 )
 from bot.tokens.command import observation_text, tokens_reply
-from bot.tokens.encodings import encode_plain, token_bytes
+from bot.tokens.encodings import ENCODINGS, encode_plain, prepare_text, token_bytes
 
 CHAT_LIMIT = 20_000  # settings.tokens.max_chars
 
@@ -87,7 +87,8 @@ def test_the_observations_bullet_of_a_6000_a_reply_is_short(settings):
 @pytest.mark.parametrize("text", ["Hola 👩‍💻 𓀀 mundo 2024 🇪🇸!", "a" * 50, "ñandú 🍕🍕 漢字 \u0301e"])
 def test_tokens_overlapping_counts_the_tokens_holding_each_span(text):
     """The binary search against the definition: every token with at least one byte of the span."""
-    for name in ("o200k_base", "cl100k_base", "llama-3.1"):
+    for name in ENCODINGS:
+        text = prepare_text(ENCODINGS[name], text)
         analysis = analyze(text, name)
         spans, offset = [], 0
         for chunk in token_bytes(name, encode_plain(name, text)):
@@ -103,8 +104,8 @@ def test_tokens_overlapping_counts_the_tokens_holding_each_span(text):
 
 def test_pieces_match_decoding_until_whole_characters():
     """The list-at-a-time grouping against the definition (decode strictly, else take one more token)."""
-    text = "Hola 👩‍💻 𓀀𓀁 mundo 🇪🇸 ñ 漢字 e\u0301 " * 3
-    for name in ("o200k_base", "cl100k_base", "llama-3.1"):
+    for name in ENCODINGS:
+        text = prepare_text(ENCODINGS[name], "2024 Hola 👩‍💻 𓀀𓀁 mundo 🇪🇸 ñ 漢字 e\u0301 " * 3)
         ids = encode_plain(name, text)
         chunks = token_bytes(name, ids)
         expected, buffer, group = [], b"", []
@@ -113,6 +114,9 @@ def test_pieces_match_decoding_until_whole_characters():
             try:
                 expected.append((buffer.decode("utf-8"), tuple(group)))
             except UnicodeDecodeError:
+                continue
+            if not expected[-1][0]:  # no bytes of the text (SentencePiece's "▁"): joins the next
+                expected.pop()
                 continue
             buffer, group = b"", []
         assert [(p.text, p.ids) for p in group_pieces(ids, chunks)] == expected
