@@ -119,6 +119,10 @@ NEXT_SAMPLE = Action("next:sample:{run}:{steps}", run=NUMBER, steps=NUMBER)  # d
 NEXT_PICK = Action("next:pick:{run}:{steps}:{rank}", run=NUMBER, steps=NUMBER, rank=NUMBER)  # 1 = likeliest
 NEXT_RETRY = Action("next:retry:{run}:{steps}", run=NUMBER, steps=NUMBER)  # after a failed step
 NEXT_FORK = Action("next:fork:{run}:{steps}", run=NUMBER, steps=NUMBER)  # your own copy from here
+NEXT_GUESS = Action("next:guess:{round}:{option}", round=NUMBER, option=NUMBER)  # the class game: a button
+NEXT_WRITE = Action("next:write:{round}", round=NUMBER)  # opens the typed-guess form
+NEXT_TYPED = Action("next:typed:{round}", round=NUMBER)  # that form's submission
+NEXT_CLOSE = Action("next:close:{round}", round=NUMBER)  # the instructor closes the round now
 
 # --- /privacy (bot/privacy) -------------------------------------------------------------------
 PRIVACY_DELETE = Action("privacy:delete")  # asks to confirm

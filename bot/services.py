@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from bot.homework.service import Homework
     from bot.llm.client import LlmClient
     from bot.llm.queue import LlmTraffic
+    from bot.next.game import NextGame
     from bot.quiz.engine import QuizEngine
 
 log = logging.getLogger("aula")
@@ -81,6 +82,13 @@ class Services:
         from bot.tokens.command import new_recent_replies
 
         return new_recent_replies(self._app)
+
+    @cached_property
+    def next_game(self) -> NextGame:
+        """/next's class game: its rounds' timers and result posts."""
+        from bot.next.game import NextGame
+
+        return NextGame(self._app)
 
     @cached_property
     def next_random(self) -> random.Random:

@@ -6,7 +6,7 @@ top_logprobs: k`, the prefix as the user's message) for one token and shows the 
 probabilities, what they cover, a temperature table and a bar chart. Buttons take a step (greedy,
 sampled at the temperature, or one of the top five): the token is appended and the model asked
 again. Every call goes through /compare's fair per-model queue and the class's daily token budget;
-runs are stored, so their buttons work after a restart.
+runs are stored, so their buttons work after a restart. The class game (juego:sí) is bot.next.game.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from bot.llm.client import (
 )
 from bot.llm.live import Admission, Budget, admit
 from bot.llm.queue import QUEUE_REFRESH_S, SharedCall, day_start
+from bot.next import game
 from bot.next.display import both_reply, run_reply
 from bot.next.logic import ROLES, Distribution, Generation, NoLogprobs, Step, counted_tokens, fetch
 from bot.next.store import NextRepository, dump_steps
@@ -55,12 +56,15 @@ SPEC = CommandSpec(
         Option("modelo", "next.option.model", choices=MODEL_CHOICES, name_en="model"),
         Option("temperatura", "next.option.temperature", kind="number", name_en="temperature"),
         Option("perfil", "next.option.profile", autocomplete=True, name_en="profile"),
+        Option("juego", "next.option.game", kind="boolean", name_en="game"),
+        Option("exportar", "next.option.export", kind="boolean", name_en="export"),
     ),
 )
 
 
 async def on_startup(app: Aula) -> None:
     app.services.llm, app.services.llm_traffic  # noqa: B018 - created now, not on a class's first click
+    await app.services.next_game.start()  # closes rounds that expired while the bot was down
 
 
 def rng(app: Aula) -> random.Random:
@@ -188,6 +192,9 @@ def failure_reply(text: str) -> Reply:
 
 
 async def run(request: Request, app: Aula):
+    if request.arg("exportar", False):
+        yield await game.export(request, app)
+        return
     prompt = request.arg("texto") or ""
     if not prompt.strip():
         raise UserError("next.need_text")
@@ -195,6 +202,15 @@ async def run(request: Request, app: Aula):
     which = {"both": BOTH, "instruido": "instruct"}.get(which, which)
     if which not in MODEL_CHOICES:
         raise UserError("next.unknown_model", value=which, known=", ".join(MODEL_CHOICES))
+    if request.arg("juego", False):
+        if not request.user.is_instructor:
+            raise UserError("error.instructor_only")
+        if which == BOTH:
+            raise UserError("next.game.one_model")
+        profile = profile_for(request, app)
+        asking = Asking(app, request, profile, (request.place.platform, request.place.workspace_id))
+        yield await game.start_round(request, app, prompt, which, asking)
+        return
     settings = app.settings.next
     temperature = request.arg("temperatura")
     temperature = settings.temperature if temperature is None else float(temperature)
@@ -251,6 +267,10 @@ STEP_ACTIONS = {
 
 
 async def on_action(request: Request, app: Aula):
+    answered = await game.on_action(request, app)
+    if answered is not None:
+        yield answered
+        return
     found = first_match(tuple(STEP_ACTIONS), request.action)
     if found is None:
         raise UserError("error.unknown_action")
