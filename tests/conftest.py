@@ -8,7 +8,7 @@ from bot.app import Aula
 from bot.requests import Place, Request, User
 from bot.settings import Settings, load_settings
 
-QUIET_LOOPS = {"AULA__QUIZ__TICK_SECONDS": "0", "AULA__HOMEWORK__TICK_SECONDS": "0"}
+QUIET_LOOPS = {"AULA__QUIZ__TICK_SECONDS": "0", "AULA__HOMEWORK__TICK_SECONDS": "0", "AULA__NEXT__TICK_SECONDS": "0"}
 
 
 @pytest.fixture

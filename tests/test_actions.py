@@ -37,11 +37,6 @@ OLD_IDS = [
     "roles:form:gpt-4o",
     "roles:edit:1",
     "roles:switch:1:gpt-4o",
-    # the /next class game's, as bot/next/game.py first posted them
-    "next:guess:1:0",
-    "next:write:1",
-    "next:typed:1",
-    "next:close:1",
     # written inline by the previous code
     "quiz:hw-unmute:1",
     "roles:live:1",

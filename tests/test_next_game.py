@@ -179,3 +179,22 @@ async def test_a_typed_guess_outside_the_top_k_scores_zero_and_bad_guesses_are_r
         assert row["probability"] == 0.0
     finally:
         await app.close()
+
+
+async def test_the_timer_runs_only_while_a_round_is_open(tmp_path, server):
+    import asyncio
+
+    environ = {"AULA_DATABASE": str(tmp_path / "t.sqlite3"), "AULA_LLM_BASE_URL": server.base_url,
+               "AULA_LLM_API_KEY": API_KEY, "AULA__NEXT__TICK_SECONDS": "0.01", "AULA__NEXT__GAME_SECONDS": "5"}  # fmt: skip
+    clock, messenger = FakeClock(), RecordingMessenger()
+    app = await started(load_settings(environ=environ, dotenv_path=None), clock, messenger)
+    try:
+        game = app.services.next_game
+        assert game._loop is None  # no game, no background work
+        await handle(app, game_request())
+        assert game._loop is not None and not game._loop.done()
+        clock.advance(6)
+        await asyncio.wait_for(game._loop, timeout=10)  # closes the round by itself, then stops
+        assert "Resultados del juego n.º 1" in plain_text(messenger.sent[-1][2])
+    finally:
+        await app.close()

@@ -139,6 +139,10 @@ class GameRepository:
         )
         return bool(rows)
 
+    async def open_count(self) -> int:
+        row = await self.db.fetchone("SELECT COUNT(*) FROM next_rounds WHERE closed = 0")
+        return int(row[0]) if row else 0
+
     async def mark_closed(self, round_id: int) -> None:
         await self.db.execute("UPDATE next_rounds SET closed = 1 WHERE id = ?", (round_id,))
 
@@ -213,6 +217,27 @@ class NextGame(Ticker):
     @property
     def settings(self):
         return self.app.settings.next
+
+    async def start(self) -> None:
+        """At start-up: close what expired while the bot was down; tick on only while rounds are open."""
+        await self._tick_logged()
+        if await self.repo.open_count():
+            self.keep_ticking()
+
+    def keep_ticking(self) -> None:
+        """Tick every tick_seconds until no round is open (a class without games pays nothing)."""
+        if self.tick_seconds > 0 and (self._loop is None or self._loop.done()):
+            self._loop = asyncio.create_task(self._tick_while_open(), name=self.name)
+
+    async def _tick_while_open(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_seconds)
+            await self._tick_logged()
+            try:
+                if not await self.repo.open_count():
+                    return
+            except Exception:  # storage trouble: keep trying, the next tick may get through
+                log.exception("next-game: counting open rounds failed")
 
     async def tick(self) -> None:
         async with self._lock:
@@ -325,6 +350,7 @@ async def start_round(request: Request, app: Aula, prompt: str, role: str, askin
     assert game_round is not None
     message_id = await messenger.send(request.place, round_reply(game_round, lang))
     await game.repo.set_message(round_id, message_id)
+    game.keep_ticking()
     return Reply.private(Paragraph.of(t(lang, "next.game.started", number=round_id, seconds=settings.game_seconds)))
 
 
