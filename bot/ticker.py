@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Hashable
 
 log = logging.getLogger("aula")
 
@@ -62,3 +63,37 @@ class Ticker:
             await self.tick()
         except Exception:  # one bad tick must not stop the timers
             log.exception("%s tick failed", self.name)
+
+
+class PostRetries:
+    """How often each post to a channel failed since the start, and when to stop trying it.
+
+    A Ticker retries what is not posted yet at every tick; a post that keeps failing (a deleted
+    channel, a missing permission) is given up after `max_attempts` (logged each time, never
+    raised). What giving up means is the caller's rule: with `given_up_is_done` the post counts
+    as done so what follows it can go on (the quiz's results: the next question's are not held
+    back); without, it stays undone in storage and is tried again after the next start (a
+    homework answer: nothing else waits for it).
+    """
+
+    def __init__(self, max_attempts: int, *, given_up_is_done: bool, logger: logging.Logger = log) -> None:
+        self.max_attempts = max_attempts
+        self.given_up_is_done = given_up_is_done
+        self.log = logger
+        self._failures: dict[Hashable, int] = {}
+
+    def given_up(self, key: Hashable) -> bool:
+        return self._failures.get(key, 0) >= self.max_attempts
+
+    async def post(self, key: Hashable, posting: Awaitable[object], what: str, *args: object) -> bool:
+        """Await `posting`. True when it was posted, or when it has just been given up and that
+        counts as done; False when it failed (logged as `what % args` with the attempt number)."""
+        try:
+            await posting
+        except Exception:
+            failures = self._failures.get(key, 0) + 1
+            self._failures[key] = failures
+            self.log.exception(what + " (attempt %s of %s)", *args, failures, self.max_attempts)
+            return self.given_up_is_done and failures >= self.max_attempts
+        self._failures.pop(key, None)
+        return True

@@ -42,7 +42,7 @@ from bot.messenger import Messenger
 from bot.quiz.banks import Bank, BankCatalog
 from bot.replies import Attachment, Button, Form, Paragraph, Reply
 from bot.requests import Place, Request
-from bot.ticker import Ticker
+from bot.ticker import PostRetries, Ticker
 
 if TYPE_CHECKING:
     from bot.app import Aula
@@ -61,7 +61,8 @@ class Homework(Ticker):
         self.repo = HomeworkRepository(app.db)
         self.catalog = catalog
         self._lock = asyncio.Lock()  # posts to the channel, one at a time
-        self._post_failures: dict[tuple[str, int], int] = {}
+        # A post given up stays unposted in storage: tried again after the next start.
+        self._posts = PostRetries(MAX_POST_ATTEMPTS, given_up_is_done=False, logger=log)
 
     @property
     def settings(self):
@@ -170,7 +171,7 @@ class Homework(Ticker):
         threads: dict[int, dict[int, tuple[str, str]]] = {}
         for answer in await self.repo.unposted(now):
             key = ("answer", answer.id)
-            if self._post_failures.get(key, 0) >= MAX_POST_ATTEMPTS:
+            if self._posts.given_up(key):
                 continue
             if answer.assignment_id not in assignments:
                 assignments[answer.assignment_id] = await self.repo.assignment(answer.assignment_id)
@@ -188,28 +189,21 @@ class Homework(Ticker):
                 thread_id,
             )
             author = shown_name(assignment, answer, order[answer.assignment_id], assignment.locale)
-            try:
-                for post in answer_posts(assignment, answer, author):
-                    await messenger.send(place, post)
-            except Exception:
-                self._post_failures[key] = self._post_failures.get(key, 0) + 1
-                log.exception("homework %s: posting an answer failed", assignment.id)
-                continue
-            await self.repo.mark_posted(answer.id, self.app.clock())
+            if await self._posts.post(
+                key, send_all(messenger, place, answer_posts(assignment, answer, author)),
+                "homework %s: posting an answer failed", assignment.id,
+            ):  # fmt: skip
+                await self.repo.mark_posted(answer.id, self.app.clock())
 
     async def _note_deadline(self, assignment: Assignment) -> None:
         messenger = self.messenger(assignment.place.platform)
         key = ("deadline", assignment.id)
-        if messenger is None or self._post_failures.get(key, 0) >= MAX_POST_ATTEMPTS:
+        if messenger is None or self._posts.given_up(key):
             return
         answered = len(await self.repo.first_answerers(assignment.id))
-        try:
-            await messenger.send(assignment.place, deadline_reply(assignment, answered))
-        except Exception:
-            self._post_failures[key] = self._post_failures.get(key, 0) + 1
-            log.exception("homework %s: could not post the deadline", assignment.id)
-            return
-        await self.repo.mark_deadline_posted(assignment.id, self.app.clock())
+        posting = messenger.send(assignment.place, deadline_reply(assignment, answered))
+        if await self._posts.post(key, posting, "homework %s: could not post the deadline", assignment.id):
+            await self.repo.mark_deadline_posted(assignment.id, self.app.clock())
 
     async def _remind(self, assignment: Assignment, now: float) -> None:
         """A private note to each student on the roster with questions left (not opted out)."""
@@ -390,3 +384,9 @@ class Homework(Ticker):
                 data, f"tarea-{assignment.id}-{assignment.bank_name}.csv", t(lang, "homework.export_file")
             ),
         )
+
+
+async def send_all(messenger: Messenger, place: Place, replies: list[Reply]) -> None:
+    """Send replies in order (one answer's posts); the first failure stops and raises."""
+    for reply in replies:
+        await messenger.send(place, reply)

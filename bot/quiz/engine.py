@@ -39,7 +39,7 @@ from bot.quiz.store import (
 )
 from bot.replies import Reply
 from bot.requests import Request
-from bot.ticker import Ticker
+from bot.ticker import PostRetries, Ticker
 
 if TYPE_CHECKING:
     from bot.app import Aula
@@ -126,7 +126,7 @@ class QuizEngine(Ticker):
         self._lock = asyncio.Lock()  # state changes and posts, one at a time (clicks do not take it)
         self._sessions: dict[int, QuizSession] = {}  # questions and rules never change after the start
         self._refreshed: dict[tuple[int, int], float] = {}  # question -> when its message was last updated
-        self._post_failures: dict[tuple[int, int], int] = {}
+        self._posts = PostRetries(MAX_POST_ATTEMPTS, given_up_is_done=True, logger=log)  # the quiz moves on
 
     @property
     def settings(self):
@@ -292,16 +292,7 @@ class QuizEngine(Ticker):
 
     async def _post(self, session_id: int, position: int, posting) -> bool:
         """Await a post; True when done, or when it failed too often to keep trying."""
-        key = (session_id, position)
-        try:
-            await posting
-        except Exception:
-            failures = self._post_failures.get(key, 0) + 1
-            self._post_failures[key] = failures
-            log.exception("quiz %s: posting results failed (attempt %s)", session_id, failures)
-            return failures >= MAX_POST_ATTEMPTS
-        self._post_failures.pop(key, None)
-        return True
+        return await self._posts.post((session_id, position), posting, "quiz %s: posting results failed", session_id)
 
     async def _refresh_open(self, now: float) -> None:
         """Show how many answered (never what) and the time left, every refresh_seconds."""
