@@ -14,6 +14,9 @@ import pytest
 
 from adapters.cli import main
 from bot.compare.store import CompareRepository, OutputRecord
+from bot.i18n import t
+from bot.next.logic import Generation
+from bot.next.store import NextRepository
 from bot.roles.store import RolesConversations
 from bot.roles.templates import Message
 from tests.fake_slack import (
@@ -120,7 +123,14 @@ async def test_clicks_from_another_workspace_change_nothing_and_read_nothing(bot
         "slack", TEAM_ID, "U0ANA", "llama-3.1", [Message("user", "secreto de A")], clock(), 3600
     )
 
+    run = await NextRepository(aula.db).create(
+        at=clock(), platform="slack", workspace_id=TEAM_ID, channel_id=CHANNEL_ID, user_id="U0ANA",
+        user_name="ana", profile="default", temperature=1.0,
+        generation=Generation(role="base", model="m", prompt="secreto de A"),
+    )  # fmt: skip
+
     answer = await click(app, slack, "aula:quiz:answer:1:0:A", "answer")
+    fork = await click(app, slack, f"aula:next:fork:{run}:0", "fork")
     rank = await click(app, slack, "aula:quiz:rank:1", "rank")
     vote = await click(app, slack, f"aula:compare:vote:{run_id}:A", "vote")
     reveal = await click(app, slack, f"aula:compare:reveal:{run_id}", "reveal")
@@ -131,6 +141,8 @@ async def test_clicks_from_another_workspace_change_nothing_and_read_nothing(bot
     for reply in (vote, reveal):
         assert "Esa comparación ya no existe" in texts(reply["blocks"])
     assert "Esa conversación ya no está guardada" in texts(edit["blocks"])
+    assert t("es", "next.run_gone") in texts(fork["blocks"])
+    assert [r["id"] for r in await aula.db.fetchall("SELECT id FROM next_runs")] == [run]  # no copy
     assert "salida de A" not in str(slack.calls) and "secreto de A" not in str(slack.calls)
     # The victim's records are unchanged.
     assert await aula.db.fetchall("SELECT * FROM quiz_answers") == []

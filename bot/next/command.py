@@ -279,7 +279,11 @@ async def on_action(request: Request, app: Aula):
     run_id, count, rank = values["run"], values["steps"], values.get("rank", 0)
     repo = NextRepository(app.db)
     record = await repo.get(run_id)
-    if record is None:
+    # A button id names a run by number: another class must neither step nor fork (copy) it.
+    if record is None or (record.platform, record.workspace_id) != (
+        request.place.platform,
+        request.place.workspace_id,
+    ):
         raise UserError("next.run_gone")
     lang, settings = request.locale, app.settings.next
     mine = (record.platform, record.user_id) == (request.place.platform, request.user.id)
