@@ -8,6 +8,8 @@ Each test asserts the attacker's (B) and the victim's (A) view.
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 from simcord import interactions
 from simcord.backend import serializers
@@ -143,3 +145,24 @@ async def test_a_click_from_another_server_neither_answers_nor_reads_a_quiz(simc
     # In their own class, both still play.
     mine = await b_student.click(b_question, custom_id="quiz:answer:2:0:A")
     assert "Answer recorded: A" in mine.response.content
+
+
+async def test_an_alias_bomb_import_is_refused_and_the_class_goes_on(simcord_env, classes):
+    """Issue 13, item 6: 603 bytes of nested YAML aliases blocked the event loop for 181 s."""
+    from tests.test_quiz_banks import alias_bomb
+
+    (a_channel, a_teacher, a_student), (b_channel, b_teacher, _) = classes
+    tracemalloc.start()
+    try:
+        refused = await b_teacher.slash(b_channel, "quiz import", archivo=("bomba.yaml", alias_bomb("id").encode()))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50_000_000  # bytes, the whole bot included
+    assert refused.ephemeral and "uses YAML anchors or aliases" in refused.response.content
+    assert "lol" not in refused.response.content
+    assert await simcord_env.bot.aula.db.fetchall("SELECT * FROM quiz_class_banks") == []
+    # The other class, and this one, carry on.
+    await a_teacher.slash(a_channel, "quiz start", banco="seccion-2")
+    answered = await a_student.click(a_channel.last_message, custom_id="quiz:answer:1:0:B")
+    assert "Answer recorded: B" in answered.response.content

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 
 from bot.quiz.banks import (
@@ -190,3 +192,50 @@ def test_spanish_no_and_english_yes_stay_text_not_booleans():
         "b.yaml",
     )
     assert [o["es"] for o in bank.questions[0].options] == ["sí", "no", "yes", "off"]
+
+
+def alias_bomb(where: str) -> str:
+    """A 'billion laughs' bank: nine levels of nine aliases, about 600 bytes, 9**9 leaves
+    once expanded (issue 13: 181 s, 8.5 GB and a MemoryError before the fix)."""
+    levels = ['&l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    levels += [f"&l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    nested = "[" + ", ".join(levels) + "]"
+    if where == "time":
+        return f"time: {nested}\nquestions:\n  - question: q\n    options: [a, b]\n    answer: A\n"
+    return f"questions:\n  - id: {nested}\n    question: q\n    options: [a, b]\n    answer: A\n"
+
+
+@pytest.mark.parametrize("where", ["time", "id"])
+def test_an_alias_bomb_is_refused_before_anything_is_built(where):
+    text = alias_bomb(where)
+    assert len(text.encode()) < 700
+    tracemalloc.start()
+    try:
+        with pytest.raises(BankError) as refused:
+            parse_bank(text.encode(), "bomba.yaml")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000  # bytes: the parser's events, never the expansion
+    [line] = refused.value.describe("es")
+    assert "anclas o alias de YAML" in line and "lol" not in line
+    assert "bomba.yaml, línea " in line
+
+
+def test_a_single_anchor_is_refused_too_and_plain_repetition_is_fine():
+    anchored = "questions:\n  - question: &q hola\n    options: [*q, b]\n    answer: A\n"
+    assert any("alias" in p for p in problems(anchored))
+    plain = "questions:\n  - question: hola\n    options: [hola, b]\n    answer: A\n"
+    assert parse_bank(plain, "b.yaml").questions[0].options[0] == {"es": "hola"}
+
+
+def test_a_nested_value_where_a_number_goes_is_not_quoted_in_full():
+    nested = "time: " + "[" * 50 + "1" + "]" * 50 + "\nquestions:\n  - question: q\n    options: [a, b]\n    answer: A\n"
+    [line] = problems(nested)
+    assert "«[…]»" in line and len(line) < 200
+
+
+def test_too_many_nodes_are_refused(monkeypatch):
+    monkeypatch.setattr("bot.quiz.banks.MAX_YAML_EVENTS", 50)
+    many = "questions:\n" + "".join(f"  - question: q{i}\n    options: [a, b]\n    answer: A\n" for i in range(20))
+    assert any("demasiados elementos (más de 50)" in p for p in problems(many))

@@ -9,6 +9,7 @@ import io
 import pytest
 
 from adapters.cli import main
+from bot.quiz.banks import REPO_ROOT
 from tests.quiz_support import (
     FakeClock,
     RecordingMessenger,
@@ -76,3 +77,27 @@ def test_export_a_session_as_csv_files(tmp_path, capsys):
     assert main(["quiz", "export", "7", "--csv"]) == 1
     assert "No hay ningún quiz número 7" in capsys.readouterr().err
     assert main(["quiz", "export", "1"]) == 2
+
+
+def test_validate_refuses_an_alias_bomb_within_a_memory_cap(tmp_path):
+    """`aula quiz validate` on the 'billion laughs' bank, in a process capped at 1 GB of address
+    space: before the fix it ran out of memory; now it names the problem and exits 1."""
+    import resource
+    import subprocess
+    import sys
+
+    from tests.test_quiz_banks import alias_bomb
+
+    (tmp_path / "bomba.yaml").write_text(alias_bomb("time"))
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "quiz", "validate", "bomba.yaml"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, preexec_fn=cap,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "AULA_LOCALE": "es"},
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "bomba.yaml, línea 1: usa anclas o alias de YAML" in done.stderr
+    assert "lol" not in done.stderr and "MemoryError" not in done.stderr

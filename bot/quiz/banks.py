@@ -21,6 +21,7 @@ Text fields take a plain string or a mapping with `es` and/or `en`.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 
 import yaml
 
+from bot.errors import echo
 from bot.i18n import t
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +43,8 @@ MAX_QUESTION_CHARS = 1000
 MAX_OPTION_CHARS = 200
 MAX_BANK_BYTES = 1_000_000
 BANK_SUFFIXES = (".yaml", ".yml", ".csv")
+
+QUOTED_VALUES = {"value", "found", "id", "error"}  # problem values taken from the file itself
 
 BANK_KEYS = {"title", "description", "time", "points", "questions"}
 CHOICE_KEYS = {"id", "type", "question", "options", "answer", "time", "points", "explanation"}
@@ -151,6 +155,12 @@ def parse_bank(data: bytes | str, filename: str) -> Bank:
     )
 
 
+async def parse_bank_off_loop(data: bytes | str, filename: str) -> Bank:
+    """parse_bank in a worker thread: a large bank takes a while to read, and the class's other
+    requests must not wait for it. Raises BankError."""
+    return await asyncio.to_thread(parse_bank, data, filename)
+
+
 def load_bank_file(path: str | Path) -> Bank:
     path = Path(path)
     try:
@@ -210,9 +220,9 @@ def cached_bank_file(path: Path) -> Bank:
 # --- YAML -------------------------------------------------------------------------------
 
 
-class _BankLoader(yaml.SafeLoader):
+class _BankLoader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  # type: ignore[misc]
     """YAML 1.2 booleans: only true/false. In YAML 1.1 an option written `no` (Spanish for
-    no!), `yes`, `on` or `off` would silently become a boolean."""
+    no!), `yes`, `on` or `off` would silently become a boolean. libyaml's parser when present."""
 
 
 _BankLoader.yaml_implicit_resolvers = {
@@ -223,16 +233,39 @@ _BankLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
 
+# Parser events (one per scalar, mapping and sequence start/end...) a bank may hold. The
+# course's bank has about 2,000; a 1 MB bank of short questions about 60,000.
+MAX_YAML_EVENTS = 250_000
+
+
+def _plain_yaml(text: str, filename: str) -> None:
+    """Raise BankError for anchors and aliases (`&a`, `*a`), before any object is built.
+
+    An alias repeats a whole subtree without repeating its text: a few hundred bytes of
+    nested aliases ("billion laughs") expand to billions of nodes, which took 181 s and
+    8.5 GB before ending in MemoryError. No bank needs them, so they are refused here,
+    from parser events, which never expand anything; the event count is capped too.
+    """
+    count = 0
+    for event in yaml.parse(text, Loader=_BankLoader):
+        count += 1
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            line = event.start_mark.line + 1 if event.start_mark is not None else None
+            raise BankError([Problem(filename, None, "", "quiz.schema.yaml_alias", {}, line)])
+        if count > MAX_YAML_EVENTS:
+            raise BankError([Problem(filename, None, "", "quiz.schema.too_many_nodes", {"limit": MAX_YAML_EVENTS})])
+
 
 def _parse_yaml(text: str, filename: str) -> Bank:
     try:
+        _plain_yaml(text, filename)
         data = yaml.load(text, Loader=_BankLoader)  # a SafeLoader: builds plain data only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise BankError(
-            [Problem(filename, None, "", "quiz.schema.bad_yaml", {"error": problem}, line)]
+            [Problem(filename, None, "", "quiz.schema.bad_yaml", {"error": echo(problem)}, line)]
         ) from None
     return bank_from_data(data, filename)
 
@@ -271,6 +304,16 @@ def bank_from_data(data: Any, filename: str) -> Bank:
     )
 
 
+def _quoted(value: Any) -> str:
+    """A value from the file as a problem quotes it: a scalar cut short, a list or mapping by
+    its brackets alone (turning a nested structure into text could take any time and memory)."""
+    if isinstance(value, list):
+        return "[…]"
+    if isinstance(value, dict):
+        return "{…}"
+    return echo(value)
+
+
 class _Checker:
     """Collects every problem in one pass instead of stopping at the first."""
 
@@ -280,7 +323,9 @@ class _Checker:
         self.line: int | None = None  # CSV: the row being read
 
     def add(self, question: int | None, field_name: str, key: str, **values: Any) -> None:
-        self.problems.append(Problem(self.filename, question, field_name, key, values, self.line))
+        # What the file holds is quoted short: a value may be a whole nested structure.
+        quoted = {name: _quoted(v) if name in QUOTED_VALUES else v for name, v in values.items()}
+        self.problems.append(Problem(self.filename, question, field_name, key, quoted, self.line))
 
     def text(
         self, question: int | None, name: str, value: Any, limit: int, required: bool = True
@@ -567,12 +612,12 @@ class BankCatalog:
         """The bank called name for this class, None if there is none; raises BankError if it is invalid."""
         path = bank_files(self.banks_dir).get(name)
         if path is not None:
-            return cached_bank_file(path)
+            return await asyncio.to_thread(cached_bank_file, path)
         stored = await self.imported.imported_bank(owner, name)
         if stored is None:
             return None
         filename, content = stored
-        return _renamed(parse_bank(content, filename), name)
+        return _renamed(await parse_bank_off_loop(content, filename), name)
 
 
 def _entry(name: str, source: str, load) -> BankEntry:

@@ -20,7 +20,7 @@ from bot.errors import UserError, echo
 from bot.homework import command as homework_command
 from bot.homework.command import ASSIGNMENT_OPTION
 from bot.i18n import t
-from bot.quiz.banks import MAX_TIME, MIN_TIME, BankError, class_of, localized, parse_bank
+from bot.quiz.banks import MAX_TIME, MIN_TIME, BankError, class_of, localized, parse_bank_off_loop
 from bot.quiz.display import instructor_results
 from bot.quiz.engine import QuizEngine
 from bot.quiz.export import export_csvs
@@ -188,7 +188,7 @@ async def import_bank(request: Request, engine: QuizEngine) -> Reply:
     parts = []
     for filename, content in request.attachments:
         try:
-            bank = parse_bank(content, filename)
+            bank = await parse_bank_off_loop(content, filename)
         except BankError as exc:
             raise UserError("quiz.bank_invalid", problems="\n".join(exc.describe(lang))) from None
         if engine.catalog.shipped(bank.name):
