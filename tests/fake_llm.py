@@ -200,6 +200,7 @@ class FakeLlmServer:
             return web.json_response({"error": {"message": f"model {body.get('model')} not found"}}, status=404)
 
         if not body.get("stream") and body.get("logprobs") and self.logprobs:
+            await asyncio.sleep(self.first_chunk_delay_s)  # the provider's time for the one token
             return web.json_response(self._logprob_answer(body, chat))
 
         words = text.split(" ")

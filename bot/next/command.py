@@ -180,6 +180,11 @@ async def used_today(app: Aula, platform: str, workspace_id: str) -> int:
     return compare + await NextRepository(app.db).tokens_used_since(platform, workspace_id, since)
 
 
+async def rendered(lang: str, generation: Generation, **options) -> Reply:
+    """run_reply in a worker thread: its PNG takes tens of ms, and a class's other requests go on."""
+    return await asyncio.to_thread(run_reply, lang, generation, **options)
+
+
 def queued_reply(lang: str, position: int) -> Reply:
     return Reply.public(Paragraph.of(t(lang, "next.queued", position=position)))
 
@@ -235,7 +240,7 @@ async def run(request: Request, app: Aula):
         asking.release()
     if which == BOTH:
         shown = {role: r if isinstance(r, Distribution) else llm_error_text(r, lang, profile) for role, r in results.items()}
-        yield both_reply(lang, prompt, shown, settings.temperatures)
+        yield await asyncio.to_thread(both_reply, lang, prompt, shown, settings.temperatures)
         return
     [result] = results.values()
     if isinstance(result, NoLogprobs):
@@ -250,7 +255,7 @@ async def run(request: Request, app: Aula):
         channel_id=request.place.channel_id, user_id=request.user.id, user_name=request.user.name,
         profile=profile.name, temperature=temperature, generation=generation,
     )  # fmt: skip
-    yield run_reply(lang, generation, run_id=run_id, temperature=temperature, temperatures=settings.temperatures,
+    yield await rendered(lang, generation, run_id=run_id, temperature=temperature, temperatures=settings.temperatures,
                     max_steps=settings.max_steps, profile=profile.name)  # fmt: skip
 
 
@@ -302,15 +307,15 @@ async def on_action(request: Request, app: Aula):
     chosen = sum(1 for s in steps if s.chosen is not None)
     private = record.forked_from is not None
 
-    def reply(error: str = "", finished: bool = False) -> Reply:
-        return run_reply(lang, record.generation, run_id=run_id, temperature=record.temperature,
+    async def reply(error: str = "", finished: bool = False) -> Reply:
+        return await rendered(lang, record.generation, run_id=run_id, temperature=record.temperature,
                          temperatures=settings.temperatures, max_steps=settings.max_steps, profile=record.profile,
                          error=error, private=private, finished=finished)  # fmt: skip
 
     last = steps[-1]
     if last.chosen is None:
         if kind == "retry":
-            yield reply()
+            yield await reply()
             return
         if chosen >= settings.max_steps:
             raise UserError("next.cap", steps=settings.max_steps)
@@ -330,7 +335,7 @@ async def on_action(request: Request, app: Aula):
             raise UserError("next.stale", steps=chosen)
         chosen += 1
         if candidates[index].token in END_TOKENS or chosen >= settings.max_steps:
-            yield reply(finished=candidates[index].token in END_TOKENS)
+            yield await reply(finished=candidates[index].token in END_TOKENS)
             return
     # Ask for the distribution after the text so far (also the retry of a step that failed).
     profile = resolve_profile(app.settings, "" if record.profile == "default" else record.profile)
@@ -340,7 +345,7 @@ async def on_action(request: Request, app: Aula):
     try:
         await asking.reserve([(role, prompt, generated)])
     except UserError as refusal:
-        yield reply(error=t(lang, refusal.key, **refusal.values))
+        yield await reply(error=t(lang, refusal.key, **refusal.values))
         return
     try:
         call = asking.start(role, prompt, generated)
@@ -350,7 +355,7 @@ async def on_action(request: Request, app: Aula):
             distribution = await asking.settle(*call)
         except LlmError as exc:
             # The text so far is kept (already stored); the retry button asks again.
-            yield reply(error=llm_error_text(exc, lang, profile))
+            yield await reply(error=llm_error_text(exc, lang, profile))
             return
     finally:
         asking.release()
@@ -358,7 +363,7 @@ async def on_action(request: Request, app: Aula):
     steps.append(Step(distribution))
     if not await repo.save_steps(run_id, steps, before, app.clock()):
         raise UserError("next.stale", steps=chosen)
-    yield reply()
+    yield await reply()
 
 
 async def _fork(request: Request, app: Aula, record, count: int) -> Reply:
@@ -373,7 +378,7 @@ async def _fork(request: Request, app: Aula, record, count: int) -> Reply:
         channel_id=request.place.channel_id, user_id=request.user.id, user_name=request.user.name,
         profile=record.profile, temperature=record.temperature, generation=generation, forked_from=record.id,
     )  # fmt: skip
-    return run_reply(request.locale, generation, run_id=run_id, temperature=record.temperature,
+    return await rendered(request.locale, generation, run_id=run_id, temperature=record.temperature,
                      temperatures=settings.temperatures, max_steps=settings.max_steps, profile=record.profile,
                      private=True)  # fmt: skip
 
