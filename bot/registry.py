@@ -11,6 +11,7 @@ from bot.command import Command
 
 def all_commands() -> list[Command]:
     from bot.compare.command import command as compare
+    from bot.dataset.command import command as dataset
     from bot.help.command import command as help_
     from bot.next.command import command as next_
     from bot.privacy.command import command as privacy
@@ -18,4 +19,4 @@ def all_commands() -> list[Command]:
     from bot.roles.command import command as roles
     from bot.tokens.command import command as tokens
 
-    return [help_, tokens, roles, compare, next_, quiz, privacy]
+    return [help_, tokens, roles, compare, next_, quiz, dataset, privacy]

@@ -91,6 +91,11 @@ class Services:
         return NextGame(self._app)
 
     @cached_property
+    def dataset_slots(self) -> asyncio.Semaphore:
+        """/dataset's checks running at once (each a worker thread reading a whole file)."""
+        return asyncio.Semaphore(self._app.settings.dataset.concurrent_checks)
+
+    @cached_property
     def next_random(self) -> random.Random:
         """/next's sampler (the "sample" button) and its game's shuffles; tests may seed it."""
         return random.Random()

@@ -46,6 +46,7 @@ class SlackSettings(Section):
         "roles": "/roles",
         "compare": "/compare",
         "quiz": "/quiz",
+        "dataset": "/dataset",
         "privacy": "/privacy",
         "next": "/next",
     }
@@ -113,6 +114,23 @@ class RolesSettings(Section):
     keep_days: float = Field(30, gt=0)  # how long /roles keeps a conversation for its buttons
 
 
+class DatasetSettings(Section):
+    """/dataset and `aula dataset check`: what a fine-tuning file may be, and what training costs."""
+
+    max_bytes: int = Field(20 * 1024 * 1024, ge=1)  # a larger file is refused, the limit named
+    max_lines: int = Field(100_000, ge=1)
+    max_line_bytes: int = Field(1024 * 1024, ge=1)  # one example's line; longer ones are skipped and reported
+    max_errors: int = Field(100, ge=1)  # errors listed one by one (all are counted)
+    template: str = "llama-3.1"  # the chat template examples are rendered in
+    context_tokens: int = Field(8192, ge=1)  # the training run's sequence length: longer examples are truncated
+    epochs: int = Field(3, ge=1, le=100)
+    # The estimate: trained tokens × epochs × this price. Edit the three together.
+    price_per_million: float = Field(25.0, ge=0)  # USD per million training tokens
+    price_provider: str = "OpenAI, fine-tuning gpt-4o-2024-08-06"
+    price_date: str = "2024-08-20"  # when that price was published (or you set it)
+    concurrent_checks: int = Field(1, ge=1, le=8)  # files checked at once by the bot; others wait their turn
+
+
 class QuizSettings(Section):
     banks_dir: str = "config/quizzes"
     seconds_per_question: int = Field(30, ge=5, le=3600)
@@ -176,6 +194,7 @@ class Settings(Section):
     llm: LlmSettings = LlmSettings()
     tokens: TokensSettings = TokensSettings()
     roles: RolesSettings = RolesSettings()
+    dataset: DatasetSettings = DatasetSettings()
     quiz: QuizSettings = QuizSettings()
     homework: HomeworkSettings = HomeworkSettings()
     next: NextSettings = NextSettings()

@@ -19,7 +19,7 @@ from bot.settings import Settings, SettingsError, load_settings
 from bot.storage import DatabaseError
 
 # Modules under adapters/cli that add subcommands: each has register(subparsers).
-TOOLS: tuple[str, ...] = ("roles", "quiz", "tokens", "compare", "next", "doctor")
+TOOLS: tuple[str, ...] = ("roles", "quiz", "tokens", "compare", "next", "dataset", "doctor")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -154,11 +154,33 @@ class ConsoleSession:
             missing = missing_required(spec, args)
             if missing is not None:
                 raise UserError("error.missing_argument", option=missing.name, example=f"/{name} {missing.name}:…")
+            attachments = self.local_files(spec, args)
         except UserError as exc:
             self.show(error_reply(lang, exc.key, **exc.values))
             self.refused += 1
             return None
-        return Request(command=name, subcommand=subcommand, args=args, user=self.user, place=PLACE)
+        return Request(
+            command=name, subcommand=subcommand, args=args, user=self.user, place=PLACE, attachments=attachments
+        )
+
+    def local_files(self, spec, args: dict) -> tuple[tuple[str, bytes], ...]:
+        """An attachment option's value is a path on this machine: the file is read, at most one
+        byte past the largest file the bot accepts ([dataset] max_bytes), so an oversized file
+        is refused by size without being read whole."""
+        limit = self.aula.settings.dataset.max_bytes
+        files = []
+        for option in spec.options:
+            value = args.get(option.name)
+            if option.kind != "attachment" or not value:
+                continue
+            path = Path(str(value)).expanduser()
+            try:
+                with path.open("rb") as handle:
+                    files.append((path.name, handle.read(limit + 1)))
+            except OSError:
+                raise UserError("console.no_such_file", file=echo(value)) from None
+            args[option.name] = path.name
+        return tuple(files)
 
     def match_button(self, text: str) -> Button | None:
         text = text.strip().lower()

@@ -1,0 +1,169 @@
+"""A dataset report in the reader's language: as reply parts (bot, console) and as JSON (CLI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.dataset.checker import KINDS, Options, Problem, Refused, Report, estimated_cost
+from bot.dataset.picture import histogram_png
+from bot.i18n import t
+from bot.replies import Heading, Image, Paragraph, Part, Segments, Span, Table
+from bot.roles.command import mask_parts, prompt_segments
+from bot.roles.templates import TEMPLATES, loss_mask, render
+from bot.tokens.command import number, usd
+
+SHOWN_ERRORS = 15  # errors listed in a chat reply; the JSON lists up to Limits.max_errors
+
+
+def problem_message(lang: str, problem: Problem) -> str:
+    values = dict(problem.values)
+    if problem.kind == "role_order":  # chat roles in the reader's words
+        values = {key: t(lang, f"roles.role.{value}") for key, value in values.items()}
+    return t(lang, f"dataset.kind.{problem.kind}", **values)
+
+
+def refusal_message(lang: str, refused: Refused) -> str:
+    values = dict(refused.values)
+    if "limit" in values and refused.kind == "too_large":
+        values["limit"] = megabytes(lang, values["limit"])
+    elif "limit" in values:
+        values["limit"] = number(lang, values["limit"])
+    return t(lang, f"dataset.refused.{refused.kind}", **values)
+
+
+def megabytes(lang: str, count: int) -> str:
+    """A byte limit as people say it: 20 MB, 1,5 MB, 512 KB, 100 bytes."""
+    for unit, size in (("MB", 1024 * 1024), ("KB", 1024)):
+        if count >= size:
+            value = count / size
+            text = f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+            return (text.replace(".", ",") if lang == "es" else text) + " " + unit
+    return f"{count} bytes"
+
+
+def report_parts(lang: str, report: Report, options: Options, filename: str) -> list[Part]:
+    label = TEMPLATES[report.template].label
+    parts: list[Part] = [
+        Heading(t(lang, "dataset.title", file=filename)),
+        Paragraph.of(
+            t(
+                lang,
+                "dataset.summary",
+                examples=number(lang, report.examples),
+                valid=number(lang, report.valid),
+                format=t(lang, f"dataset.format.{report.format}"),
+                model=label,
+            )
+        ),
+    ]
+    notes = [t(lang, f"dataset.note.{key}") for key in ("bom", "crlf") if getattr(report, key)]
+    if notes:
+        parts.append(Paragraph.of(Span(" ".join(notes), italic=True)))
+    if report.examples == 0:
+        parts.append(Paragraph.of(t(lang, "dataset.empty")))
+        return parts
+    parts += error_parts(lang, report)
+    tokens = report.tokens()
+    if tokens is not None:
+        parts.append(Heading(t(lang, "dataset.stats.title")))
+        per = report.messages_per_example
+        rows = [
+            (t(lang, "dataset.stats.examples"), number(lang, report.valid)),
+            (t(lang, "dataset.stats.messages"), f"{min(per)} – {max(per)} · {decimal1(lang, sum(per) / len(per))}"),
+            (t(lang, "dataset.stats.tokens"), " · ".join(number(lang, tokens[k]) for k in ("min", "median", "p95", "max"))),
+            (t(lang, "dataset.stats.trained"), number(lang, report.trained_tokens)),
+            (t(lang, "dataset.stats.truncated", context=number(lang, report.context)), number(lang, report.truncated)),
+        ]
+        parts.append(Table((t(lang, "dataset.stats.what"), t(lang, "dataset.stats.value")), tuple(rows)))
+        parts.append(
+            Image(
+                histogram_png(
+                    report.lengths,
+                    report.context,
+                    t(lang, "dataset.histogram.title", model=label),
+                    t(lang, "dataset.histogram.axis"),
+                    t(lang, "dataset.histogram.context", context=number(lang, report.context)),
+                ),
+                "dataset-lengths.png",
+                t(lang, "dataset.histogram.alt", examples=number(lang, report.valid)),
+            )
+        )
+        parts += cost_parts(lang, report, options)
+        parts += example_parts(lang, report)
+    return parts
+
+
+def decimal1(lang: str, value: float) -> str:
+    text = f"{value:.1f}"
+    return text.replace(".", ",") if lang == "es" else text
+
+
+def error_parts(lang: str, report: Report) -> list[Part]:
+    if not report.error_count:
+        return [Paragraph.of("✅ ", t(lang, "dataset.no_errors"))]
+    counts = [(t(lang, f"dataset.kind_name.{kind}"), number(lang, report.counts[kind])) for kind in KINDS if report.counts[kind]]
+    shown = report.problems[:SHOWN_ERRORS]
+    rows = tuple(
+        (str(p.line), p.field or "—", problem_message(lang, p)) for p in shown
+    )
+    parts: list[Part] = [
+        Heading(t(lang, "dataset.errors.title", count=number(lang, report.error_count))),
+        Table((t(lang, "dataset.errors.kind"), t(lang, "dataset.errors.count")), tuple(counts)),
+        Table(tuple(t(lang, f"dataset.errors.{k}") for k in ("line", "field", "problem")), rows),
+    ]
+    if report.error_count > len(shown):
+        parts.append(Paragraph.of(Span(t(lang, "dataset.errors.more", count=number(lang, report.error_count - len(shown))), italic=True)))
+    return parts
+
+
+def cost_parts(lang: str, report: Report, options: Options) -> list[Part]:
+    cost = estimated_cost(report, options)
+    return [
+        Heading(t(lang, "dataset.cost.title")),
+        Paragraph.of(
+            Span(usd(lang, cost["usd"]), bold=True),
+            " ",
+            t(
+                lang,
+                "dataset.cost.formula",
+                trained=number(lang, cost["trained_tokens"]),
+                epochs=cost["epochs"],
+                price=usd(lang, cost["price_per_million"]),
+                provider=cost["provider"] or "—",
+                date=cost["price_date"] or "—",
+            ),
+        ),
+    ]
+
+
+def example_parts(lang: str, report: Report) -> list[Part]:
+    if report.shown is None:
+        return []
+    rendered = render(report.shown.messages, report.template, generation_prompt=False)
+    mask = loss_mask(rendered, "assistant", report.shown.weights)
+    return [
+        Heading(t(lang, "dataset.example.title", line=report.shown.line)),
+        Segments(prompt_segments(rendered, mask=mask), caption=t(lang, "roles.received.caption", count=rendered.count)),
+        *mask_parts(lang, rendered, mask, "assistant"),
+    ]
+
+
+def report_json(lang: str, report: Report, options: Options) -> dict[str, Any]:
+    """The keys `aula dataset check --json` prints (issue 19)."""
+    return {
+        "format": report.format,
+        "template": report.template,
+        "context": report.context,
+        "examples": report.examples,
+        "valid_examples": report.valid,
+        "errors": [
+            {"line": p.line, "field": p.field, "kind": p.kind, "message": problem_message(lang, p)} for p in report.problems
+        ],
+        "error_counts": {kind: report.counts[kind] for kind in KINDS if report.counts[kind]},
+        "tokens": report.tokens(),
+        "trained_tokens": report.trained_tokens,
+        "truncated": report.truncated,
+        "estimated_cost": estimated_cost(report, options),
+        "bom": report.bom,
+        "crlf": report.crlf,
+    }

@@ -1,0 +1,80 @@
+"""`aula dataset check` and /dataset in the console classroom, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from adapters.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures" / "dataset"
+
+
+def test_json_has_the_issues_keys_and_exit_1_on_errors(capsys, monkeypatch):
+    monkeypatch.setenv("AULA_LOCALE", "en")
+    code = main(["dataset", "check", str(FIXTURES / "errors.jsonl"), "--context", "200", "--epochs", "2",
+                 "--price-per-million", "10", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1
+    for key in ("examples", "errors", "error_counts", "tokens", "trained_tokens", "truncated", "estimated_cost"):
+        assert key in data
+    assert set(data["errors"][0]) == {"line", "field", "kind", "message"}
+    second_line = (FIXTURES / "errors.jsonl").read_bytes().split(b"\n")[1]
+    assert data["errors"][0]["message"] == f"not valid UTF-8 (byte {second_line.index(bytes([0xE9])) + 1} of the line)"
+    assert set(data["tokens"]) == {"min", "median", "p95", "max"} and data["truncated"] == 1
+    cost = data["estimated_cost"]
+    assert (cost["epochs"], cost["price_per_million"]) == (2, 10.0)
+    assert cost["usd"] == round(data["trained_tokens"] * 2 * 10 / 1e6, 6)
+
+
+def test_a_clean_file_exits_0_and_the_format_and_template_can_be_chosen(capsys):
+    assert main(["dataset", "check", str(FIXTURES / "openai.jsonl"), "--template", "gpt-4o", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["template"] == "gpt-4o" and data["errors"] == [] and data["error_counts"] == {}
+    # Forcing another format: every line lacks its fields.
+    assert main(["dataset", "check", str(FIXTURES / "openai.jsonl"), "--format", "sharegpt", "--json"]) == 1
+    forced = json.loads(capsys.readouterr().out)
+    assert forced["error_counts"] == {"wrong_type": 3} and forced["errors"][0]["field"] == "conversations"
+
+
+def test_refusals_and_bad_options(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("AULA_LOCALE", "es")
+    assert main(["dataset", "check", str(FIXTURES / "array.json")]) == 1
+    assert "array JSON" in capsys.readouterr().err
+    assert main(["dataset", "check", str(tmp_path / "no-existe.jsonl")]) == 2
+    assert "No encuentro el archivo" in capsys.readouterr().err
+    assert main(["dataset", "check", str(FIXTURES / "openai.jsonl"), "--epochs", "0"]) == 2
+    assert "épocas" in capsys.readouterr().err.lower()
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b"x" * 2048)
+    monkeypatch.setenv("AULA__DATASET__MAX_BYTES", "1024")
+    assert main(["dataset", "check", str(big), "--json"]) == 1
+    refused = json.loads(capsys.readouterr().out)
+    assert refused == {"refused": "too_large", "message": refused["message"]} and "1 KB" in refused["message"]
+
+
+def test_text_report_in_the_terminal(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("AULA_LOCALE", "en")
+    monkeypatch.chdir(tmp_path)
+    assert main(["dataset", "check", str(FIXTURES / "sharegpt.jsonl")]) == 1
+    out = capsys.readouterr().out
+    assert "Check of «sharegpt.jsonl»" in out and "ShareGPT (conversations)" in out
+    assert "unknown role «function_call»" in out and "⟦¡Hola!⟧" in out
+    assert (tmp_path / "dataset-lengths.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_dataset_in_the_console_reads_a_local_path(tmp_path):
+    stdin = f"/dataset archivo:{FIXTURES / 'prompt_completion.jsonl'}\n/dataset archivo:{tmp_path / 'nada.jsonl'}\n".encode()
+    env = {"PATH": os.environ.get("PATH", ""), "AULA_DATABASE": str(tmp_path / "aula.sqlite3")}
+    result = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "console", "--color", "never"],
+        input=stdin, capture_output=True, env=env, cwd=tmp_path, timeout=60,
+    )
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    assert "Revisión de «prompt_completion.jsonl»" in out and "pares prompt/completion" in out
+    assert "3      completion  el contenido está vacío" in out
+    assert "No encuentro el archivo" in out  # the second line: no such file, and the console goes on
