@@ -52,6 +52,17 @@ def test_gpt4o_json_ids(capsys):
     assert data["count"] == 7 + len(hola)
 
 
+def test_new_formats_json_is_the_libraries_rendering(capsys):
+    for template in ("qwen3", "gpt-oss", "mistral"):
+        assert main(["roles", "--system", "Sé breve", "--user", "Hola", "--template", template, "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        rendered = render([Message("system", "Sé breve"), Message("user", "Hola")], template)
+        assert data["template"] == template
+        assert (data["prompt"], data["ids"], data["count"]) == (rendered.prompt, rendered.ids, rendered.count)
+    assert data["prompt"] == "<s>[INST]Sé breve\n\nHola[/INST]"  # Mistral NeMo
+    assert data["ids"][:2] == [1, 3] and data["ids"][-1] == 4
+
+
 def test_text_output_is_the_exact_prompt_then_the_counts(capsys, monkeypatch):
     monkeypatch.setenv("AULA_LOCALE", "en")
     assert main(["roles", "--system", "Be brief", "--user", "Hi"]) == 0

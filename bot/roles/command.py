@@ -76,11 +76,19 @@ MESSAGE_MAX = min(DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX)
 # The form's fields, at most DISCORD_MODAL_INPUTS (five): a system message, then the turns.
 FORM_ROLES = ("system", "user", "assistant", "user", "assistant")
 FRAME_COLOUR = 5  # segments of the conversation's own frame, apart from the messages' colours
-SPECIAL_LOOKALIKE = re.compile(r"<\|[A-Za-z0-9_]+\|>")
+# Shapes of special-token names: <|eot_id|> (Llama, ChatML, harmony), [INST] (Mistral), <think> and </s>.
+SPECIAL_LOOKALIKE = re.compile(r"<\|[A-Za-z0-9_]+\|>|\[/?[A-Z_]+\]|</?[a-z_]+>")
 # entrenar: which tokens the loss covers. "asistente": the assistant's answers and their
 # end-of-turn token (TRL's assistant_only_loss, OpenAI's default); "todo": every token.
 TRAIN_CHOICES = ("asistente", "todo")
 TRAIN_SCOPES: dict[str, LossScope] = {"asistente": "assistant", "todo": "all"}
+# A note under the prompt on what the format does that students would not guess.
+FORMAT_NOTES = {
+    "llama-3.1": "roles.received.date_note",
+    "qwen3": "roles.received.qwen3_note",
+    "gpt-oss": "roles.received.gpt_oss_note",
+    "mistral": "roles.received.mistral_note",
+}
 
 SPEC = CommandSpec(
     name="roles",
@@ -297,8 +305,8 @@ def conversation_reply(
     ]
     if mask is not None:
         parts += mask_parts(lang, rendered, mask, scope)
-    if template == "llama-3.1":
-        parts.append(Paragraph.of(Span(t(lang, "roles.received.date_note"), italic=True)))
+    if template in FORMAT_NOTES:
+        parts.append(Paragraph.of(Span(t(lang, FORMAT_NOTES[template]), italic=True)))
     parts += typed_special_parts(lang, rendered)
     parts.append(counts_table(lang, rendered))
     content = rendered.count - rendered.overhead
@@ -307,7 +315,8 @@ def conversation_reply(
     if panels:
         parts += [Heading(t(lang, "roles.variants.title")), Columns(panels)]
 
-    other = next(name for name in TEMPLATES if name != template)
+    names = list(TEMPLATES)
+    other = names[(names.index(template) + 1) % len(names)]  # the next format, round the list
     buttons = [
         Button(actions.ROLES_EDIT.id(conversation=conversation_id), t(lang, "roles.button.edit")),
         Button(actions.ROLES_SWITCH.id(conversation=conversation_id, template=other), t(lang, "roles.button.switch", model=TEMPLATES[other].label)),

@@ -1,6 +1,6 @@
 """Chat templates: a conversation as the exact text and token ids a model receives.
 
-Two templates, the two /roles teaches with:
+Five formats, each rendered as that model's own tooling does:
 
 - "llama-3.1": what the Hugging Face chat template of
   meta-llama/Meta-Llama-3.1-405B-Instruct (tokenizer_config.json) renders with
@@ -17,6 +17,29 @@ Two templates, the two /roles teaches with:
   `<|im_start|>{role}<|im_sep|>{content}<|im_end|>` per message (content as typed), then,
   with add_generation_prompt, `<|im_start|>assistant<|im_sep|>`. o200k_base's tiktoken definition has no ChatML
   specials, so their ids are kept here and the shared encoding is left untouched.
+
+- "qwen3": Qwen3's chat template (tokenizer_config.json of the Qwen3 models) with
+  enable_thinking=False, as Qwen documents for a non-thinking answer: ChatML with a newline
+  after the role, `<|im_start|>{role}\\n{content}<|im_end|>\\n` per message; the
+  generation prompt `<|im_start|>assistant\\n<think>\\n\\n</think>\\n\\n` (an empty thinking
+  block); an assistant message after the last user message gets the same empty block in
+  front of its content when it is the last message. Content is as typed (no trimming).
+- "gpt-oss": openai-harmony's rendering (OpenAI's renderer for gpt-oss): harmony's own system
+  message (model identity, knowledge cutoff, reasoning effort, channels; no date), a
+  system message of the student's as the developer message's instructions, user messages,
+  and assistant messages on the `final` channel; a prompt ends with `<|start|>assistant`
+  (render_conversation_for_completion), a training example ends the last answer with
+  `<|return|>` (render_conversation_for_training).
+- "mistral": mistral-common's chat-completion encoding for Mistral NeMo (tokenizer v3,
+  Tekken), what Mistral serves with: `<s>[INST]{user}[/INST]{assistant}</s>...`, the system
+  message prepended to the last user message with a blank line. A conversation that ends
+  with the assistant's answer can only be a fine-tuning example in this format (mistral-common's
+  `finetuning` validation mode: it ends with `</s>`); one that ends with a user message is a
+  prompt that ends with `[/INST]` (the `test` mode, what serving uses).
+
+For gpt-oss and mistral the ids are the library's own; Aula only splits them into pieces
+(special tokens, text the format adds, each message's content) by their bytes. Qwen3's text
+between special tokens is encoded as one text, as its tokenizer does, then split the same way.
 
 A conversation that ends with an assistant message is a training example: it is rendered
 as trainers render it (TRL's SFTTrainer, Axolotl, OpenAI's fine-tuning), with no generation
@@ -46,7 +69,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from bot.tokens.encodings import get_encoding
+from bot.tokens.encodings import ENCODINGS, get_encoding, harmony_encoding, prepare_text, token_bytes
 
 Role = Literal["system", "user", "assistant"]
 ROLES: tuple[Role, ...] = ("system", "user", "assistant")
@@ -123,7 +146,13 @@ class ChatTemplate:
     # Special tokens the encoding itself does not define (ChatML on o200k_base) -> id.
     extra_specials: dict[str, int]
     # (messages, add_generation_prompt) -> runs of (text, kind, message index or None)
-    layout: Callable[[Sequence[Message], bool], list[tuple[str, Kind, int | None]]]
+    layout: Callable[[Sequence[Message], bool], list[tuple[str, Kind, int | None]]] | None
+    # Text between two special tokens is encoded as one text and its ids split over the pieces.
+    encode_runs: bool = False
+    # A library renders the ids itself: (messages, generation prompt asked) -> (pieces, whether
+    # the rendering ends with a generation prompt; a format may have no other choice).
+    renderer: Callable[[Sequence[Message], bool], tuple[list[Piece], bool]] | None = None
+    source: str = ""  # whose rendering this is, for the reply
 
 
 class _Layout:
@@ -187,6 +216,255 @@ def _chatml_layout(messages: Sequence[Message], generation_prompt: bool) -> list
     return out.runs
 
 
+def _qwen3_layout(messages: Sequence[Message], generation_prompt: bool) -> list[tuple[str, Kind, int | None]]:
+    """Qwen3's chat template without tools, enable_thinking=False (see the module docstring)."""
+    out = _Layout()
+    last_query = max((i for i, m in enumerate(messages) if m.role == "user"), default=len(messages) - 1)
+    for index, message in enumerate(messages):
+        out.special("<|im_start|>", index)
+        out.text(message.role + "\n", index)
+        last = index == len(messages) - 1
+        if message.role == "assistant" and index > last_query and last:
+            _empty_thinking(out, index)
+        out.content(message.content, index)
+        out.special("<|im_end|>", index)
+        out.text("\n", index)
+    if generation_prompt:
+        out.special("<|im_start|>", None)
+        out.text("assistant\n", None)
+        _empty_thinking(out, None)
+    return out.runs
+
+
+def _empty_thinking(out: _Layout, message: int | None) -> None:
+    out.special("<think>", message)
+    out.text("\n\n", message)
+    out.special("</think>", message)
+    out.text("\n\n", message)
+
+
+def split_ids(ids: Sequence[int], chunks: Sequence[bytes], runs: Sequence[tuple[str, Kind, int | None]]) -> list[Piece]:
+    """Pieces for `runs` (whose texts, concatenated, are the bytes of `ids`), each token given
+    to the run holding its first byte. A token that spans two runs stays whole in the first."""
+    pieces: list[Piece] = []
+    token = 0
+    offset = 0  # bytes of ids consumed
+    run_end = 0
+    for text, kind, message in runs:
+        run_end += len(text.encode("utf-8"))
+        start = token
+        while token < len(ids) and offset < run_end:
+            offset += len(chunks[token])
+            token += 1
+        pieces.append(Piece(text, kind, tuple(ids[start:token]), message))
+    if token != len(ids):
+        raise ValueError("the runs do not spell the ids' text")
+    return pieces
+
+
+def _encode_runs(chat_template: ChatTemplate, runs: list[tuple[str, Kind, int | None]]) -> list[Piece]:
+    """Special tokens as single ids; each stretch of text between two of them encoded as one text."""
+    encoding = get_encoding(chat_template.encoding)
+    info = ENCODINGS[chat_template.encoding]
+    runs = [(text if kind == "special" else prepare_text(info, text), kind, m) for text, kind, m in runs]
+    pieces: list[Piece] = []
+    stretch: list[tuple[str, Kind, int | None]] = []
+
+    def flush() -> None:
+        if stretch:
+            ids = encoding.encode_ordinary("".join(text for text, _, _ in stretch))
+            pieces.extend(split_ids(ids, token_bytes(chat_template.encoding, ids), stretch))
+            stretch.clear()
+
+    for text, kind, message in runs:
+        if kind == "special":
+            flush()
+            pieces.append(Piece(text, kind, (encoding.encode_single_token(text),), message))
+        else:
+            stretch.append((text, kind, message))
+    flush()
+    return pieces
+
+
+def _pieces_from_library_ids(
+    encoding_name: str, ids: Sequence[int], special_ids: set[int], body_runs: Callable[[int, str], list]
+) -> list[Piece]:
+    """Split a library's ids into pieces: each special id its own piece; each stretch of text
+    between two special ids laid out by `body_runs(position of the stretch, its text)`."""
+    encoding = get_encoding(encoding_name)
+    pieces: list[Piece] = []
+    stretch: list[int] = []
+    stretches = 0
+
+    def flush() -> None:
+        nonlocal stretches
+        if stretch:
+            chunks = [encoding.decode_single_token_bytes(i) for i in stretch]
+            text = b"".join(chunks).decode("utf-8", errors="replace")
+            pieces.extend(split_ids(list(stretch), chunks, body_runs(stretches, text)))
+            stretches += 1
+            stretch.clear()
+
+    for token in ids:
+        if token in special_ids:
+            flush()
+            name = encoding.decode_single_token_bytes(token).decode("utf-8")
+            pieces.append(Piece(name, "special", (token,), None))
+        else:
+            stretch.append(token)
+    flush()
+    return pieces
+
+
+def _owned(pieces: list[Piece], owner_of_special: Callable[[int, Piece], int | None]) -> list[Piece]:
+    return [
+        Piece(p.text, p.kind, p.ids, owner_of_special(i, p)) if p.kind == "special" else p
+        for i, p in enumerate(pieces)
+    ]
+
+
+def _content_runs(text: str, content: str, message: int | None) -> list[tuple[str, Kind, int | None]]:
+    """A message's text as the library wrote it: what precedes its content is template text."""
+    if message is None or not text.endswith(content):
+        return [(text, "template", message)]
+    head = text[: len(text) - len(content)]
+    return [r for r in ((head, "template", message), (content, "content", message)) if r[0]]
+
+
+def _harmony_render(messages: Sequence[Message], generation_prompt: bool) -> tuple[list[Piece], bool]:
+    from openai_harmony import Conversation, DeveloperContent, Role, SystemContent
+    from openai_harmony import Message as HarmonyMessage
+
+    harmony = harmony_encoding()
+    conversation = [HarmonyMessage.from_role_and_content(Role.SYSTEM, SystemContent.new())]
+    owners: list[int | None] = [None]  # harmony's own system message belongs to no message of ours
+    for index, message in enumerate(messages):
+        if message.role == "system":
+            developer = DeveloperContent.new().with_instructions(message.content)
+            conversation.append(HarmonyMessage.from_role_and_content(Role.DEVELOPER, developer))
+        elif message.role == "user":
+            conversation.append(HarmonyMessage.from_role_and_content(Role.USER, message.content))
+        else:
+            answer = HarmonyMessage.from_role_and_content(Role.ASSISTANT, message.content).with_channel("final")
+            conversation.append(answer)
+        owners.append(index)
+    rendered = Conversation.from_messages(conversation)
+    if generation_prompt:
+        ids = harmony.render_conversation_for_completion(rendered, Role.ASSISTANT)
+        owners.append(None)  # the generation prompt
+    else:
+        ids = harmony.render_conversation_for_training(rendered)
+    encoding = get_encoding("o200k_harmony")
+    special_ids = {encoding.encode_single_token(s) for s in encoding.special_tokens_set}
+    start = encoding.encode_single_token("<|start|>")
+    message_token = encoding.encode_single_token("<|message|>")
+    # Which harmony message each stretch of text belongs to, and whether it follows <|message|>.
+    plan: list[tuple[int, bool]] = []
+    current, previous = -1, None
+    for token in ids:
+        if token in special_ids:
+            current += token == start
+        elif previous is None or previous in special_ids:
+            plan.append((current, previous == message_token))
+        previous = token
+
+    def body_runs(position: int, text: str) -> list:
+        harmony_index, is_body = plan[position]
+        owner = owners[harmony_index]
+        if not is_body:
+            return [(text, "template", owner)]  # the header: role, channel name
+        return _content_runs(text, messages[owner].content if owner is not None else "", owner)
+
+    pieces = _pieces_from_library_ids("o200k_harmony", ids, special_ids, body_runs)
+    owner_at: list[int | None] = []
+    current = -1
+    for piece in pieces:
+        if piece.kind == "special" and piece.ids[0] == start:
+            current += 1
+        owner_at.append(owners[current])
+    return _owned(pieces, lambda i, piece: owner_at[i]), generation_prompt
+
+
+def _mistral_render(messages: Sequence[Message], generation_prompt: bool) -> tuple[list[Piece], bool]:
+    """mistral-common's chat-completion encoding for Mistral NeMo (v3, Tekken).
+
+    generation_prompt is decided by the format itself: Mistral has no assistant header, so a
+    conversation ending with the assistant can only be rendered as a fine-tuning example.
+    """
+    from mistral_common.protocol.instruct.messages import AssistantMessage, SystemMessage, UserMessage
+    from mistral_common.protocol.instruct.request import ChatCompletionRequest
+    from mistral_common.protocol.instruct.validator import ValidationMode
+
+    training = is_training_example(messages)  # the only way this format can end with an answer
+    tokenizer = _mistral_tokenizer(ValidationMode.finetuning if training else ValidationMode.test)
+    kinds = {"system": SystemMessage, "user": UserMessage, "assistant": AssistantMessage}
+    request = ChatCompletionRequest(messages=[kinds[m.role](content=m.content) for m in messages])
+    ids = tokenizer.encode_chat_completion(request).tokens
+    encoding = get_encoding("mistral-tekken")
+    special_ids = set(range(encoding.tokenizer.num_special_tokens))
+    inst, end_inst, eos = (encoding.encode_single_token(s) for s in ("[INST]", "[/INST]", "</s>"))
+    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    answers = [i for i, m in enumerate(messages) if m.role == "assistant"]
+    system = next((i for i, m in enumerate(messages) if m.role == "system"), None)
+    # Each stretch of text follows [INST] (a user turn) or [/INST] (an answer), in order.
+    follows = [previous for previous, token in zip([None, *ids], ids, strict=False)
+               if token not in special_ids and (previous is None or previous in special_ids)]
+    turn = {"user": 0, "answer": 0}
+
+    def body_runs(position: int, text: str) -> list:
+        if follows[position] == end_inst:
+            index = answers[turn["answer"]]
+            turn["answer"] += 1
+            return [(text, "content", index)]
+        index = users[turn["user"]]
+        turn["user"] += 1
+        content = messages[index].content
+        if system is not None and index == users[-1] and text.endswith(content) and len(text) > len(content):
+            head = text[: len(text) - len(content)]
+            system_text = messages[system].content
+            if head.startswith(system_text):
+                separator = head[len(system_text):]
+                return [r for r in ((system_text, "content", system), (separator, "template", system),
+                                    (content, "content", index)) if r[0]]
+        return _content_runs(text, content, index)
+
+    pieces = _pieces_from_library_ids("mistral-tekken", ids, special_ids, body_runs)
+    # [INST] and [/INST] wrap the user turn that follows/precedes them; </s> closes the answer before it.
+    owner_at: list[int | None] = []
+    for position, piece in enumerate(pieces):
+        if piece.kind != "special":
+            owner_at.append(piece.message)
+        elif piece.ids[0] == inst:  # the user turn it opens (the system text may come first)
+            owner_at.append(next((p.message for p in pieces[position + 1 :] if p.message in users), None))
+        elif piece.ids[0] in (end_inst, eos):
+            owner_at.append(next((p.message for p in reversed(pieces[:position]) if p.kind == "content"
+                                  and (p.message is None or messages[p.message].role != "system")), None))
+        else:
+            owner_at.append(None)
+    return _owned(pieces, lambda i, piece: owner_at[i]), not training
+
+
+_mistral_tokenizers: dict = {}
+
+
+def _mistral_tokenizer(mode):
+    """mistral-common's MistralTokenizer for NeMo, on the verified Tekken tokenizer Aula already loaded."""
+    found = _mistral_tokenizers.get(mode)
+    if found is None:
+        from mistral_common.protocol.instruct.normalize import get_normalizer
+        from mistral_common.protocol.instruct.validator import get_validator
+        from mistral_common.tokens.tokenizers.instruct import InstructTokenizerV3
+        from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+
+        tekken = get_encoding("mistral-tekken").tokenizer
+        found = _mistral_tokenizers[mode] = MistralTokenizer(
+            InstructTokenizerV3(tekken),
+            validator=get_validator(tekken.version, mode=mode),
+            request_normalizer=get_normalizer(tekken.version, tekken.model_settings_builder),
+        )
+    return found
+
+
 TEMPLATES: dict[str, ChatTemplate] = {
     "llama-3.1": ChatTemplate(
         name="llama-3.1",
@@ -201,6 +479,32 @@ TEMPLATES: dict[str, ChatTemplate] = {
         encoding="o200k_base",
         extra_specials=CHATML_O200K_IDS,
         layout=_chatml_layout,
+    ),
+    "qwen3": ChatTemplate(
+        name="qwen3",
+        label="Qwen3",
+        encoding="qwen3",
+        extra_specials={},
+        layout=_qwen3_layout,
+        encode_runs=True,
+    ),
+    "gpt-oss": ChatTemplate(
+        name="gpt-oss",
+        label="GPT-OSS (harmony)",
+        encoding="o200k_harmony",
+        extra_specials={},
+        layout=None,
+        renderer=_harmony_render,
+        source="openai-harmony",
+    ),
+    "mistral": ChatTemplate(
+        name="mistral",
+        label="Mistral NeMo",
+        encoding="mistral-tekken",
+        extra_specials={},
+        layout=None,
+        renderer=_mistral_render,
+        source="mistral-common",
     ),
 }
 
@@ -257,6 +561,12 @@ def render(messages: Sequence[Message], template: str = "llama-3.1", generation_
     if generation_prompt is None:
         generation_prompt = not is_training_example(messages)
     chat_template = TEMPLATES[template]
+    if chat_template.renderer is not None:
+        pieces, generation_prompt = chat_template.renderer(messages, generation_prompt)
+        return Rendered(template, tuple(messages), tuple(pieces), generation_prompt)
+    if chat_template.encode_runs:
+        runs = chat_template.layout(messages, generation_prompt)
+        return Rendered(template, tuple(messages), tuple(_encode_runs(chat_template, runs)), generation_prompt)
     encoding = get_encoding(chat_template.encoding)
     pieces = []
     for text, kind, message in chat_template.layout(messages, generation_prompt):

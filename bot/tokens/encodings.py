@@ -458,3 +458,42 @@ def token_bytes(name: str, ids: Sequence[int]) -> tuple[bytes, ...]:
     if chunks and ENCODINGS[MODEL_ALIASES.get(name, name)].dummy_prefix and chunks[0].startswith(b" "):
         chunks[0] = chunks[0][1:]
     return tuple(chunks)
+
+
+_harmony = None
+
+
+def harmony_encoding():
+    """openai-harmony's GPT-OSS renderer, given o200k_base's verified ranks instead of a download.
+
+    openai-harmony reads `o200k_base.tiktoken` from the directory in TIKTOKEN_ENCODINGS_BASE
+    (and checks its sha256 itself) before it would fetch it from OpenAI's servers. The file
+    is written from the same verified ranks as o200k_harmony, into a private temporary
+    directory that exists only while it loads; the variable is restored afterwards.
+    """
+    global _harmony
+    if _harmony is not None:
+        return _harmony
+    import os
+    import tempfile
+
+    with _lock:
+        if _harmony is not None:
+            return _harmony
+        from openai_harmony import HarmonyEncodingName, load_harmony_encoding
+
+        data = tiktoken_file_bytes(_verified_ranks(ENCODINGS["o200k_harmony"]))
+        previous = os.environ.get("TIKTOKEN_ENCODINGS_BASE")
+        with tempfile.TemporaryDirectory(prefix="aula-harmony-") as directory:
+            Path(directory, "o200k_base.tiktoken").write_bytes(data)
+            os.environ["TIKTOKEN_ENCODINGS_BASE"] = directory
+            try:
+                _harmony = load_harmony_encoding(HarmonyEncodingName.HARMONY_GPT_OSS)
+            except Exception as exc:  # the library's own error type: file unreadable or hash refused
+                raise VocabularyError(f"openai-harmony refused the verified o200k_base ranks: {exc}") from exc
+            finally:
+                if previous is None:
+                    os.environ.pop("TIKTOKEN_ENCODINGS_BASE", None)
+                else:
+                    os.environ["TIKTOKEN_ENCODINGS_BASE"] = previous
+    return _harmony
