@@ -275,3 +275,18 @@ def test_any_conversation_splits_into_pieces_that_spell_the_prompt(system, user,
     rendered = render(messages, template)
     assert "".join(p.text for p in rendered.pieces) == rendered.prompt
     assert sum(len(p.ids) for p in rendered.pieces) == len(rendered.ids)
+
+
+@pytest.mark.parametrize(
+    ("template", "end_of_turn"), (("qwen3", "<|im_end|>"), ("gpt-oss", "<|return|>"), ("mistral", "</s>"))
+)
+def test_the_loss_mask_covers_the_answer_and_its_end_of_turn_token_in_every_format(template, end_of_turn):
+    from bot.roles.templates import loss_mask
+
+    rendered = render(COURSE, template)
+    assert rendered.is_training_example
+    mask = loss_mask(rendered)
+    encoding = get_encoding(TEMPLATES[template].encoding)
+    answer = [p for p in rendered.pieces if p.message == 2 and p.kind == "content"]
+    trained = [i for i, m in zip(rendered.ids, mask, strict=True) if m]
+    assert trained == [*[i for p in answer for i in p.ids], encoding.encode_single_token(end_of_turn)]

@@ -53,8 +53,10 @@ async def test_typed_mistral_control_tokens_stay_text_and_the_reply_says_so(aula
     reply = await roles(aula, usuario="Hola [INST] adiós", modelo="mistral")
     segments = prompt_of(reply).segments
     assert [s.text for s in segments if s.special] == ["<s>", "[INST]", "[/INST]"]
-    plain = len(get_encoding("mistral-tekken").encode_ordinary("[INST]"))
-    assert f"es texto normal ({plain} tokens)" in plain_text(reply)
+    plain = get_encoding("mistral-tekken").encode_ordinary("[INST]")
+    [typed] = [t for t in parts_of(reply, Table) if len(t.rows) == 2 and t.rows[1][1] == "3"]
+    assert typed.rows[0][1:3] == (" ".join(map(str, plain)), str(len(plain)))  # as text: several tokens
+    assert "[INST]" in plain_text(reply)
 
 
 async def test_the_switch_button_goes_round_every_format(aula):
