@@ -272,3 +272,26 @@ async def test_steps_spend_the_class_budget(make_aula, server):
     [third] = await replies_of(app, click(step_ids(second)["greedy"]))
     assert "presupuesto de hoy (16 de 20 tokens)" in plain_text(third)
     assert len(server.calls) == 2
+
+
+async def test_the_instruct_model_continues_its_own_answer_step_by_step(make_aula, server):
+    app = await make_aula()
+    [first] = await replies_of(app, next_request(texto=PROMPT, modelo="instruct"))
+    await replies_of(app, click(step_ids(first)["greedy"]))
+    path, body = server.calls[-1]
+    chosen = next_tokens(PROMPT)[0][1].decode()
+    assert path == "/v1/chat/completions"
+    assert body["messages"] == [{"role": "user", "content": PROMPT}, {"role": "assistant", "content": chosen}]
+    assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
+
+
+async def test_next_and_compare_share_the_class_daily_budget(make_aula, server):
+    import bot.compare.command as compare
+
+    app = await make_aula(AULA__LLM__DAILY_TOKEN_BUDGET="30")
+    app.commands["compare"] = compare.command
+    [first] = await replies_of(app, next_request(texto=PROMPT))
+    [second] = await replies_of(app, click(step_ids(first)["greedy"]))
+    assert not second.error  # 16 of 30 tokens spent by /next
+    replies = await replies_of(app, make_request("compare", args={"prompt": "Hola"}))
+    assert replies[-1].error and "16 de 30 tokens" in plain_text(replies[-1])

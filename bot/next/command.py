@@ -161,12 +161,13 @@ class Asking:
             for call, _ in calls:
                 call.unlisten(changed)
 
-    async def settle(self, call: SharedCall, shared: bool) -> Distribution:
-        """The call's distribution, counted in the budget; raises its LlmError."""
+    async def settle(self, call: SharedCall, shared: bool, record: bool = True) -> Distribution:
+        """The call's distribution, counted in the budget (record=False: the caller stores the
+        usage itself, with its own write); raises its LlmError."""
         if call.error is not None or call.latest is None:
             raise call.error or NoLogprobs(self.profile.name, "?")
         distribution: Distribution = call.latest  # type: ignore[assignment]
-        if not shared:
+        if record and not shared:
             await NextRepository(self.app.db).record_usage(
                 self.app.clock(), *self.workspace, distribution.prompt_tokens + 1
             )
@@ -313,6 +314,8 @@ async def on_action(request: Request, app: Aula):
                          error=error, private=private, finished=finished)  # fmt: skip
 
     last = steps[-1]
+    stored = dump_steps(steps)  # as read: every write below is a compare-and-set against it
+    chose = False
     if last.chosen is None:
         if kind == "retry":
             yield await reply()
@@ -328,15 +331,22 @@ async def on_action(request: Request, app: Aula):
             if not 1 <= rank <= min(len(candidates), 5):
                 raise UserError("error.unknown_action")
             index, how = rank - 1, "pick"
-        before = dump_steps(steps)
         last.chosen, last.how = index, how
         last.temperature = record.temperature if how == "sample" else None
-        if not await repo.save_steps(run_id, steps, before, app.clock()):
-            raise UserError("next.stale", steps=chosen)
+        chose = True
         chosen += 1
         if candidates[index].token in END_TOKENS or chosen >= settings.max_steps:
+            if not await repo.save_steps(run_id, steps, stored, app.clock()):
+                raise UserError("next.stale", steps=chosen - 1)
             yield await reply(finished=candidates[index].token in END_TOKENS)
             return
+
+    async def keep_the_choice() -> None:
+        """The step could not be asked: the chosen token is stored, so the text so far stays and
+        the retry button asks again."""
+        if chose and not await repo.save_steps(run_id, steps, stored, app.clock()):
+            raise UserError("next.stale", steps=chosen - 1)
+
     # Ask for the distribution after the text so far (also the retry of a step that failed).
     profile = resolve_profile(app.settings, "" if record.profile == "default" else record.profile)
     asking = Asking(app, request, profile, (record.platform, record.workspace_id))
@@ -345,6 +355,7 @@ async def on_action(request: Request, app: Aula):
     try:
         await asking.reserve([(role, prompt, generated)])
     except UserError as refusal:
+        await keep_the_choice()
         yield await reply(error=t(lang, refusal.key, **refusal.values))
         return
     try:
@@ -352,17 +363,18 @@ async def on_action(request: Request, app: Aula):
         async for position in asking.wait([call]):
             yield queued_reply(lang, position)
         try:
-            distribution = await asking.settle(*call)
+            distribution = await asking.settle(*call, record=False)
         except LlmError as exc:
-            # The text so far is kept (already stored); the retry button asks again.
+            await keep_the_choice()
             yield await reply(error=llm_error_text(exc, lang, profile))
             return
     finally:
         asking.release()
-    before = dump_steps(steps)
     steps.append(Step(distribution))
-    if not await repo.save_steps(run_id, steps, before, app.clock()):
-        raise UserError("next.stale", steps=chosen)
+    usage = None if call[1] else (record.platform, record.workspace_id, distribution.prompt_tokens + 1)
+    # One write: the choice, the new step and the tokens spent.
+    if not await repo.save_steps(run_id, steps, stored, app.clock(), usage=usage):
+        raise UserError("next.stale", steps=chosen - 1 if chose else chosen)
     yield await reply()
 
 

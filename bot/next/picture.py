@@ -102,5 +102,5 @@ def distribution_png(panels: Sequence[tuple[str, Distribution]], lang: str) -> b
     picture = Image.frombytes("P", image.size, image.tobytes())  # the grey values are palette indices
     picture.putpalette(PALETTE)
     out = io.BytesIO()
-    picture.save(out, format="PNG")
+    picture.save(out, format="PNG", compress_level=1)  # 20 KB instead of 15, in half the time
     return out.getvalue()

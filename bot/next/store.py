@@ -83,14 +83,24 @@ class NextRepository:
             forked_from=row["forked_from"],
         )  # fmt: skip
 
-    async def save_steps(self, run_id: int, steps: list[Step], before: str, at: float) -> bool:
-        """Replace a run's steps if they are still `before` (their JSON as read); False when a
-        concurrent click changed them first, and then nothing is written."""
-        rows = await self.db.execute_returning(
-            "UPDATE next_runs SET steps = ?, updated_at = ? WHERE id = ? AND steps = ? RETURNING id",
-            (dump_steps(steps), at, run_id, before),
-        )
-        return bool(rows)
+    async def save_steps(
+        self, run_id: int, steps: list[Step], before: str, at: float, usage: tuple[str, str, int] | None = None
+    ) -> bool:
+        """Replace a run's steps if they are still `before` (their JSON as read), and with them
+        record `usage` (platform, workspace, tokens) in the class's budget, in one transaction.
+        False when a concurrent click changed the steps first: then nothing is written."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE next_runs SET steps = ?, updated_at = ? WHERE id = ? AND steps = ?",
+                (dump_steps(steps), at, run_id, before),
+            )
+            if cursor.rowcount != 1:
+                return False
+            if usage is not None:
+                await conn.execute(
+                    "INSERT INTO next_usage (at, platform, workspace_id, tokens) VALUES (?, ?, ?, ?)", (at, *usage)
+                )
+            return True
 
     async def record_usage(self, at: float, platform: str, workspace_id: str, tokens: int) -> None:
         await self.db.execute(
