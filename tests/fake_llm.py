@@ -104,6 +104,7 @@ class FakeLlmServer:
     api_key: str | None = API_KEY  # None: accept any key or none
     delta_field: str = "delta"  # "delta" (OpenAI) or "message" (some servers)
     ignore_stream: bool = False  # answer one JSON body even when asked to stream
+    ignore_max_tokens: bool = False  # send the whole answer past max_tokens, and still say "length"
     repeat: int = 1  # answers are this many times longer (for benchmarks)
     list_models: bool = True  # False: GET /v1/models is a 404, as on servers without it
     logprobs: bool = True  # False: log-probabilities are never returned (the parameter is ignored)
@@ -205,7 +206,8 @@ class FakeLlmServer:
 
         words = text.split(" ")
         cut = len(words) > body.get("max_tokens", len(words))
-        words = words[: body.get("max_tokens", len(words))]
+        if not self.ignore_max_tokens:
+            words = words[: body.get("max_tokens", len(words))]
         pieces = [" ".join(words[i : i + self.words_per_chunk]) for i in range(0, len(words), self.words_per_chunk)]
         pieces = [p if i == 0 else " " + p for i, p in enumerate(pieces)]
         usage = {"prompt_tokens": 7, "completion_tokens": len(words), "total_tokens": 7 + len(words)}

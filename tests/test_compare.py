@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 import time
 
 import pytest
@@ -20,7 +21,15 @@ from bot.replies import Attachment, Columns, Reply, plain_text
 from bot.settings import load_settings
 from tests.conftest import make_request, replies_of
 from tests.fake_clock import ManualClock, settle
-from tests.fake_llm import API_KEY, BASE_MODEL, DECOMMISSIONED, INSTRUCT_MODEL, FakeLlmServer, Fault
+from tests.fake_llm import (
+    API_KEY,
+    BASE_MODEL,
+    DECOMMISSIONED,
+    INSTRUCT_MODEL,
+    FakeLlmServer,
+    Fault,
+    instruct_answer,
+)
 
 
 @pytest.fixture
@@ -73,7 +82,7 @@ async def test_a_comparison_streams_both_models_side_by_side_and_is_stored(make_
     assert columns[base_title].startswith("La inteligencia artificial es un campo de la informática")
     assert columns[instruct_title].startswith("¡Claro! Sobre «La inteligencia artificial es»")
     assert "terminó por sí solo" in columns[base_title] and "⏱" in columns[base_title]
-    assert "US$ 0.0" in columns[instruct_title]
+    assert re.search(r"prompt: \d+ tokens · respuesta: \d+ tokens · ~0,\d+\xa0US\$", columns[instruct_title])
     # Along the way, each panel's text only grew.
     base_texts = [panels(r)[base_title].split("⏱")[0].rstrip(" ▌\n") for r in replies]
     base_texts = [text for text in base_texts if "escribiendo" not in text and "en la fila" not in text]
@@ -107,7 +116,7 @@ async def test_both_calls_run_at_once(tmp_path):
             wall = time.perf_counter() - started
         finally:
             await app.close()
-    latencies = [float(text.split("⏱ ")[1].split(" s")[0]) for text in panels(replies[-1]).values()]
+    latencies = [float(text.split("⏱ ")[1].split(" s")[0].replace(",", ".")) for text in panels(replies[-1]).values()]
     assert min(latencies) >= 0.3
     assert wall < sum(latencies) * 0.75  # about the slower call, not the sum
 
@@ -128,6 +137,19 @@ async def test_cut_at_max_tokens_is_said_in_english_too(make_aula):
     final = (await replies_of(app, compare_request(locale="en", prompt="Explain")))[-1]
     assert "cut at max_tokens (5)" in plain_text(final)
     assert "Base vs Instruct" in plain_text(final)
+    assert "completion: 5 tokens" in plain_text(final)
+
+
+async def test_a_provider_that_ignores_max_tokens_is_named_with_what_was_asked_and_received(make_aula, server):
+    server.ignore_max_tokens = True
+    app = await make_aula(AULA__LLM__MAX_TOKENS="5")
+    final = (await replies_of(app, compare_request(prompt="Explain")))[-1]
+    received = len(instruct_answer("Explain").split(" "))
+    text = panels(final)["Instruido · " + INSTRUCT_MODEL]
+    assert f"se pidió max_tokens 5 y llegaron {received} tokens" in text
+    assert "cortado en max_tokens (5)" not in text
+    english = (await replies_of(app, compare_request(locale="en", prompt="Explain", user_id="s9")))[-1]
+    assert f"asked max_tokens 5, received {received} tokens" in plain_text(english)
 
 
 async def test_no_key_says_how_to_set_one_and_other_commands_work(tmp_path):
@@ -323,10 +345,12 @@ async def test_blind_mode_votes_and_reveal(make_aula):
     text = plain_text(revealed)
     assert f"el instruido era {slot}" in text and "A 2, B 1" in text
     assert f"{slot} · Instruido · {INSTRUCT_MODEL}" in panels(revealed)
+    # After the reveal: no "Van 4 de 3 votos"; what it was, and the vote still counts.
     [late] = await replies_of(app, make_request("compare", user_id="v4", action=vote_a.id))
-    assert "Ya se reveló" in plain_text(late)
+    assert late.is_private
+    assert plain_text(late) == f"Ya se reveló: el instruido era {slot}. Tu voto (A) cuenta igual; van 4 votos."
     votes = await app.db.fetchall("SELECT user_id, choice FROM compare_votes ORDER BY user_id")
-    assert [tuple(v) for v in votes] == [("v1", "B"), ("v2", "A"), ("v3", "A")]
+    assert [tuple(v) for v in votes] == [("v1", "B"), ("v2", "A"), ("v3", "A"), ("v4", "A")]
 
 
 async def test_the_instructor_reveals_when_they_want(make_aula):
@@ -350,7 +374,7 @@ async def test_profiles_are_for_instructors(make_aula, server):
     server.api_key = None  # a local server takes no key, and the profile sends none
     final = (await replies_of(app, compare_request(prompt="Hola", perfil="aula_local", instructor=True)))[-1]
     assert not final.error and "Perfil: aula_local" in plain_text(final)
-    assert "US$ 0.0000" in plain_text(final)  # a local server costs nothing
+    assert "~0,00\xa0US$" in plain_text(final)  # a local server costs nothing
     row = await app.db.fetchone("SELECT profile FROM compare_runs")
     assert row["profile"] == "aula_local"
     suggestions = await app.complete(make_request("compare", instructor=True), "perfil", "loc")

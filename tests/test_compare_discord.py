@@ -104,7 +104,7 @@ async def test_blind_votes_with_buttons_then_the_answer_is_revealed(simcord_env,
     [row] = await simcord_bot.aula.db.fetchall("SELECT id, instruct_slot FROM compare_runs")
     shown = all_text(revealed)
     assert f"the instruct model was {row['instruct_slot']}" in shown
-    assert "Votes: A 1, B 1; 50 % got it right" in shown
+    assert "Votes: A 1, B 1; 50% got it right" in shown
     assert f"{row['instruct_slot']} · Instruct · {INSTRUCT_MODEL}" in fields_of(revealed)
     late = await ana.click(message, label="A is the instruct one")
     assert late.ephemeral and "Already revealed" in late.response.content

@@ -89,3 +89,15 @@ def test_without_colour_trained_segments_are_bracketed_and_masked_ones_are_not()
     renderer = ConsoleRenderer(colour=False, files_dir=Path("."))
     shown = renderer.part(Segments((Segment("user", 0, trained=False), Segment("Hola\n", 1, trained=True), Segment("x", 2))))
     assert shown == "user|⟦Hola↵\n⟧|x"
+
+
+def test_tokens_writes_numbers_and_money_the_readers_way(tmp_path):
+    """One way per language (CLDR through Babel): "0,00001 US$" and "128.000" in Spanish,
+    "$0.00001" and "128,000" in English; never "US$ 0.0000"."""
+    spanish = run_console(tmp_path, "/tokens texto:¡Hola mundo! modelo:todos\n".encode()).stdout.decode()
+    gpt4o = next(line for line in spanish.splitlines() if line.startswith("GPT-4o  "))
+    assert gpt4o.split() == ["GPT-4o", "4", "128.000", "0,0031", "%", "0,00001", "US$"]
+    assert "3,00" in spanish and "GPT-4  " in spanish and " 8192 " in spanish  # 4 digits: not grouped
+    english = run_console(tmp_path, b"/tokens texto:Hello world! modelo:todos\n", "--lang", "en").stdout.decode()
+    gpt4o = next(line for line in english.splitlines() if line.startswith("GPT-4o  "))
+    assert gpt4o.split() == ["GPT-4o", "3", "128,000", "0.0023%", "$0.0000075"]

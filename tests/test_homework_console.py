@@ -57,7 +57,7 @@ async def test_assign_answer_in_prompts_publish_after_a_restart_review_and_expor
         "ana",
     )
     assert "1. ¿Por qué crees que es importante entender los tokens?" in answered  # the prompt
-    assert "Guardé 2 respuesta(s) de la tarea 1 (pregunta 1, 3)" in answered
+    assert "Guardé 2 respuestas de la tarea 1 (preguntas 1, 3)" in answered
     assert "No escribiste ninguna respuesta" in answered
     assert "Porque el modelo ve tokens,\nno palabras." in answered and "(sin responder)" in answered
 

@@ -75,7 +75,8 @@ def test_the_default_is_days_ahead_at_the_end_of_the_day():
     assert due == datetime(2026, 12, 2, 23, 59, tzinfo=TZ)
 
 
-def test_moments_are_shown_with_weekday_day_first_and_offset():
+def test_moments_are_shown_with_weekday_date_in_words_and_offset():
+    # "4/12/2026" reads as April 12 to an American: the month is written out (CLDR's full date).
     due = datetime(2026, 12, 4, 23, 59, tzinfo=TZ).timestamp()
-    assert format_moment(due, ZONE, "es") == "viernes 4/12/2026 23:59 (UTC-03:00)"
-    assert format_moment(due, ZONE, "en") == "Friday 4/12/2026 23:59 (UTC-03:00)"
+    assert format_moment(due, ZONE, "es") == "viernes, 4 de diciembre de 2026, 23:59 (UTC-03:00)"
+    assert format_moment(due, ZONE, "en") == "Friday, December 4, 2026, 11:59\u202fPM (UTC-03:00)"

@@ -76,7 +76,7 @@ async def test_assign_opens_a_thread_per_question_and_an_answer_lands_escaped_in
     assert all(len(i["label"]) <= 45 and i["max_length"] == 4000 and not i["required"] for i in inputs)
     answer = "**bold** @everyone <@123>\n```\nfence\n```"
     saved = await ana.submit_modal(shown, {"p0": answer, "p1": "Base: autocomplete."})
-    assert saved.ephemeral and "Saved 2 answer(s) to homework 1" in saved.response.content
+    assert saved.ephemeral and "Saved 2 answers to homework 1" in saved.response.content
     await simcord_env.settle()
 
     threads = {name.split(" ·")[0]: posts for name, posts in thread_messages(channel).items()}
@@ -109,7 +109,7 @@ async def test_the_reminder_dm_after_moving_the_clock_and_its_opt_out_button(sim
     assert (
         reminder is not None
         and "Homework 1" in text_of(reminder)
-        and "4 question(s) left" in text_of(reminder)
+        and "4 questions left" in text_of(reminder)
     )
     assert [b["custom_id"] for b in buttons_of(reminder)] == ["quiz:hw-open:1", "quiz:hw-mute:1"]
     assert caro_user.dm_channel.last_message is not None
@@ -119,7 +119,7 @@ async def test_the_reminder_dm_after_moving_the_clock_and_its_opt_out_button(sim
     form = await caro_user.click(caro_user.dm_channel.last_message, custom_id="quiz:hw-open:1")
     assert form.modal is not None
     done = await caro_user.submit_modal(form, {"p2": "from the DM"})
-    assert "Saved 1 answer(s)" in done.response.content
+    assert "Saved 1 answer to homework 1 (question 3)" in done.response.content
 
     await teacher.slash(channel, "quiz assign", banco="seccion-2", vence="in 5 days")
     clock.advance(4 * DAY)

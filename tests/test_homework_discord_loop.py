@@ -54,7 +54,7 @@ async def test_the_loop_sends_the_reminder_and_publishes_as_simulated_time_passe
     await simcord_env.advance_time(DAY - 3600)  # an hour before the reminder time
     assert beto_user.dm_channel.last_message is None
     await simcord_env.advance_time(2 * 3600)
-    assert "4 question(s) left" in text_of(beto_user.dm_channel.last_message)
+    assert "4 questions left" in text_of(beto_user.dm_channel.last_message)
 
     threads = [t for t in channel.threads if t.name.startswith("H1 Q1")]
     assert [m for t in threads for m in t.history()] == []  # not before the deadline

@@ -72,8 +72,8 @@ async def test_privacy_lists_every_area_and_deletes_only_the_askers_data(app, cl
     shown = await ask(app, Request("privacy", ANA, PLACE))
     text = plain_text(shown)
     assert shown.is_private and "Lo que Aula guarda sobre ti en console" in text
-    assert "1 comparación(es)" in text and "1 respuesta(s) en 1 quiz(zes)" in text
-    assert "1 versión(es) de respuestas en 1 tarea(s)" in text
+    assert "1 comparación con tu prompt" in text and "1 respuesta en 1 quiz donde" in text
+    assert "1 versión de respuestas en 1 tarea," in text and "0 recordatorios enviados" in text
     assert "CSV" in text  # what deleting cannot reach is said before anyone clicks
     [delete] = shown.buttons
     assert delete.id == "privacy:delete" and delete.style is ButtonStyle.DANGER

@@ -284,9 +284,9 @@ async def test_the_timer_closes_the_question_disables_buttons_and_shows_the_dist
     _, closed = question_message(messenger)
     assert all(b.disabled for b in closed.buttons)
     [table] = [p for p in closed.parts if isinstance(p, Table)]
-    assert table.rows[0][1:] == ("3", "75%", "✅")
-    assert table.rows[1][1:] == ("1", "25%", "")
-    assert table.rows[2][1:] == ("0", "0%", "")
+    assert table.rows[0][1:] == ("3", "75\xa0%", "✅")
+    assert table.rows[1][1:] == ("1", "25\xa0%", "")
+    assert table.rows[2][1:] == ("0", "0\xa0%", "")
     results = messenger.sent[-1][2]
     [image] = [p for p in results.parts if isinstance(p, Image)]
     assert image.png.startswith(b"\x89PNG\r\n\x1a\n") and len(image.png) > 2000
@@ -447,8 +447,8 @@ async def test_results_for_the_instructor(app, clock):
     text = plain_text(reply)
     assert reply.is_private
     assert "2 de 3 preguntas jugadas · 2 participantes" in text
-    assert "¿Uno? | A | 2 | 50% | cerrada" in text
-    assert "¿Dos? | B | 0 | 0% | abierta" in text
+    assert "¿Uno? | A | 2 | 50\xa0% | cerrada" in text
+    assert "¿Dos? | B | 0 | 0\xa0% | abierta" in text
 
 
 # --- restarts ----------------------------------------------------------------------------

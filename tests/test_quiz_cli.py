@@ -37,7 +37,7 @@ def test_validate_reports_each_problem_and_exits_1(tmp_path, capsys):
     assert "good.yaml: válido, banco «good»: 1 preguntas" in capsys.readouterr().out
     assert main(["quiz", "validate", "good.yaml", "bad.yaml"]) == 1
     err = capsys.readouterr().err
-    assert "bad.yaml: 1 errores" in err and "bad.yaml, pregunta 1, campo «answer»" in err
+    assert "bad.yaml: 1 error\n" in err and "bad.yaml, pregunta 1, campo «answer»" in err
 
 
 def test_import_then_list_shows_the_bank(tmp_path, capsys):

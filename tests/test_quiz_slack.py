@@ -165,7 +165,7 @@ async def test_at_the_close_the_buttons_go_and_the_results_are_posted(bot, slack
     assert update.payload["channel"] == CHANNEL_ID
     assert update.payload["ts"] == (await aula.services.quiz.repo.question(1, 0)).message_id
     assert action_ids(update.payload["blocks"]) == []  # nothing left to click
-    assert "100%" in texts(update.payload["blocks"])
+    assert "100\xa0%" in texts(update.payload["blocks"])
     uploads = await slack.wait_for(lambda: slack.calls_to("upload"))
     assert uploads[0].payload["data"].startswith(b"\x89PNG")
 

@@ -197,7 +197,7 @@ async def test_a_system_message_alone_renders_without_variants(aula):
 async def test_too_long_a_message_is_refused_in_the_users_language(aula):
     reply = await roles(aula, locale="en", usuario="x" * (MESSAGE_MAX + 1))
     assert reply.error and reply.is_private
-    assert f"too long ({MESSAGE_MAX + 1} characters" in plain_text(reply)
+    assert f"too long ({MESSAGE_MAX + 1:,} characters" in plain_text(reply)  # English groups thousands
 
 
 # --- the form ----------------------------------------------------------------------------------

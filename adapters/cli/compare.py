@@ -21,6 +21,7 @@ import time
 
 from bot.compare.command import EXAMPLES, error_message, stats_line
 from bot.compare.store import CompareRepository, OutputRecord
+from bot.i18n import seconds as seconds_text
 from bot.i18n import t
 from bot.llm.client import Completion, LlmClient, Profile, Sampling, UnknownProfile, resolve_profile
 from bot.settings import Settings
@@ -82,7 +83,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             else:
                 print("⚠️ " + error_message(answer, lang, profile))
             print()
-        print(t(lang, "compare.wall_time", seconds=f"{result['wall_s']:.1f}"))
+        print(t(lang, "compare.wall_time", seconds=seconds_text(lang, result["wall_s"])))
     return 0 if all(isinstance(a, Completion) for a in sides.values()) else 1
 
 

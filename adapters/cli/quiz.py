@@ -180,7 +180,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 platform=session.place.platform,
                 channel=session.place.channel_id,
                 when=time.strftime("%Y-%m-%d %H:%M", time.localtime(session.started_at)),
-                players=players[session.id],
+                count=players[session.id],
                 running=t(lang, "quiz.cli.running") if session.running else "",
             )
         )

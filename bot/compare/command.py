@@ -21,7 +21,8 @@ from bot.actions import COMPARE_REVEAL, COMPARE_VOTE, first_match
 from bot.command import Command, CommandSpec, Option
 from bot.compare.store import CompareRepository, OutputRecord, RunRecord
 from bot.errors import UserError
-from bot.i18n import t
+from bot.i18n import money, percent, t
+from bot.i18n import seconds as seconds_text
 from bot.limits import DISCORD_EMBED_FIELD_VALUE
 from bot.llm.client import (
     Completion,
@@ -272,12 +273,12 @@ def render(
     if final:
         if comparison.profile.name != "default":
             parts.append(Paragraph.of(Span(t(lang, "compare.profile_used", profile=comparison.profile.name), italic=True)))
-        parts.append(Paragraph.of(Span(t(lang, "compare.wall_time", seconds=_seconds(comparison.wall_s)), italic=True)))
+        parts.append(Paragraph.of(Span(t(lang, "compare.wall_time", seconds=_seconds(comparison.wall_s, lang)), italic=True)))
         if any(len(_text(side)) > DISCORD_EMBED_FIELD_VALUE for side in order):
             parts.append(_full_text(comparison, order, lang))
     buttons: tuple[Button, ...] = ()
     if final and blind and run_id is not None and not all(side.failed for side in order):
-        parts.append(Paragraph.of(t(lang, "compare.blind_question", votes=votes_needed)))
+        parts.append(Paragraph.of(t(lang, "compare.blind_question", count=votes_needed)))
         buttons = _vote_buttons(run_id, lang)
     # Both calls failed: still in the channel (the message is already there), flagged as an error.
     return Reply(parts=tuple(parts), buttons=buttons, error=final and all(side.failed for side in order))
@@ -324,11 +325,11 @@ def stats_line(completion: Completion, lang: str, profile: Profile, sampling: Sa
     return t(
         lang,
         "compare.stats",
-        latency=f"{completion.latency_s:.1f}",
-        prompt_tokens=usage.prompt_tokens if usage else 0,
-        completion_tokens=usage.completion_tokens if usage else 0,
+        latency=seconds_text(lang, completion.latency_s),
+        prompt_tokens=t(lang, "tokens.count", count=usage.prompt_tokens if usage else 0),
+        completion_tokens=t(lang, "tokens.count", count=usage.completion_tokens if usage else 0),
         estimated=t(lang, "compare.estimated") if usage and usage.estimated else "",
-        cost=f"{profile.cost_usd(usage):.4f}",
+        cost=money(lang, profile.cost_usd(usage)),
         finish=finish_text(completion, lang, sampling, llm),
     )
 
@@ -337,8 +338,11 @@ def finish_text(completion: Completion, lang: str, sampling: Sampling, llm: LlmS
     reason, interruption = completion.finish_reason or "", completion.interruption
     if reason == "interrupted":
         limit = llm.idle_timeout_s if interruption == "idle_timeout" else llm.total_timeout_s
-        return t(lang, f"compare.finish.{interruption or 'disconnected'}", seconds=f"{limit:g}")
+        return t(lang, f"compare.finish.{interruption or 'disconnected'}", seconds=limit)
     if reason == "length":
+        received = completion.usage.completion_tokens if completion.usage else 0
+        if received > sampling.max_tokens:  # the provider ignored the limit: say what was asked and what came
+            return t(lang, "compare.finish.length_ignored", max_tokens=sampling.max_tokens, count=received)
         return t(lang, "compare.finish.length", max_tokens=sampling.max_tokens)
     if reason in ("stop", "content_filter"):
         return t(lang, f"compare.finish.{reason}")
@@ -363,7 +367,7 @@ def error_message(error: BaseException | None, lang: str, profile: Profile) -> s
         case ConnectionFailed():
             return t(lang, "compare.unreachable", base_url=profile.base_url)
         case LlmTimeout(seconds=seconds):
-            return t(lang, "compare.timeout", seconds=f"{seconds:g}")
+            return t(lang, "compare.timeout", seconds=seconds)
         case MalformedResponse():
             return t(lang, "compare.malformed")
         case PromptTooLong(tokens=tokens, limit=limit):
@@ -381,8 +385,8 @@ def _full_text(comparison: Comparison, order: list[Side], lang: str) -> Attachme
     return Attachment("\n".join(sections).encode("utf-8"), "compare.txt", t(lang, "compare.full_text"))
 
 
-def _seconds(value: float | None) -> str:
-    return f"{value or 0:.1f}"
+def _seconds(value: float | None, lang: str) -> str:
+    return seconds_text(lang, value or 0)
 
 
 def _vote_buttons(run_id: int, lang: str) -> tuple[Button, ...]:
@@ -445,13 +449,18 @@ async def on_action(request: Request, app: Aula) -> Reply:
         await repo.reveal(run_id)
         return await revealed_reply(repo, record, lang)
     slot = values["slot"]
-    if record.revealed:
-        return Reply.private(Paragraph.of(t(lang, "compare.already_revealed", slot=record.instruct_slot)))
+    # The vote counts even after the reveal (the class's tally keeps it); what the student
+    # reads depends on whether the reveal has happened, by this vote or before it.
     await repo.vote(run_id, request.place.platform, request.user.id, slot, app.clock())
     tally = await repo.tally(run_id)
     count = tally["A"] + tally["B"]
-    if count >= needed and await repo.reveal(run_id):
+    if not record.revealed and count >= needed and await repo.reveal(run_id):
         return await revealed_reply(repo, record, lang)
+    if record.revealed or count >= needed:
+        instruct = record.instruct_slot or (await repo.get(run_id)).instruct_slot
+        return Reply.private(
+            Paragraph.of(t(lang, "compare.already_revealed", slot=instruct, vote=slot, count=count))
+        )
     return Reply.private(Paragraph.of(t(lang, "compare.voted", slot=slot, count=count, needed=needed)))
 
 
@@ -476,8 +485,8 @@ async def revealed_reply(repo: CompareRepository, record: RunRecord, lang: str) 
         parts.append(Paragraph((Span(t(lang, "compare.prompt_line"), bold=True), Span(" " + base.prompt))))
     parts.append(Columns(tuple(panels)))
     if votes:
-        percent = round(100 * tally[slot] / votes)
-        summary = t(lang, "compare.revealed", slot=slot, a=tally["A"], b=tally["B"], percent=percent)
+        right = percent(lang, tally[slot] / votes)
+        summary = t(lang, "compare.revealed", slot=slot, a=tally["A"], b=tally["B"], percent=right)
     else:
         summary = t(lang, "compare.revealed_no_votes", slot=slot)
     parts.append(Paragraph((Span(summary, bold=True),)))

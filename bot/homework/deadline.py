@@ -20,6 +20,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.errors import UserError, echo
+from bot.i18n import moment
 
 END_OF_DAY = time(23, 59)
 WEEKDAYS = {
@@ -37,10 +38,6 @@ UNITS = {
     **dict.fromkeys(("hora", "horas", "hour", "hours", "h"), timedelta(hours=1)),
     **dict.fromkeys(("dia", "dias", "day", "days", "d"), timedelta(days=1)),
     **dict.fromkeys(("semana", "semanas", "week", "weeks"), timedelta(weeks=1)),
-}
-WEEKDAY_NAMES = {
-    "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
 }
 
 _TIME = r"(?P<hour>\d{1,2})(?::(?P<minute>\d{2}))?\s*(?P<suffix>h|hs|am|pm)?"
@@ -137,10 +134,6 @@ def default_deadline(now: float, zone_name: str, days: int) -> float:
 
 
 def format_moment(epoch: float, zone_name: str, locale: str) -> str:
-    """'viernes 5/12/2026 23:59 (UTC-03:00)': the weekday, day first, and the offset, so nobody guesses."""
-    moment = datetime.fromtimestamp(epoch, ZoneInfo(zone_name))
-    offset = moment.strftime("%z")
-    weekday = WEEKDAY_NAMES.get(locale, WEEKDAY_NAMES["es"])[moment.weekday()]
-    return (
-        f"{weekday} {moment.day}/{moment.month}/{moment.year} {moment:%H:%M} (UTC{offset[:3]}:{offset[3:]})"
-    )
+    """'viernes, 4 de diciembre de 2026, 23:59 (UTC-03:00)': the weekday, the date in words
+    (day first or month first as the reader's language writes it) and the offset, so nobody guesses."""
+    return moment(locale, epoch, zone_name)

@@ -141,7 +141,7 @@ def reminder_reply(assignment: Assignment, pending: int, lang: str, zone: str) -
                 id=assignment.id,
                 title=title_of(assignment, lang),
                 due=format_moment(assignment.due_at, zone, lang),
-                pending=pending,
+                count=pending,
             )
         ),
         buttons=(

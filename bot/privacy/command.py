@@ -27,7 +27,12 @@ async def run(request: Request, app: Aula) -> Reply:
     lang = request.locale
     platform = request.place.platform
     found = await privacy.describe(app, platform, request.user.id)
-    items = [Paragraph.of(t(lang, f"privacy.area.{name}", **counts)) for name, counts in found]
+    items = [
+        Paragraph.of(
+            t(lang, f"privacy.area.{name}", **{k: t(lang, f"privacy.n.{name}.{k}", count=n) for k, n in counts.items()})
+        )
+        for name, counts in found
+    ]
     return Reply.private(
         Heading(t(lang, "privacy.title", platform=PLATFORM_NAMES.get(platform, platform))),
         BulletList(tuple(items)),

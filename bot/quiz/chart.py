@@ -8,6 +8,8 @@ from importlib import resources
 
 from PIL import Image, ImageDraw, ImageFont
 
+from bot.i18n import number, percent
+
 WIDTH, HEIGHT = 800, 420
 FONT_FILE = "DejaVuSans.ttf"
 MARGIN = 40
@@ -31,7 +33,7 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 
 def distribution_png(
-    letters: list[str], counts: list[int], correct: set[int], title: str, caption: str = ""
+    letters: list[str], counts: list[int], correct: set[int], title: str, caption: str = "", lang: str = "es"
 ) -> bytes:
     """A PNG: bars of counts per option, each with its count and percentage; correct ones marked ✓."""
     image = Image.new("RGB", (WIDTH, HEIGHT), BACKGROUND)
@@ -55,8 +57,7 @@ def distribution_png(
             colour = OPTION_COLOURS[index % len(OPTION_COLOURS)]
         if count:
             draw.rectangle((x0, bottom - height, x0 + bar_width, bottom), fill=colour)
-        percent = round(100 * count / total) if total else 0
-        label = f"{count} · {percent}%"
+        label = f"{number(lang, count)} · {percent(lang, count / total if total else 0)}"
         _centred(draw, label, x0 + bar_width / 2, bottom - height - 26, _font(18), TEXT)
         mark = f"{letters[index]} ✓" if index in correct else letters[index]
         _centred(

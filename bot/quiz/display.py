@@ -7,7 +7,7 @@ import random
 from collections.abc import Sequence
 
 from bot import actions
-from bot.i18n import t
+from bot.i18n import number, percent, t
 from bot.limits import DISCORD_BUTTON_LABEL, SLACK_BUTTON_TEXT, truncate
 from bot.quiz.banks import LETTERS, localized
 from bot.quiz.chart import distribution_png
@@ -122,8 +122,8 @@ def closed_reply(session: QuizSession, state: QuestionState, answers: Sequence[A
     rows = tuple(
         (
             f"{LETTERS[i]} · {truncate(localized(option, lang), 40)}",  # a table must fit a phone
-            str(counts[i]),
-            f"{round(100 * counts[i] / total) if total else 0}%",
+            number(lang, counts[i]),
+            percent(lang, counts[i] / total if total else 0),
             "✅" if i in question.correct else "",
         )
         for i, option in enumerate(question.options)
@@ -152,6 +152,7 @@ def chart_png(session: QuizSession, position: int, answers: Sequence[AnswerRow])
         set(question.correct),
         truncate(localized(question.text, lang), 90),
         t(lang, "quiz.chart_caption", number=position + 1, answered=sum(counts)),
+        lang,
     )
 
 
@@ -159,7 +160,7 @@ def leaderboard_table(
     session: QuizSession, standings: Sequence[Standing], names: dict[str, str], size: int, lang: str
 ) -> Table:
     rows = tuple(
-        (str(rank), names.get(user_id, name), str(points))
+        (number(lang, rank), names.get(user_id, name), number(lang, points))
         for rank, (user_id, name, points, _correct, _answered) in enumerate(standings[:size], start=1)
     )
     return Table((t(lang, "quiz.col_rank"), t(lang, "quiz.col_player"), t(lang, "quiz.col_points")), rows)
@@ -178,11 +179,12 @@ def results_reply(
     png = chart_png(session, position, answers)
     parts = [
         Image(png, f"quiz-{session.id}-q{position + 1}.png", t(lang, "quiz.chart_alt", number=position + 1)),
-        Heading(t(lang, "quiz.leaderboard_heading", size=min(size, len(standings)))),
     ]
     if standings:
+        parts.append(Heading(t(lang, "quiz.leaderboard_heading", count=min(size, len(standings)))))
         parts.append(leaderboard_table(session, standings, names, size, lang))
     else:
+        parts.append(Heading(t(lang, "quiz.leaderboard_title")))
         parts.append(Paragraph.of(t(lang, "quiz.nobody_yet")))
     return Reply.public(*parts, buttons=(Button(rank_id(session.id), t(lang, "quiz.my_rank")),))
 
@@ -200,7 +202,7 @@ def final_reply(
         parts.append(leaderboard_table(session, standings, names, size, lang))
     else:
         parts.append(Paragraph.of(t(lang, "quiz.nobody_played")))
-    parts.append(Paragraph.of(t(lang, "quiz.thanks", players=len(standings))))
+    parts.append(Paragraph.of(t(lang, "quiz.thanks", count=len(standings))))
     return Reply.public(*parts, buttons=(Button(rank_id(session.id), t(lang, "quiz.my_rank")),))
 
 
@@ -245,7 +247,7 @@ def rank_reply(
                 lang,
                 "quiz.your_rank",
                 rank=rank,
-                players=len(standings),
+                count=len(standings),
                 points=points,
                 correct=correct,
                 answered=answered,
@@ -277,15 +279,17 @@ def instructor_results(
                 str(state.position + 1),
                 truncate(localized(question.text, lang), 50),
                 ", ".join(LETTERS[i] for i in question.correct),
-                str(len(given)),
-                f"{round(100 * right / len(given)) if given else 0}%",
+                number(lang, len(given)),
+                percent(lang, right / len(given) if given else 0),
                 t(lang, "quiz.state_open") if state.is_open else t(lang, "quiz.state_closed"),
             )
         )
     player_rows = []
     for rank, (user_id, name, points, correct, answered) in enumerate(standings, start=1):
         shown = f"{name} ({names[user_id]})" if session.anonymous else name
-        player_rows.append((str(rank), shown, str(points), str(correct), str(answered)))
+        player_rows.append(
+            (number(lang, rank), shown, number(lang, points), number(lang, correct), number(lang, answered))
+        )
     parts = [
         Heading(t(lang, "quiz.results_heading", id=session.id, title=localized(session.title, lang))),
         Paragraph.of(
@@ -295,7 +299,7 @@ def instructor_results(
                 status=status,
                 played=len(states),
                 total=len(session.questions),
-                players=len(standings),
+                count=len(standings),
             )
         ),
         Table(

@@ -9,7 +9,6 @@ that reply from plain values, so `aula tokens` and the benchmark use the same co
 from __future__ import annotations
 
 import asyncio
-import math
 from dataclasses import dataclass
 from itertools import repeat
 from typing import TYPE_CHECKING
@@ -19,7 +18,7 @@ from cachetools import TTLCache
 from bot import limits
 from bot.command import Command, CommandSpec, Option
 from bot.errors import UserError
-from bot.i18n import t
+from bot.i18n import money, number, percent, t
 from bot.replies import (
     Attachment,
     BulletList,
@@ -201,7 +200,7 @@ def summary(analysis: TokenAnalysis, lang: str) -> Paragraph:
         "tokens.summary",
         count="",
         chars=number(lang, analysis.characters),
-        ratio=decimal(lang, analysis.chars_per_token, 2),
+        ratio=number(lang, analysis.chars_per_token, 2),
     )
     return Paragraph((Span(count_text(lang, analysis.count), bold=True), Span(rest)))
 
@@ -212,7 +211,7 @@ def comparison_table(analyses: list[TokenAnalysis], lang: str) -> Table:
             f"{a.encoding.label} ({a.encoding.name})",
             a.encoding.models,
             number(lang, a.count),
-            decimal(lang, a.chars_per_token, 2),
+            number(lang, a.chars_per_token, 2),
         )
         for a in analyses
     )
@@ -337,7 +336,7 @@ def costs_parts(text: str, analyses: list[TokenAnalysis], lang: str, settings: T
 
 def picture_png(analyses: list[TokenAnalysis], lang: str) -> bytes:
     def more(count: int) -> str:
-        return t(lang, "tokens.picture_more", count=number(lang, count))
+        return t(lang, "tokens.picture_more", count=count)
 
     rows = [
         PictureRow(
@@ -372,47 +371,15 @@ def tokens_tsv(analyses: list[TokenAnalysis]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-# --- numbers in the user's language ----------------------------------------------------
+# --- numbers in the user's language (bot.i18n writes them) ------------------------------
 
 
 def count_text(lang: str, count: int) -> str:
-    return (
-        t(lang, "tokens.count.one")
-        if count == 1
-        else t(lang, "tokens.count.other", count=number(lang, count))
-    )
-
-
-def number(lang: str, value: int) -> str:
-    text = f"{value:,}"
-    return text.replace(",", ".") if lang == "es" else text
-
-
-def decimal(lang: str, value: float, digits: int) -> str:
-    text = f"{value:,.{digits}f}"
-    if lang == "es":
-        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
-    return text
-
-
-def significant_digits(value: float, significant: int = 2) -> int:
-    """Decimal places that show `significant` digits of a small positive value (0.0000275 -> 7)."""
-    if value <= 0 or value >= 1:
-        return significant
-    return significant - 1 - math.floor(math.log10(value))
-
-
-def percent(lang: str, fraction: float) -> str:
-    value = fraction * 100
-    return decimal(lang, value, 1 if value >= 1 else significant_digits(value)) + " %"
+    return t(lang, "tokens.count", count=count)
 
 
 def usd(lang: str, value: float) -> str:
-    digits = 2 if value == 0 or value >= 0.01 else significant_digits(value, 3)
-    text = f"{value:.{digits}f}"
-    whole, _, fraction = text.partition(".")
-    fraction = fraction.rstrip("0").ljust(2, "0")  # 0.000360 -> 0.00036, 4.5 -> 4.50
-    return "US$ " + decimal(lang, float(whole), 0) + ("," if lang == "es" else ".") + fraction
+    return money(lang, value)
 
 
 async def on_startup(app: Aula) -> None:
