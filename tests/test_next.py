@@ -9,6 +9,7 @@ import pytest
 import bot.help.command as help_command
 import bot.next.command as next_command
 from bot.app import Aula
+from bot.i18n import percent
 from bot.next.logic import Candidate, Distribution, encoding_for, shown, token_bytes, token_id
 from bot.replies import Columns, Image, Reply, Table, plain_text
 from bot.settings import load_settings
@@ -63,7 +64,7 @@ def expected_rows(text: str, k: int = 10) -> list[tuple[str, str, str]]:
             token_id_ = str(encoding.encode_single_token(data))
         except KeyError:
             token_id_ = "—"
-        rows.append((shown(Candidate("", data, None, logprob)), token_id_, f"{100 * math.exp(logprob):.1f} %"))
+        rows.append((shown(Candidate("", data, None, logprob)), token_id_, f"{percent('es', math.exp(logprob))}"))
     return rows
 
 
@@ -79,8 +80,8 @@ async def test_the_top_k_are_the_servers_numbers_with_llama_ids_and_coverage(mak
     assert [(row[1], row[2], row[3]) for row in table.rows] == expected_rows(PROMPT)
     text = plain_text(reply)
     covered = sum(math.exp(lp) for _, _, lp in next_tokens(PROMPT)[:10])
-    assert f"Estos 10 tokens suman el {100 * covered:.1f} %" in text
-    assert f"el {100 * (1 - covered):.1f} % restante" in text
+    assert f"Estos 10 tokens suman el {percent('es', covered)}" in text
+    assert f"el {percent('es', (1 - covered))} restante" in text
     assert BASE_MODEL in text
     # the leading-space token and the byte fragment are made visible
     shown_tokens = [row[1] for row in table.rows]
@@ -101,7 +102,7 @@ async def test_the_temperature_table_is_a_renormalisation_over_the_k(make_aula):
     logprobs = [lp for _, _, lp in next_tokens(PROMPT)[:10]]
     for column, temp in enumerate((0.2, 0.7, 1.0, 1.5), start=1):
         weights = [math.exp(lp / temp) for lp in logprobs]
-        expected = [f"{100 * w / sum(weights):.1f} %" for w in weights]
+        expected = [f"{percent('en', w / sum(weights))}" for w in weights]
         assert [row[column] for row in temperatures.rows] == expected
     assert "renormalised over these 10 tokens only" in plain_text(reply)
 
@@ -195,19 +196,19 @@ async def test_steps_append_the_chosen_token_and_ask_again(make_aula, server):
     [second] = await replies_of(app, click(step_ids(first)["greedy"]))
     text1 = PROMPT + top[1].decode()
     assert server.calls[-1][1]["prompt"] == text1
-    assert chosen_lines(second) == [f"1. {shown(Candidate('', top[1], None, 0))} · {100 * math.exp(top[2]):.1f} % · el más probable"]
+    assert chosen_lines(second) == [f"1. {shown(Candidate('', top[1], None, 0))} · {percent('es', math.exp(top[2]))} · el más probable"]
     assert [(r[1], r[2], r[3]) for r in first_table(second).rows] == expected_rows(text1)
     # pick the third of the top five
     third = next_tokens(text1)[2]
     [after_pick] = await replies_of(app, click(step_ids(second)["pick3"]))
     text2 = text1 + third[1].decode()
     assert server.calls[-1][1]["prompt"] == text2
-    assert chosen_lines(after_pick)[1] == f"2. {shown(Candidate('', third[1], None, 0))} · {100 * math.exp(third[2]):.1f} % · elegido a mano (n.º 3)"
+    assert chosen_lines(after_pick)[1] == f"2. {shown(Candidate('', third[1], None, 0))} · {percent('es', math.exp(third[2]))} · elegido a mano (n.º 3)"
     # sample: one of the k, with its own probability shown
     next_command.rng(app).seed(7)
     [sampled] = await replies_of(app, click(step_ids(after_pick)["sample"]))
     line = chosen_lines(sampled)[2]
-    options = {f"{shown(Candidate('', d, None, 0))} · {100 * math.exp(lp):.1f} %" for _, d, lp in next_tokens(text2)[:10]}
+    options = {f"{shown(Candidate('', d, None, 0))} · {percent('es', math.exp(lp))}" for _, d, lp in next_tokens(text2)[:10]}
     assert line.startswith("3. ") and line[3:].split(" · muestreado")[0] in options
     assert "muestreado a T=1" in line
 

@@ -8,6 +8,7 @@ import math
 import bot.next.command as next_command
 from adapters.console import run_console
 from bot.app import Aula
+from bot.i18n import percent
 from bot.settings import load_settings
 from tests.fake_llm import API_KEY, FakeLlmServer, next_tokens
 
@@ -27,7 +28,7 @@ async def test_a_run_and_two_steps_typed_in_the_console(tmp_path):
     async with FakeLlmServer() as server:
         out = await console_run(tmp_path, server, f"/next texto:{PROMPT}\n1\n4\n")
     for _, _, logprob in next_tokens(PROMPT)[:10]:
-        assert f"{100 * math.exp(logprob):.1f} %" in out
+        assert f"{percent('es', math.exp(logprob))}" in out
     first = next_tokens(PROMPT)[0]
     text1 = PROMPT + first[1].decode()
     third = next_tokens(text1)[1]  # button 4 is the second of the top five (after greedy, sample, 1.)

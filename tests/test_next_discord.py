@@ -9,6 +9,7 @@ import pytest
 import bot.next.command as next_command
 from adapters.discord import create_bot
 from bot.app import Aula
+from bot.i18n import percent as percent_text
 from bot.settings import load_settings
 from tests.discord_support import assert_within_limits, messages_of
 from tests.fake_llm import API_KEY, BASE_MODEL, FakeLlmServer, next_tokens
@@ -48,7 +49,7 @@ def text_of(result) -> str:
 
 
 def percent(logprob: float) -> str:
-    return f"{100 * math.exp(logprob):.1f} %"
+    return percent_text("en", math.exp(logprob))
 
 
 async def test_the_distribution_a_picture_and_step_buttons(simcord_env, simcord_bot, fake_llm):

@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 import bot.next.command as next_command
 from adapters.slack import create_app
 from bot.app import Aula
+from bot.i18n import percent
 from bot.settings import load_settings
 from tests.fake_llm import API_KEY, FakeLlmServer, next_tokens
 from tests.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, click_body, command_body, signed_request
@@ -57,7 +58,7 @@ async def test_a_signed_next_then_a_step_button(slack_next):
     [post] = await slack.wait_for(lambda: posts_with(slack, "Siguiente token"))
     shown = block_texts(post.payload["blocks"])
     for _, _, logprob in next_tokens(PROMPT)[:10]:
-        assert f"{100 * math.exp(logprob):.1f} %" in shown
+        assert f"{percent('es', math.exp(logprob))}" in shown
     greedy = next(i for i in action_ids(post) if i.startswith("aula:next:greedy:"))
 
     refused = click_body(greedy, user_id=OTHER, response_url=slack.response_url(OTHER))

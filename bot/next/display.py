@@ -8,7 +8,7 @@ where <steps> is how many steps the run had when the buttons were drawn (an olde
 
 from __future__ import annotations
 
-from bot import actions
+from bot import actions, i18n
 from bot.i18n import t
 from bot.next.logic import Distribution, Generation, shown
 from bot.next.picture import distribution_png
@@ -33,8 +33,8 @@ BAR_WIDTH = 20  # characters of the text bar at 100 %
 PICK_BUTTONS = 5
 
 
-def percent(probability: float) -> str:
-    return f"{100 * probability:.1f} %"
+def percent(lang: str, probability: float) -> str:
+    return i18n.percent(lang, probability)
 
 
 def bar(probability: float) -> str:
@@ -47,7 +47,7 @@ def role_label(lang: str, role: str) -> str:
 
 def candidates_table(lang: str, distribution: Distribution) -> Table:
     rows = tuple(
-        (str(rank), shown(c), "—" if c.id is None else str(c.id), percent(c.probability), bar(c.probability))
+        (str(rank), shown(c), "—" if c.id is None else str(c.id), percent(lang, c.probability), bar(c.probability))
         for rank, c in enumerate(distribution.candidates, start=1)
     )
     headers = tuple(t(lang, f"next.column.{name}") for name in ("rank", "token", "id", "probability", "bar"))
@@ -56,13 +56,13 @@ def candidates_table(lang: str, distribution: Distribution) -> Table:
 
 def coverage_line(lang: str, distribution: Distribution) -> Paragraph:
     return Paragraph.of(t(lang, "next.coverage", k=len(distribution.candidates),
-                          covered=percent(distribution.coverage), rest=percent(distribution.rest)))  # fmt: skip
+                          covered=percent(lang, distribution.coverage), rest=percent(lang, distribution.rest)))  # fmt: skip
 
 
 def temperature_parts(lang: str, distribution: Distribution, temperatures: list[float]) -> list[Part]:
     columns = [distribution.at_temperature(temp) for temp in temperatures]
     rows = tuple(
-        (shown(c), *(percent(col[i]) for col in columns)) for i, c in enumerate(distribution.candidates)
+        (shown(c), *(percent(lang, col[i]) for col in columns)) for i, c in enumerate(distribution.candidates)
     )
     headers = (t(lang, "next.column.token"), *(f"T={temp:g}" for temp in temperatures))
     caption = t(lang, "next.temperature_caption", k=len(distribution.candidates))
@@ -83,10 +83,10 @@ def text_so_far(lang: str, generation: Generation) -> list[Part]:
         if step.chosen is None:
             continue
         candidate = step.distribution.candidates[step.chosen]
-        segments.append(Segment(candidate.text, colour=number, label=percent(candidate.probability)))
+        segments.append(Segment(candidate.text, colour=number, label=percent(lang, candidate.probability)))
         how = t(lang, f"next.how.{step.how}", temperature=f"{step.temperature or 0:g}", rank=step.chosen + 1)
         choices.append(Paragraph.of(f"{number}. ", Span(shown(candidate), code=True),
-                                    f" · {percent(candidate.probability)} · {how}"))  # fmt: skip
+                                    f" · {percent(lang, candidate.probability)} · {how}"))  # fmt: skip
     parts: list[Part] = [Segments(tuple(segments), caption=t(lang, "next.text_so_far"))]
     if choices:
         parts.append(BulletList(tuple(choices)))

@@ -18,7 +18,7 @@ from importlib import resources
 
 from PIL import Image, ImageDraw, ImageFont
 
-from bot.i18n import t
+from bot.i18n import percent, t
 from bot.next.logic import Distribution, shown
 
 WIDTH = 1280
@@ -96,7 +96,7 @@ def distribution_png(panels: Sequence[tuple[str, Distribution]], lang: str) -> b
             width = bar_room * probability / highest
             if width >= 1:
                 draw.rectangle((bar_left, y + 6, bar_left + width, y + ROW - 6), fill=fill)
-            draw.text((bar_left + width + 10, y + 8), f"{100 * probability:.1f} %", fill=MUTED, font=value_font)
+            draw.text((bar_left + width + 10, y + 8), percent(lang, probability), fill=MUTED, font=value_font)
             y += ROW
         top += height
     picture = Image.frombytes("P", image.size, image.tobytes())  # the grey values are palette indices
