@@ -10,6 +10,7 @@ import pytest
 
 import bot.next.command as next_command
 from bot.app import Aula
+from bot.i18n import percent
 from bot.next.game import FILLERS, guess_key
 from bot.replies import Attachment, Table, plain_text
 from bot.requests import Request
@@ -105,12 +106,12 @@ async def test_a_round_with_many_students_scored_by_the_models_probability(setti
         assert all(b.disabled for b in closed.buttons)
         results = messenger.sent[-1][2]
         text = plain_text(results)
-        assert "31 respuesta(s) de la clase" in text
+        assert "31 respuestas de la clase" in text
         table = next(p for p in results.parts if isinstance(p, Table))
         votes = {row[0]: int(row[1]) for row in table.rows}
         assert sum(votes.values()) == 31
         for row in table.rows:
-            assert row[3] == f"{100 * probabilities.get(guess_key(row[0]), 0.0):.1f} %"
+            assert row[3] == percent("es", probabilities.get(guess_key(row[0]), 0.0))
         assert "Tabla de este canal" in text
         await app.services.next_game.tick()
         assert len(messenger.sent) == 2  # posted once
@@ -136,7 +137,7 @@ async def test_a_restart_mid_round_keeps_guesses_and_closes_it_at_start_up(setti
         await again.close()
     third = await started(settings, clock, messenger)  # down past the close: start-up posts it
     try:
-        assert "2 respuesta(s) de la clase" in plain_text(messenger.sent[-1][2])
+        assert "2 respuestas de la clase" in plain_text(messenger.sent[-1][2])
         [row] = await third.db.fetchall("SELECT closed FROM next_rounds")
         assert row["closed"] == 1
     finally:

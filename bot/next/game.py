@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from bot import actions
 from bot.actions import first_match
 from bot.errors import UserError
-from bot.i18n import t
+from bot.i18n import number, percent, t
 from bot.llm.client import LlmError
 from bot.messenger import Messenger
 from bot.next.logic import Candidate, Distribution, NoLogprobs, shown
@@ -289,14 +289,14 @@ def results_reply(game_round: Round, guesses: list[tuple[str, str, str, float]],
         counts[key] = (text, count + 1, probability)
     total = len(guesses)
     ranked = sorted(counts.values(), key=lambda item: (-item[1], -item[2], item[0]))
-    rows = tuple((text, str(count), f"{100 * count / total:.0f} %", f"{100 * p:.1f} %", str(round(POINTS * p)))
+    rows = tuple((text, number(lang, count), percent(lang, count / total), percent(lang, p), number(lang, round(POINTS * p)))
                  for text, count, p in ranked)  # fmt: skip
     headers = tuple(t(lang, f"next.game.column.{c}") for c in ("guess", "votes", "class", "model", "points"))
     model = Distribution("base", game_round.model, game_round.candidates)
     top = game_round.candidates[0] if game_round.candidates else None
     parts: list = [Heading(t(lang, "next.game.results_title", number=game_round.id)), Code(game_round.prompt + " …")]
     if top is not None:
-        parts.append(Paragraph.of(t(lang, "next.game.model_top", token=shown(top), percent=f"{100 * top.probability:.1f} %")))
+        parts.append(Paragraph.of(t(lang, "next.game.model_top", token=shown(top), percent=percent(lang, top.probability))))
     parts.append(Paragraph.of(Span(t(lang, "next.game.count", count=total), bold=True)))
     if rows:
         parts.append(Table(headers, rows))
