@@ -199,3 +199,24 @@ async def test_the_timer_runs_only_while_a_round_is_open(tmp_path, server):
         assert "Resultados del juego n.º 1" in plain_text(messenger.sent[-1][2])
     finally:
         await app.close()
+
+
+async def test_another_class_cannot_guess_in_a_round_and_a_dead_channel_is_given_up(settings, server):
+    from bot.requests import Place
+
+    clock, messenger = FakeClock(), RecordingMessenger()
+    app = await started(settings, clock, messenger)
+    try:
+        await handle(app, game_request())
+        guess = messenger.sent[0][2].buttons[0].id
+        elsewhere = Request(command="next", action=guess, user=person("x"), place=Place("console", "otra", "aula"))
+        assert (await handle(app, elsewhere)).error
+        assert await app.db.fetchall("SELECT * FROM next_guesses") == []
+        messenger.fail = True
+        clock.advance(31)
+        for _ in range(3):
+            await app.services.next_game.tick()
+        [row] = await app.db.fetchall("SELECT closed FROM next_rounds")
+        assert row["closed"] == 1  # tried three times, then given up (logged), not retried forever
+    finally:
+        await app.close()

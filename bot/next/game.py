@@ -44,7 +44,7 @@ from bot.replies import (
 )
 from bot.requests import Place, Request
 from bot.storage.database import Database
-from bot.ticker import Ticker
+from bot.ticker import PostRetries, Ticker
 
 if TYPE_CHECKING:
     from bot.app import Aula
@@ -212,7 +212,8 @@ class NextGame(Ticker):
         self.app = app
         self.repo = GameRepository(app.db)
         self._lock = asyncio.Lock()
-        self._failures: dict[int, int] = {}
+        # A round whose results cannot be posted (a deleted channel) is closed after a few tries.
+        self.retries = PostRetries(MAX_POST_ATTEMPTS, given_up_is_done=True, logger=log)
 
     @property
     def settings(self):
@@ -252,17 +253,13 @@ class NextGame(Ticker):
         guesses = await self.repo.guesses(game_round.id)
         standings = await self.repo.standings(game_round.place, self.settings.leaderboard_size)
         lang = game_round.locale
-        try:
+
+        async def post() -> None:
             if game_round.message_id:
                 await messenger.edit(game_round.place, game_round.message_id, round_reply(game_round, lang, closed=True))
             await messenger.send(game_round.place, results_reply(game_round, guesses, standings, lang))
-        except Exception:
-            failures = self._failures.get(game_round.id, 0) + 1
-            self._failures[game_round.id] = failures
-            log.exception("next round %s: posting results failed (attempt %s)", game_round.id, failures)
-            return failures >= MAX_POST_ATTEMPTS
-        self._failures.pop(game_round.id, None)
-        return True
+
+        return await self.retries.post(game_round.id, post(), "next round %s: posting results failed", game_round.id)
 
 
 # --- what the class sees ----------------------------------------------------------------------
@@ -363,7 +360,9 @@ async def on_action(request: Request, app: Aula) -> Reply | None:
     game = app.services.next_game
     lang = request.locale
     game_round = await game.repo.get(values["round"])
-    if game_round is None:
+    # A button id names a round by number: another class's click must not land in it.
+    if game_round is None or (game_round.place.platform, game_round.place.workspace_id) != (
+        request.place.platform, request.place.workspace_id):  # fmt: skip
         raise UserError("next.game.gone")
     now = app.clock()
     if action is actions.NEXT_CLOSE:
