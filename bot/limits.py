@@ -32,6 +32,13 @@ DISCORD_FOLLOWUP_WINDOW_S = 15 * 60
 # Slack
 SLACK_BLOCKS_PER_MESSAGE = 50
 SLACK_BLOCKS_PER_MODAL = 100
+# The text of all blocks of one message together: past it chat.postMessage/chat.update answer
+# msg_blocks_too_long, however few blocks there are (slackapi/bolt-js#2509: refused from about
+# 13,200 characters of markdown blocks, and less once other blocks are added; Slack staff quote
+# "12,000 text characters with a buffer"; not in the Block Kit reference). Replies keep a margin
+# below it, since Slack does not say exactly what it counts.
+SLACK_BLOCKS_TEXT_TOTAL = 12000
+SLACK_BLOCKS_TEXT_BUDGET = 11000
 SLACK_SECTION_TEXT = 3000
 SLACK_HEADER_TEXT = 150
 SLACK_MESSAGE_TEXT = 40000  # the top-level `text` fallback

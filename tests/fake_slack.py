@@ -7,11 +7,18 @@ with plausible fields, as Bolt's own test suite does with its mock server:
         client = AsyncWebClient(token="xoxb-test", base_url=slack.api_url)
         slack.users["U1"] = {"locale": "en-US", "is_admin": True}
         slack.failures["chat.postMessage"] = "not_in_channel"   # every such call fails until removed
+        slack.rate_limits["chat.update"] = [1, 0]   # the next two such calls: HTTP 429, Retry-After 1, 0
         await slack.wait_for(lambda: slack.calls_to("chat.postMessage"))
 
 Besides Web API methods, calls are recorded as "response_url" (a POST to a slash command's
 or a click's response_url), "upload" (the file bytes of files_upload_v2) and "socket_ack"
 (an envelope acknowledgement over Socket Mode).
+
+Slack's documented limits are enforced as Slack enforces them: Block Kit sizes (`invalid_blocks`),
+and the text of all blocks of one message together (`msg_blocks_too_long`, past
+MESSAGE_BLOCKS_TEXT characters), for chat.* methods and response_url posts alike. A rate-limited
+call answers HTTP 429 `ratelimited` with `Retry-After`, as Slack's Web API does; it is
+recorded with status 429.
 
 Also here: Slack-signed requests (v0 HMAC-SHA256 of `v0:{timestamp}:{body}`) for Bolt.
 """
@@ -37,12 +44,17 @@ BOT_TOKEN = "xoxb-test"
 TEAM_ID = "T0AULA"
 CHANNEL_ID = "C0CLASS"
 JSON_FIELDS = ("blocks", "view", "files", "attachments")  # sent form-encoded as JSON strings by some methods
+# Slack refuses a message whose blocks hold more text than this in all (msg_blocks_too_long):
+# slackapi/bolt-js#2509 measured about 13,200 characters of markdown blocks, less with other
+# blocks; Slack staff quote "12,000 text characters with a buffer". The stricter figure is used.
+MESSAGE_BLOCKS_TEXT = 12000
 
 
 @dataclass
 class Call:
     method: str
     payload: dict[str, Any]
+    status: int = 200  # 429 when the call was rate limited
 
 
 class FakeSlack:
@@ -50,6 +62,7 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.users: dict[str, dict[str, Any]] = {}  # user id -> fields merged into users.info's user
         self.failures: dict[str, str] = {}  # method -> Slack error code it answers with
+        self.rate_limits: dict[str, list[int]] = {}  # method -> Retry-After seconds of its next 429s
         self.envelopes: asyncio.Queue[dict] = asyncio.Queue()  # pushed to Socket Mode clients
         self.sockets: dict[web.WebSocketResponse, web.Request] = {}  # Socket Mode connections open now
         self._numbers = itertools.count(1)
@@ -101,12 +114,21 @@ class FakeSlack:
         for key in JSON_FIELDS:
             if isinstance(payload.get(key), str):
                 payload[key] = json.loads(payload[key])
+        waits = self.rate_limits.get(method)
+        if waits:
+            retry_after = waits.pop(0)
+            self.calls.append(Call(method, payload, status=429))
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(retry_after)}
+            )
         self.calls.append(Call(method, payload))
         if method in self.failures:
             return web.json_response({"ok": False, "error": self.failures[method]})
         problems = block_kit_problems(method, payload)
         if problems:  # as Slack does: the call fails, nothing is posted
             return web.json_response({"ok": False, "error": "invalid_blocks", "errors": problems})
+        if method in MESSAGE_METHODS and blocks_text_size(payload.get("blocks") or []) > MESSAGE_BLOCKS_TEXT:
+            return web.json_response({"ok": False, "error": "msg_blocks_too_long"})
         return web.json_response({"ok": True, **self._answer(method, payload)})
 
     def _answer(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -163,7 +185,13 @@ class FakeSlack:
 
     async def _response_url(self, request: web.Request) -> web.Response:
         payload = await request.json()
-        self.calls.append(Call("response_url", {"url_name": request.match_info["name"], **payload}))
+        blocks = payload.get("blocks") or []
+        problems = message_block_problems(blocks, max_blocks=50)
+        too_long = blocks_text_size(blocks) > MESSAGE_BLOCKS_TEXT
+        status = 400 if problems or too_long else 200
+        self.calls.append(Call("response_url", {"url_name": request.match_info["name"], **payload}, status))
+        if status != 200:  # Slack answers a refused response_url post with an HTTP error and a word
+            return web.Response(status=status, text="msg_blocks_too_long" if too_long else "invalid_blocks")
         return web.Response(text="ok")
 
     async def drop_sockets(self, abrupt: bool = False) -> None:
@@ -199,8 +227,27 @@ class FakeSlack:
 # --- Block Kit limits, checked as Slack checks them --------------------------------------------
 
 
+MESSAGE_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral")
+
+
+def blocks_text_size(blocks: list[dict]) -> int:
+    """Characters in every text object (`{"type": "mrkdwn"|"plain_text", "text": ...}`) of the
+    blocks, wherever it sits: section text and fields, headers, context elements, buttons."""
+    total = 0
+    stack: list[Any] = list(blocks)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("type") in ("mrkdwn", "plain_text") and isinstance(item.get("text"), str):
+                total += len(item["text"])
+            stack.extend(v for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend(item)
+    return total
+
+
 def block_kit_problems(method: str, payload: dict[str, Any]) -> list[str]:
-    if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+    if method in MESSAGE_METHODS:
         if not payload.get("text") and not payload.get("blocks"):
             return ["no_text"]
         return message_block_problems(payload.get("blocks") or [], max_blocks=50)

@@ -63,10 +63,15 @@ def block_texts(blocks: list[dict]) -> str:
     return "\n".join(out)
 
 
+def accepted(slack, method: str) -> list:
+    """The calls Slack took (not those it answered 429 ratelimited)."""
+    return [c for c in slack.calls_to(method) if c.status == 200]
+
+
 def last_version(slack) -> dict:
     """The blocks the channel message shows now: the last update, or the post if never updated."""
-    updates = slack.calls_to("chat.update")
-    return (updates or slack.calls_to("chat.postMessage"))[-1].payload
+    updates = accepted(slack, "chat.update")
+    return (updates or accepted(slack, "chat.postMessage"))[-1].payload
 
 
 async def run_compare(app, slack, text: str, user: str = STUDENT) -> None:
@@ -93,7 +98,7 @@ async def test_a_signed_compare_posts_two_sections_and_streams_by_chat_update(sl
 
 def aula_has_run(slack) -> bool:
     """The final version is up once its text carries the total time."""
-    versions = slack.calls_to("chat.update") or slack.calls_to("chat.postMessage")
+    versions = accepted(slack, "chat.update") or accepted(slack, "chat.postMessage")
     return bool(versions) and "Tiempo total" in block_texts(versions[-1].payload["blocks"])
 
 
@@ -129,3 +134,34 @@ async def test_a_refusal_is_private(slack_compare):
     private = await slack.wait_for(lambda: slack.calls_to("response_url") or slack.calls_to("chat.postEphemeral"))
     assert "Escribe un prompt o elige un ejemplo" in str(private[0].payload)
     assert not slack.calls_to("chat.postMessage") and llm.calls == []
+
+
+async def test_a_rate_limited_edit_waits_for_retry_after_and_the_comparison_still_lands(slack_compare):
+    """Issue 14.3: the first chat.update answered 429 with Retry-After: 1 aborted the comparison,
+    wasted both model calls, stored nothing and left the placeholder up for good."""
+    app, slack, llm, aula = slack_compare
+    slack.rate_limits["chat.update"] = [1]
+    await run_compare(app, slack, "La inteligencia artificial es")
+    await slack.wait_for(lambda: aula_has_run(slack), seconds=15)
+    assert [c.status for c in slack.calls_to("chat.update")][0] == 429
+    [post] = accepted(slack, "chat.postMessage")
+    assert all(u.payload["ts"] == accepted(slack, "chat.update")[0].payload["ts"] for u in accepted(slack, "chat.update"))
+    assert not slack.calls_to("chat.postEphemeral") and not slack.calls_to("response_url")  # no "Algo salió mal"
+    outputs = await aula.db.fetchall("SELECT role, text FROM compare_outputs ORDER BY role")
+    assert [o["role"] for o in outputs] == ["base", "instruct"] and all(o["text"] for o in outputs)
+    assert llm.upstream_calls("/v1/completions") == 1 and llm.upstream_calls("/v1/chat/completions") == 1
+
+
+async def test_edits_rate_limited_past_the_clients_retries_are_skipped_and_the_last_replaces_the_placeholder(
+    slack_compare,
+):
+    app, slack, llm, aula = slack_compare
+    slack.rate_limits["chat.postMessage"] = [0]
+    slack.rate_limits["chat.update"] = [0] * 7  # more 429s in a row than the client retries one call
+    await run_compare(app, slack, "La inteligencia artificial es")
+    await slack.wait_for(lambda: aula_has_run(slack), seconds=20)
+    assert not slack.rate_limits["chat.update"] and not slack.calls_to("chat.postEphemeral")
+    assert len(accepted(slack, "chat.postMessage")) == 1  # the placeholder, posted once after its 429
+    shown = block_texts(last_version(slack)["blocks"])
+    assert "⏳" not in shown and "Tiempo total" in shown
+    assert len(await aula.db.fetchall("SELECT text FROM compare_outputs WHERE text != ''")) == 2

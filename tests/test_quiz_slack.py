@@ -103,7 +103,7 @@ async def click(app, slack, user: str, action_id: str, name: str):
 async def start_quiz(app, slack) -> dict:
     answer = await slash(app, slack, "start banco:seccion-2", TEACHER, "start")
     assert answer["response_type"] == "ephemeral" and "iniciado" in texts(answer["blocks"])
-    [post] = await slack.wait_for(lambda: slack.calls_to("chat.postMessage"))
+    [post] = await slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage") if c.status == 200])
     assert post.payload["channel"] == CHANNEL_ID
     return post.payload
 
@@ -211,3 +211,19 @@ async def test_a_click_queued_behind_a_burst_is_scored_from_its_arrival(bot, sla
     assert "Respuesta registrada" in texts(confirmation["blocks"])
     row = await aula.db.fetchone("SELECT answered_at FROM quiz_answers")
     assert row["answered_at"] == arrived
+
+
+async def test_rate_limited_question_posts_and_closing_edits_still_land(bot, slack, clock):
+    """Issue 14.3 for timers: a question posted and closed while Slack answers 429 (more often
+    in a row than the client retries one call) waits out Retry-After; nothing is lost."""
+    aula, app = bot
+    slack.rate_limits["chat.postMessage"] = [0] * 4
+    question = await start_quiz(app, slack)
+    assert [c.status for c in slack.calls_to("chat.postMessage")] == [429] * 4 + [200]
+    assert "Pregunta 1 de 17" in texts(question["blocks"])
+    slack.rate_limits["chat.update"] = [0] * 4
+    clock.advance(31)
+    await aula.services["quiz"].tick()
+    closed = [c for c in slack.calls_to("chat.update") if c.status == 200]
+    assert closed and action_ids(closed[-1].payload["blocks"]) == []  # the close replaced the question
+    await slack.wait_for(lambda: slack.calls_to("upload"))  # and the results followed

@@ -34,9 +34,11 @@ from bot.settings import SettingsError, load_settings
 from tests.fake_slack import (
     BOT_TOKEN,
     CHANNEL_ID,
+    MESSAGE_BLOCKS_TEXT,
     SIGNING_SECRET,
     TEAM_ID,
     FakeSlack,
+    blocks_text_size,
     click_body,
     command_body,
     command_fields,
@@ -84,7 +86,7 @@ def classroom_commands(state: SimpleNamespace) -> list[Command]:
         return Reply.public(Paragraph.of("Nota guardada: " + request.values["texto"]))
 
     async def long(request, app):
-        paragraphs = [Paragraph.of(f"Párrafo {i}: " + "palabra " * 40) for i in range(120)]
+        paragraphs = [Paragraph.of(f"Párrafo {i}: " + "palabra " * 15) for i in range(120)]
         return Reply.public(
             *paragraphs, Code("x = 1  # línea\n" * 800), buttons=(Button("long:more", "Más"),)
         )
@@ -430,6 +432,7 @@ async def test_a_long_reply_is_split_within_slack_limits(app, slack):
     posts = [c.payload for c in slack.calls_to("chat.postMessage")]
     for post in posts:
         assert 0 < len(post["blocks"]) <= SLACK_BLOCKS_PER_MESSAGE
+        assert blocks_text_size(post["blocks"]) <= MESSAGE_BLOCKS_TEXT
         assert post["text"].strip()
         for block in post["blocks"]:
             if block["type"] == "section":

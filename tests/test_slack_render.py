@@ -40,12 +40,17 @@ from bot.replies import (
     Table,
     plain_text,
 )
-from tests.fake_slack import FakeSlack, block_kit_problems
+from tests.fake_slack import MESSAGE_BLOCKS_TEXT, FakeSlack, block_kit_problems, blocks_text_size
 
 
 def blocks_of(reply: Reply, locale: str = "es") -> list[dict]:
     [message] = render(reply, locale).messages
     return message.blocks
+
+
+def all_blocks(reply: Reply, locale: str = "es") -> list[dict]:
+    """The blocks of every message of a reply, in order (long replies take several)."""
+    return [block for message in render(reply, locale).messages for block in message.blocks]
 
 
 def section_texts(blocks: list[dict]) -> list[str]:
@@ -102,13 +107,13 @@ def test_bold_and_italic_wrap_each_line_without_inner_spaces():
 
 def test_a_long_paragraph_is_split_into_sections_that_fit():
     text = " ".join(f"palabra{i}" for i in range(2000))  # about 20,000 characters
-    texts = section_texts(blocks_of(Reply.public(Paragraph.of(text))))
+    texts = section_texts(all_blocks(Reply.public(Paragraph.of(text))))
     assert len(texts) > 1 and all(len(s) <= SLACK_SECTION_TEXT for s in texts)
     assert " ".join(texts).split() == text.split()
 
 
 def test_escaping_that_lengthens_text_never_overflows_or_cuts_an_entity():
-    texts = section_texts(blocks_of(Reply.public(Paragraph.of("&" * 4000))))
+    texts = section_texts(all_blocks(Reply.public(Paragraph.of("&" * 4000))))
     assert all(len(s) <= SLACK_SECTION_TEXT for s in texts)
     assert all(re.fullmatch(r"(&amp;)+", s) for s in texts)
     assert sum(s.count("&amp;") for s in texts) == 4000
@@ -116,7 +121,7 @@ def test_escaping_that_lengthens_text_never_overflows_or_cuts_an_entity():
 
 def test_long_code_is_split_into_fenced_sections():
     code = "\n".join(f"linea_{i} = '{'x' * 40}'" for i in range(400))
-    texts = section_texts(blocks_of(Reply.public(Code(code))))
+    texts = section_texts(all_blocks(Reply.public(Code(code))))
     assert len(texts) >= 6
     for text in texts:
         assert len(text) <= SLACK_SECTION_TEXT and text.startswith("```\n") and text.endswith("\n```")
@@ -135,6 +140,19 @@ def test_many_blocks_go_over_several_messages_with_buttons_on_the_last():
     assert all(m.text.strip() for m in rendered.messages)
 
 
+def test_few_long_sections_go_over_several_messages_within_slacks_total_of_block_text():
+    """Issue 14.1: 14 blocks of up to 3,000 characters are far below 50 blocks, yet Slack refuses
+    a message whose blocks hold more than about 12,000 characters of text (msg_blocks_too_long)."""
+    texts = [f"{i:02d} " + "palabra " * 360 for i in range(10)]  # about 2,900 characters each
+    buttons = (Button("x:1", "Más"),)
+    rendered = render(Reply.public(*[Paragraph.of(text) for text in texts], buttons=buttons), "es")
+    sizes = [blocks_text_size(m.blocks) for m in rendered.messages]
+    assert len(rendered.messages) > 1 and max(sizes) <= MESSAGE_BLOCKS_TEXT
+    shown = [s for m in rendered.messages for s in section_texts(m.blocks)]
+    assert shown == texts  # every section whole, in order
+    assert rendered.messages[-1].blocks[-1]["type"] == "actions" and not rendered.uploads
+
+
 def test_a_reply_too_long_for_a_few_messages_is_cut_and_attached_whole():
     reply = Reply.public(*[Paragraph.of(f"párrafo {i}") for i in range(400)], buttons=(Button("x:1", "Más"),))
     rendered = render(reply, "en")
@@ -145,6 +163,18 @@ def test_a_reply_too_long_for_a_few_messages_is_cut_and_attached_whole():
     assert last[-2]["elements"][0]["text"] == t("en", "slack.continued_in_file")
     [attached] = rendered.uploads
     assert attached.data.decode() == plain_text(reply) and attached.title == t("en", "slack.full_reply_title")
+
+
+def test_a_reply_of_long_sections_too_long_for_a_few_messages_is_cut_within_the_text_total():
+    reply = Reply.public(*[Paragraph.of("texto " * 490) for _ in range(30)], buttons=(Button("x:1", "Más"),))
+    rendered = render(reply, "es")
+    assert len(rendered.messages) == MAX_MESSAGES_PER_REPLY
+    assert all(blocks_text_size(m.blocks) <= MESSAGE_BLOCKS_TEXT for m in rendered.messages)
+    last = rendered.messages[-1].blocks
+    assert last[-1]["type"] == "actions"
+    assert last[-2]["elements"][0]["text"] == t("es", "slack.continued_in_file")
+    [attached] = rendered.uploads
+    assert attached.data.decode() == plain_text(reply)
 
 
 def test_a_long_heading_is_cut_to_the_header_limit_and_fallback_text_is_set():
@@ -346,6 +376,8 @@ def test_the_fake_slack_refuses_what_slack_refuses():
     duplicate = {"type": "actions", "elements": [button(Button("a:1", "A")), button(Button("a:1", "B"))]}
     assert block_kit_problems("chat.postMessage", {"text": "x", "blocks": [duplicate]})
     assert block_kit_problems("chat.postMessage", {"text": "", "blocks": []})
+    big = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * SLACK_SECTION_TEXT}}
+    assert blocks_text_size([big] * 5) > MESSAGE_BLOCKS_TEXT  # five legal sections: too long together
     fine = render(
         Reply.public(Heading("h"), Paragraph.of("p"), buttons=(Button("a:1", "A"),)), "es"
     ).messages[0]

@@ -15,7 +15,16 @@ from bot.app import Aula
 from bot.settings import load_settings
 from bot.tokens.encodings import encode_plain
 from tests.conftest import QUIET_LOOPS
-from tests.fake_slack import BOT_TOKEN, CHANNEL_ID, SIGNING_SECRET, FakeSlack, command_body, signed_request
+from tests.fake_slack import (
+    BOT_TOKEN,
+    CHANNEL_ID,
+    MESSAGE_BLOCKS_TEXT,
+    SIGNING_SECRET,
+    FakeSlack,
+    blocks_text_size,
+    command_body,
+    signed_request,
+)
 
 STUDENT = "U0STUDENT"
 
@@ -83,3 +92,18 @@ async def test_a_forged_tokens_command_is_rejected(slack_tokens):
     assert response.status == 401
     await asyncio.sleep(0.05)
     assert slack.calls_to("chat.postMessage") == [] and slack.calls_to("upload") == []
+
+
+async def test_a_long_text_is_split_so_no_message_holds_more_block_text_than_slack_accepts(slack_tokens):
+    """Issue 14.1: 6,000 × "a" once made one message of 14 blocks and 17,354 characters of block
+    text; Slack refuses that (msg_blocks_too_long) and the student read only "Algo salió mal"."""
+    app, slack = slack_tokens
+    assert (await slash(app, slack, "texto:" + "a" * 6000)).status == 200
+    await slack.wait_for(lambda: slack.calls_to("files.completeUploadExternal"))
+    await asyncio.sleep(0.2)  # any further message of the same reply
+    posts = slack.calls_to("chat.postMessage")
+    assert len(posts) >= 2  # split over messages, every one accepted
+    assert all(blocks_text_size(p.payload["blocks"]) <= MESSAGE_BLOCKS_TEXT for p in posts)
+    assert not slack.calls_to("chat.postEphemeral") and not slack.calls_to("response_url")  # no error reply
+    shown = "\n".join(block_texts(p.payload["blocks"]) for p in posts)
+    assert "Tokens en GPT-4o (o200k_base)" in shown

@@ -25,6 +25,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.delivery import Origin, PublicReply, ResponseUrl, SlackMessenger, SlackOutput, throttled
@@ -54,6 +55,9 @@ VIEW_ACK_BUDGET_S = (
 AFTER_ACK_DELAY_S = 0.011  # just past Bolt's 10 ms look for the ack(): see after_ack
 DELIVERY_MEMORY_S = 15 * 60  # Slack retries within minutes: remember deliveries a little longer
 DELIVERY_MEMORY_SIZE = 10_000
+# A Web API call answered 429 is tried again after Slack's Retry-After, this many times, before
+# the caller sees `ratelimited` (a streamed reply then skips that version: see PublicReply).
+RATE_LIMIT_RETRIES = 2
 
 
 def create_app(
@@ -75,6 +79,7 @@ def create_app(
         client = AsyncWebClient(token=token)
     elif client.token is None:
         client.token = token
+    honour_retry_after(client)
     app = AsyncApp(
         name="aula",
         client=client,
@@ -110,6 +115,13 @@ async def serve(app: AsyncApp, settings: Settings) -> None:
         await handler.start_async()
     finally:
         await handler.close_async()
+
+
+def honour_retry_after(client: AsyncWebClient) -> None:
+    """Every Web API call Aula makes waits out Slack's 429 `Retry-After` and tries again
+    (slack_sdk's own handler), as Slack asks of apps (api.slack.com/apis/rate-limits)."""
+    if not any(isinstance(h, AsyncRateLimitErrorRetryHandler) for h in client.retry_handlers):
+        client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES))
 
 
 class SlackAdapter:

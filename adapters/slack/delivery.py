@@ -30,6 +30,22 @@ from bot.requests import Place, User
 log = logging.getLogger("aula.slack")
 
 NOT_A_MEMBER = {"not_in_channel", "channel_not_found"}  # chat.postMessage where the bot may not post
+FINAL_ATTEMPTS = 5  # a reply's last version, still rate limited after the client's own retries
+DEFAULT_RETRY_AFTER_S = 1.0  # when a 429 names no wait
+
+
+def rate_limited(exc: SlackApiError) -> float | None:
+    """Seconds Slack asked us to wait (its Retry-After), or None if exc is not a rate limit."""
+    response = exc.response
+    if response.status_code != 429 and response.get("error") != "ratelimited":
+        return None
+    headers = {k.lower(): v for k, v in (response.headers or {}).items()}
+    value = headers.get("retry-after")
+    value = value[0] if isinstance(value, list) else value
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER_S
 
 
 class ResponseUrl:
@@ -170,8 +186,12 @@ class PublicReply:
         self.waiting_for_url: Rendered | None = (
             None  # the channel refused us: post at the end via response_url
         )
+        self.unsent: Rendered | None = None  # the latest version, refused for a rate limit
+        self.retry_after_s = 0.0
 
     async def show(self, reply: Reply) -> None:
+        """Show this version. One that Slack still rate-limits after the client's retries is
+        skipped, not fatal: the next version replaces it, and settle() makes sure the last lands."""
         rendered = render(reply, self.locale)
         if self.waiting_for_url is not None:
             self.waiting_for_url = rendered  # a response_url post cannot be edited: only the last one goes
@@ -179,14 +199,40 @@ class PublicReply:
         try:
             await self.sync(rendered.messages)
         except SlackApiError as exc:
+            wait = rate_limited(exc)
+            if wait is not None:
+                log.info("Slack rate limit: skipping a version (retry after %.1f s)", wait)
+                self.unsent, self.retry_after_s = rendered, wait
+                return
             if self.ts or exc.response.get("error") not in NOT_A_MEMBER or not self.can_use_response_url():
                 raise
             log.info("not a member of %s; answering through the response_url", self.place.channel_id)
             self.waiting_for_url = rendered
             return
+        self.unsent = None
         await self.upload(rendered.uploads)
 
+    async def settle(self) -> None:
+        """Make sure the latest version is what the channel shows: one skipped for a rate limit
+        is sent again after Slack's Retry-After, up to FINAL_ATTEMPTS times; then the error."""
+        for attempt in range(FINAL_ATTEMPTS):
+            rendered = self.unsent
+            if rendered is None:
+                return
+            await asyncio.sleep(self.retry_after_s)
+            try:
+                await self.sync(rendered.messages)
+            except SlackApiError as exc:
+                wait = rate_limited(exc)
+                if wait is None or attempt == FINAL_ATTEMPTS - 1:
+                    raise
+                self.retry_after_s = wait
+                continue
+            self.unsent = None
+            await self.upload(rendered.uploads)
+
     async def finish(self) -> None:
+        await self.settle()
         rendered, self.waiting_for_url = self.waiting_for_url, None
         if rendered is None:
             return
@@ -270,6 +316,7 @@ class SlackMessenger:
     async def send(self, place: Place, reply: Reply) -> str:
         public = PublicReply(self.out, place, self.locale)
         await public.show(reply)
+        await public.settle()
         if not public.ts:
             return ""
         self.posted[public.ts[0]] = public
@@ -278,6 +325,7 @@ class SlackMessenger:
     async def edit(self, place: Place, message_id: str, reply: Reply) -> None:
         public = self.posted.get(message_id) or PublicReply(self.out, place, self.locale, ts=(message_id,))
         await public.show(reply)
+        await public.settle()
         if public.ts:
             self.posted[public.ts[0]] = public
 

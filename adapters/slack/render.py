@@ -21,6 +21,7 @@ from bot.limits import (
     SLACK_ACTIONS_ELEMENTS,
     SLACK_BLOCKS_PER_MESSAGE,
     SLACK_BLOCKS_PER_MODAL,
+    SLACK_BLOCKS_TEXT_BUDGET,
     SLACK_BUTTON_TEXT,
     SLACK_HEADER_TEXT,
     SLACK_INPUT_LABEL,
@@ -104,9 +105,10 @@ def render(reply: Reply, locale: str) -> Rendered:
     tail = button_pieces(reply.buttons, locale)
     pages = paginate(pieces, tail)
     if len(pages) > MAX_MESSAGES_PER_REPLY:
-        room = MAX_MESSAGES_PER_REPLY * SLACK_BLOCKS_PER_MESSAGE - len(tail) - 1
         note = context(t(locale, "slack.continued_in_file"))
-        pages = paginate(pieces[:room] + [note], tail)
+        kept = sum(len(page) for page in paginate(pieces, [])[:MAX_MESSAGES_PER_REPLY])
+        while kept and len(pages := paginate(pieces[:kept] + [note], tail)) > MAX_MESSAGES_PER_REPLY:
+            kept -= 1  # the note and the buttons need room: a few steps back at most
         full = plain_text(reply).encode("utf-8")
         uploads.append(Upload(full, "aula.txt", t(locale, "slack.full_reply_title")))
     messages = [Message([b for b, _ in page], fallback_text(page)) for page in pages if page]
@@ -114,13 +116,36 @@ def render(reply: Reply, locale: str) -> Rendered:
 
 
 def paginate(pieces: list[Piece], tail: list[Piece]) -> list[list[Piece]]:
-    """Blocks into messages of at most 50; the buttons (tail) stay together at the very end."""
-    per = SLACK_BLOCKS_PER_MESSAGE
-    pages = [pieces[i : i + per] for i in range(0, len(pieces), per)] or [[]]
-    if len(pages[-1]) + len(tail) > per:
+    """Blocks into messages of at most 50 blocks and SLACK_BLOCKS_TEXT_BUDGET characters of block
+    text; the buttons (tail) stay together at the very end."""
+    pages: list[list[Piece]] = [[]]
+    size = 0
+    for piece in pieces:
+        piece_size = block_text_size(piece[0])
+        if pages[-1] and (
+            len(pages[-1]) >= SLACK_BLOCKS_PER_MESSAGE or size + piece_size > SLACK_BLOCKS_TEXT_BUDGET
+        ):
+            pages.append([])
+            size = 0
+        pages[-1].append(piece)
+        size += piece_size
+    tail_size = sum(block_text_size(block) for block, _ in tail)
+    if len(pages[-1]) + len(tail) > SLACK_BLOCKS_PER_MESSAGE or size + tail_size > SLACK_BLOCKS_TEXT_BUDGET:
         pages.append([])
     pages[-1] = pages[-1] + tail
     return pages
+
+
+def block_text_size(value: object) -> int:
+    """Characters of text a block holds (every text object's `text`, nested ones included): what
+    Slack adds up for msg_blocks_too_long."""
+    if isinstance(value, dict):
+        own = value.get("text")
+        size = len(own) if isinstance(own, str) and value.get("type") in ("mrkdwn", "plain_text") else 0
+        return size + sum(block_text_size(v) for v in value.values() if isinstance(v, dict | list))
+    if isinstance(value, list):
+        return sum(block_text_size(v) for v in value)
+    return 0
 
 
 def fallback_text(page: list[Piece]) -> str:
