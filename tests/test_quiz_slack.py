@@ -223,7 +223,7 @@ async def test_rate_limited_question_posts_and_closing_edits_still_land(bot, sla
     assert "Pregunta 1 de 17" in texts(question["blocks"])
     slack.rate_limits["chat.update"] = [0] * 4
     clock.advance(31)
-    await aula.services["quiz"].tick()
+    await aula.services.quiz.tick()
     closed = [c for c in slack.calls_to("chat.update") if c.status == 200]
     assert closed and action_ids(closed[-1].payload["blocks"]) == []  # the close replaced the question
     await slack.wait_for(lambda: slack.calls_to("upload"))  # and the results followed
