@@ -38,6 +38,8 @@ TOKEN_SHAPES = (
     re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?(?:bot\s+)?)[^\s'\",}]+"),
     re.compile(r"(?i)(\b(?:api[_-]?key|token|signing[_-]?secret)=)[^\s&'\",}]+"),  # in URLs and forms
     re.compile(r"(https://hooks\.slack\.com/)[^\s'\",}]+"),  # response URLs: whoever holds one can post
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^\s/@'\"]+(?=@)"),  # user:password@ in any URL
+    re.compile(r"()\bsk-[A-Za-z0-9_-]{8,}"),  # OpenAI-style API keys, as a provider's error may quote them
 )
 
 

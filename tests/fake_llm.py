@@ -43,6 +43,10 @@ class Fault:
     malformed_after: int | None = None  # stream this many chunks, then a line that is not JSON
     stall_s: float | None = None  # stream one chunk, then go silent this long
     no_done: bool = False  # end the body cleanly but without data: [DONE]
+    # A provider that misbehaves on purpose (each runs until the client hangs up, or the bound):
+    endless: bool = False  # ignore max_tokens and stream text chunks as fast as it can, forever
+    trickle_s: float | None = None  # send one byte of a line that never ends, every this many seconds
+    huge_line_bytes: int | None = None  # one `data:` line of this many bytes, in 64 KiB writes, no newline
     path: str | None = None  # only for requests to this path ("/v1/completions")
 
 
@@ -111,6 +115,7 @@ class FakeLlmServer:
     byte_level_tokens: bool = False  # write token strings as byte-level BPE text ("Ġla")
     faults: list[Fault] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    misbehaved_bytes: int = 0  # what the last misbehaving answer sent before the client hung up
     base_url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -131,6 +136,34 @@ class FakeLlmServer:
     async def __aexit__(self, *exc: object) -> None:
         if self._runner:
             await self._runner.cleanup()
+
+    async def _misbehave(self, response: web.StreamResponse, fault: Fault, model: str, chat: bool) -> None:
+        """Endless text, a trickle of bytes or one huge line, until the client goes (a write fails)."""
+        self.misbehaved_bytes = 0
+        try:
+            if fault.endless:
+                choice: dict[str, Any] = {"index": 0, "finish_reason": None}
+                choice |= {self.delta_field: {"content": "bla "}} if chat else {"text": "bla "}
+                line = f"data: {json.dumps({'model': model, 'choices': [choice]})}\n\n".encode()
+                while True:
+                    await response.write(line * 64)
+                    self.misbehaved_bytes += len(line) * 64
+                    await asyncio.sleep(0)
+            if fault.trickle_s is not None:
+                await response.write(b"data: ")
+                while True:
+                    await asyncio.sleep(fault.trickle_s)
+                    await response.write(b"x")
+                    self.misbehaved_bytes += 1
+            if fault.huge_line_bytes is not None:
+                await response.write(b'data: {"choices": [{"index": 0, "text": "')
+                block = b"a" * 65536
+                while self.misbehaved_bytes < fault.huge_line_bytes:
+                    await response.write(block)
+                    self.misbehaved_bytes += len(block)
+                await response.write(b'"}]}\n\n')
+        except (ConnectionResetError, RuntimeError):
+            return  # the client hung up: what a well-behaved client does with such a server
 
     def upstream_calls(self, path: str) -> int:
         return sum(1 for p, _ in self.calls if p == path)
@@ -222,6 +255,9 @@ class FakeLlmServer:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         await asyncio.sleep(self.first_chunk_delay_s)
+        if fault.endless or fault.trickle_s is not None or fault.huge_line_bytes is not None:
+            await self._misbehave(response, fault, model, chat)
+            return response
         for index, piece in enumerate(pieces):
             if fault.disconnect_after is not None and index == fault.disconnect_after:
                 request.transport.close()  # mid-stream, with no terminating chunk

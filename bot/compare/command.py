@@ -349,8 +349,10 @@ def finish_text(completion: Completion, lang: str, sampling: Sampling, llm: LlmS
     return t(lang, "compare.finish.other", reason=reason)
 
 
-def error_message(error: BaseException | None, lang: str, profile: Profile) -> str:
-    """What to tell the class about a call that produced nothing."""
+def error_message(error: BaseException | None, lang: str, profile: Profile | None = None) -> str:
+    """What to tell the class about a call that produced nothing: the kind of failure in its
+    words, never the provider's own text (it may quote the key) nor credentials in the address;
+    those go to the log, masked."""
     match error:
         case MissingApiKey(setting=setting):
             return t(lang, "compare.no_key", setting=setting)
@@ -364,8 +366,8 @@ def error_message(error: BaseException | None, lang: str, profile: Profile) -> s
             return t(lang, "compare.rate_limited", attempts=attempts)
         case UpstreamError(status=status):
             return t(lang, "compare.upstream_error", status=status)
-        case ConnectionFailed():
-            return t(lang, "compare.unreachable", base_url=profile.base_url)
+        case ConnectionFailed(base_url=base_url):
+            return t(lang, "compare.unreachable", base_url=base_url)  # public_address already
         case LlmTimeout(seconds=seconds):
             return t(lang, "compare.timeout", seconds=seconds)
         case MalformedResponse():

@@ -16,9 +16,11 @@ import asyncio
 import email.utils
 import ipaddress
 import json
+import logging
 import os
 import random
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,8 +32,17 @@ from bot.settings import LlmSettings, Settings
 from bot.tokens.encodings import get_encoding
 
 DEFAULT_PROFILE = "default"
+log = logging.getLogger("aula.llm")
+
 DECOMMISSIONED_CODE = 40401  # Hyperbolic's answer once its serverless inference was switched off
 BACKOFF_BASE_S = 1.0
+# What a stream may hold, so a provider that ignores max_tokens, never ends a line or sends
+# one huge line cannot fill the memory nor keep the tokenizer and the renderer busy:
+MAX_SSE_LINE_BYTES = 256 * 1024  # one SSE line (a chunk with one token is a few hundred bytes)
+MAX_JSON_BODY_BYTES = 4 * 1024 * 1024  # a whole non-streamed answer
+MAX_CHARS_PER_TOKEN = 32  # text kept: max_tokens of these, plus the margin (real tokens average ~4)
+TEXT_MARGIN_CHARS = 4096
+TEXT_MARGIN_CHUNKS = 16  # chunks with text kept: one per token for max_tokens, plus these
 BACKOFF_CAP_S = 30.0
 TEMPLATE_TOKENS = 8  # header and end-of-turn tokens the chat template adds around one message
 
@@ -91,15 +102,15 @@ class InvalidApiKey(LlmError):
 
 class ModelNotFound(LlmError):
     def __init__(self, model: str, base_url: str) -> None:
-        super().__init__(f"HTTP 404: {base_url} has no model {model}")
+        self.base_url = public_address(base_url)
+        super().__init__(f"HTTP 404: {self.base_url} has no model {model}")
         self.model = model
-        self.base_url = base_url
 
 
 class EndpointDecommissioned(LlmError):
     def __init__(self, base_url: str, message: str) -> None:
-        super().__init__(f"HTTP 404 code {DECOMMISSIONED_CODE} at {base_url}: {message}")
-        self.base_url = base_url
+        self.base_url = public_address(base_url)
+        super().__init__(f"HTTP 404 code {DECOMMISSIONED_CODE} at {self.base_url}: {message}")
 
 
 class RateLimited(LlmError):
@@ -119,8 +130,22 @@ class UpstreamError(LlmError):
 
 class ConnectionFailed(LlmError):
     def __init__(self, base_url: str, detail: str) -> None:
-        super().__init__(f"cannot reach {base_url}: {detail}")
-        self.base_url = base_url
+        self.base_url = public_address(base_url)
+        super().__init__(f"cannot reach {self.base_url}: {detail}")
+
+
+def public_address(url: str) -> str:
+    """A provider address as it may be shown or logged: scheme, host, port and path, without
+    the user name and password (`https://user:pass@…`), query (`?api_key=…`) or fragment."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "?"
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    return urllib.parse.urlunsplit((parts.scheme, host + (f":{port}" if port else ""), parts.path, "", ""))
 
 
 class LlmTimeout(LlmError):
@@ -385,7 +410,7 @@ class LlmClient:
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 raise LlmTimeout("total", self.settings.total_timeout_s)
-            stream = _Stream(model, started, counted_prompt_tokens)
+            stream = _Stream(model, started, counted_prompt_tokens, params.max_tokens)
             try:
                 request = self.http.build_request(
                     "POST",
@@ -488,19 +513,24 @@ class _RetryBeforeText(Exception):
 
 
 class _Stream:
-    """Reads one SSE response into snapshots."""
+    """Reads one SSE response into snapshots, within bounds: the text stops at about
+    max_tokens' worth (the server was asked for no more), a line at MAX_SSE_LINE_BYTES, and
+    the deadline holds whether or not lines end (a server may trickle bytes forever)."""
 
-    def __init__(self, model: str, started: float, counted_prompt_tokens: int) -> None:
+    def __init__(self, model: str, started: float, counted_prompt_tokens: int, max_tokens: int = 0) -> None:
         self.model = model
         self.started = started
         self.counted_prompt_tokens = counted_prompt_tokens
         self.pieces: list[str] = []
+        self.chars = 0
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
+        self.max_chars = max(max_tokens, 1) * MAX_CHARS_PER_TOKEN + TEXT_MARGIN_CHARS
+        self.max_chunks = max(max_tokens, 1) + TEXT_MARGIN_CHUNKS
 
-    def snapshot(self, finish_reason: str | None = None, interruption: str = "") -> Completion:
+    def snapshot(self, finish_reason: str | None = None, interruption: str = "", usage: Usage | None = None) -> Completion:
         text = "".join(self.pieces)
-        usage = self.usage
+        usage = usage or self.usage
         if finish_reason is not None and usage is None:
             usage = Usage(self.counted_prompt_tokens, count_tokens(text), estimated=True)
         return Completion(
@@ -512,52 +542,85 @@ class _Stream:
             interruption=interruption,
         )
 
+    async def final(self, finish_reason: str, interruption: str = "") -> Completion:
+        """The last snapshot; the tokens are counted in a worker thread when the server gave no usage."""
+        usage = self.usage
+        if usage is None:
+            count = await asyncio.to_thread(count_tokens, "".join(self.pieces))
+            usage = Usage(self.counted_prompt_tokens, count, estimated=True)
+        return self.snapshot(finish_reason, interruption, usage)
+
+    @property
+    def over(self) -> bool:
+        """More text than max_tokens can be: the server ignored it."""
+        return self.chars > self.max_chars or len(self.pieces) > self.max_chunks
+
     async def read(self, response: httpx.Response, deadline: float, settings: LlmSettings) -> AsyncIterator[Completion]:
         if response.headers.get("content-type", "").startswith("application/json"):
             # A server that ignores stream=true answers with one whole JSON body.
+            body = bytearray()
             try:
-                self._take(json.loads(await response.aread()))
+                async for chunk in _before(response.aiter_bytes(), deadline):
+                    body += chunk
+                    if len(body) > MAX_JSON_BODY_BYTES:
+                        raise MalformedResponse(f"a JSON answer over {MAX_JSON_BODY_BYTES} bytes")
+            except TimeoutError:
+                raise LlmTimeout("total", settings.total_timeout_s) from None
+            try:
+                self._take(json.loads(bytes(body)))
             except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
                 raise MalformedResponse(f"{exc.__class__.__name__} in a JSON answer") from exc
-            yield self.snapshot(self.finish_reason or "stop")
+            if self.over:
+                yield await self.final("length", interruption="over_max_tokens")
+                return
+            yield await self.final(self.finish_reason or "stop")
             return
-        lines = response.aiter_lines()
+        lines = _sse_lines(_before(response.aiter_bytes(), deadline))
         while True:
             try:
                 line = await anext(lines)
             except StopAsyncIteration:
-                yield self._cut("disconnected")  # the body ended without data: [DONE]
+                yield await self._cut("disconnected")  # the body ended without data: [DONE]
+                return
+            except TimeoutError:
+                yield await self._cut("total_timeout", LlmTimeout("total", settings.total_timeout_s))
+                return
+            except _LineTooLong:
+                problem = f"an SSE line over {MAX_SSE_LINE_BYTES} bytes"
+                yield await self._cut("malformed", MalformedResponse(problem))
                 return
             except httpx.ReadTimeout:
-                yield self._cut("idle_timeout", LlmTimeout("idle", settings.idle_timeout_s))
+                yield await self._cut("idle_timeout", LlmTimeout("idle", settings.idle_timeout_s))
                 return
             except httpx.TransportError as exc:
-                yield self._cut("disconnected", ConnectionFailed(str(response.url), _describe(exc)))
-                return
-            if time.perf_counter() > deadline:
-                yield self._cut("total_timeout", LlmTimeout("total", settings.total_timeout_s))
+                where = public_address(str(response.url))
+                yield await self._cut("disconnected", ConnectionFailed(where, _describe(exc)))
                 return
             data = _sse_data(line)
             if data is None:
                 continue
             if data == "[DONE]":
-                yield self.snapshot(self.finish_reason or "stop")
+                yield await self.final(self.finish_reason or "stop")
                 return
             try:
                 changed = self._take(json.loads(data))
             except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
                 # The chunk's size, not its content: it may hold the model's answer, and this goes to the log.
                 problem = f"{exc.__class__.__name__} in a chunk of {len(data)} characters"
-                yield self._cut("malformed", MalformedResponse(problem))
+                yield await self._cut("malformed", MalformedResponse(problem))
+                return
+            if self.over:
+                log.warning("the server sent more than max_tokens allows: cut at %d characters", self.chars)
+                yield await self.final("length", interruption="over_max_tokens")
                 return
             if changed:
                 yield self.snapshot()
 
-    def _cut(self, how: str, error: LlmError | None = None) -> Completion:
+    async def _cut(self, how: str, error: LlmError | None = None) -> Completion:
         """The last snapshot of a broken stream; with no text yet, an error to retry or raise."""
         if not self.pieces:
             raise _RetryBeforeText(error or ConnectionFailed("", "the stream ended before any text"))
-        return self.snapshot("interrupted", interruption=how)
+        return await self.final("interrupted", interruption=how)
 
     def _take(self, chunk: dict[str, Any]) -> bool:
         """Fold one streamed chunk in; True if text arrived."""
@@ -574,10 +637,52 @@ class _Stream:
                 if not isinstance(piece, str):
                     raise TypeError("content is not text")
                 self.pieces.append(piece)
+                self.chars += len(piece)
                 got_text = True
             if choice.get("finish_reason"):
                 self.finish_reason = str(choice["finish_reason"])
         return got_text
+
+
+class _LineTooLong(Exception):
+    """An SSE line grew past MAX_SSE_LINE_BYTES without ending."""
+
+
+async def _before(chunks: AsyncIterator[bytes], deadline: float) -> AsyncIterator[bytes]:
+    """The body's chunks until the deadline (time.perf_counter()), then TimeoutError, however
+    the bytes arrive: httpx's read timeout only bounds the silence between two of them."""
+    while True:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            raise TimeoutError
+        try:
+            async with asyncio.timeout(remaining):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        yield chunk
+
+
+async def _sse_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    """SSE lines (\\n, \\r\\n or \\r endings) from body chunks; _LineTooLong past MAX_SSE_LINE_BYTES.
+    A chunk without a line ending is only appended, so bytes trickling one by one cost linear time."""
+    pending = bytearray()
+    async for chunk in chunks:
+        pending += chunk
+        if b"\n" not in chunk and b"\r" not in chunk:
+            if len(pending) > MAX_SSE_LINE_BYTES:
+                raise _LineTooLong
+            continue
+        *complete, rest = bytes(pending).replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        pending = bytearray(rest)
+        for line in complete:
+            if len(line) > MAX_SSE_LINE_BYTES:
+                raise _LineTooLong
+            yield line.decode("utf-8", errors="replace")
+        if len(pending) > MAX_SSE_LINE_BYTES:
+            raise _LineTooLong
+    if pending:
+        yield pending.decode("utf-8", errors="replace")
 
 
 def _sse_data(line: str) -> str | None:

@@ -18,6 +18,7 @@ Action ids (stable across restarts; conversations wait in bot/storage/roles.py):
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 from bot import actions
 from bot.actions import first_match
 from bot.command import Command, CommandSpec, Option
+from bot.compare.command import error_message
 from bot.errors import UserError
 from bot.i18n import t
 from bot.limits import DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX
@@ -70,6 +72,8 @@ from bot.tokens.picture import MASKED, PictureRow, render_png
 if TYPE_CHECKING:
     from bot.app import Aula
 
+
+log = logging.getLogger("aula.roles")
 DEFAULT_TEMPLATE = "llama-3.1"
 # One limit for options and form fields, so any message can be edited in the form on both platforms.
 MESSAGE_MAX = min(DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX)
@@ -585,7 +589,11 @@ def live_error(lang: str, error: BaseException | None) -> str:
         return t(lang, "roles.live.error.key", setting=error.setting)
     if isinstance(error, RateLimited):
         return t(lang, "roles.live.error.busy")
-    return t(lang, "roles.live.error.unreachable", reason=str(error) or type(error).__name__)
+    # The provider's own words may quote the key, and its address may hold credentials: the
+    # class reads what kind of failure it was (as /compare says it), the log has the detail.
+    if error is not None:
+        log.warning("live /roles call failed: %s", error)
+    return "⚠️ " + error_message(error, lang)
 
 
 async def on_startup(app: Aula) -> None:
