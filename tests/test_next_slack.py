@@ -70,3 +70,43 @@ async def test_a_signed_next_then_a_step_button(slack_next):
     assert (await app.async_dispatch(signed_request(click))).status == 200
     await slack.wait_for(lambda: posts_with(slack, "el más probable"))
     assert llm.calls[-1][1]["prompt"] == PROMPT + next_tokens(PROMPT)[0][1].decode()
+
+
+async def test_the_class_game_over_signed_requests(tmp_path):
+    teacher = "U0TEACH"
+    async with FakeLlmServer() as llm, FakeSlack() as slack:
+        settings = load_settings(
+            environ={"AULA_DATABASE": str(tmp_path / "game.sqlite3"), "SLACK_BOT_TOKEN": BOT_TOKEN,
+                     "SLACK_SIGNING_SECRET": SIGNING_SECRET, "AULA_LLM_BASE_URL": llm.base_url,
+                     "AULA_LLM_API_KEY": API_KEY, "AULA__NEXT__TICK_SECONDS": "0",
+                     "AULA__SLACK__INSTRUCTOR_USER_IDS": f'["{teacher}"]'},
+            dotenv_path=None,
+        )  # fmt: skip
+        for user in (teacher, STUDENT, OTHER):
+            slack.users[user] = {"locale": "es-ES"}
+        aula = Aula(settings, commands=[next_command.command])
+        await aula.start()
+        client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
+        app = create_app(settings, aula=aula, client=client, edit_interval_s=0.05)
+        try:
+            body = command_body("/next", f"texto:{PROMPT} juego:sí", user_id=teacher, response_url=slack.response_url())
+            assert (await app.async_dispatch(signed_request(body))).status == 200
+            [post] = await slack.wait_for(lambda: posts_with(slack, "¿qué token sigue?"))
+            guesses = [i for i in action_ids(post) if i.startswith("aula:next:guess:")]
+            assert len(guesses) == 8
+            for user, action in ((STUDENT, guesses[0]), (OTHER, guesses[1]), (STUDENT, guesses[2])):
+                click = click_body(action, user_id=user, response_url=slack.response_url(user))
+                assert (await app.async_dispatch(signed_request(click))).status == 200
+            await slack.wait_for(lambda: "Ya respondiste" in str(slack.calls))
+            close = next(i for i in action_ids(post) if i.startswith("aula:next:close:"))
+            click = click_body(close, user_id=teacher, response_url=slack.response_url(teacher))
+            assert (await app.async_dispatch(signed_request(click))).status == 200
+            await slack.wait_for(lambda: "Cerrando la ronda" in str(slack.calls))
+            await aula.services.next_game.tick()
+            [results] = await slack.wait_for(lambda: posts_with(slack, "Resultados del juego"))
+            assert "2 respuestas de la clase" in block_texts(results.payload["blocks"])
+        finally:
+            others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            if others:
+                await asyncio.wait(others, timeout=5)
+            await aula.close()
