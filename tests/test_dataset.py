@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import tracemalloc
@@ -228,3 +229,27 @@ async def test_a_refused_file_names_the_limit(aula):
     reply = await dataset(aula, files=[("big.jsonl", b'{"prompt": "a", "completion": "b"}\n' * 100)])
     assert reply.error and reply.is_private
     assert "El archivo supera el límite de 1 KB." in plain_text(reply)
+
+
+async def test_the_bot_keeps_serving_while_a_file_is_checked(aula, monkeypatch):
+    """The check runs in a worker thread: held there, /roles is still answered on the event loop."""
+    import threading
+
+    import bot.dataset.command as command
+
+    held, release = threading.Event(), threading.Event()
+    real_check = command.check
+
+    def slow_check(*args, **kwargs):
+        held.set()
+        assert release.wait(30)
+        return real_check(*args, **kwargs)
+
+    monkeypatch.setattr(command, "check", slow_check)
+    content = (FIXTURES / "openai.jsonl").read_bytes()
+    checking = asyncio.ensure_future(dataset(aula, files=[("openai.jsonl", content)]))
+    assert await asyncio.to_thread(held.wait, 30)  # the check is in its thread, and stays there
+    [other] = await replies_of(aula, make_request("roles", args={"usuario": "Hola"}))
+    assert "Lo que recibe Llama 3.1 Instruct" in plain_text(other) and not checking.done()
+    release.set()
+    assert "3 ejemplos leídos, 3 utilizables" in plain_text(await checking)

@@ -206,7 +206,10 @@ async def _download(attachment: discord.Attachment) -> bytes:
             size=round(attachment.size / 1024 / 1024, 1),
             limit=ATTACHMENT_MAX_BYTES // 1024 // 1024,
         )
-    return await attachment.read()
+    try:
+        return await attachment.read()
+    except (discord.NotFound, discord.Forbidden):  # deleted, or its link expired, before we got to it
+        raise UserError("discord.attachment_gone", name=attachment.filename) from None
 
 
 async def _single(reply: Reply) -> AsyncIterator[Reply]:

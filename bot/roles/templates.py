@@ -570,12 +570,23 @@ def render(messages: Sequence[Message], template: str = "llama-3.1", generation_
     encoding = get_encoding(chat_template.encoding)
     pieces = []
     for text, kind, message in chat_template.layout(messages, generation_prompt):
-        if kind == "special":
-            ids: tuple[int, ...] = (chat_template.extra_specials.get(text) or encoding.encode_single_token(text),)
+        if kind == "content":
+            ids: tuple[int, ...] = tuple(encoding.encode_ordinary(text))
         else:
-            ids = tuple(encoding.encode_ordinary(text))
+            ids = _fixed_ids(template, text, kind)
         pieces.append(Piece(text, kind, ids, message))
     return Rendered(template, tuple(messages), tuple(pieces), generation_prompt)
+
+
+@lru_cache(maxsize=1024)
+def _fixed_ids(template: str, text: str, kind: Kind) -> tuple[int, ...]:
+    """Ids of what the template itself writes (special tokens, headers, role names): the same
+    few strings in every conversation, so encoded once (checking a dataset renders thousands)."""
+    chat_template = TEMPLATES[template]
+    encoding = get_encoding(chat_template.encoding)
+    if kind == "special":
+        return (chat_template.extra_specials.get(text) or encoding.encode_single_token(text),)
+    return tuple(encoding.encode_ordinary(text))
 
 
 def loss_mask(
