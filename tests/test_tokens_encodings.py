@@ -4,6 +4,8 @@ and Meta's test suites, and by properties that must hold for any text."""
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from types import SimpleNamespace
 
 import pytest
@@ -82,6 +84,24 @@ def test_special_token_lookalikes_are_plain_characters(name):
         assert encoding.decode(ids) == text
 
 
+def serve_quicktok_file(monkeypatch, filename: str, ranks: dict[bytes, int]) -> None:
+    """quicktok's data file `filename` now holds these ranks, in its own format."""
+    data = struct.pack("<I", len(ranks)) + b"".join(
+        struct.pack("<H", len(token)) + token + struct.pack("<I", rank) for token, rank in ranks.items()
+    )
+    real = tokenizer._quicktok_data
+    monkeypatch.setattr(tokenizer, "_quicktok_data", lambda name: data if name == filename else real(name))
+
+
+@pytest.mark.parametrize("filename", sorted(tokenizer.QUICKTOK_FILE_SHA256))
+def test_a_pinned_quicktok_file_holds_the_published_ranks(filename):
+    """The file hash that lets a start skip the conversion stands for ranks with the published hash."""
+    data = tokenizer._quicktok_data(filename)
+    assert hashlib.sha256(data).hexdigest() == tokenizer.QUICKTOK_FILE_SHA256[filename]
+    published = {info.sha256 for info in tokenizer.ENCODINGS.values() if info.vocab_file == filename}
+    assert published == {tokenizer.tiktoken_file_sha256(tokenizer.parse_quicktok_ranks(filename, data))}
+
+
 def test_each_encoding_is_loaded_once_and_shared():
     assert get_encoding("gpt-4o") is get_encoding("o200k_base")
     assert get_encoding("llama3") is get_encoding("llama-3.1")
@@ -91,8 +111,9 @@ def test_a_vocabulary_with_two_ranks_swapped_is_refused(monkeypatch):
     ranks = tokenizer.read_quicktok_ranks("cl100k.vocab")
     hello, world = b"hello", b" world"
     ranks[hello], ranks[world] = ranks[world], ranks[hello]
-    monkeypatch.setattr(tokenizer, "read_quicktok_ranks", lambda filename: ranks)
+    serve_quicktok_file(monkeypatch, "cl100k.vocab", ranks)
     monkeypatch.setattr(tokenizer, "_cache", {})
+    monkeypatch.setattr(tokenizer, "_ranks", {})
     with pytest.raises(VocabularyError, match="does not match the published"):
         get_encoding("cl100k_base")
 
@@ -103,6 +124,7 @@ def test_a_truncated_vocabulary_file_is_refused(monkeypatch, tmp_path):
     (tmp_path / "data" / "cl100k.vocab").write_bytes(real[: len(real) // 2])
     monkeypatch.setattr(tokenizer, "resources", SimpleNamespace(files=lambda package: tmp_path))
     monkeypatch.setattr(tokenizer, "_cache", {})
+    monkeypatch.setattr(tokenizer, "_ranks", {})
     with pytest.raises(VocabularyError, match="truncated"):
         get_encoding("cl100k_base")
 
@@ -223,12 +245,12 @@ def test_aliases_students_type():
 
 
 def test_a_qwen3_vocabulary_with_two_ranks_swapped_is_refused(monkeypatch):
-    real = tokenizer.read_quicktok_ranks
-    ranks = real("qwen3.vocab")
+    ranks = tokenizer.read_quicktok_ranks("qwen3.vocab")
     hello, world = b"hello", b" world"
     ranks[hello], ranks[world] = ranks[world], ranks[hello]
-    monkeypatch.setattr(tokenizer, "read_quicktok_ranks", lambda filename: ranks)
+    serve_quicktok_file(monkeypatch, "qwen3.vocab", ranks)
     monkeypatch.setattr(tokenizer, "_cache", {})
+    monkeypatch.setattr(tokenizer, "_ranks", {})
     with pytest.raises(VocabularyError, match="does not match"):
         get_encoding("qwen3")
 
@@ -238,6 +260,7 @@ def test_ids_that_differ_from_the_published_ones_are_refused(monkeypatch):
     entries[-1]["ids"] = [14990 + 1]
     monkeypatch.setattr(tokenizer, "published_ids", lambda name: entries)
     monkeypatch.setattr(tokenizer, "_cache", {})
+    monkeypatch.setattr(tokenizer, "_ranks", {})
     with pytest.raises(VocabularyError, match="differ from those published"):
         get_encoding("qwen3")
 
@@ -245,6 +268,7 @@ def test_ids_that_differ_from_the_published_ones_are_refused(monkeypatch):
 def test_an_encoding_with_nothing_published_to_check_is_not_offered(monkeypatch):
     monkeypatch.setattr(tokenizer, "published_ids", lambda name: [])
     monkeypatch.setattr(tokenizer, "_cache", {})
+    monkeypatch.setattr(tokenizer, "_ranks", {})
     with pytest.raises(VocabularyError, match="no published ids"):
         get_encoding("mistral-v3")
 
@@ -255,6 +279,7 @@ def test_a_mistral_file_that_is_not_the_published_one_is_refused(monkeypatch):
     wrong = dataclasses.replace(tokenizer.ENCODINGS["mistral-v3"], vocab_file="mistral_instruct_tokenizer_240216.model.v2")
     monkeypatch.setitem(tokenizer.ENCODINGS, "mistral-v3", wrong)
     monkeypatch.setattr(tokenizer, "_cache", {})
+    monkeypatch.setattr(tokenizer, "_ranks", {})
     with pytest.raises(VocabularyError, match="not the published"):
         get_encoding("mistral-v3")
 

@@ -1,46 +1,95 @@
 """The `aula` command: run the bot, open the console classroom, and tools for instructors.
 
 Each command group registers its own subcommands from a module here (see TOOLS), so
-`aula tokens`, `aula roles`... sit beside the slash commands they mirror.
+`aula tokens`, `aula roles`... sit beside the slash commands they mirror. Only the module of
+the command being run is imported (with what it needs: tiktoken, httpx, Pillow, pydantic...);
+`aula --help` lists the others from TOOLS alone, so it starts in a fraction of a second.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import json
 import logging
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from bot import __version__
-from bot.i18n import normalize_locale, t
-from bot.settings import Settings, SettingsError, load_settings
-from bot.storage import DatabaseError
 
-# Modules under adapters/cli that add subcommands: each has register(subparsers).
-TOOLS: tuple[str, ...] = ("roles", "quiz", "tokens", "compare", "next", "dataset", "doctor")
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+
+def _translated(key: str) -> Callable[[], str]:
+    def help_text() -> str:
+        from bot.i18n import t
+
+        return t(cli_locale(), key)
+
+    return help_text
+
+
+# Modules under adapters/cli that add subcommands, each with register(subparsers), and the line
+# `aula --help` shows for it (the module's register() uses the same line: tool_help(name)).
+TOOLS: dict[str, Callable[[], str]] = {
+    "roles": _translated("roles.cli.help"),
+    "quiz": lambda: "question banks and quiz results",
+    "tokens": lambda: "show how a text splits into tokens (TEXT '-' reads stdin)",
+    "compare": _translated("compare.cli_help"),
+    "next": _translated("next.cli_help"),
+    "dataset": _translated("dataset.cli.help"),
+    "doctor": lambda: "check settings, database, credentials and the LLM endpoint; exit 1 if something is wrong",
+}
+
+
+def tool_help(name: str) -> str:
+    return TOOLS[name]()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(command_of(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
     try:
         return int(args.handler(args) or 0)
-    except SettingsError as exc:
-        print(f"aula: {exc}", file=sys.stderr)
-        return 2
-    except DatabaseError as exc:
-        print(f"aula: {t(cli_locale(), 'cli.database_error', error=exc)}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # Imported here, not at the top: `aula --help` must not pay for pydantic and aiosqlite.
+        from bot.i18n import t
+        from bot.settings import SettingsError
+        from bot.storage.database import DatabaseError
+
+        if isinstance(exc, SettingsError):
+            print(f"aula: {exc}", file=sys.stderr)
+            return 2
+        if isinstance(exc, DatabaseError):
+            print(f"aula: {t(cli_locale(), 'cli.database_error', error=exc)}", file=sys.stderr)
+            return 2
+        raise
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_of(argv: list[str]) -> str | None:
+    """The subcommand argv runs (its first word that is not an option), or None."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--config":
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(command: str | None = "") -> argparse.ArgumentParser:
+    """The whole parser. command: register only that tool's module in full (the others get a
+    stub with their help line); "" registers every tool (what tests of the parser use)."""
     parser = argparse.ArgumentParser(prog="aula", description="Aula: classroom bot for the fine-tuning course")
     parser.add_argument("--version", action="version", version=f"aula {__version__}")
     parser.add_argument("--config", help="settings file (default: config/aula.toml, or AULA_CONFIG)")
@@ -75,12 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     health.set_defaults(handler=cmd_healthcheck)
 
     for name in TOOLS:
-        importlib.import_module(f"adapters.cli.{name}").register(sub)
+        if command == "" or command == name:
+            importlib.import_module(f"adapters.cli.{name}").register(sub)
+        else:
+            sub.add_parser(name, help=tool_help(name), add_help=False)
     return parser
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     from adapters.logs import configure_logging
+    from bot.settings import load_settings
 
     settings = load_settings(getattr(args, "config", None))
     configure_logging(settings)  # key=value lines on stderr, secrets masked (README: Operations)
@@ -90,10 +143,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def cli_locale() -> str:
     import os
 
+    from bot.i18n import normalize_locale
+
     return normalize_locale(os.environ.get("AULA_LOCALE") or os.environ.get("LANG"), default="es")
 
 
 def cmd_console(args: argparse.Namespace) -> int:
+    import asyncio
+
     from adapters.console import run_console
     from bot.app import Aula
 
@@ -114,6 +171,8 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    import asyncio
+
     from bot.storage import Database
 
     settings = settings_from(args)
@@ -127,6 +186,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
         finally:
             await db.close()
 
+    from bot.i18n import t
+
     applied, version = asyncio.run(upgrade())
     lang = cli_locale()
     print(t(lang, "cli.db_upgraded", path=settings.database, version=version, applied=", ".join(applied) or "-"))
@@ -135,6 +196,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_invite(args: argparse.Namespace) -> int:
     from adapters.discord.invite import client_id_from_token, invite_url
+    from bot.i18n import t
 
     settings = settings_from(args)
     client_id = args.client_id
@@ -156,6 +218,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_healthcheck(args: argparse.Namespace) -> int:
     from adapters.runner import healthy
+    from bot.settings import load_settings
 
     return 0 if healthy(load_settings(getattr(args, "config", None))) else 1
 

@@ -29,9 +29,9 @@ from bot.storage import Database
 
 
 def register(subparsers) -> None:
-    from adapters.cli import cli_locale
+    from adapters.cli import tool_help
 
-    parser = subparsers.add_parser("compare", help=t(cli_locale(), "compare.cli_help"))
+    parser = subparsers.add_parser("compare", help=tool_help("compare"))
     parser.add_argument("prompt", nargs="?", help="the text both models get")
     parser.add_argument("--example", choices=list(EXAMPLES), help="one of the course activity's prompts instead")
     parser.add_argument("--profile", default="", help="a profile from [llm.profiles] (default: the main provider)")

@@ -28,9 +28,9 @@ from bot.roles.templates import TEMPLATES
 
 
 def register(subparsers) -> None:
-    from adapters.cli import cli_locale
+    from adapters.cli import cli_locale, tool_help
 
-    dataset = subparsers.add_parser("dataset", help=t(cli_locale(), "dataset.cli.help"))
+    dataset = subparsers.add_parser("dataset", help=tool_help("dataset"))
     actions = dataset.add_subparsers(metavar="ACTION")
     checker = actions.add_parser("check", help=t(cli_locale(), "dataset.cli.help"))
     checker.add_argument("file", metavar="FILE")

@@ -18,8 +18,10 @@ MARKS = {Level.OK: "✓", Level.WARNING: "⚠", Level.PROBLEM: "✗"}
 
 
 def register(subparsers) -> None:
+    from adapters.cli import tool_help
+
     doctor = subparsers.add_parser(
-        "doctor", help="check settings, database, credentials and the LLM endpoint; exit 1 if something is wrong"
+        "doctor", help=tool_help("doctor")
     )
     doctor.add_argument(
         "--online", action="store_true", help="also ask Discord and Slack whether they accept the tokens"

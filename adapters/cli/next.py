@@ -28,9 +28,9 @@ from bot.settings import Settings
 
 
 def register(subparsers) -> None:
-    from adapters.cli import cli_locale
+    from adapters.cli import tool_help
 
-    parser = subparsers.add_parser("next", help=t(cli_locale(), "next.cli_help"))
+    parser = subparsers.add_parser("next", help=tool_help("next"))
     parser.add_argument("text", help="the start of a text")
     parser.add_argument("--model", choices=("base", "instruct", "both"), default="base")
     parser.add_argument("--top", type=int, help=f"tokens per step, 1-{MAX_TOP} (default: next.top)")

@@ -24,7 +24,9 @@ from bot.storage import Database
 
 
 def register(subparsers) -> None:
-    quiz = subparsers.add_parser("quiz", help="question banks and quiz results")
+    from adapters.cli import tool_help
+
+    quiz = subparsers.add_parser("quiz", help=tool_help("quiz"))
     actions = quiz.add_subparsers(metavar="ACTION")
 
     listing = actions.add_parser("list", help="the banks and the quizzes played")

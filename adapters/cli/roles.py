@@ -33,9 +33,9 @@ class _AddMessage(argparse.Action):
 
 
 def register(subparsers) -> None:
-    from adapters.cli import cli_locale
+    from adapters.cli import tool_help
 
-    roles = subparsers.add_parser("roles", help=t(cli_locale(), "roles.cli.help"))
+    roles = subparsers.add_parser("roles", help=tool_help("roles"))
     for role in ("system", "user", "assistant"):
         roles.add_argument(
             f"--{role}", action=_AddMessage, dest="messages", const=role, metavar="TEXT", help=f"a {role} message"

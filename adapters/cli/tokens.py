@@ -27,7 +27,9 @@ ENCODING_CHOICES = (*ALL_ENCODINGS, *sorted(set(MODEL_ALIASES) - set(ALL_ENCODIN
 
 
 def register(subparsers) -> None:
-    tokens = subparsers.add_parser("tokens", help="show how a text splits into tokens (TEXT '-' reads stdin)")
+    from adapters.cli import tool_help
+
+    tokens = subparsers.add_parser("tokens", help=tool_help("tokens"))
     tokens.add_argument("text", metavar="TEXT", help="the text, or - to read standard input")
     tokens.add_argument(
         "--encoding", choices=ENCODING_CHOICES, default="o200k_base", help="default: o200k_base"

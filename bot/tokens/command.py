@@ -34,13 +34,12 @@ from bot.replies import (
     plain_text,
 )
 from bot.requests import Request
-from bot.settings import TokensSettings
 from bot.tokens.analysis import TokenAnalysis, analyze, cost_lines, observations, visible, visible_inline
 from bot.tokens.encodings import ENCODINGS, MODEL_ALIASES, encode_plain, preload
-from bot.tokens.picture import PictureRow, render_png
 
 if TYPE_CHECKING:
     from bot.app import Aula
+    from bot.settings import TokensSettings
 
 
 @dataclass(frozen=True)
@@ -335,6 +334,8 @@ def costs_parts(text: str, analyses: list[TokenAnalysis], lang: str, settings: T
 
 
 def picture_png(analyses: list[TokenAnalysis], lang: str) -> bytes:
+    from bot.tokens.picture import PictureRow, render_png  # Pillow and the fonts: only when drawing
+
     def more(count: int) -> str:
         return t(lang, "tokens.picture_more", count=count)
 

@@ -199,7 +199,11 @@ def _quicktok_data(filename: str) -> bytes:
 
 def read_quicktok_ranks(filename: str) -> dict[bytes, int]:
     """Parse quicktok's .vocab: u32 count, then per token u16 length, bytes, u32 rank (little-endian)."""
-    data = _quicktok_data(filename)
+    return parse_quicktok_ranks(filename, _quicktok_data(filename))
+
+
+def parse_quicktok_ranks(filename: str, data: bytes) -> dict[bytes, int]:
+    """read_quicktok_ranks on bytes already read (filename only names it in errors)."""
     try:
         (count,) = struct.unpack_from("<I", data, 0)
         offset = 4
@@ -255,8 +259,33 @@ def _rank(item: tuple[bytes, int]) -> int:
     return item[1]
 
 
+# sha256 of quicktok-v1 0.4.0's files themselves. Each one's ranks, written in tiktoken's format,
+# hash to the published sha256 of its encodings (tests/test_tokens_encodings.py checks that link),
+# so the same bytes need not be converted and hashed again at every start (0.2-0.4 s per file):
+# hashing the file is enough. Any other file still gets the full check against the published hash.
+QUICKTOK_FILE_SHA256 = {
+    "cl100k.vocab": "4a945d497c213acde921bc8d69bc8dad9c603ea97c50c014e04ad0fadc09eecb",
+    "llama3.vocab": "124bfc185ea93e669e4ce2e1b5aa5733d2e793a910372fa198dfc1597e1220f2",
+    "o200k.vocab": "6b17521f79788c7ace48fc75f6edde125637a90b0018427e68f28d051b2ac1fe",
+    "qwen3.vocab": "6114087889f61af31f72abe80529bbd09826df4d396753a281a14bcc21abc2fa",
+}
+
+# Verified ranks by (file, published hash): GPT-4o and GPT-OSS share o200k's, read once.
+_ranks: dict[tuple[str, str], dict[bytes, int]] = {}
+
+
 def _verified_ranks(info: EncodingInfo) -> dict[bytes, int]:
-    ranks = read_quicktok_ranks(info.vocab_file)
+    key = (info.vocab_file, info.sha256)
+    if key not in _ranks:
+        _ranks[key] = _read_verified_ranks(info)
+    return _ranks[key]
+
+
+def _read_verified_ranks(info: EncodingInfo) -> dict[bytes, int]:
+    data = _quicktok_data(info.vocab_file)
+    if hashlib.sha256(data).hexdigest() == QUICKTOK_FILE_SHA256.get(info.vocab_file):
+        return parse_quicktok_ranks(info.vocab_file, data)
+    ranks = parse_quicktok_ranks(info.vocab_file, data)
     actual = tiktoken_file_sha256(ranks)
     if actual != info.sha256:
         raise VocabularyError(

@@ -1,0 +1,61 @@
+"""A command pays only for the imports it uses (issue 16: every `aula` invocation imported httpx,
+Pillow and pydantic and parsed the locale files with the pure-Python YAML loader). Checked by what
+a fresh interpreter has in sys.modules after the command, not by timing; the times are in
+bench/cold_start.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("pydantic", "httpx", "PIL", "discord", "slack_bolt", "slack_sdk", "aiosqlite", "tiktoken", "mistral_common", "numpy")
+
+PROBE = """
+import contextlib, io, json, sys
+from adapters.cli import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    try:
+        main({argv!r})
+    except SystemExit:
+        pass
+print(json.dumps(sorted(name for name in {heavy!r} if name in sys.modules)))
+"""
+
+
+def imported_after(argv: list[str]) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)], capture_output=True, text=True, check=True
+    )
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_help_imports_none_of_the_heavy_libraries():
+    assert imported_after(["--help"]) == set()
+
+
+@pytest.mark.parametrize("argv", [["tokens", "Hola", "--json"], ["tokens", "Hola", "--encoding", "llama-3.1", "--json"]])
+def test_tokens_json_imports_tiktoken_and_nothing_for_the_network_or_pictures(argv):
+    assert imported_after(argv) == {"tiktoken"}
+
+
+def test_tokens_as_text_needs_settings_but_no_network_or_pictures():
+    # The console renderer's package brings the app (and so aiosqlite); no picture is drawn.
+    assert imported_after(["tokens", "Hola"]) - {"aiosqlite"} == {"tiktoken", "pydantic"}
+
+
+def test_the_locale_files_are_read_with_libyaml_when_pyyaml_has_it():
+    import yaml
+
+    from bot.i18n import catalog
+
+    if not yaml.__with_libyaml__:
+        pytest.skip("PyYAML built without libyaml")
+    text = subprocess.run(
+        [sys.executable, "-c", "import yaml\nfrom unittest import mock\nfrom bot import i18n\n"
+         "with mock.patch.object(yaml, 'SafeLoader', None):\n    print(len(i18n.catalog()))"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert int(text) == len(catalog())
