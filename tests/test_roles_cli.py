@@ -92,3 +92,48 @@ def test_the_form_through_console_prompts(tmp_path):
     # The console shows segments separated by "|" and newlines as "↵".
     assert "<|im_start|>|system|<|im_sep|>|Sé breve.↵\nMuy breve.|<|im_end|>|<|im_start|>|user|" in out
     assert "1 · sistema" in out and "2 · usuario" in out and "3 · asistente" not in out
+
+
+def test_template_all_prints_every_format_and_the_comparison(capsys, monkeypatch, tmp_path):
+    from PIL import Image
+
+    from bot.roles.templates import TEMPLATES
+
+    monkeypatch.setenv("AULA_LOCALE", "es")
+    png = tmp_path / "formatos.png"
+    assert main(["roles", "--system", "Sé breve", "--user", "Hola", "--template", "all", "--png", str(png)]) == 0
+    out = capsys.readouterr().out
+    messages = [Message("system", "Sé breve"), Message("user", "Hola")]
+    for name, chat_template in TEMPLATES.items():
+        rendered = render(messages, name)
+        assert f"── {chat_template.label}: {rendered.count} tokens, {rendered.overhead} de plantilla.\n{rendered.prompt}\n" in out
+    table = out[out.index("Formato") :].splitlines()
+    assert [line.split("  ")[0] for line in table[2:]] == [t.label for t in TEMPLATES.values()]
+    assert Image.open(png).format == "PNG"
+    assert main(["roles", "--user", "Hola", "--template", "all", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [d["template"] for d in data] == list(TEMPLATES)
+    assert [d["ids"] for d in data] == [render([Message("user", "Hola")], name).ids for name in TEMPLATES]
+
+
+def test_comparar_in_the_console_classroom(tmp_path):
+    from PIL import Image
+
+    from bot.roles.templates import TEMPLATES
+
+    stdin = "/roles comparar:sí sistema:Sé breve usuario:Hola\n".encode()
+    env = {"PATH": os.environ.get("PATH", ""), "AULA_DATABASE": str(tmp_path / "aula.sqlite3")}
+    result = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "console", "--strict"],
+        input=stdin, capture_output=True, env=env, cwd=tmp_path, timeout=120,
+    )
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    assert "La misma conversación en cada formato" in out
+    messages = [Message("system", "Sé breve"), Message("user", "Hola")]
+    for name, chat_template in TEMPLATES.items():
+        rendered = render(messages, name)
+        assert f"{chat_template.label}: {rendered.count} tokens, {rendered.overhead} de plantilla." in out
+    assert "<s>|[INST]|Sé breve|↵\n↵\n|Hola|[/INST]" in out  # Mistral NeMo, as segments
+    [png] = (tmp_path / "console-files").glob("roles-formats.png")
+    assert Image.open(png).format == "PNG"

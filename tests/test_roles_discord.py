@@ -129,3 +129,23 @@ async def test_the_live_button_streams_both_answers_side_by_side(simcord_env, fa
     assert yours.startswith("¡Claro! Sobre «Hi»") and other.startswith("¡Claro! Sobre «Hi»")
     sent = [body["messages"][0]["content"] for path, body in fake_llm.calls if path == "/v1/chat/completions"]
     assert sorted(sent) == sorted(["Be brief.", "Answer in a single sentence, as if talking to an 8-year-old."])
+
+
+async def test_comparar_shows_every_format_and_the_picture(simcord_env, monkeypatch):
+    from bot.roles.templates import TEMPLATES
+
+    for name in TEMPLATES:  # loaded ahead: a first load of every encoding outlasts simcord's settle
+        render([Message("user", "x")], name)
+    speak(monkeypatch, "es-ES")
+    channel, ana = classroom(simcord_env)
+    result = await ana.slash(channel, "roles", comparar=True, sistema="Sé breve", usuario="Hola")
+    shown = "\n".join(m.content for m in messages_of(result))
+    assert "La misma conversación en cada formato" in shown
+    messages = [Message("system", "Sé breve"), Message("user", "Hola")]
+    for name, chat_template in TEMPLATES.items():
+        rendered = render(messages, name)
+        assert f"{chat_template.label}: {rendered.count} tokens, {rendered.overhead} de plantilla." in shown
+    assert f"{SPECIAL}[INST]" in shown and f"{SPECIAL}<|start|>" in shown and f"{SPECIAL}<think>" in shown
+    assert "roles-formats.png" in [a.filename for m in messages_of(result) for a in m.attachments]
+    for message in messages_of(result):
+        assert_within_limits(message)

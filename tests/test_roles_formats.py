@@ -64,3 +64,89 @@ async def test_the_switch_button_goes_round_every_format(aula):
     assert button_id(reply, "roles:switch:").endswith(":qwen3")
     reply = await roles(aula, usuario=USER, modelo="mistral")
     assert button_id(reply, "roles:switch:").endswith(":llama-3.1")
+
+
+# --- comparar:sí: one conversation, every format ----------------------------------------------
+
+
+async def test_comparar_renders_the_conversation_in_every_format_side_by_side(aula):
+    from PIL import Image as PILImage
+
+    from bot.replies import Image, Segments
+    from bot.roles.comparison import special_names
+    from bot.roles.templates import TEMPLATES
+
+    reply = await roles(aula, sistema=SYSTEM, usuario=USER, asistente="El fine-tuning es…", comparar=True)
+    messages = [Message("system", SYSTEM), Message("user", USER), Message("assistant", "El fine-tuning es…")]
+    renderings = {name: render(messages, name) for name in TEMPLATES}
+    [table] = [t for t in parts_of(reply, Table) if t.headers[0] == "Formato"]
+    assert [row[0] for row in table.rows] == [TEMPLATES[name].label for name in TEMPLATES]
+    for row, rendered in zip(table.rows, renderings.values(), strict=True):
+        assert row[1:] == (
+            str(rendered.count), str(rendered.overhead), str(rendered.count - rendered.overhead),
+            " ".join(special_names(rendered)),
+        )
+    assert table.rows[2][4] == "<|im_start|> <|im_end|> <think> </think>"  # Qwen3, in order of first use
+    assert table.rows[4][4] == "<s> [INST] [/INST] </s>"  # Mistral NeMo
+    prompts = parts_of(reply, Segments)
+    assert ["".join(s.text for s in p.segments) for p in prompts] == [r.prompt for r in renderings.values()]
+    counts = [r.count for r in renderings.values()]
+    assert f"cuestan entre {min(counts)} y {max(counts)} tokens" in plain_text(reply)
+    [image] = parts_of(reply, Image)
+    assert PILImage.open(__import__("io").BytesIO(image.png)).height > 5 * 60  # five rows
+
+
+async def test_comparar_alone_shows_the_course_example_and_buttons_lead_to_each_view(aula):
+    from tests.test_roles import click
+
+    reply = await roles(aula, comparar=True, locale="en")
+    assert "The same conversation in every format" in plain_text(reply)
+    assert "Explain what fine-tuning is" in plain_text(reply) or "fine-tuning" in plain_text(reply)
+    switch = button_id(reply, "roles:switch:")
+    assert switch.endswith(":llama-3.1")
+    [single] = await click(aula, switch, locale="en")
+    compare = next(b.id for b in single.buttons if b.id.endswith(":all"))
+    [again] = await click(aula, compare, locale="en")
+    assert plain_text(again) == plain_text(reply)
+
+
+def test_the_picture_has_one_row_per_format_with_special_tokens_drawn_alike():
+    from bot.roles.comparison import picture_row, render_all
+    from bot.tokens.picture import SPECIAL
+
+    renderings = render_all([Message("system", SYSTEM), Message("user", USER)])
+    rows = [picture_row("es", r) for r in renderings]
+    assert [row.title.split(" · ")[0] for row in rows] == ["Llama 3.1 Instruct", "GPT-4o (ChatML)", "Qwen3", "GPT-OSS (harmony)", "Mistral NeMo"]
+    for row, rendered in zip(rows, renderings, strict=True):
+        assert f"{rendered.count} tokens" in row.title and f"{rendered.overhead} de plantilla" in row.title
+        assert sum(p.token_count for p in row.pieces) == rendered.count  # every token is drawn
+        specials = [p.text for p, colour in zip(row.pieces, row.colours, strict=True) if colour == SPECIAL]
+        assert specials == [p.text for p in rendered.pieces if p.kind == "special"]
+        assert "".join(p.text for p in row.pieces) == rendered.prompt
+
+
+def test_the_picture_draws_special_tokens_dark_and_each_format_whole():
+    import io
+
+    from PIL import Image as PILImage
+
+    from bot.roles.comparison import comparison_picture, render_all
+    from bot.tokens.picture import SPECIAL_BOX
+
+    png = comparison_picture("es", render_all([Message("system", SYSTEM), Message("user", USER)]))
+    image = PILImage.open(io.BytesIO(png)).convert("RGB")
+    colours = {colour for _, colour in image.getcolors(maxcolors=1 << 20)}
+    assert SPECIAL_BOX in colours
+    # The course's two messages fit whole in every row: no "…and N more tokens" note is drawn,
+    # so the picture is as tall as the five rows' boxes need.
+    rows = [picture_row_lines(r) for r in render_all([Message("system", SYSTEM), Message("user", USER)])]
+    assert all(hidden == 0 for hidden in rows)
+
+
+def picture_row_lines(rendered):
+    from bot.roles.comparison import PICTURE_LINES, picture_row
+    from bot.tokens.picture import layout
+
+    row = picture_row("es", rendered)
+    _, _, hidden = layout(row.pieces, max_lines=PICTURE_LINES // 5, colours=row.colours)
+    return hidden

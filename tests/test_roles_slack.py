@@ -124,3 +124,28 @@ async def test_the_edit_button_reopens_the_modal_with_the_conversation(slack_rol
     opened = await slack.wait_for(lambda: slack.calls_to("views.open")[1:])
     initial = {b["block_id"]: b["element"].get("initial_value") for b in opened[0].payload["view"]["blocks"]}
     assert initial == {"m1": "Sé breve.", "m2": "Hola", "m3": None, "m4": None, "m5": None}
+
+
+async def test_a_signed_comparar_command_posts_every_format_and_uploads_the_picture(slack_roles):
+    import io
+
+    from PIL import Image
+
+    from bot.roles.templates import TEMPLATES
+
+    # Loaded ahead: the first load of every encoding takes longer than the fake's waits.
+    render([Message("user", "x")], "mistral"), render([Message("user", "x")], "gpt-oss")
+    app, slack = slack_roles
+    body = command_body("/roles", "comparar:sí sistema:Sé breve usuario:Hola", user_id=STUDENT, response_url=slack.response_url())
+    response = await app.async_dispatch(signed_request(body))
+    assert response.status == 200
+    [done] = await slack.wait_for(lambda: slack.calls_to("files.completeUploadExternal"))
+    [uploaded] = slack.calls_to("upload")
+    assert Image.open(io.BytesIO(uploaded.payload["data"])).format == "PNG"
+    shown = "\n".join(block_texts(p.payload["blocks"]) for p in slack.calls_to("chat.postMessage"))
+    assert t("es", "roles.compare.title") in shown
+    messages = [Message("system", "Sé breve"), Message("user", "Hola")]
+    for name, chat_template in TEMPLATES.items():
+        rendered = render(messages, name)
+        assert t("es", "roles.compare.caption", model=chat_template.label, count=rendered.count, overhead=rendered.overhead) in shown
+    assert "*`[INST]`*" in shown and "*`&lt;|start|&gt;`*" in shown  # special tokens set apart, as in one format

@@ -52,6 +52,7 @@ from bot.replies import (
     Table,
 )
 from bot.requests import Request
+from bot.roles.comparison import COMPARE, comparison_parts
 from bot.roles.store import RolesConversations
 from bot.roles.templates import (
     TEMPLATES,
@@ -103,6 +104,7 @@ SPEC = CommandSpec(
         Option("asistente", "roles.option.assistant", name_en="assistant", max_length=MESSAGE_MAX),
         Option("modelo", "roles.option.model", choices=tuple(TEMPLATES), name_en="model"),
         Option("formulario", "roles.option.form", kind="boolean", name_en="form"),
+        Option("comparar", "roles.option.compare", kind="boolean", name_en="compare"),
         Option("entrenar", "roles.option.train", choices=TRAIN_CHOICES, name_en="train"),
     ),
 )
@@ -114,6 +116,9 @@ SPEC = CommandSpec(
 async def run(request: Request, app: Aula) -> Reply:
     template = known_template(request.arg("modelo", DEFAULT_TEMPLATE))
     messages = messages_from_options(request)
+    if request.arg("comparar", False):
+        template = COMPARE  # every format side by side; alone, the course's example conversation
+        messages = messages or course_example(request.locale)
     if request.arg("formulario", False):
         return Reply.open_form(conversation_form(request.locale, template, messages))
     if not messages:
@@ -159,7 +164,8 @@ ROLES_ACTIONS = (
 
 
 def known_template(name: str) -> str:
-    if name not in TEMPLATES:
+    """A format's name, or COMPARE for all of them side by side."""
+    if name not in TEMPLATES and name != COMPARE:
         raise UserError("roles.error.template", template=name, choices=", ".join(TEMPLATES))
     return name
 
@@ -284,10 +290,24 @@ async def show(
     conversation_id = await RolesConversations(app.db).save(
         request.place.platform, request.place.workspace_id, request.user.id, template, messages, app.clock(), keep_s
     )
+    if template == COMPARE:  # five renderings and a picture: off the event loop too
+        return await asyncio.to_thread(comparison_reply, request.locale, messages, conversation_id)
     # A training example brings a picture: drawing it takes CPU, so off the event loop.
     return await asyncio.to_thread(
         conversation_reply, request.locale, template, messages, conversation_id, app.settings, scope
     )
+
+
+def comparison_reply(lang: str, messages: list[Message], conversation_id: int) -> Reply:
+    """The conversation in every format side by side (bot.roles.comparison)."""
+    buttons = (
+        Button(actions.ROLES_EDIT.id(conversation=conversation_id), t(lang, "roles.button.edit")),
+        Button(
+            actions.ROLES_SWITCH.id(conversation=conversation_id, template=DEFAULT_TEMPLATE),
+            t(lang, "roles.button.switch", model=TEMPLATES[DEFAULT_TEMPLATE].label),
+        ),
+    )
+    return Reply.public(Heading(t(lang, "roles.compare.title")), *comparison_parts(lang, messages), buttons=buttons)
 
 
 def conversation_reply(
@@ -324,6 +344,7 @@ def conversation_reply(
     buttons = [
         Button(actions.ROLES_EDIT.id(conversation=conversation_id), t(lang, "roles.button.edit")),
         Button(actions.ROLES_SWITCH.id(conversation=conversation_id, template=other), t(lang, "roles.button.switch", model=TEMPLATES[other].label)),
+        Button(actions.ROLES_SWITCH.id(conversation=conversation_id, template=COMPARE), t(lang, "roles.button.compare")),
     ]
     if live_available(settings):
         buttons.insert(0, Button(actions.ROLES_LIVE.id(conversation=conversation_id), t(lang, "roles.button.live"), ButtonStyle.PRIMARY))

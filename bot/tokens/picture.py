@@ -50,6 +50,9 @@ MUTED = (96, 96, 112)
 LABEL_BOX = (90, 90, 110)
 MASKED = -1  # a PictureRow colour: a token left out of the loss, drawn grey with muted text
 MASKED_BOX = (226, 226, 230)
+SPECIAL = -2  # a PictureRow colour: a chat format's special token, drawn dark with light text
+SPECIAL_BOX = (55, 65, 81)
+SPECIAL_TEXT = (255, 255, 255)
 # Pastel backgrounds, as tiktokenizer uses; Segment.colour indexes the same cycle.
 PALETTE = (
     (187, 222, 251),
@@ -86,7 +89,7 @@ class PictureRow:
     title: str  # e.g. "GPT-4o (o200k_base) · 11 tokens · 33 caracteres"
     pieces: Sequence[Piece]
     more: Callable[[int], str]  # the note when n tokens did not fit, in the user's language
-    colours: Sequence[int] | None = None  # per piece, a PALETTE index or MASKED; None: cycle the palette
+    colours: Sequence[int] | None = None  # per piece, a PALETTE index, MASKED or SPECIAL; None: cycle the palette
 
 
 @dataclass(frozen=True)
@@ -273,17 +276,17 @@ def _wrap(runs: list[Run], limit: float) -> list[list[Run]]:
 # --- drawing --------------------------------------------------------------------------
 
 
-def render_png(rows: Sequence[PictureRow]) -> bytes:
-    """One PNG with a block per row; the lines are shared out between the rows."""
+def render_png(rows: Sequence[PictureRow], max_lines: int = MAX_LINES) -> bytes:
+    """One PNG with a block per row; `max_lines` lines of boxes are shared out between the rows."""
     with _freetype:
-        image = _draw(rows)
+        image = _draw(rows, max_lines)
     out = io.BytesIO()
     image.save(out, format="PNG", compress_level=3)
     return out.getvalue()
 
 
-def _draw(rows: Sequence[PictureRow]) -> Image.Image:
-    lines_each = max(4, MAX_LINES // max(1, len(rows)))
+def _draw(rows: Sequence[PictureRow], max_lines: int = MAX_LINES) -> Image.Image:
+    lines_each = max(4, max_lines // max(1, len(rows)))
     laid_out = [(row, *layout(row.pieces, max_lines=lines_each, colours=row.colours)) for row in rows]
     title_height, note_height = 28, 22
     height = MARGIN
@@ -316,8 +319,11 @@ def _draw_box(image: Image.Image, draw: ImageDraw.ImageDraw, box: Box, left: int
     x0 = left + box.x
     y0 = top + box.line * LINE_HEIGHT
     masked = box.colour == MASKED
-    colour = MASKED_BOX if masked else PALETTE[box.colour % len(PALETTE)]
-    ink = MUTED if masked else TEXT
+    if box.colour == SPECIAL:
+        colour, ink = SPECIAL_BOX, SPECIAL_TEXT
+    else:
+        colour = MASKED_BOX if masked else PALETTE[box.colour % len(PALETTE)]
+        ink = MUTED if masked else TEXT
     draw.rounded_rectangle((x0, y0, x0 + box.width, y0 + BOX_HEIGHT), radius=4, fill=colour)
     x = x0 + BOX_PAD
     baseline = y0 + BOX_HEIGHT - 8
