@@ -64,3 +64,14 @@ def test_text_output_and_bad_arguments(cli_env, server, capsys):
     assert "·un" in out and "⟨e2 80⟩" in out and "Estos 10 tokens suman" in out
     assert run_cli(PROMPT, "--top", "50") == 2
     assert run_cli("  ") == 2
+
+
+def test_sampled_steps_are_repeatable_with_a_seed_and_drawn_from_the_top_k(cli_env, server, capsys):
+    runs = []
+    for _ in range(2):
+        assert run_cli(PROMPT, "--steps", "3", "--sample", "1.5", "--seed", "3", "--json") == 0
+        runs.append(json.loads(capsys.readouterr().out))
+    assert runs[0] == runs[1]
+    for step in runs[0]["steps"][:-1]:
+        assert step["chosen"]["how"] == "sample" and step["chosen"]["temperature"] == 1.5
+        assert {k: v for k, v in step["chosen"].items() if k not in ("how", "temperature")} in step["candidates"]

@@ -94,13 +94,13 @@ def cmd_next(args: argparse.Namespace) -> int:
         for number, step in enumerate(generation.steps, start=1):
             if step.chosen is not None:
                 chosen = step.distribution.candidates[step.chosen]
-                print(f"{number}. {shown(chosen)}  {percent(chosen.probability)}")
+                print(f"{number}. {shown(chosen)}  {percent(lang, chosen.probability)}")
                 continue
             for rank, candidate in enumerate(step.distribution.candidates, start=1):
                 token_id = "—" if candidate.id is None else candidate.id
-                print(f"{rank:>3}  {shown(candidate):<14} {token_id!s:>7}  {percent(candidate.probability):>8}  {bar(candidate.probability)}")
+                print(f"{rank:>3}  {shown(candidate):<14} {token_id!s:>7}  {percent(lang, candidate.probability):>8}  {bar(candidate.probability)}")
             print(t(lang, "next.coverage", k=len(step.distribution.candidates),
-                    covered=percent(step.distribution.coverage), rest=percent(step.distribution.rest)))  # fmt: skip
+                    covered=percent(lang, step.distribution.coverage), rest=percent(lang, step.distribution.rest)))  # fmt: skip
         print(generation.prompt + generation.text)
         print()
     return 0
