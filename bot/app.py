@@ -43,8 +43,8 @@ class Aula:
         self.clock = clock  # seconds since the epoch; tests and simulators may replace it
         self.messengers: dict[str, Messenger] = {}  # platform -> messenger, set by adapters
         self.db = Database(self.settings.database)
-        self.users = UserRepository(self.db)
-        self.command_log = CommandLog(self.db)
+        self.users = UserRepository(self.db, lambda: self.clock())  # a test may replace self.clock later
+        self.command_log = CommandLog(self.db, lambda: self.clock())
         self.services = Services(self)  # shared clients (LLM, quiz engine...), typed, created on first use
         self._started = False
 

@@ -17,6 +17,7 @@ from bot.requests import Request
 
 if TYPE_CHECKING:
     from bot.app import Aula
+    from bot.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,18 @@ class CommandSpec:
         return next((o for o in self.options if name in o.names()), None)
 
 
-Outcome = Reply | AsyncIterator[Reply]
 Handler = Callable[[Request, "Aula"], Awaitable[Reply] | AsyncIterator[Reply]]
 Completer = Callable[[Request, "Aula", str, str], Awaitable[list[str]]]
+
+
+def slash_name(settings: Settings, platform: str, command: str) -> str:
+    """What a user types for `command` on `platform`: "/<name>", except that a Slack workspace
+    may rename it ([slack.commands], since its slash commands share one namespace)."""
+    if platform == "slack":
+        renamed = settings.slack.commands.get(command)
+        if renamed:
+            return renamed if renamed.startswith("/") else "/" + renamed
+    return f"/{command}"
 
 
 @dataclass(frozen=True)

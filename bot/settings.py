@@ -39,17 +39,9 @@ class SlackSettings(Section):
     mode: Literal["socket", "http"] = "socket"  # socket needs no public URL
     port: int = Field(3000, ge=1, le=65535)  # HTTP mode only
     instructor_user_ids: list[str] = []  # besides workspace admins and owners
-    # Slack slash commands share one namespace per workspace, so each name is configurable.
-    commands: dict[str, str] = {
-        "help": "/aula",
-        "tokens": "/tokens",
-        "roles": "/roles",
-        "compare": "/compare",
-        "quiz": "/quiz",
-        "dataset": "/dataset",
-        "privacy": "/privacy",
-        "next": "/next",
-    }
+    # Slack slash commands share one namespace per workspace: renames only (command -> "/name");
+    # a command not listed keeps its own name (bot.command.slash_name).
+    commands: dict[str, str] = {"help": "/aula"}
 
 
 class LlmProfile(Section):

@@ -136,3 +136,15 @@ async def test_help_names_commands_as_typed_on_each_platform(settings):
         assert "- /tokens [texto]" in plain_text(on_console) and "/aula-tokens" not in plain_text(on_console)
     finally:
         await app.close()
+
+
+async def test_who_was_seen_and_the_command_log_are_stamped_by_the_apps_clock(settings):
+    app = await Aula(settings, clock=lambda: 1_700_000_000.0).start()
+    try:
+        await replies_of(app, make_request("help", user_id="ana"))
+        user = await app.users.get("console", "ana")
+        assert (user["first_seen"], user["last_seen"]) == (1_700_000_000.0, 1_700_000_000.0)
+        [logged] = await app.command_log.recent()
+        assert logged["at"] == 1_700_000_000.0
+    finally:
+        await app.close()

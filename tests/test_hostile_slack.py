@@ -24,8 +24,9 @@ import pytest
 import pytest_asyncio
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack import create_app, slash_name
+from adapters.slack import create_app
 from bot.app import Aula
+from bot.command import slash_name
 from bot.i18n import t
 from bot.roles.command import MESSAGE_MAX
 from bot.settings import Settings, load_settings
@@ -178,7 +179,7 @@ async def drained(before: set[asyncio.Task]) -> None:
 
 
 async def command(room: SlackClass, name: str, text: str, user: str = STUDENT) -> Sent:
-    slash = slash_name(room.settings, name)  # Slack's names are configurable: /help is /aula
+    slash = slash_name(room.settings, "slack", name)  # Slack's names are configurable: /help is /aula
     return await dispatch(room, slack_body(slash, text, user, room.slack.response_url()))
 
 

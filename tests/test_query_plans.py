@@ -22,6 +22,7 @@ import inspect
 import pkgutil
 import re
 import sqlite3
+import time
 
 import aiosqlite
 import pytest
@@ -121,7 +122,7 @@ def request(platform: str, workspace: str, user: str) -> Request:
 async def fill_class(db: Database, platform: str, workspace: str, players: int, tag: str) -> dict:
     """One class's worth of everything: a finished quiz, an assignment with revisions, comparisons."""
     quiz, homework, compare = QuizRepository(db), HomeworkRepository(db), CompareRepository(db)
-    roles, users, log = RolesConversations(db), UserRepository(db), CommandLog(db)
+    roles, users, log = RolesConversations(db), UserRepository(db, time.time), CommandLog(db, time.time)
     runs, game = NextRepository(db), GameRepository(db)
     place = Place(platform, workspace, f"chan-{tag}")
     round_id = await game.create(at=NOW, place=place, user_id=f"teacher-{tag}", prompt="La capital", model="m",
@@ -168,7 +169,7 @@ async def fill_class(db: Database, platform: str, workspace: str, players: int, 
 async def probe(db: Database, platform: str, workspace: str) -> None:
     """Every repository method, as the bot calls it in class, on the class under test."""
     quiz, homework, compare = QuizRepository(db), HomeworkRepository(db), CompareRepository(db)
-    roles, users, log = RolesConversations(db), UserRepository(db), CommandLog(db)
+    roles, users, log = RolesConversations(db), UserRepository(db, time.time), CommandLog(db, time.time)
     place = Place(platform, workspace, "live")
     me = "probe-me"
     # A quiz in play: clicks, changes, refusals, the standings and every tick query.

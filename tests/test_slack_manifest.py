@@ -7,9 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from adapters.slack import slash_name
+from bot.command import slash_name
 from bot.registry import all_commands
-from bot.settings import Settings
+from bot.settings import REPO_CONFIG, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = yaml.safe_load((ROOT / "config" / "slack-manifest.yaml").read_text(encoding="utf-8"))
@@ -27,10 +27,23 @@ SCOPE_OF_METHOD = {
 }
 
 
-def test_every_command_is_a_slash_command_under_its_default_name():
+def test_every_command_of_the_registry_is_a_slash_command_under_its_name_in_the_shipped_config():
     listed = [c["command"] for c in MANIFEST["features"]["slash_commands"]]
-    expected = [slash_name(Settings(), command.spec.name) for command in all_commands()]
+    shipped = load_settings(REPO_CONFIG, environ={}, dotenv_path=None)
+    expected = [slash_name(shipped, "slack", command.spec.name) for command in all_commands()]
     assert sorted(listed) == sorted(expected)
+    assert expected == [slash_name(Settings(), "slack", c.spec.name) for c in all_commands()]  # same defaults
+
+
+def test_slack_names_default_from_the_command_specs_and_settings_store_only_renames():
+    settings = Settings()
+    assert slash_name(settings, "slack", "tokens") == "/tokens"  # not listed: its own name
+    assert slash_name(settings, "slack", "help") == "/aula"  # renamed: /help is taken in every workspace
+    assert slash_name(settings, "discord", "help") == "/help"
+    settings.slack.commands["quiz"] = "aula-quiz"
+    assert slash_name(settings, "slack", "quiz") == "/aula-quiz"
+    shipped = load_settings(REPO_CONFIG, environ={}, dotenv_path=None)
+    assert all(shipped.slack.commands[c] != f"/{c}" for c in shipped.slack.commands)  # only renames
 
 
 def test_slash_commands_fit_slacks_manifest_rules():

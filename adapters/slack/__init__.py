@@ -35,6 +35,7 @@ from adapters.starts import start_slots
 from bot.actions import command_of
 from bot.app import Aula, error_reply
 from bot.arguments import missing_required, parse_arguments, split_subcommand
+from bot.command import slash_name
 from bot.errors import UserError, echo
 from bot.limits import SLACK_ACK_DEADLINE_S, SLACK_EDIT_INTERVAL_S
 from bot.replies import Form, Reply, plain_text
@@ -142,7 +143,7 @@ class SlackAdapter:
         # so a class's clicks were matched against every command listener first
         # (bench/class_load.py, all at the same instant).
         self.app.middleware(self.before_listeners)
-        self.command_names = {slash_name(self.settings, name): name for name in self.aula.commands}
+        self.command_names = {slash_name(self.settings, "slack", name): name for name in self.aula.commands}
         self.app.command(re.compile("^(" + "|".join(map(re.escape, self.command_names)) + ")$"))(
             self.on_command
         )
@@ -354,7 +355,7 @@ class SlackAdapter:
         missing = missing_required(sub_spec, args)
         if missing is not None:
             usage = " ".join(
-                w for w in (slash_name(self.settings, name), subcommand, f"{missing.name}:…") if w
+                w for w in (slash_name(self.settings, "slack", name), subcommand, f"{missing.name}:…") if w
             )
             raise UserError("error.missing_argument", option=missing.name, example=usage)
         return Request(
@@ -402,12 +403,6 @@ class SlackAdapter:
         except (SlackApiError, ValueError) as exc:  # e.g. expired_trigger_id: over Slack's 3 seconds
             log.warning("could not open form %s: %s", form.id, exc)
             await self.send_private(origin, error_reply(origin.user.locale, "slack.form_unavailable"))
-
-
-def slash_name(settings: Settings, command: str) -> str:
-    """The configured Slack name of a command (they share one namespace per workspace)."""
-    name = settings.slack.commands.get(command) or command
-    return name if name.startswith("/") else "/" + name
 
 
 def form_metadata(place: Place) -> dict[str, str]:

@@ -73,7 +73,6 @@ EXAMPLES: dict[str, tuple[str, str]] = {
     "conversacion": ("Hola, ¿puedes ayudarme?", "Hola, ¿puedes ayudarme?"),
     "capital": ("El capital de Francia es", "¿Cuál es la capital de Francia?"),
 }
-SIDES = ("base", "instruct")
 
 SPEC = CommandSpec(
     name="compare",

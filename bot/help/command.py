@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.command import Command, CommandSpec
+from bot.command import Command, CommandSpec, slash_name
 from bot.i18n import t
 from bot.replies import BulletList, Heading, Paragraph, Reply, Span
 from bot.requests import Request
@@ -20,7 +20,7 @@ async def run(request: Request, app: Aula) -> Reply:
     items = []
     for command in app.commands.values():
         spec = command.spec
-        usage = _usage(spec, lang, slash_name(app, request.place.platform, spec.name))
+        usage = _usage(spec, lang, slash_name(app.settings, request.place.platform, spec.name))
         line = [Span(usage, code=True), Span(" — " + t(lang, spec.description))]
         items.append(Paragraph(tuple(line)))
         for sub in spec.subcommands:
@@ -31,7 +31,7 @@ async def run(request: Request, app: Aula) -> Reply:
                     (
                         Span(
                             _usage(
-                                sub, lang, slash_name(app, request.place.platform, spec.name) + " " + sub.name
+                                sub, lang, slash_name(app.settings, request.place.platform, spec.name) + " " + sub.name
                             ),
                             code=True,
                         ),
@@ -44,16 +44,9 @@ async def run(request: Request, app: Aula) -> Reply:
         Paragraph.of(t(lang, "help.intro")),
         BulletList(tuple(items)),
         Paragraph.of(
-            Span(t(lang, "help.try", tokens=slash_name(app, request.place.platform, "tokens")), italic=True)
+            Span(t(lang, "help.try", tokens=slash_name(app.settings, request.place.platform, "tokens")), italic=True)
         ),
     )
-
-
-def slash_name(app: Aula, platform: str, name: str) -> str:
-    """What the user types: Slack workspaces may rename commands (they share one namespace)."""
-    if platform == "slack":
-        return app.settings.slack.commands.get(name, f"/{name}")
-    return f"/{name}"
 
 
 def _usage(spec: CommandSpec, lang: str, typed: str) -> str:

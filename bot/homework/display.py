@@ -29,7 +29,6 @@ from bot.replies import (
 
 FORM_QUESTIONS = DISCORD_MODAL_INPUTS  # a Discord modal holds five text inputs: longer homework takes turns
 ANSWER_POST_CHARS = 1500  # one thread post; a longer answer continues in the next ones
-PREVIEW_CHARS = 300  # how much of an answer the instructor's review quotes
 
 
 def question_text(assignment: Assignment, position: int, lang: str) -> str:

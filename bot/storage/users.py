@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 
 from bot.requests import Request
 from bot.storage.database import Database
 
 
 class UserRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float]) -> None:
         self.db = db
+        self.clock = clock  # the app's: seconds since the epoch
 
     async def seen(self, request: Request) -> None:
-        now = time.time()
+        now = self.clock()
         await self.db.execute(
             """INSERT INTO users (platform, user_id, display_name, locale, first_seen, last_seen)
                VALUES (?, ?, ?, ?, ?, ?)
@@ -45,14 +46,15 @@ class UserRepository:
 
 
 class CommandLog:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float]) -> None:
         self.db = db
+        self.clock = clock  # the app's: seconds since the epoch
 
     async def record(self, request: Request, latency_ms: float, outcome: str) -> None:
         name = request.command + (f" {request.subcommand}" if request.subcommand else "")
         await self.db.execute(
             "INSERT INTO command_log (at, platform, user_id, command, latency_ms, outcome) VALUES (?, ?, ?, ?, ?, ?)",
-            (time.time(), request.place.platform, request.user.id, name, latency_ms, outcome),
+            (self.clock(), request.place.platform, request.user.id, name, latency_ms, outcome),
         )
 
     async def recent(self, limit: int = 20):

@@ -29,6 +29,7 @@ from bot.tokens.encodings import (
 
 _TOKEN_KIND = bytes(ord("c") if 0x80 <= b < 0xC0 else ord("s") for b in range(256))
 _PIECE_OF_TOKENS = re.compile(rb"e*sc*|e*c+|e+")
+# A special token's name typed as text ("<|eot_id|>"): /tokens notes it, /roles finds typed ones.
 SPECIAL_LOOKALIKE = re.compile(r"<\|[^|<>\s]{1,60}\|>")
 NUMBER = re.compile(r"[0-9]+")  # ASCII digits: one byte each, so every piece of a number is one token
 WORD = re.compile(r"[^\W\d_]+")
