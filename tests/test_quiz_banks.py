@@ -7,6 +7,9 @@ import tracemalloc
 import pytest
 
 from bot.quiz.banks import (
+    BANK_SUFFIXES,
+    MAX_OPTIONS,
+    MIN_OPTIONS,
     REPO_ROOT,
     BankError,
     bank_dirs,
@@ -239,3 +242,35 @@ def test_too_many_nodes_are_refused(monkeypatch):
     monkeypatch.setattr("bot.quiz.banks.MAX_YAML_EVENTS", 50)
     many = "questions:\n" + "".join(f"  - question: q{i}\n    options: [a, b]\n    answer: A\n" for i in range(20))
     assert any("demasiados elementos (más de 50)" in p for p in problems(many))
+
+
+SHIPPED = sorted((REPO_ROOT / "config" / "quizzes").iterdir())
+
+
+def bilingual(text) -> bool:
+    return isinstance(text, dict) and bool(text.get("es", "").strip()) and bool(text.get("en", "").strip())
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_every_bank_shipped_in_config_quizzes_is_valid_and_bilingual(path):
+    """Whatever a later commit adds under config/quizzes/ is held to the same rules as seccion-2."""
+    assert path.suffix.lower() in BANK_SUFFIXES, f"{path.name}: not a bank file, yet shipped with the banks"
+    bank = load_bank_file(path)  # raises BankError with the problems, file and question named
+    assert bank.name == bank_name(path.name) == path.stem
+    assert bank.questions and bilingual(bank.title)
+    ids = [q.id for q in bank.questions]
+    assert len(ids) == len(set(ids)), "question ids repeat"
+    for question in bank.questions:
+        assert bilingual(question.text), question.id
+        assert question.explanation is None or bilingual(question.explanation), question.id
+        if question.type == "choice":
+            assert all(bilingual(o) for o in question.options), question.id
+            assert MIN_OPTIONS <= len(question.options) <= MAX_OPTIONS and question.correct, question.id
+            assert all(0 <= i < len(question.options) for i in question.correct), question.id
+        else:
+            assert question.type == "open" and not question.options, question.id
+
+
+def test_shipped_bank_names_are_unique():
+    names = [bank_name(p.name) for p in SHIPPED]
+    assert len(names) == len(set(names))
