@@ -14,8 +14,9 @@ import bot.compare.command as compare
 import bot.help.command as help_command
 from bot.actions import COMPARE_REVEAL, COMPARE_VOTE
 from bot.app import Aula
+from bot.compare.command import MIN_ANSWER_TOKENS
 from bot.compare.store import CompareRepository
-from bot.llm.client import LlmClient, resolve_profile
+from bot.llm.client import LlmClient, prompt_tokens, resolve_profile
 from bot.llm.queue import Cooldowns, LlmTraffic, TokenBudget, Upstream
 from bot.replies import Attachment, Columns, Reply, plain_text
 from bot.settings import load_settings
@@ -245,13 +246,63 @@ async def test_cooldown_for_students_not_for_instructors(make_aula):
 
 
 async def test_daily_token_budget_per_class(make_aula, server):
+    """The worst case (prompts + 2 × max_tokens) is reserved; with less left, each answer gets
+    what fits (said in the reply); below a short answer each, the refusal says what is left and needed."""
     app = await make_aula(AULA__LLM__DAILY_TOKEN_BUDGET="250", AULA__LLM__MAX_TOKENS="100")
     assert not (await replies_of(app, compare_request(prompt="Uno", user_id="a")))[-1].error
     used = await CompareRepository(app.db).tokens_used_since("console", "local", 0)
-    assert used > 250 - 212  # what is left cannot hold another: 12 prompt tokens + 2 × 100 max_tokens
-    [refused] = await replies_of(app, compare_request(prompt="Dos", user_id="b"))
-    assert refused.error and f"({used} de 250 tokens)" in plain_text(refused)
-    assert server.upstream_calls("/v1/completions") == 1
+    assert 0 < used < 250
+    room = (250 - used - 12) // 2  # 12 prompt tokens for the two sides
+    second = (await replies_of(app, compare_request(prompt="Dos", user_id="b")))[-1]
+    assert not second.error and f"cada respuesta se limita a {room} tokens" in plain_text(second)
+    assert f"Se reservan {12 + 2 * room} tokens (el peor caso)" in plain_text(second)
+    bodies = [body for path, body in server.calls if path == "/v1/completions"]
+    assert [b["max_tokens"] for b in bodies] == [100, room]
+    while True:  # spend the rest
+        reply = (await replies_of(app, compare_request(prompt="Otra", user_id=f"c{len(server.calls)}")))[-1]
+        if reply.error:
+            break
+    used = await CompareRepository(app.db).tokens_used_since("console", "local", 0)
+    assert f"A la clase le quedan {250 - used} de los 250 tokens de hoy ({used} ya usados" in plain_text(reply)
+    prompts = prompt_tokens(prompt="Otra") + prompt_tokens(messages=[{"role": "user", "content": "Otra"}])
+    assert f"necesita al menos {prompts + 2 * MIN_ANSWER_TOKENS}" in plain_text(reply)
+
+
+async def test_a_small_budget_still_lets_the_first_comparison_through(make_aula, server):
+    """Issue 14.9: with a budget of 60, the first /compare prompt:Hola was refused "0 de 60"."""
+    app = await make_aula(AULA__LLM__DAILY_TOKEN_BUDGET="60")
+    final = (await replies_of(app, compare_request(prompt="Hola")))[-1]
+    assert not final.error and "cada respuesta se limita a 24 tokens" in plain_text(final)
+    assert all(b["max_tokens"] == 24 for _, b in server.calls if _.endswith("completions"))
+    # Both calls ended: nothing stays reserved, the class's budget holds only what was used.
+    used = await CompareRepository(app.db).tokens_used_since("console", "local", 0)
+    assert app.services.llm_traffic.budget.left(("console", "local"), used) == 60 - used
+
+
+async def test_twenty_concurrent_comparisons_from_one_student_run_one(make_aula, server):
+    """Issue 13.4: the cooldown is taken before anything awaits, so a burst from one student
+    makes one comparison (two provider calls), not twenty."""
+    app = await make_aula(AULA__LLM__USER_COOLDOWN_S="30")
+    burst = [replies_of(app, compare_request(prompt=f"Pregunta {i}")) for i in range(20)]
+    results = [replies[-1] for replies in await asyncio.gather(*burst)]
+    assert sum(not r.error for r in results) == 1
+    assert all("Espera" in plain_text(r) for r in results if r.error)
+    assert len(server.calls) == 2  # one base, one instruct
+    runs = await app.db.fetchall("SELECT id FROM compare_runs")
+    assert len(runs) == 1
+
+
+async def test_a_failed_comparison_does_not_start_the_cooldown(make_aula, server):
+    """Issue 14.8: HTTP 500 on both sides ("prueba de nuevo"), then the retry at once is served."""
+    app = await make_aula(AULA__LLM__USER_COOLDOWN_S="30", AULA__LLM__MAX_RETRIES="0")
+    server.faults += [Fault(status=500), Fault(status=500)]
+    failed = (await replies_of(app, compare_request(prompt="Hola")))[-1]
+    assert "Espera" not in plain_text(failed)
+    retried = (await replies_of(app, compare_request(prompt="Hola")))[-1]
+    assert not retried.error and "Espera" not in plain_text(retried)
+    assert instruct_answer("Hola")[:20] in plain_text(retried)
+    [again] = await replies_of(app, compare_request(prompt="Otra"))  # that one produced text: it counts
+    assert again.error and "Espera" in plain_text(again)
 
 
 async def test_thirty_identical_concurrent_requests_make_one_upstream_call(tmp_path):

@@ -271,7 +271,7 @@ async def test_steps_spend_the_class_budget(make_aula, server):
     [first] = await replies_of(app, next_request(texto=PROMPT))  # 7 prompt tokens + 1 (the server's usage)
     [second] = await replies_of(app, click(step_ids(first)["greedy"]))
     [third] = await replies_of(app, click(step_ids(second)["greedy"]))
-    assert "presupuesto de hoy (16 de 20 tokens)" in plain_text(third)
+    assert "le quedan 4 de los 20 tokens de hoy (16 ya usados" in plain_text(third)
     assert len(server.calls) == 2
 
 
@@ -295,4 +295,4 @@ async def test_next_and_compare_share_the_class_daily_budget(make_aula, server):
     [second] = await replies_of(app, click(step_ids(first)["greedy"]))
     assert not second.error  # 16 of 30 tokens spent by /next
     replies = await replies_of(app, make_request("compare", args={"prompt": "Hola"}))
-    assert replies[-1].error and "16 de 30 tokens" in plain_text(replies[-1])
+    assert replies[-1].error and "le quedan 14 de los 30 tokens de hoy (16 ya usados" in plain_text(replies[-1])

@@ -355,7 +355,7 @@ async def test_a_live_run_that_would_wait_past_discords_window_is_refused_up_fro
             dotenv_path=None,
         )
         aula = Aula(settings)
-        aula.services.llm_traffic = LlmTraffic(Upstream(clock.now, clock.sleep), Cooldowns(0, clock.now), TokenBudget(0))
+        aula.services.llm_traffic = LlmTraffic(Upstream(clock.now, clock.sleep), Cooldowns(0, clock.now), TokenBudget(aula.settings.llm.daily_token_budget))
         await aula.start()
         waiting = []
         try:
@@ -404,3 +404,58 @@ async def test_forget_removes_only_that_users_conversations(aula):
     assert await RolesConversations(aula.db).forget("console", "u1") == 1
     assert (await click(aula, button_id(mine, "roles:edit:")))[0].error
     assert not (await click(aula, button_id(theirs, "roles:edit:")))[0].error
+
+
+async def test_live_runs_count_against_the_class_budget_and_stop_when_it_is_spent(tmp_path):
+    """Issue 13.5: after the budget was spent, 10 live runs still called the provider, uncounted."""
+    from bot.compare.command import used_today
+
+    async with FakeLlmServer() as server:
+        settings = load_settings(
+            environ={"AULA_DATABASE": str(tmp_path / "a.sqlite3"), "AULA_LLM_BASE_URL": server.base_url,
+                     "AULA_LLM_API_KEY": API_KEY, "AULA__LLM__REQUESTS_PER_MINUTE": "100",
+                     "AULA__LLM__DAILY_TOKEN_BUDGET": "700", "AULA__LLM__MAX_TOKENS": "150"},
+            dotenv_path=None,
+        )  # fmt: skip
+        app = Aula(settings)
+        await app.start()
+        try:
+            runs, refusals = 0, []
+            for i in range(10):
+                reply = await roles(app, usuario=f"Pregunta {i}")
+                live = button_id(reply, "roles:live:")
+                last = (await replies_of(app, make_request("roles", user_id=f"s{i}", action=live)))[-1]
+                if last.error:
+                    refusals.append(plain_text(last))
+                else:
+                    runs += 1
+            used = await used_today(app, "console", "local")
+            calls = len([p for p, _ in server.calls if p == "/v1/chat/completions"])
+        finally:
+            await app.close()
+    assert runs >= 1 and refusals  # some ran, then the budget stopped the rest
+    assert calls == 2 * runs  # no provider call for a refused run
+    assert 0 < used <= 700
+    assert "A la clase le quedan" in refusals[0] and "de los 700 tokens de hoy" in refusals[0]
+
+
+async def test_a_failed_live_run_does_not_start_the_cooldown(tmp_path):
+    from tests.fake_llm import Fault
+
+    async with FakeLlmServer() as server:
+        settings = load_settings(
+            environ={"AULA_DATABASE": str(tmp_path / "a.sqlite3"), "AULA_LLM_BASE_URL": server.base_url,
+                     "AULA_LLM_API_KEY": API_KEY, "AULA__LLM__USER_COOLDOWN_S": "30",
+                     "AULA__LLM__MAX_RETRIES": "0"},
+            dotenv_path=None,
+        )  # fmt: skip
+        app = Aula(settings)
+        await app.start()
+        try:
+            server.faults += [Fault(status=500), Fault(status=500)]
+            live = button_id(await roles(app, usuario=USER), "roles:live:")
+            await click(app, live)
+            [*_, retried] = await click(app, live)
+        finally:
+            await app.close()
+    assert "Espera" not in plain_text(retried) and f"¡Claro! Sobre «{USER}»" in plain_text(retried)

@@ -44,7 +44,7 @@ from bot.llm.client import (
     prompt_tokens,
     resolve_profile,
 )
-from bot.llm.live import Budget, admit, changes
+from bot.llm.live import Budget, admit, changes, student
 from bot.llm.queue import (
     SharedCall,
     Upstream,
@@ -150,15 +150,21 @@ async def run(request: Request, app: Aula):
             )
 
     which_class = (request.place.platform, request.place.workspace_id)
-    used = await repo.tokens_used_since(*which_class, day_start(app.clock()))
-    used += await NextRepository(app.db).tokens_used_since(*which_class, day_start(app.clock()))  # one budget
+    # A student in cooldown is refused before any await (admit checks it again, atomically).
+    if not request.user.is_instructor and (wait := state.cooldowns.remaining(student(request))) > 0:
+        raise UserError("compare.cooldown", seconds=math.ceil(wait))
+    used = await used_today(app, *which_class)  # one budget: /compare, /next and live /roles
+    # From here to admit() nothing awaits: the budget left and the reservation are one step.
+    sampling, shrunk = fit_budget(sampling, state.budget.left(which_class, used), base_tokens + instruct_tokens, 2)
     longest_wait = max(
         state.upstream.estimated_wait(*_call_keys(profile, sampling, "base", base_prompt)),
         state.upstream.estimated_wait(*_call_keys(profile, sampling, "instruct", instruct_prompt)),
     )
     expected = base_tokens + instruct_tokens + 2 * sampling.max_tokens
     budget = Budget(which_class, used, expected)
-    with admit(request, state, llm, longest_wait_s=longest_wait, budget=budget):
+    note = Paragraph.of("ℹ️ " + t(request.locale, "compare.budget_shrunk", max_tokens=sampling.max_tokens,
+                                  reserved=expected)) if shrunk else None  # fmt: skip
+    with admit(request, state, llm, longest_wait_s=longest_wait, budget=budget) as admission:
         comparison = Comparison(
             profile=profile,
             sampling=sampling,
@@ -170,8 +176,10 @@ async def run(request: Request, app: Aula):
             blind_slot=random.choice("AB") if request.arg("ciego", False) else None,
         )
         async for _ in changes([side.call for side in comparison.sides.values()], llm.stream_update_s):
-            yield render(comparison, request.locale)
+            yield _noted(render(comparison, request.locale), note)
         comparison.wall_s = time.perf_counter() - comparison.started
+        if not any(_text(side) for side in comparison.sides.values()):
+            admission.refund_cooldown()  # only a comparison that produced text counts
         outputs = [_output_record(comparison, side) for side in comparison.sides.values()]
         try:
             run_id: int | None = await repo.save(
@@ -191,7 +199,34 @@ async def run(request: Request, app: Aula):
         final = render(comparison, request.locale, final=True, run_id=run_id, votes_needed=llm.blind_reveal_votes)
         if run_id is None:  # say so, or the missing vote buttons and record look like a bug
             final = replace(final, parts=(*final.parts, Paragraph.of("⚠️ " + t(request.locale, "error.database"))))
-        yield final
+        yield _noted(final, note)
+
+
+async def used_today(app: Aula, platform: str, workspace_id: str) -> int:
+    """Tokens the class spent today (UTC) against its one daily budget: /compare's and /next's
+    (stored) and live /roles' (counted in memory, bot.llm.queue.TokenBudget.record)."""
+    since = day_start(app.clock())
+    compare = await CompareRepository(app.db).tokens_used_since(platform, workspace_id, since)
+    steps = await NextRepository(app.db).tokens_used_since(platform, workspace_id, since)
+    return compare + steps + app.services.llm_traffic.budget.spent((platform, workspace_id), since)
+
+
+def _noted(reply: Reply, note: Paragraph | None) -> Reply:
+    return reply if note is None else replace(reply, parts=(*reply.parts, note))
+
+
+MIN_ANSWER_TOKENS = 16  # below this a comparison says too little to be worth the tokens
+
+
+def fit_budget(sampling: Sampling, left: int, prompt_tokens: int, answers: int) -> tuple[Sampling, bool]:
+    """(sampling, shrunk): the budget is reserved for the worst case (every answer max_tokens
+    long); when the class has less left than that, each answer's max_tokens is lowered to what
+    fits, down to MIN_ANSWER_TOKENS (below it admit() refuses, saying what is left and needed).
+    What the calls do not use returns to the budget when they end."""
+    room = (left - prompt_tokens) // answers
+    if room >= sampling.max_tokens:
+        return sampling, False
+    return replace(sampling, max_tokens=max(room, MIN_ANSWER_TOKENS)), True
 
 
 def _prompts(request: Request) -> tuple[str, str]:

@@ -50,11 +50,26 @@ class Budget:
 
 
 class Admission:
-    """A request let through: holds its class's budget reservation until released (once)."""
+    """A request let through: holds its class's budget reservation until released (once), and
+    can give the student's cooldown back when the request produced nothing (`refund_cooldown`)."""
 
-    def __init__(self, traffic: LlmTraffic, budget: Budget | None) -> None:
+    def __init__(
+        self,
+        traffic: LlmTraffic,
+        budget: Budget | None,
+        who: Hashable | None = None,
+        previous_start: float | None = None,
+    ) -> None:
         self._traffic = traffic
         self._budget = budget
+        self._who = who  # whose cooldown this request started (None: it started none)
+        self._previous_start = previous_start
+
+    def refund_cooldown(self) -> None:
+        """Only a request that produced text counts: after a failure the student may retry at once."""
+        if self._who is not None:
+            self._traffic.cooldowns.restore(self._who, self._previous_start)
+            self._who = None
 
     def release(self) -> None:
         if self._budget is not None:
@@ -90,15 +105,22 @@ def admit(
     who = student(request)
     if cooldown and not request.user.is_instructor and (wait := traffic.cooldowns.remaining(who)) > 0:
         raise UserError(refusals.cooldown, seconds=math.ceil(wait))
-    if budget is not None and traffic.budget.left(budget.which_class, budget.used) < budget.expected:
-        raise UserError(refusals.budget, used=budget.used, budget=settings.daily_token_budget)
+    if budget is not None and (left := traffic.budget.left(budget.which_class, budget.used)) < budget.expected:
+        raise UserError(
+            refusals.budget,
+            used=budget.used,
+            budget=settings.daily_token_budget,
+            left=max(0, left),
+            needed=budget.expected,
+        )
     if longest_wait_s > DISCORD_FOLLOWUP_WINDOW_S - settings.total_timeout_s - FOLLOWUP_MARGIN_S:
         raise UserError(refusals.line_too_long, minutes=math.ceil(longest_wait_s / 60))
-    if cooldown:
-        traffic.cooldowns.start(who)
+    started, previous = None, None
+    if cooldown and not request.user.is_instructor:
+        started, previous = who, traffic.cooldowns.start(who)
     if budget is not None:
         traffic.budget.reserve(budget.which_class, budget.expected)
-    return Admission(traffic, budget)
+    return Admission(traffic, budget, started, previous)
 
 
 async def changes(calls: Sequence[SharedCall], min_interval_s: float) -> AsyncIterator[None]:

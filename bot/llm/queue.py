@@ -246,11 +246,21 @@ class Cooldowns:
         last = self._last.get(who)
         return 0.0 if last is None else max(0.0, last + self.seconds - self.now())
 
-    def start(self, who: Hashable) -> None:
+    def start(self, who: Hashable) -> float | None:
+        """Start who's cooldown now; returns when the previous one started (for `restore`)."""
         now = self.now()
+        previous = self._last.get(who)
         self._last[who] = now
         if len(self._last) > 10_000:  # forget those whose cooldown is long over
             self._last = {k: v for k, v in self._last.items() if v + self.seconds > now}
+        return previous
+
+    def restore(self, who: Hashable, previous: float | None) -> None:
+        """Undo `start` (a request that produced nothing): who waits as if it never ran."""
+        if previous is None:
+            self._last.pop(who, None)
+        else:
+            self._last[who] = previous
 
 
 class TokenBudget:
@@ -260,6 +270,16 @@ class TokenBudget:
     def __init__(self, daily_tokens: int) -> None:
         self.daily_tokens = daily_tokens
         self._reserved: dict[Hashable, int] = {}
+        self._spent: dict[tuple[Hashable, float], int] = {}  # (class, day) -> tokens no table records
+
+    def record(self, which_class: Hashable, day: float, tokens: int) -> None:
+        """Tokens a call really used that no table of its own records (live /roles), for `spent`.
+        Kept in memory only: a restart forgets them (the comparisons and /next steps are stored)."""
+        self._spent = {key: n for key, n in self._spent.items() if key[1] >= day}  # earlier days are over
+        self._spent[(which_class, day)] = self._spent.get((which_class, day), 0) + max(0, tokens)
+
+    def spent(self, which_class: Hashable, day: float) -> int:
+        return self._spent.get((which_class, day), 0)
 
     def left(self, which_class: Hashable, used_today: int) -> int:
         return self.daily_tokens - used_today - self._reserved.get(which_class, 0)

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING
 from bot import actions
 from bot.actions import first_match
 from bot.command import Command, CommandSpec, Option
-from bot.compare.command import error_message
-from bot.compare.store import CompareRepository
+from bot.compare.command import error_message, used_today
 from bot.errors import UserError
 from bot.i18n import t
 from bot.llm.client import (
@@ -33,7 +32,7 @@ from bot.llm.client import (
     resolve_profile,
 )
 from bot.llm.live import Admission, Budget, admit
-from bot.llm.queue import QUEUE_REFRESH_S, SharedCall, day_start
+from bot.llm.queue import QUEUE_REFRESH_S, SharedCall
 from bot.next import game
 from bot.next.display import both_reply, run_reply
 from bot.next.logic import ROLES, Distribution, Generation, NoLogprobs, Step, counted_tokens, fetch
@@ -172,13 +171,6 @@ class Asking:
                 self.app.clock(), *self.workspace, distribution.prompt_tokens + 1
             )
         return distribution
-
-
-async def used_today(app: Aula, platform: str, workspace_id: str) -> int:
-    """Tokens the class spent today on /compare and /next together (one daily budget)."""
-    since = day_start(app.clock())
-    compare = await CompareRepository(app.db).tokens_used_since(platform, workspace_id, since)
-    return compare + await NextRepository(app.db).tokens_used_since(platform, workspace_id, since)
 
 
 async def rendered(lang: str, generation: Generation, **options) -> Reply:

@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING
 from bot import actions
 from bot.actions import first_match
 from bot.command import Command, CommandSpec, Option
-from bot.compare.command import error_message
+from bot.compare.command import error_message, used_today
 from bot.errors import UserError
 from bot.i18n import t
 from bot.limits import DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX
-from bot.llm.client import InvalidApiKey, MissingApiKey, RateLimited, Sampling, resolve_profile
-from bot.llm.live import Refusals, admit, changes
-from bot.llm.queue import SharedCall, Upstream
+from bot.llm.client import InvalidApiKey, MissingApiKey, RateLimited, Sampling, prompt_tokens, resolve_profile
+from bot.llm.live import Budget, Refusals, admit, changes, student
+from bot.llm.queue import SharedCall, Upstream, day_start
 from bot.replies import (
     BulletList,
     Button,
@@ -547,16 +547,34 @@ async def live_run(request: Request, app: Aula, messages: list[Message]) -> Asyn
     state = app.services.llm_traffic
     other_title = f"{t(lang, 'roles.variants.other_system')}: «{t(lang, 'roles.other_system')}»"
     conversations = [(t(lang, "roles.live.yours"), messages), (other_title, other_system(lang, messages))]
+    which_class = (request.place.platform, request.place.workspace_id)
+    if not request.user.is_instructor and (wait := state.cooldowns.remaining(student(request))) > 0:
+        raise UserError(LIVE_REFUSALS.cooldown, seconds=math.ceil(wait))  # before anything awaits
+    used = await used_today(app, *which_class)  # the class's one daily budget, with /compare's
+    # From here to admit() nothing awaits: the budget left and the reservation are one step.
     longest_wait = max(state.upstream.estimated_wait(*live_call_keys(app, c)) for _, c in conversations)
-    admit(request, state, app.settings.llm, longest_wait_s=longest_wait, refusals=LIVE_REFUSALS)
+    max_tokens = Sampling.from_settings(app.settings.llm).max_tokens
+    expected = sum(prompt_tokens(messages=_chat(c)) + max_tokens for _, c in conversations)
+    budget = Budget(which_class, used, expected)
+    with admit(request, state, app.settings.llm, longest_wait_s=longest_wait, refusals=LIVE_REFUSALS,
+               budget=budget) as admission:  # fmt: skip
+        started = [(title, *live_call(app, state.upstream, conversation)) for title, conversation in conversations]
+        calls = [(title, call) for title, call, _ in started]
+        async for _ in changes([call for _, call in calls], app.settings.llm.stream_update_s):
+            yield live_reply(lang, app.settings.llm.instruct_model, calls)
+        # What the calls this request started really used counts against the class's budget
+        # (a call shared with a classmate's click was counted by whoever started it).
+        spent = sum(call.latest.usage.total_tokens for _, call, shared in started
+                    if not shared and call.latest is not None and call.latest.usage is not None)  # fmt: skip
+        state.budget.record(which_class, day_start(app.clock()), spent)
+        if not any(call.latest is not None and call.latest.text for _, call in calls):
+            admission.refund_cooldown()  # only a run that produced text counts
+        yield live_reply(lang, app.settings.llm.instruct_model, calls)  # the end
 
-    calls = [(title, live_call(app, state.upstream, conversation)) for title, conversation in conversations]
-    async for _ in changes([call for _, call in calls], app.settings.llm.stream_update_s):
-        yield live_reply(lang, app.settings.llm.instruct_model, calls)
-    yield live_reply(lang, app.settings.llm.instruct_model, calls)  # the end
 
-
-LIVE_REFUSALS = Refusals(cooldown="roles.live.cooldown", line_too_long="roles.live.line_too_long")
+LIVE_REFUSALS = Refusals(
+    cooldown="roles.live.cooldown", line_too_long="roles.live.line_too_long", budget="roles.live.budget"
+)
 
 
 def live_call_keys(app: Aula, messages: list[Message]) -> tuple[tuple, tuple]:
@@ -568,7 +586,8 @@ def live_call_keys(app: Aula, messages: list[Message]) -> tuple[tuple, tuple]:
     return asked, (profile.base_url, model)
 
 
-def live_call(app: Aula, upstream: Upstream, messages: list[Message]) -> SharedCall:
+def live_call(app: Aula, upstream: Upstream, messages: list[Message]) -> tuple[SharedCall, bool]:
+    """(the call, shared): shared when a classmate's identical call was already under way."""
     profile = resolve_profile(app.settings)
     sampling = Sampling.from_settings(app.settings.llm)
     model = profile.instruct_model
@@ -578,8 +597,11 @@ def live_call(app: Aula, upstream: Upstream, messages: list[Message]) -> SharedC
     def start():
         return client.stream_chat(body, model=model, profile=profile, sampling=sampling)
 
-    call, _ = upstream.call(*live_call_keys(app, messages), profile.per_minute(model), start)
-    return call
+    return upstream.call(*live_call_keys(app, messages), profile.per_minute(model), start)
+
+
+def _chat(messages: list[Message]) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in messages]
 
 
 def live_reply(lang: str, model: str, calls: list[tuple[str, SharedCall]]) -> Reply:
