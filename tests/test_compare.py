@@ -16,6 +16,7 @@ from bot.actions import COMPARE_REVEAL, COMPARE_VOTE
 from bot.app import Aula
 from bot.compare.command import MIN_ANSWER_TOKENS
 from bot.compare.store import CompareRepository
+from bot.i18n import percent, t
 from bot.llm.client import LlmClient, prompt_tokens, resolve_profile
 from bot.llm.queue import Cooldowns, LlmTraffic, TokenBudget, Upstream
 from bot.replies import Attachment, Columns, Reply, plain_text
@@ -232,15 +233,15 @@ async def test_prompt_or_example_is_needed_but_not_both(make_aula):
     app = await make_aula()
     [missing] = await replies_of(app, compare_request())
     [both] = await replies_of(app, compare_request(prompt="x", ejemplo="capital"))
-    assert "Escribe un prompt o elige un ejemplo" in plain_text(missing)
-    assert "no los dos" in plain_text(both)
+    assert missing.error and t("es", "compare.need_prompt") in plain_text(missing)
+    assert both.error and t("es", "compare.prompt_and_example") in plain_text(both)
 
 
 async def test_cooldown_for_students_not_for_instructors(make_aula):
     app = await make_aula(AULA__LLM__USER_COOLDOWN_S="60")
     assert not (await replies_of(app, compare_request(prompt="Uno")))[-1].error
     [again] = await replies_of(app, compare_request(prompt="Dos"))
-    assert again.error and "Espera" in plain_text(again)
+    assert again.error and t("es", "compare.cooldown", seconds=60) in plain_text(again)
     for _ in range(2):
         assert not (await replies_of(app, compare_request(prompt="Tres", user_id="prof", instructor=True)))[-1].error
 
@@ -387,19 +388,20 @@ async def test_blind_mode_votes_and_reveal(make_aula):
     [student_reveal] = await replies_of(app, make_request("compare", user_id="v1", action=reveal.id))
     assert student_reveal.error
     [first] = await replies_of(app, make_request("compare", user_id="v1", action=vote_a.id))
-    assert first.is_private and "Van 1 de 3" in plain_text(first)
+    assert first.is_private and t("es", "compare.voted", slot="A", count=1, needed=3) in plain_text(first)
     [changed] = await replies_of(app, make_request("compare", user_id="v1", action=vote_b.id))
-    assert "Tu voto: B. Van 1 de 3" in plain_text(changed)  # one vote per student
+    assert t("es", "compare.voted", slot="B", count=1, needed=3) in plain_text(changed)  # one vote per student
     await replies_of(app, make_request("compare", user_id="v2", action=vote_a.id))
     [revealed] = await replies_of(app, make_request("compare", user_id="v3", action=vote_a.id))
     assert not revealed.is_private
     text = plain_text(revealed)
-    assert f"el instruido era {slot}" in text and "A 2, B 1" in text
+    right = percent("es", (2 if slot == "A" else 1) / 3)
+    assert t("es", "compare.revealed", slot=slot, a=2, b=1, percent=right) in text
     assert f"{slot} · Instruido · {INSTRUCT_MODEL}" in panels(revealed)
     # After the reveal: no "Van 4 de 3 votos"; what it was, and the vote still counts.
     [late] = await replies_of(app, make_request("compare", user_id="v4", action=vote_a.id))
     assert late.is_private
-    assert plain_text(late) == f"Ya se reveló: el instruido era {slot}. Tu voto (A) cuenta igual; van 4 votos."
+    assert plain_text(late) == t("es", "compare.already_revealed", slot=slot, vote="A", count=4)
     votes = await app.db.fetchall("SELECT user_id, choice FROM compare_votes ORDER BY user_id")
     assert [tuple(v) for v in votes] == [("v1", "B"), ("v2", "A"), ("v3", "A"), ("v4", "A")]
 
@@ -409,7 +411,8 @@ async def test_the_instructor_reveals_when_they_want(make_aula):
     final = (await replies_of(app, compare_request(prompt="Hola", ciego=True)))[-1]
     reveal = final.buttons[2]
     [revealed] = await replies_of(app, make_request("compare", user_id="prof", instructor=True, action=reveal.id))
-    assert "Nadie votó" in plain_text(revealed)
+    run = await CompareRepository(app.db).get(COMPARE_REVEAL.parse(reveal.id)["run"])
+    assert t("es", "compare.revealed_no_votes", slot=run.instruct_slot) in plain_text(revealed)
     run_id = COMPARE_REVEAL.parse(reveal.id)["run"]
     assert (await CompareRepository(app.db).get(run_id)).revealed
 
@@ -419,7 +422,7 @@ async def test_profiles_are_for_instructors(make_aula, server):
         AULA__LLM__PROFILES=f'{{aula_local = {{base_url = "{server.base_url}", base_model = "{BASE_MODEL}", instruct_model = "{INSTRUCT_MODEL}"}}}}'
     )
     [refused] = await replies_of(app, compare_request(prompt="Hola", perfil="aula_local"))
-    assert refused.error and "Solo los instructores eligen el perfil" in plain_text(refused)
+    assert refused.error and t("es", "compare.profile_instructor_only") in plain_text(refused)
     [unknown] = await replies_of(app, compare_request(prompt="Hola", perfil="nope", instructor=True))
     assert "default, aula_local" in plain_text(unknown)
     server.api_key = None  # a local server takes no key, and the profile sends none
@@ -508,7 +511,7 @@ async def test_a_line_longer_than_discords_window_allows_is_refused_up_front(tmp
                 break
             await asyncio.sleep(0.01)
         [refused] = await replies_of(app, compare_request(prompt="p5", user_id="s5"))
-        assert refused.error and "La fila está muy larga: tendrías que esperar ~5 min" in plain_text(refused)
+        assert refused.error and t("es", "compare.line_too_long", minutes=5) in plain_text(refused)
         # The same question as someone in line shares their call, so it waits no longer than they do.
         shared = asyncio.create_task(replies_of(app, compare_request(prompt="p1", user_id="s6")))
         await settle()

@@ -10,6 +10,8 @@ from dataclasses import replace
 import pytest
 
 from bot.app import Aula
+from bot.i18n import t
+from bot.quiz.banks import MAX_TIME, MIN_TIME
 from bot.quiz.engine import speed_points
 from bot.replies import Attachment, Image, Table, plain_text
 from bot.requests import Request
@@ -119,7 +121,7 @@ async def test_a_student_cannot_run_any_instructor_subcommand(app, messenger, su
     request = quiz_command(subcommand, user=person("alumna"), banco="prueba")
     reply = await one_reply(app, request)
     assert reply.error and reply.is_private
-    assert "Solo los instructores" in plain_text(reply)
+    assert t("es", "error.instructor_only") in plain_text(reply)
     assert messenger.sent == []
     assert await app.db.fetchall("SELECT * FROM quiz_sessions") == []
 
@@ -127,7 +129,7 @@ async def test_a_student_cannot_run_any_instructor_subcommand(app, messenger, su
 async def test_one_running_quiz_per_channel(app):
     await start(app)
     again = await start(app)
-    assert again.error and "Ya hay un quiz en marcha" in plain_text(again)
+    assert again.error and t("es", "quiz.already_running") in plain_text(again)
 
 
 async def test_unknown_bank_lists_the_available_ones(app):
@@ -138,7 +140,7 @@ async def test_unknown_bank_lists_the_available_ones(app):
 
 async def test_time_option_is_checked_and_applied(app, messenger, clock):
     bad = await start(app, tiempo=2)
-    assert bad.error and "entre 5 y 3600" in plain_text(bad)
+    assert bad.error and t("es", "quiz.bad_time", value=2, low=MIN_TIME, high=MAX_TIME) in plain_text(bad)
     await start(app, tiempo=45)
     state = await engine(app).repo.question(1, 0)
     assert state.closes_at - state.opened_at == 45
@@ -221,7 +223,7 @@ async def test_change_rule_free_allows_changes_until_the_close(db_path, clock, m
             await one_reply(aula, click("s1", f"quiz:answer:1:0:{letter}"))
         clock.advance(21)
         late = await one_reply(aula, click("s1", "quiz:answer:1:0:B"))
-        assert "ya cerró" in plain_text(late) and "A" in plain_text(late)
+        assert t("es", "quiz.too_late") in plain_text(late) and "A" in plain_text(late)
         assert await answers_in_db(aula) == [(0, "s1", 0)]
     finally:
         await aula.close()
@@ -231,7 +233,7 @@ async def test_a_click_after_the_closing_time_is_refused_even_before_the_timer_r
     await start(app)
     clock.advance(20)  # closes_at is not after now: closed
     reply = await one_reply(app, click("s1", "quiz:answer:1:0:A"))
-    assert "ya cerró" in plain_text(reply)
+    assert t("es", "quiz.too_late") in plain_text(reply)
     assert await answers_in_db(app) == []
 
 
@@ -245,7 +247,7 @@ async def test_forged_buttons_are_refused(app):
         "quiz:bogus",
     ):
         reply = await one_reply(app, click("s1", action))
-        assert reply.error and "no corresponde" in plain_text(reply), action
+        assert reply.error and t("es", "quiz.unknown_button") in plain_text(reply), action
     # Question 2 has two options: C does not exist there, even though question 1 has it.
     await one_reply(app, quiz_command("next"))
     reply = await one_reply(app, click("s1", "quiz:answer:1:1:C"))
@@ -293,7 +295,7 @@ async def test_the_timer_closes_the_question_disables_buttons_and_shows_the_dist
     assert "Clasificación" in plain_text(results)
     # A click on the disabled button (a stale client) is still refused by the core.
     late = await one_reply(app, click("s5", "quiz:answer:1:0:A"))
-    assert "ya cerró" in plain_text(late)
+    assert t("es", "quiz.too_late") in plain_text(late)
 
 
 async def test_results_are_posted_once_even_if_tick_runs_again(app, clock, messenger):
@@ -310,7 +312,7 @@ async def test_next_closes_early_posts_results_then_the_next_question_and_finish
     await start(app)
     await one_reply(app, click("s1", "quiz:answer:1:0:A"))
     reply = await one_reply(app, quiz_command("next"))
-    assert "Pregunta 2 de 3 publicada" in plain_text(reply)
+    assert t("es", "quiz.posted", number=2, total=3) in plain_text(reply)
     texts = messenger.texts()
     assert texts[-2].startswith("[Gráfico") and texts[-1].startswith("Pregunta 2 de 3")
     await one_reply(app, quiz_command("next"))
@@ -328,7 +330,7 @@ async def test_stop_posts_the_final_leaderboard(app, messenger):
     final = messenger.sent[-1][2]
     assert "Resultados finales" in plain_text(final) and "Nombre s1" in plain_text(final)
     nothing = await one_reply(app, quiz_command("next"))
-    assert nothing.error and "No hay ningún quiz en marcha" in plain_text(nothing)
+    assert nothing.error and t("es", "quiz.none_running") in plain_text(nothing)
 
 
 # --- scoring and leaderboards --------------------------------------------------------------
@@ -378,7 +380,7 @@ async def test_an_answer_that_arrived_in_time_counts_though_processed_after_the_
     # Once the timer has closed it, the results are out: nothing more is recorded.
     await engine(app).tick()
     reply = await one_reply(app, replace(click("s2", "quiz:answer:1:0:A"), received_at=arrived))
-    assert "ya cerró" in plain_text(reply)
+    assert t("es", "quiz.too_late") in plain_text(reply)
     assert await answers_in_db(app) == [(0, "s1", 0)]
 
 
@@ -420,7 +422,7 @@ async def test_leaderboard_shows_the_top_ten_and_each_student_sees_their_own_ran
     mine = await one_reply(app, click("s11", button.id))
     assert mine.is_private and "puesto 12 de 12" in plain_text(mine)
     outsider = await one_reply(app, click("nobody", button.id))
-    assert "Todavía no respondiste" in plain_text(outsider)
+    assert t("es", "quiz.not_playing") in plain_text(outsider)
 
 
 async def test_anonymous_quiz_shows_nicknames_but_the_instructor_sees_names(app, clock, messenger):
