@@ -77,8 +77,19 @@ class Database:
             await self.close()
             raise DatabaseError(f"{self.path}: cannot open as SQLite: {exc}") from exc
         self.journal_mode = mode[0] if mode else "?"
-        if migrate:
-            await self.upgrade()
+        try:
+            if self.path != ":memory:":
+                await self.check_integrity()
+            if migrate:
+                await self.upgrade()
+        except sqlite3.DatabaseError as exc:  # "database disk image is malformed" while reading
+            await self.close()
+            raise DatabaseError(
+                f"{self.path} is damaged ({exc}): stop Aula, run `aula doctor`, and restore a backup"
+            ) from exc
+        except DatabaseError:
+            await self.close()
+            raise
         return self
 
     async def close(self) -> None:
@@ -92,12 +103,32 @@ class Database:
         return int(row[0])
 
     async def applied_migrations(self) -> set[int]:
+        """The migrations this file has. The first versions of Aula kept only `PRAGMA user_version`
+        (every migration up to it applied, in order): such a file gets its schema_migrations
+        table filled from it, instead of running 0001 again ("table users already exists")."""
+        existed = await self.fetchone("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
         await self.conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
         )
+        if existed is None and (version := await self.schema_version()) > 0:
+            await self.conn.executemany(
+                "INSERT OR IGNORE INTO schema_migrations (version, name, applied_at) VALUES (?, ?, strftime('%s','now'))",
+                [(v, name) for v, name, _ in migrations() if v <= version],
+            )
         await self.conn.commit()
         rows = await self.conn.execute_fetchall("SELECT version FROM schema_migrations")
         return {int(r[0]) for r in rows}
+
+    async def check_integrity(self) -> None:
+        """PRAGMA quick_check (the pages and their structure, without comparing indexes to their
+        tables): a file with damaged pages is refused at start, not found out mid-class."""
+        rows = await self.conn.execute_fetchall("PRAGMA quick_check(5)")
+        found = [str(r[0]) for r in rows]
+        if found != ["ok"]:
+            raise DatabaseError(
+                f"{self.path} is damaged ({'; '.join(found)[:300]}): stop Aula, run `aula doctor`, "
+                "and restore a backup"
+            )
 
     async def upgrade(self) -> list[str]:
         """Apply the migrations this file lacks (features land in any order); returns their names."""
