@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 import sys
 import time
@@ -36,8 +37,45 @@ def run_platforms(settings: Settings, lang: str) -> int:
     if not platforms:
         print(t(lang, "cli.no_credentials"), file=sys.stderr)
         return 2
-    print(t(lang, "cli.starting", platforms=", ".join(platforms)), file=sys.stderr)
-    return asyncio.run(_serve(settings, platforms))
+    lock = hold_database(settings.database)
+    if isinstance(lock, str):
+        print(t(lang, "cli.already_running", database=settings.database, holder=lock), file=sys.stderr)
+        return 2
+    try:
+        print(t(lang, "cli.starting", platforms=", ".join(platforms)), file=sys.stderr)
+        return asyncio.run(_serve(settings, platforms))
+    finally:
+        lock.close()  # closing the file releases the lock
+
+
+def lock_path(database: str) -> Path:
+    return Path(database).with_name(Path(database).name + ".lock")
+
+
+def hold_database(database: str):
+    """An exclusive lock on `<database>.lock`, held by the returned open file until it is closed
+    (or the process ends, however it ends: the kernel releases flock locks). Two `aula run` on
+    one SQLite file would both post every quiz result; until several processes share the work,
+    the second is refused. Returns what the holder wrote (its pid) when another process has it.
+    The console and the CLI do not take it: several consoles on one database are a class."""
+    import fcntl
+
+    path = lock_path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the process's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        return holder
+    os.chmod(path, 0o600)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 async def _serve(settings: Settings, platforms: list[str]) -> int:

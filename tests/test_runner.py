@@ -47,6 +47,13 @@ def test_sigterm_stops_a_running_bot_cleanly(tmp_path):
             except OSError:
                 time.sleep(0.2)
         assert status == 401
+        # A second `aula run` on the same database is refused at once, saying why and who holds it.
+        second = subprocess.run(
+            [sys.executable, "-m", "adapters.cli", "run"], env=env | {"AULA__SLACK__PORT": str(free_port())},
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert second.returncode == 2
+        assert f"Ya hay un `aula run` con la base de datos {tmp_path / 'aula.sqlite3'} (pid {process.pid})" in second.stderr
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)
     finally:
