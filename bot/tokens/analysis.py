@@ -172,8 +172,9 @@ def group_pieces(ids: Sequence[int], token_bytes: Sequence[bytes]) -> list[Piece
 
     In valid UTF-8 a character starts on any byte but a continuation byte (0b10xxxxxx), so a
     piece starts at every token whose first byte is not one; a token starting with one belongs
-    to the piece before it, and a token with no bytes to the one after it. Linear, and done with whole-list operations: a 20,000-character
-    text has tens of thousands of tokens, and this runs for each encoding shown.
+    to the piece before it, and a token with no bytes to the one after it. Linear, and done with
+    whole-list operations: a 20,000-character text has tens of thousands of tokens, and this runs
+    for each encoding shown.
     """
     count = len(ids)
     if count == 0:
@@ -192,9 +193,12 @@ def group_pieces(ids: Sequence[int], token_bytes: Sequence[bytes]) -> list[Piece
         texts = list(map(bytes.decode, token_bytes, repeat("utf-8"), repeat("replace")))
         groups: list[tuple[int, ...]] = list(zip(ids))
     else:
-        spans = [m.span() for m in _PIECE_OF_TOKENS.finditer(starts_or_continues)]
-        texts = [joined[byte_starts[i] : byte_ends[j - 1]].decode("utf-8", errors="replace") for i, j in spans]
-        groups = [tuple(ids[i:j]) for i, j in spans]
+        # Whole-list operations here too (map over slices), not a Python loop per piece.
+        firsts = list(map(re.Match.start, _PIECE_OF_TOKENS.finditer(starts_or_continues)))
+        afters = [*firsts[1:], count]
+        byte_slices = map(slice, map(byte_starts.__getitem__, firsts), map(byte_ends.__getitem__, map((-1).__add__, afters)))
+        texts = list(map(bytes.decode, map(joined.__getitem__, byte_slices), repeat("utf-8"), repeat("replace")))
+        groups = list(map(tuple, map(ids.__getitem__, map(slice, firsts, afters))))
     char_ends = list(accumulate(map(len, texts)))
     char_starts = [0, *char_ends[:-1]]
     return list(map(tuple.__new__, repeat(Piece), zip(texts, groups, char_starts, char_ends, strict=True)))

@@ -441,8 +441,20 @@ def _by_rank(ranks: dict[bytes, int]) -> list[bytes]:
     return table
 
 
+class _BytesOfId(dict):
+    """id -> the token's bytes, asked of the tokenizer the first time an id is seen."""
+
+    def __init__(self, decode) -> None:
+        super().__init__()
+        self._decode = decode
+
+    def __missing__(self, token_id: int) -> bytes:
+        value = self[token_id] = self._decode(token_id)
+        return value
+
+
 _cache: dict[str, Encoder] = {}
-_token_bytes: dict[str, list[bytes]] = {}
+_token_bytes: dict[str, list[bytes] | _BytesOfId] = {}
 _lock = threading.Lock()
 
 
@@ -480,10 +492,9 @@ def token_bytes(name: str, ids: Sequence[int]) -> tuple[bytes, ...]:
     """
     encoding = get_encoding(name)
     table = _token_bytes.get(MODEL_ALIASES.get(name, name))
-    if table is not None:  # a list lookup per id, no call into the tokenizer per id
-        chunks = list(map(table.__getitem__, ids))
-    else:
-        chunks = [encoding.decode_single_token_bytes(i) for i in ids]
+    if table is None:  # not a tiktoken vocabulary: each id asked of the tokenizer once, then kept
+        table = _token_bytes.setdefault(encoding.name, _BytesOfId(encoding.decode_single_token_bytes))
+    chunks = list(map(table.__getitem__, ids))  # a lookup per id, no call into the tokenizer per id
     if chunks and ENCODINGS[MODEL_ALIASES.get(name, name)].dummy_prefix and chunks[0].startswith(b" "):
         chunks[0] = chunks[0][1:]
     return tuple(chunks)
