@@ -65,6 +65,7 @@ class FakeSlack:
         self.rate_limits: dict[str, list[int]] = {}  # method -> Retry-After seconds of its next 429s
         self.envelopes: asyncio.Queue[dict] = asyncio.Queue()  # pushed to Socket Mode clients
         self.sockets: dict[web.WebSocketResponse, web.Request] = {}  # Socket Mode connections open now
+        self.files: dict[str, bytes] = {}  # name -> bytes served at file_url(name) to the bot token only
         self._numbers = itertools.count(1)
         self._server: TestServer | None = None
 
@@ -74,6 +75,7 @@ class FakeSlack:
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/response/{name}", self._response_url)
         app.router.add_get("/socket", self._socket)
+        app.router.add_get("/files/{name}", self._file)
         self._server = TestServer(app, host="127.0.0.1")
         await self._server.start_server()
         return self
@@ -87,6 +89,10 @@ class FakeSlack:
 
     def response_url(self, name: str = "r1") -> str:
         return str(self._server.make_url(f"/response/{name}"))
+
+    def file_url(self, name: str) -> str:
+        """Where a shared file is downloaded from (its url_private_download)."""
+        return str(self._server.make_url(f"/files/{name}"))
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -182,6 +188,16 @@ class FakeSlack:
         data = await request.read()
         self.calls.append(Call("upload", {"file_id": request.match_info["file_id"], "data": data}))
         return web.Response(text=f"OK - {len(data)}")
+
+    async def _file(self, request: web.Request) -> web.Response:
+        """A file's bytes, as Slack serves url_private_download: the bot token in Authorization."""
+        name = request.match_info["name"]
+        self.calls.append(Call("download", {"name": name, "authorization": request.headers.get("Authorization", "")}))
+        if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+            return web.Response(status=403)
+        if name not in self.files:
+            return web.Response(status=404)
+        return web.Response(body=self.files[name], content_type="application/octet-stream")
 
     async def _response_url(self, request: web.Request) -> web.Response:
         payload = await request.json()
@@ -407,3 +423,38 @@ def submission_body(view: dict, values: dict[str, str], user_id: str = "U0STUDEN
         "view": {**view, "id": "V1", "team_id": TEAM_ID, "state": {"values": state}},
     }
     return urlencode({"payload": json.dumps(payload)})
+
+
+def file_share_event(
+    name: str, url: str, size: int, thread_ts: str, text: str = "", user_id: str = "U0STUDENT",
+    channel: str = CHANNEL_ID,
+) -> str:
+    """An Events API message with a file, shared in a thread (subtype file_share), as Slack posts it."""
+    global _events
+    _events += 1
+    return json.dumps(
+        {
+            "token": "legacy-verification-token",
+            "team_id": TEAM_ID,
+            "api_app_id": "A1",
+            "type": "event_callback",
+            "event_id": f"Ev{_events:08d}",
+            "event_time": 1700000000,
+            "event": {
+                "type": "message",
+                "subtype": "file_share",
+                "channel": channel,
+                "user": user_id,
+                "text": text,
+                "ts": f"1700000100.{_events:06d}",
+                "thread_ts": thread_ts,
+                "files": [
+                    {"id": f"F{_events}", "name": name, "size": size, "mode": "hosted",
+                     "url_private": url, "url_private_download": url}
+                ],
+            },
+        }
+    )
+
+
+_events = 0

@@ -17,7 +17,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from cachetools import TTLCache
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -56,6 +56,10 @@ VIEW_ACK_BUDGET_S = (
 AFTER_ACK_DELAY_S = 0.011  # just past Bolt's 10 ms look for the ack(): see after_ack
 DELIVERY_MEMORY_S = 15 * 60  # Slack retries within minutes: remember deliveries a little longer
 DELIVERY_MEMORY_SIZE = 10_000
+# /dataset: Slack's slash commands carry no files, so the command posts a message and the file
+# comes as a reply in its thread. Each such message is remembered (its options with it) this long.
+UPLOAD_WAIT_S = 30 * 60
+UPLOAD_COMMANDS = ("dataset",)
 # A Web API call answered 429 is tried again after Slack's Retry-After, this many times, before
 # the caller sees `ratelimited` (a streamed reply then skips that version: see PublicReply).
 RATE_LIMIT_RETRIES = 2
@@ -135,6 +139,8 @@ class SlackAdapter:
         self.users = UserDirectory(app.client, settings)
         self.messenger = SlackMessenger(self.out, settings.default_locale)
         self.seen: TTLCache[str, bool] = TTLCache(maxsize=DELIVERY_MEMORY_SIZE, ttl=DELIVERY_MEMORY_S)
+        # (channel, message ts) of a command's reply that waits for a file in its thread -> its request
+        self.awaiting_file: TTLCache[tuple[str, str], Request] = TTLCache(maxsize=DELIVERY_MEMORY_SIZE, ttl=UPLOAD_WAIT_S)
         self.starts = start_slots(aula.services)  # every listener ack()s before taking one
 
     def register(self) -> None:
@@ -149,6 +155,7 @@ class SlackAdapter:
         )
         self.app.action(re.compile("^" + re.escape(ACTION_PREFIX)))(self.on_click)
         self.app.view(re.compile(r"^[^:]+:"))(self.on_form_submit)
+        self.app.event("message")(self.on_message)
         self.app.error(self.on_error)
         self.aula.messengers["slack"] = self.messenger
 
@@ -202,7 +209,55 @@ class SlackAdapter:
         except UserError as exc:
             await self.send_private(origin, error_reply(origin.user.locale, exc.key, **exc.values))
             return
-        await self.deliver(origin, self.replies(request))
+        awaits_file = request if name in UPLOAD_COMMANDS else None
+        await self.deliver(origin, self.replies(request), awaits_file)
+
+    async def on_message(self, body: dict, event: dict) -> None:
+        """A file shared in the thread of a command's reply that asked for one (/dataset):
+        downloaded (bounded by the declared size and [dataset] max_bytes) and handed to the
+        command as its attachment, with any options typed beside it. Other messages are ignored.
+        Bolt acknowledges events itself."""
+        files = event.get("files") or []
+        key = (event.get("channel", ""), event.get("thread_ts", ""))
+        waiting = self.awaiting_file.get(key)
+        if not files or waiting is None or event.get("bot_id"):
+            return
+        place = Place("slack", body.get("team_id", "") or waiting.place.workspace_id, key[0], key[1])
+        origin = await self.origin(event.get("user", ""), "", place, None, "", self.aula.clock())
+        try:
+            name, data = await self.download(files[0])
+            typed = parse_arguments(self.aula.commands[waiting.command].spec, event.get("text", "") or "")
+        except UserError as exc:
+            await self.send_private(origin, error_reply(origin.user.locale, exc.key, **exc.values))
+            return
+        request = Request(
+            command=waiting.command,
+            args={**waiting.args, **typed},
+            user=origin.user,
+            place=place,
+            attachments=((name, data),),
+            received_at=origin.received_at,
+        )
+        await self.after_ack(self.deliver(origin, self.replies(request)), body, None)
+
+    async def download(self, file: dict) -> tuple[str, bytes]:
+        """A shared file's bytes (Slack's url_private_download, with the bot token), read at most
+        one byte past [dataset] max_bytes so an oversized one is refused without holding it."""
+        name = str(file.get("name") or file.get("title") or "archivo")
+        url = file.get("url_private_download") or file.get("url_private")
+        limit = self.settings.dataset.max_bytes
+        if not url or file.get("mode") == "tombstone" or file.get("file_access") == "file_not_found":
+            raise UserError("dataset.attach.gone", file=echo(name))
+        token = _secret(self.settings.secrets.slack_bot_token) or self.app.client.token or ""
+        self.share_connections()
+        try:
+            async with self.app.client.session.get(url, headers={"Authorization": f"Bearer {token}"}) as response:
+                if response.status != 200:
+                    raise UserError("dataset.attach.gone", file=echo(name))
+                data = await response.content.read(limit + 1)
+        except (OSError, TimeoutError, ClientError):
+            raise UserError("dataset.attach.gone", file=echo(name)) from None
+        return name, data
 
     async def on_click(self, ack, body: dict, action: dict, respond: AsyncRespond) -> None:
         received_at = self.aula.clock()
@@ -367,8 +422,13 @@ class SlackAdapter:
             received_at=origin.received_at,
         )
 
-    async def deliver(self, origin: Origin, versions: AsyncIterator[Reply]) -> None:
-        """Public versions edit one channel reply in place (throttled); only the last private one is sent."""
+    async def deliver(
+        self, origin: Origin, versions: AsyncIterator[Reply], awaits_file: Request | None = None
+    ) -> None:
+        """Public versions edit one channel reply in place (throttled); only the last private one is sent.
+
+        awaits_file: a command that takes a file (UPLOAD_COMMANDS) came without one; its public
+        reply asks for it, and a file shared in that reply's thread completes the request."""
         public = PublicReply(
             self.out,
             origin.place,
@@ -384,6 +444,8 @@ class SlackAdapter:
                 last_private = reply  # ephemeral messages cannot be edited: send the final one only
             else:
                 await public.show(reply)
+                if awaits_file is not None and public.ts:  # the reply that asks for the file: its thread takes it
+                    self.awaiting_file[(origin.place.channel_id, public.ts[0])] = awaits_file
         await public.finish()
         if last_private is not None:
             await self.send_private(origin, last_private)

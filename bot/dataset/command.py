@@ -69,9 +69,6 @@ def options_from(settings: DatasetSettings, *, format: str | None = None, templa
 
 async def run(request: Request, app: Aula) -> Reply:
     lang = request.locale
-    if not request.attachments:
-        key = "dataset.attach.slack" if request.place.platform == "slack" else "dataset.attach.other"
-        return Reply.private(Paragraph.of(t(lang, key, limit=app.settings.dataset.max_bytes // 1024 // 1024)))
     options = options_from(
         app.settings.dataset,
         format=request.arg("formato"),
@@ -79,6 +76,13 @@ async def run(request: Request, app: Aula) -> Reply:
         context=request.arg("contexto"),
         epochs=request.arg("epocas"),
     )
+    if not request.attachments:
+        limit = app.settings.dataset.max_bytes // 1024 // 1024
+        if request.place.platform == "slack":
+            # Slack's commands carry no files: this message asks for one in its thread (the adapter
+            # hands a file shared there back to /dataset, with these options).
+            return Reply.public(Paragraph.of(t(lang, "dataset.attach.slack", limit=limit)))
+        return Reply.private(Paragraph.of(t(lang, "dataset.attach.other", limit=limit)))
     filename, content = request.attachments[0]
     return await check_reply(app, lang, filename, content, options)
 
