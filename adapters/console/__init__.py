@@ -3,7 +3,14 @@
 Interactive on a terminal; with piped input it runs one command per line and
 exits 0 at end of input. A line is `/command arguments`; after a reply with
 buttons, typing a button's number (or its label) clicks it. Forms are asked
-field by field (in a pipe, one line per field, `\\n` for a newline).
+field by field (in a pipe, one line per field, `\\n` for a newline); a field
+that already has a value (✏️ Editar) keeps it on an empty line, and on a
+terminal the value is there to edit.
+
+Input is read in a thread, so the event loop keeps running while nobody types:
+quiz timers close questions and refresh their countdown, homework deadlines and
+reminders post, as on Discord and Slack. `/as NAME` switches who is typing, so
+one console can play a quiz with several people.
 """
 
 from __future__ import annotations
@@ -11,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import re
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -27,6 +36,8 @@ from bot.requests import Place, Request, User
 
 PLACE = Place(platform="console", workspace_id="local", channel_id="aula")
 QUIT_WORDS = {"/quit", "/exit", "/salir"}
+SWITCH_COMMAND = "as"  # /as NAME [instructor]: the console's own command, not the core's
+PERSON_NAME = re.compile(r"[\w.\-]{1,32}")
 
 
 @dataclass
@@ -37,8 +48,10 @@ class ConsoleSession:
     renderer: ConsoleRenderer
     lines: BinaryIO
     interactive: bool
+    switched: bool = False
     buttons: list[Button] = field(default_factory=list)
     refused: int = 0
+    instructors: set[str] = field(default_factory=set)  # who, of the people typing here, teaches
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     # --- Messenger: lets timers and deadlines post while nobody types -----------------
@@ -68,24 +81,55 @@ class ConsoleSession:
         if reply.buttons:
             self.buttons = list(reply.buttons)
 
-    def read_line(self, prompt: str) -> str | None:
-        """The next line without its newline, None at end of input. Raises UnicodeDecodeError."""
+    def read_line(self, prompt: str, prefill: str = "") -> str | None:
+        """The next line without its newline, None at end of input. Raises UnicodeDecodeError.
+        Blocks: call it through next_line()."""
         if self.interactive:
+            hook = _prefill_hook(prefill)
             try:
                 return input(prompt)  # readline editing and history on a terminal
             except EOFError:
                 return None
+            finally:
+                hook()
         raw = self.lines.readline()
         if not raw:
             return None
         return raw.decode("utf-8").rstrip("\r\n")
+
+    async def next_line(self, prompt: str, prefill: str = "") -> str | None:
+        """read_line() in a thread of its own, so timers and deadlines run while nobody types.
+
+        A daemon thread rather than the loop's executor: a read still waiting when the console
+        ends (Ctrl-C) must not keep the process alive."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[str | None] = loop.create_future()
+
+        def settle(outcome: str | None | BaseException) -> None:
+            if future.done():
+                return
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+        def read() -> None:
+            try:
+                outcome: str | None | BaseException = self.read_line(prompt, prefill)
+            except BaseException as exc:  # UnicodeDecodeError, KeyboardInterrupt...: the loop decides
+                outcome = exc
+            with contextlib.suppress(RuntimeError):  # the loop is already closed: nobody waits
+                loop.call_soon_threadsafe(settle, outcome)
+
+        threading.Thread(target=read, name="console-input", daemon=True).start()
+        return await future
 
     async def run_lines(self) -> None:
         """Answer line after line until the input ends or says quit; a line that is not
         UTF-8 is refused and the next one read."""
         while True:
             try:
-                line = self.read_line("aula> ")
+                line = await self.next_line(f"{self.user.name}> " if self.instructors or self.switched else "aula> ")
             except UnicodeDecodeError:
                 self.show(error_reply(self.user.locale, "error.bad_encoding"))
                 self.refused += 1
@@ -140,6 +184,9 @@ class ConsoleSession:
             return Request(command=command_of(button.id), user=self.user, place=PLACE, action=button.id)
         name, _, rest = line[1:].partition(" ")
         name = name.lower()
+        if name == SWITCH_COMMAND:
+            self.switch_person(rest)
+            return None
         command = self.aula.commands.get(name)
         if command is None:
             self.show(error_reply(lang, "error.unknown_command", command=echo(name)))
@@ -162,6 +209,24 @@ class ConsoleSession:
         return Request(
             command=name, subcommand=subcommand, args=args, user=self.user, place=PLACE, attachments=attachments
         )
+
+    def switch_person(self, rest: str) -> None:
+        """/as NAME [instructor]: whoever types next is NAME (a student unless they teach)."""
+        lang = self.user.locale
+        words = rest.split()
+        teaches = len(words) == 2 and words[1].lower() in ("instructor", "instructora", "profe")
+        if not words or len(words) > 2 or (len(words) == 2 and not teaches) or not PERSON_NAME.fullmatch(words[0]):
+            self.show(error_reply(lang, "console.as_usage"))
+            self.refused += 1
+            return
+        name = words[0]
+        if teaches:
+            self.instructors.add(name)
+        self.user = User(id=name, name=name, is_instructor=name in self.instructors, locale=lang)
+        self.switched = True
+        role = t(lang, "console.as_instructor") if self.user.is_instructor else t(lang, "console.as_student")
+        self.out.write(self.renderer.style(t(lang, "console.as_now", name=name, role=role), "\x1b[2m") + "\n\n")
+        self.out.flush()
 
     def local_files(self, spec, args: dict) -> tuple[tuple[str, bytes], ...]:
         """An attachment option's value is a path on this machine: the file is read, at most one
@@ -197,8 +262,10 @@ class ConsoleSession:
         values: dict[str, str] = {}
         for form_field in form.fields:
             hint = t(lang, "console.form_optional") if not form_field.required else ""
+            if form_field.value and not self.interactive:  # on a terminal the value is in the line to edit
+                self.out.write(t(lang, "console.form_current", value=form_field.value.replace("\n", "\\n")) + "\n")
             try:
-                value = self.read_line(f"{form_field.label}{hint}: ")
+                value = await self.next_line(f"{form_field.label}{hint}: ", prefill=form_field.value.replace("\n", "\\n"))
             except UnicodeDecodeError:  # the form is dropped, as at the end of input; the console goes on
                 self.show(error_reply(lang, "error.bad_encoding"))
                 self.refused += 1
@@ -206,7 +273,11 @@ class ConsoleSession:
             if value is None:
                 self.show(error_reply(lang, "console.form_cancelled"))
                 return
-            values[form_field.id] = value.replace("\\n", "\n") if form_field.multiline else value
+            if not value and form_field.value and not self.interactive:
+                value = form_field.value  # Enter keeps what the field had, as Discord's and Slack's forms do
+            elif form_field.multiline:
+                value = value.replace("\\n", "\n")
+            values[form_field.id] = value
         await self.dispatch(
             Request(
                 command=command_of(form.id),
@@ -241,6 +312,7 @@ async def run_console(
         renderer=ConsoleRenderer(colour=colour, files_dir=Path(aula.settings.database).parent / "console-files"),
         lines=stdin,
         interactive=interactive,
+        instructors={user_name} if instructor else set(),
     )
     aula.messengers["console"] = session
     if interactive:
@@ -254,3 +326,21 @@ async def run_console(
     finally:
         await aula.close()
     return session.refused
+
+
+def _prefill_hook(text: str):
+    """Put text in readline's edit buffer for the next input() (a form field being edited);
+    returns what undoes it. Without readline (or nothing to prefill) it does nothing."""
+    try:
+        import readline
+    except ImportError:
+        return lambda: None
+    if not text:
+        return lambda: None
+
+    def insert() -> None:
+        readline.insert_text(text)
+        readline.redisplay()
+
+    readline.set_pre_input_hook(insert)
+    return lambda: readline.set_pre_input_hook(None)
