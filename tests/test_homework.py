@@ -10,9 +10,11 @@ from dataclasses import replace
 import pytest
 
 from bot.app import Aula
-from bot.i18n import t
+from bot.homework.deadline import format_moment
+from bot.i18n import iso_moment, t
 from bot.replies import plain_text
 from bot.requests import Place, Request
+from tests.export_support import xlsx_rows
 from tests.homework_support import (
     DAY,
     QUESTIONS,
@@ -27,7 +29,9 @@ from tests.homework_support import (
     stored,
     submit,
 )
-from tests.quiz_support import PLACE, FakeClock, person
+from tests.quiz_support import PLACE, START, FakeClock, person
+
+ZONE = "America/Argentina/Buenos_Aires"  # homework.timezone's default
 
 
 @pytest.fixture
@@ -280,15 +284,23 @@ async def test_export_is_a_csv_of_latest_answers_with_revisions_and_the_live_exp
     clock.advance(3 * DAY + 1)
     await ask(app, submit(person("beto"), "quiz:hw-submit:1:1", p0="", p1="tarde"))
     reply = await ask(app, quiz("export", tarea=1))
-    [attachment] = [p for p in reply.parts if hasattr(p, "data")]
-    assert attachment.filename == "tarea-1-seccion-2.csv"
+    attachment, workbook = [p for p in reply.parts if hasattr(p, "data")]
+    assert (attachment.filename, workbook.filename) == ("tarea-1-seccion-2.csv", "tarea-1-seccion-2.xlsx")
     rows = list(csv.reader(io.StringIO(attachment.data.decode("utf-8-sig"))))
     assert rows[0] == [
-        "student", "user_id", "question_number", "question_id", "question", "answer", "submitted_at", "late", "revisions",
+        "student", "user_id", "question_number", "question_id", "question", "answer", "submitted_at",
+        "submitted_at_local", "late", "revisions",
     ]  # fmt: skip
     ana, beto = rows[1:]
     assert ana[:4] == ["Nombre ana", "ana", "1", "reflexion-tokens"] and ana[5] == "'=2+2, revisada"
-    assert ana[7:] == ["0", "2"] and beto[3] == "reflexion-base-vs-instruido" and beto[7:] == ["1", "1"]
+    assert ana[8:] == ["0", "2"] and beto[3] == "reflexion-base-vs-instruido" and beto[8:] == ["1", "1"]
+    # ISO 8601 with the class's offset sorts; the human column beside it says the same moment.
+    assert ana[6] == iso_moment(START, ZONE) and beto[6] == iso_moment(START + 3 * DAY + 1, ZONE)
+    assert sorted([beto[6], ana[6]]) == [ana[6], beto[6]]
+    assert ana[7] == format_moment(START, ZONE, "es")
+    in_xlsx = xlsx_rows(workbook.data)
+    assert in_xlsx[0]["answer"] == "=2+2, revisada" and in_xlsx[0]["submitted_at"] == ana[6]
+    assert in_xlsx[1]["revisions"] == 1  # a number in the workbook
     live = await ask(app, quiz("export"))
     assert live.error and t("es", "quiz.no_sessions_here") in plain_text(live)
     assert (await ask(app, quiz("export", person("ana"), tarea=1))).error

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import subprocess
 import sys
 
@@ -72,7 +73,7 @@ async def test_assign_answer_in_prompts_publish_after_a_restart_review_and_expor
     assert "Venció la tarea 1" in reviewed
     assert re.search(r"\bana +2/4 +incompleta +2 ", reviewed)
     exported = tmp_path / "console-files" / "tarea-1-seccion-2.csv"
-    assert exported.is_file()
+    assert exported.is_file() and stat.S_IMODE(exported.stat().st_mode) == 0o600
     assert "Porque el modelo ve tokens," in exported.read_text(encoding="utf-8-sig")
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
+import re
 
 import pytest
 
@@ -15,6 +14,7 @@ from bot.next.game import FILLERS, guess_key
 from bot.replies import Attachment, Table, plain_text
 from bot.requests import Request
 from bot.settings import load_settings
+from tests.export_support import csv_rows, xlsx_rows
 from tests.fake_llm import API_KEY, FakeLlmServer, next_tokens
 from tests.quiz_support import PLACE, FakeClock, RecordingMessenger, person
 
@@ -159,8 +159,11 @@ async def test_only_instructors_start_close_and_export(settings, server):
         await app.services.next_game.tick()
         assert "Resultados del juego n.º 1" in plain_text(messenger.sent[-1][2])
         exported = await handle(app, Request(command="next", args={"exportar": True}, user=TEACHER, place=PLACE))
-        [attachment] = [p for p in exported.parts if isinstance(p, Attachment)]
-        rows = list(csv.DictReader(io.StringIO(attachment.data.decode())))
+        attachment, workbook = [p for p in exported.parts if isinstance(p, Attachment)]
+        assert (attachment.filename, workbook.filename) == ("next-game.csv", "next-game.xlsx")
+        rows = csv_rows(attachment.data)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d-03:00", rows[0]["guessed_at"])
+        assert xlsx_rows(workbook.data)[0]["guess"] == rows[0]["guess"]
         assert [(r["round"], r["user_id"], r["guess"]) for r in rows] == [("1", "ana", messenger.sent[0][2].buttons[0].label)]
         assert (await handle(app, Request(command="next", args={"exportar": True}, user=person("ana"), place=PLACE))).error
     finally:

@@ -249,7 +249,7 @@ async def probe(db: Database, platform: str, workspace: str) -> None:
     await compare.vote(run, platform, "probe-other", "A", NOW)
     await compare.tally(run)
     await compare.reveal(run)
-    await compare.export_csv(platform, workspace)
+    await compare.export_sheet(platform, workspace)
     conversation = await roles.save(platform, workspace, me, "llama3", [Message("user", "hola")], NOW, 3600)
     await roles.get(conversation, platform, workspace)
     # /next: a step-by-step run and the class game.

@@ -15,6 +15,7 @@ from bot.quiz.banks import MAX_TIME, MIN_TIME
 from bot.quiz.engine import speed_points
 from bot.replies import Attachment, Image, Table, plain_text
 from bot.requests import Request
+from tests.export_support import xlsx_rows
 from tests.quiz_support import (
     PLACE,
     FakeClock,
@@ -580,8 +581,11 @@ async def test_export_csv_per_student_and_per_question(app, clock):
     await one_reply(app, quiz_command("stop"))
 
     reply = await one_reply(app, quiz_command("export"))
-    students, questions = [p for p in reply.parts if isinstance(p, Attachment)]
+    students, students_xlsx, questions, questions_xlsx = [p for p in reply.parts if isinstance(p, Attachment)]
     assert students.filename == "quiz-1-prueba-students.csv"
+    assert (students_xlsx.filename, questions_xlsx.filename) == ("quiz-1-prueba-students.xlsx", "quiz-1-prueba-questions.xlsx")
+    first = xlsx_rows(students_xlsx.data)[0]
+    assert first["user_id"] == "=evil" and first["points"] == 1000  # text as typed, numbers as numbers
     rows = list(csv.reader(io.StringIO(students.data.decode("utf-8-sig"))))
     assert rows[0] == ["rank", "name", "user_id", "nickname", "points", "correct", "answered", "q1", "q2"]
     assert rows[1] == ["1", "Nombre =evil", "'=evil", "", "1000", "1", "1", "A", ""]

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import os
+import stat
 
 import pytest
 
 from adapters.cli import main
 from bot.quiz.banks import REPO_ROOT
+from tests.export_support import xlsx_rows
 from tests.quiz_support import (
     FakeClock,
     RecordingMessenger,
@@ -77,6 +80,29 @@ def test_export_a_session_as_csv_files(tmp_path, capsys):
     assert main(["quiz", "export", "7", "--csv"]) == 1
     assert "No hay ningún quiz número 7" in capsys.readouterr().err
     assert main(["quiz", "export", "1"]) == 2
+
+
+def test_export_files_are_owner_only_and_also_xlsx(tmp_path, capsys):
+    """Exports hold students' names and answers: 0600 like the database, whatever the umask,
+    even over an older file that was world-readable."""
+    asyncio.run(play_one_question(str(tmp_path / "aula.sqlite3")))
+    (tmp_path / "out").mkdir()
+    stale = tmp_path / "out" / "quiz-1-seccion-2-students.csv"
+    stale.write_text("old")
+    stale.chmod(0o644)
+    old_umask = os.umask(0o022)
+    try:
+        assert main(["quiz", "export", "1", "--csv", "--xlsx", "--out", "out"]) == 0
+    finally:
+        os.umask(old_umask)
+    written = sorted((tmp_path / "out").iterdir())
+    assert [p.name for p in written] == [
+        "quiz-1-seccion-2-questions.csv", "quiz-1-seccion-2-questions.xlsx",
+        "quiz-1-seccion-2-students.csv", "quiz-1-seccion-2-students.xlsx",
+    ]  # fmt: skip
+    assert {stat.S_IMODE(p.stat().st_mode) for p in written} == {0o600}
+    [row] = xlsx_rows((tmp_path / "out" / "quiz-1-seccion-2-students.xlsx").read_bytes())
+    assert (row["name"], row["points"]) == ("Nombre ana", 1000)
 
 
 def test_validate_refuses_an_alias_bomb_within_a_memory_cap(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 
@@ -42,7 +43,9 @@ def test_a_whole_quiz_in_the_console_answering_by_typing_the_letter(tmp_path):
     assert "Resultados finales" in out
     assert "Vas en el puesto 1 de 1" in out and "(correctas: 1 de 2)" in out
     students = tmp_path / "console-files" / "quiz-1-seccion-2-students.csv"
-    assert students.is_file()
+    assert students.is_file() and stat.S_IMODE(students.stat().st_mode) == 0o600  # like the database
+    assert stat.S_IMODE(students.parent.stat().st_mode) == 0o700
+    assert (tmp_path / "console-files" / "quiz-1-seccion-2-students.xlsx").is_file()
     assert "profe" in students.read_text(encoding="utf-8-sig")
 
 

@@ -17,6 +17,7 @@ from adapters.discord import create_bot
 from adapters.starts import SLOTS, start_slots
 from bot.app import Aula
 from bot.replies import Paragraph, Reply
+from tests.export_support import xlsx_rows
 from tests.quiz_support import FakeClock, hold_every_start_slot, quiz_settings
 
 ANSWER_IDS = [f"quiz:answer:1:0:{letter}" for letter in "ABCD"]
@@ -261,9 +262,14 @@ async def test_the_instructor_gets_the_csv_files_privately(simcord_env, classroo
     exported = await teacher.slash(channel, "quiz export")
     assert exported.ephemeral
     files = {a.filename: a for a in exported.response.attachments}
-    assert set(files) == {"quiz-1-seccion-2-students.csv", "quiz-1-seccion-2-questions.csv"}
+    assert set(files) == {
+        "quiz-1-seccion-2-students.csv", "quiz-1-seccion-2-questions.csv",
+        "quiz-1-seccion-2-students.xlsx", "quiz-1-seccion-2-questions.xlsx",
+    }  # fmt: skip
     students = (await files["quiz-1-seccion-2-students.csv"].read()).decode("utf-8-sig")
     assert f"Estudiante 00,{ana.id},,1000,1,1,B" in students
+    [row] = xlsx_rows(await files["quiz-1-seccion-2-students.xlsx"].read())
+    assert (row["user_id"], row["points"], row["q1"]) == (str(ana.id), 1000, "B")
     refused = await ana.slash(channel, "quiz export")
     assert refused.ephemeral and not refused.response.attachments
 

@@ -15,9 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+from bot.exports import csv_bytes, write_private, xlsx_bytes
 from bot.i18n import t
 from bot.quiz.banks import BankCatalog, BankError, bank_files, load_bank_file
-from bot.quiz.export import export_csvs
+from bot.quiz.export import export_sheets
 from bot.quiz.store import QuizRepository
 from bot.settings import Settings
 from bot.storage import Database
@@ -50,7 +51,8 @@ def register(subparsers) -> None:
 
     export = actions.add_parser("export", help="a quiz's results as CSV files")
     export.add_argument("session", type=int, metavar="SESSION", help="the quiz number (see aula quiz list)")
-    export.add_argument("--csv", action="store_true", help="write CSV (the one format so far)")
+    export.add_argument("--csv", action="store_true", help="write CSV files")
+    export.add_argument("--xlsx", action="store_true", help="write .xlsx workbooks (openpyxl)")
     export.add_argument("--out", default=".", help="folder for the files (default: here)")
     export.set_defaults(handler=cmd_export)
 
@@ -191,14 +193,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     lang = _locale()
-    if not args.csv:
+    if not (args.csv or args.xlsx):
         print(t(lang, "quiz.cli.csv_only"), file=sys.stderr)
         return 2
     settings = _settings(args)
 
     async def files(repo: QuizRepository):
         session = await repo.session(args.session)
-        return None if session is None else await export_csvs(repo, session, lang)
+        return None if session is None else await export_sheets(repo, session, lang)
 
     written = asyncio.run(_with_repository(settings, files))
     if written is None:
@@ -206,8 +208,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 1
     folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
-    for name, data in written:
-        path = folder / name
-        path.write_bytes(data)
-        print(t(lang, "quiz.cli.wrote", path=path))
+    formats = [(".csv", csv_bytes)] * args.csv + [(".xlsx", xlsx_bytes)] * args.xlsx
+    for stem, sheet in written:
+        for suffix, write in formats:
+            path = write_private(folder / (stem + suffix), write(sheet))  # students' names: owner-only
+            print(t(lang, "quiz.cli.wrote", path=path))
     return 0

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from bot.errors import UserError
+from bot.exports import write_private
 from bot.i18n import t
 from bot.replies import Paragraph, Reply, Span
 from bot.tokens.analysis import TokenAnalysis, analyze
@@ -69,7 +70,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
             )
             print(renderer.render(table))
     if args.png:
-        Path(args.png).write_bytes(picture_png([analyze(text, name) for name in names], lang))
+        write_private(args.png, picture_png([analyze(text, name) for name in names], lang))  # the user's text
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
+from bot.exports import write_private
 from bot.replies import (
     Attachment,
     BulletList,
@@ -127,9 +128,9 @@ class ConsoleRenderer:
         return "\n".join([self.style(head, BOLD), "  ".join("─" * w for w in widths)] + [line(r) for r in rows])
 
     def save(self, filename: str, data: bytes) -> str:
-        self.files_dir.mkdir(parents=True, exist_ok=True)
+        self.files_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.files_dir / Path(filename).name
-        path.write_bytes(data)
+        write_private(path, data)  # exports hold students' names and answers: owner-only, like the database
         return str(path)
 
 

@@ -21,6 +21,7 @@ from bot.actions import COMPARE_REVEAL, COMPARE_VOTE, first_match
 from bot.command import Command, CommandSpec, Option
 from bot.compare.store import CompareRepository, OutputRecord, RunRecord
 from bot.errors import UserError
+from bot.exports import attachments
 from bot.i18n import money, percent, t
 from bot.i18n import seconds as seconds_text
 from bot.limits import DISCORD_EMBED_FIELD_VALUE
@@ -535,11 +536,14 @@ async def revealed_reply(repo: CompareRepository, record: RunRecord, lang: str) 
 async def _export(request: Request, app: Aula) -> Reply:
     if not request.user.is_instructor:
         raise UserError("compare.export_instructor_only")
-    data, rows = await CompareRepository(app.db).export_csv(request.place.platform, request.place.workspace_id)
+    sheet = await CompareRepository(app.db).export_sheet(
+        request.place.platform, request.place.workspace_id, zone=app.settings.homework.timezone
+    )
+    rows = len(sheet.rows)
     lang = request.locale
     return Reply.private(
         Paragraph.of(t(lang, "compare.exported", count=rows)),
-        Attachment(data, "compare.csv", t(lang, "compare.exported", count=rows)),
+        *attachments(sheet, "compare", t(lang, "compare.exported", count=rows)),
     )
 
 

@@ -6,10 +6,10 @@ sum of what its comparisons really spent (calls shared with another asker cost n
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, fields
 
+from bot.exports import Sheet
+from bot.i18n import iso_moment
 from bot.storage.database import Database
 
 ROLES = ("base", "instruct")
@@ -145,10 +145,11 @@ class CompareRepository:
             cursor = await conn.execute("UPDATE compare_runs SET revealed = 1 WHERE id = ? AND revealed = 0", (run_id,))
             return cursor.rowcount == 1
 
-    async def export_csv(
-        self, platform: str | None = None, workspace_id: str | None = None, since: float = 0
-    ) -> tuple[bytes, int]:
-        """Every output of every comparison (one row per model), oldest first, as UTF-8 CSV; and the row count."""
+    async def export_sheet(
+        self, platform: str | None = None, workspace_id: str | None = None, since: float = 0, zone: str = "UTC"
+    ) -> Sheet:
+        """Every output of every comparison (one row per model), oldest first; `at` is ISO 8601 in
+        `zone` with its offset."""
         where, params = ["r.at >= ?"], [since]
         if platform is not None:
             where.append("r.platform = ?")
@@ -164,11 +165,11 @@ class CompareRepository:
             f" WHERE {' AND '.join(where)} ORDER BY r.id, o.role",
             params,
         )
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(EXPORT_COLUMNS)
-        writer.writerows(tuple(row) for row in rows)
-        return buffer.getvalue().encode("utf-8"), len(rows)
+        at = EXPORT_COLUMNS.index("at")
+        table = [
+            tuple(iso_moment(value, zone) if i == at else value for i, value in enumerate(row)) for row in rows
+        ]
+        return Sheet(EXPORT_COLUMNS, table, "compare")
 
     async def describe(self, platform: str, user_id: str) -> dict[str, int]:
         """How much is stored about one user (for /privacy): their comparisons and their votes."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from bot import actions
 from bot.errors import UserError
+from bot.exports import attachments
 from bot.homework.deadline import format_moment
 from bot.homework.display import (
     FORM_QUESTIONS,
@@ -35,12 +36,12 @@ from bot.homework.display import (
     shown_name,
     thread_title,
 )
-from bot.homework.export import answers_csv
+from bot.homework.export import answers_sheet
 from bot.homework.store import Assignment, HomeworkQuestion, HomeworkRepository
 from bot.i18n import t
 from bot.messenger import Messenger
 from bot.quiz.banks import Bank, BankCatalog
-from bot.replies import Attachment, Button, Form, Paragraph, Reply
+from bot.replies import Button, Form, Paragraph, Reply
 from bot.requests import Place, Request
 from bot.ticker import PostRetries, Ticker
 
@@ -370,7 +371,7 @@ class Homework(Ticker):
 
     async def export(self, request: Request, assignment_id: int) -> Reply:
         assignment = await self.chosen(request, assignment_id)
-        data = answers_csv(
+        sheet = answers_sheet(
             assignment,
             await self.repo.latest_answers(assignment.id),
             await self.repo.revision_counts(assignment.id),
@@ -380,9 +381,7 @@ class Homework(Ticker):
         lang = request.locale
         return Reply.private(
             Paragraph.of(t(lang, "homework.exported", id=assignment.id)),
-            Attachment(
-                data, f"tarea-{assignment.id}-{assignment.bank_name}.csv", t(lang, "homework.export_file")
-            ),
+            *attachments(sheet, f"tarea-{assignment.id}-{assignment.bank_name}", t(lang, "homework.export_file")),
         )
 
 

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING
 from bot import actions
 from bot.actions import first_match
 from bot.errors import UserError
-from bot.i18n import number, percent, t
+from bot.exports import Sheet, attachments
+from bot.i18n import iso_moment, number, percent, t
 from bot.llm.client import LlmError
 from bot.messenger import Messenger
 from bot.next.logic import Candidate, Distribution, NoLogprobs, shown
 from bot.next.picture import distribution_png
-from bot.next.store import csv_bytes, dump_candidates, load_candidates
+from bot.next.store import dump_candidates, load_candidates
 from bot.replies import (
-    Attachment,
     Button,
     ButtonStyle,
     Code,
@@ -181,7 +181,8 @@ class GameRepository:
         )
         return [(r["name"], int(r["points"]), int(r["rounds"])) for r in rows]
 
-    async def export(self, platform: str, workspace_id: str) -> tuple[bytes, int]:
+    async def export(self, platform: str, workspace_id: str, zone: str = "UTC") -> Sheet:
+        """Every guess of the class's rounds; `round_at` and `guessed_at` are ISO 8601 in `zone`."""
         rows = await self.db.fetchall(
             "SELECT r.id, r.at, r.channel_id, r.prompt, r.model, g.user_id, g.user_name, g.guess, g.probability,"
             " CAST(ROUND(g.probability * ?) AS INTEGER), g.at FROM next_rounds r"
@@ -191,7 +192,9 @@ class GameRepository:
         )
         header = ("round", "round_at", "channel_id", "prompt", "model", "user_id", "user_name", "guess",
                   "model_probability", "points", "guessed_at")  # fmt: skip
-        return csv_bytes(header, [tuple(r) for r in rows]), len(rows)
+        moments = (header.index("round_at"), header.index("guessed_at"))
+        table = [tuple(iso_moment(v, zone) if i in moments else v for i, v in enumerate(r)) for r in rows]
+        return Sheet(header, table, "next")
 
 
 def _round(row) -> Round:
@@ -399,7 +402,9 @@ async def on_action(request: Request, app: Aula) -> Reply | None:
 async def export(request: Request, app: Aula) -> Reply:
     if not request.user.is_instructor:
         raise UserError("error.instructor_only")
-    data, rows = await app.services.next_game.repo.export(request.place.platform, request.place.workspace_id)
-    lang = request.locale
+    sheet = await app.services.next_game.repo.export(
+        request.place.platform, request.place.workspace_id, zone=app.settings.homework.timezone
+    )
+    lang, rows = request.locale, len(sheet.rows)
     return Reply.private(Paragraph.of(t(lang, "next.game.exported", count=rows)),
-                         Attachment(data, "next-game.csv", t(lang, "next.game.exported", count=rows)))  # fmt: skip
+                         *attachments(sheet, "next-game", t(lang, "next.game.exported", count=rows)))  # fmt: skip

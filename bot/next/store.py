@@ -4,8 +4,6 @@ guesses (one guess per student and round: the primary key)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -131,10 +129,3 @@ class NextRepository:
             cursor = await conn.execute("DELETE FROM next_runs WHERE platform = ? AND user_id = ?", (platform, user_id))
             return cursor.rowcount
 
-
-def csv_bytes(header: tuple[str, ...], rows: list[tuple]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue().encode("utf-8")

@@ -17,15 +17,16 @@ from typing import TYPE_CHECKING
 from bot import actions
 from bot.command import Command, CommandSpec, Option
 from bot.errors import UserError, echo
+from bot.exports import attachments
 from bot.homework import command as homework_command
 from bot.homework.command import ASSIGNMENT_OPTION
 from bot.i18n import t
 from bot.quiz.banks import MAX_TIME, MIN_TIME, BankError, class_of, localized, parse_bank_off_loop
 from bot.quiz.display import instructor_results
 from bot.quiz.engine import QuizEngine
-from bot.quiz.export import export_csvs
+from bot.quiz.export import export_sheets
 from bot.quiz.store import QuizSession
-from bot.replies import Attachment, Paragraph, Reply, Span
+from bot.replies import Paragraph, Reply, Span
 from bot.requests import Request
 
 if TYPE_CHECKING:
@@ -170,13 +171,14 @@ async def results(request: Request, engine: QuizEngine) -> Reply:
 
 async def export(request: Request, engine: QuizEngine) -> Reply:
     session = await chosen_session(request, engine)
-    files = await export_csvs(engine.repo, session, request.locale)
+    sheets = await export_sheets(engine.repo, session, request.locale)
     lang = request.locale
     return Reply.private(
         Paragraph.of(t(lang, "quiz.exported", id=session.id)),
         *(
-            Attachment(data, name, t(lang, f"quiz.export_{kind}"))
-            for (name, data), kind in zip(files, ("students", "questions"), strict=True)
+            file
+            for (stem, sheet), kind in zip(sheets, ("students", "questions"), strict=True)
+            for file in attachments(sheet, stem, t(lang, f"quiz.export_{kind}"))
         ),
     )
 

@@ -1,10 +1,8 @@
-"""A quiz as spreadsheets: one CSV row per student, one per question."""
+"""A quiz as spreadsheets: one row per student, one per question (CSV and .xlsx, bot.exports)."""
 
 from __future__ import annotations
 
-import csv
-import io
-
+from bot.exports import Sheet
 from bot.quiz.banks import LETTERS, localized
 from bot.quiz.display import nickname
 from bot.quiz.store import QuizRepository, QuizSession
@@ -15,23 +13,8 @@ QUESTION_COLUMNS = (
 )  # fmt: skip
 
 
-def _cell(value: object) -> str:
-    """Text a spreadsheet will not run as a formula (a name like '=HYPERLINK(…)')."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def spreadsheet(rows: list[list[object]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    for row in rows:
-        writer.writerow([_cell(v) for v in row])
-    # A BOM so Excel opens the accents right.
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-async def export_csvs(repo: QuizRepository, session: QuizSession, lang: str) -> list[tuple[str, bytes]]:
-    """[(filename, content)]: the per-student sheet and the per-question sheet."""
+async def export_sheets(repo: QuizRepository, session: QuizSession, lang: str) -> list[tuple[str, Sheet]]:
+    """[(file stem, sheet)]: the per-student sheet and the per-question sheet."""
     states = await repo.questions(session.id)
     answers = await repo.all_answers(session.id)
     standings = await repo.standings(session.id)
@@ -39,13 +22,13 @@ async def export_csvs(repo: QuizRepository, session: QuizSession, lang: str) -> 
 
     choice_of = {(p, a.user_id): a for p, given in answers.items() for a in given}
     played = [s.position for s in states]
-    student_rows: list[list[object]] = [[*STUDENT_COLUMNS, *(f"q{p + 1}" for p in played)]]
+    student_rows: list[list[object]] = []
     for rank, (user_id, name, points, correct, answered) in enumerate(standings, start=1):
         nick = nickname(session.id, order[user_id]) if session.anonymous and user_id in order else ""
         picks = [LETTERS[choice_of[(p, user_id)].choice] if (p, user_id) in choice_of else "" for p in played]
         student_rows.append([rank, name, user_id, nick, points, correct, answered, *picks])
 
-    question_rows: list[list[object]] = [list(QUESTION_COLUMNS)]
+    question_rows: list[list[object]] = []
     for state in states:
         question = session.questions[state.position]
         given = answers.get(state.position, [])
@@ -65,4 +48,7 @@ async def export_csvs(repo: QuizRepository, session: QuizSession, lang: str) -> 
             ]
         )
     prefix = f"quiz-{session.id}-{session.bank_name}"
-    return [(f"{prefix}-students.csv", spreadsheet(student_rows)), (f"{prefix}-questions.csv", spreadsheet(question_rows))]
+    return [
+        (f"{prefix}-students", Sheet((*STUDENT_COLUMNS, *(f"q{p + 1}" for p in played)), student_rows, "students")),
+        (f"{prefix}-questions", Sheet(QUESTION_COLUMNS, question_rows, "questions")),
+    ]
