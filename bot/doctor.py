@@ -396,6 +396,15 @@ async def check_llm(
                     bad(area, "doctor.llm_model_missing", url=url, model=model, setting=setting, served=_few(served))
                 )
         if not no_key:
+            # Listed is not served: ask each listed model for one token, as class will (issue 14.10).
+            listed = {model for role, model in (("base", profile.base_model), ("instruct", profile.instruct_model))
+                      if role in roles}  # fmt: skip
+            probed = await _probe_models(settings, profile, transport, area, bad, where, only=listed)
+            answering = {f.values.get("model") for f in probed if f.key == "doctor.llm_model_ok"}
+            findings = [f for f in findings if not (f.key == "doctor.llm_model_ok" and f.values["model"] not in answering)]
+            findings += [f for f in probed if f.key != "doctor.llm_model_ok"]
+            roles = [role for role in roles
+                     if (profile.base_model if role == "base" else profile.instruct_model) in answering]  # fmt: skip
             findings += await check_logprobs(settings, profile, transport, area, roles)
         return findings
 
@@ -405,7 +414,7 @@ async def check_llm(
             return findings  # the missing key already said it all
         return [*findings, bad(area, "doctor.llm_key_refused", url=url, status=response.status_code, setting=profile.key_setting)]
     if isinstance(error, EndpointDecommissioned):
-        return [*findings, bad(area, "doctor.llm_decommissioned", url=url, setting=where.base_url)]
+        return [*findings, bad(area, "doctor.llm_decommissioned", url=url, setting=where.base_url, said=_quoted(error.message))]
     if isinstance(error, ModelNotFound) or response.status_code == 405:
         if no_key:  # /models is missing and nothing can be generated without the key
             return findings
@@ -417,8 +426,11 @@ async def check_llm(
     return [*findings, bad(area, "doctor.http_status", url=url + "/models", status=response.status_code)]
 
 
-async def _probe_models(settings, profile, transport, area, bad, where: _Setting) -> list[Finding]:
-    """No /models list: ask each model for one token, once, without retrying."""
+async def _probe_models(
+    settings, profile, transport, area, bad, where: _Setting, only: set[str] | None = None
+) -> list[Finding]:
+    """Ask each model (or those in `only`) for one token, once, without retrying: a /models list
+    says nothing of whether generation works (a 40401, a refused key, a 500)."""
     quick = settings.llm.model_copy(
         update={"max_retries": 0, "total_timeout_s": 30.0, "connect_timeout_s": HTTP_TIMEOUT_S, "idle_timeout_s": 30.0}
     )
@@ -435,6 +447,8 @@ async def _probe_models(settings, profile, transport, area, bad, where: _Setting
             ),
         )
         for model, setting, call in probes:
+            if only is not None and model not in only:
+                continue
             url = profile.base_url
             try:
                 await call()
@@ -442,8 +456,8 @@ async def _probe_models(settings, profile, transport, area, bad, where: _Setting
                 findings.append(bad(area, "doctor.llm_model_missing", url=url, model=model, setting=setting, served="-"))
             except InvalidApiKey:
                 findings.append(bad(area, "doctor.llm_key_refused", url=url, status=401, setting=profile.key_setting))
-            except EndpointDecommissioned:
-                findings.append(bad(area, "doctor.llm_decommissioned", url=url, setting=where.base_url))
+            except EndpointDecommissioned as exc:
+                findings.append(bad(area, "doctor.llm_decommissioned", url=url, setting=where.base_url, said=_quoted(exc.message)))
             except RateLimited:
                 findings.append(warning(area, "doctor.llm_rate_limited", url=url, model=model))
             except LlmError as exc:
@@ -500,6 +514,12 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _quoted(said: str, limit: int = 200) -> str:
+    """What a server said, on one line and bounded, to quote in a finding."""
+    said = " ".join(said.split()) or "-"
+    return said if len(said) <= limit else said[: limit - 1] + "…"
 
 
 def _describe(exc: Exception) -> str:

@@ -315,10 +315,34 @@ async def test_a_working_endpoint_accepts_the_key_serves_both_models_and_their_l
         (Level.OK, "doctor.llm_logprobs_ok", BASE_MODEL),
         (Level.OK, "doctor.llm_logprobs_ok", INSTRUCT_MODEL),
     ]
-    # the list, then one token with its top log-probability from each model (what /next needs)
+    # the list, one token from each model (listed is not served), then one token with its top
+    # log-probability from each (what /next needs)
     asked = [(path, body.get("max_tokens"), body.get("logprobs"), body.get("top_logprobs")) for path, body in llm.calls]
-    assert asked == [("/v1/models", None, None, None), ("/v1/completions", 1, 1, None),
-                     ("/v1/chat/completions", 1, True, 1)]  # fmt: skip
+    assert asked == [("/v1/models", None, None, None),
+                     ("/v1/completions", 1, None, None), ("/v1/chat/completions", 1, None, None),
+                     ("/v1/completions", 1, 1, None), ("/v1/chat/completions", 1, True, 1)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fault", "key"),
+    [
+        (DECOMMISSIONED, "doctor.llm_decommissioned"),
+        (Fault(status=401), "doctor.llm_key_refused"),
+        (Fault(status=500), "doctor.llm_failed"),
+    ],
+)
+async def test_both_models_listed_but_generation_failing_is_a_problem(tmp_path, llm, fault, key):
+    """Issue 14.10: /v1/models listed both models, /v1/completions answered 404 code 40401 (or
+    401, or 500), and doctor said "Todo en orden"."""
+    llm.faults.append(Fault(status=fault.status, body=fault.body, path="/v1/completions"))
+    findings = await llm_findings(llm_settings(tmp_path, llm))
+    [failed] = [f for f in findings if f.level is Level.PROBLEM]
+    assert failed.key == key and doctor.has_problem(findings)
+    served = [f.values["model"] for f in findings if f.key == "doctor.llm_model_ok"]
+    assert served == [INSTRUCT_MODEL]  # the base model is listed, but does not answer
+    if fault is DECOMMISSIONED:
+        shown = render([failed], "es")
+        assert "«This inference endpoint has been decommissioned»" in shown and "40401" in shown
 
 
 async def test_models_without_logprobs_are_a_warning_naming_the_profile(tmp_path, llm):
@@ -353,6 +377,7 @@ async def test_hyperbolics_decommissioned_answer_names_the_url_setting(tmp_path,
     assert (finding.level, finding.key) == (Level.PROBLEM, "doctor.llm_decommissioned")
     assert finding.values["setting"] == "llm.base_url (AULA_LLM_BASE_URL)"
     assert "40401" in render([finding], "es") and "llm.base_url" in render([finding], "es")
+    assert "«This inference endpoint has been decommissioned»" in render([finding], "es")  # the server's words
 
 
 async def test_without_a_models_list_each_model_is_asked_for_one_token(tmp_path):

@@ -110,6 +110,7 @@ class ModelNotFound(LlmError):
 class EndpointDecommissioned(LlmError):
     def __init__(self, base_url: str, message: str) -> None:
         self.base_url = public_address(base_url)
+        self.message = message  # what the server said, to quote it
         super().__init__(f"HTTP 404 code {DECOMMISSIONED_CODE} at {self.base_url}: {message}")
 
 
