@@ -374,6 +374,20 @@ async def test_the_queue_shows_each_student_their_place(tmp_path, server):
     assert prompts == ["pregunta 0", "pregunta 1", "pregunta 2"]
 
 
+@pytest.mark.parametrize("example", sorted(compare.EXAMPLES))
+async def test_in_blind_mode_both_models_get_the_same_prompt(make_aula, server, example):
+    """Issue 14.11: `ejemplo:capital ciego:sí` showed "Prompt de Modelo A: ¿Cuál es la capital…"
+    and "Prompt de Modelo B: El capital de Francia es": the question's side was the instruct one."""
+    app = await make_aula()
+    final = (await replies_of(app, compare_request(ejemplo=example, ciego=True)))[-1]
+    text = plain_text(final)
+    assert "Prompt de Modelo" not in text  # one prompt line for both
+    bodies = {path: body for path, body in server.calls}
+    sent = bodies["/v1/completions"]["prompt"]
+    assert bodies["/v1/chat/completions"]["messages"] == [{"role": "user", "content": sent}]
+    assert f"Prompt: {sent}" in text
+
+
 async def test_blind_mode_votes_and_reveal(make_aula):
     app = await make_aula(AULA__LLM__BLIND_REVEAL_VOTES="3")
     final = (await replies_of(app, compare_request(prompt="Hola", ciego=True)))[-1]

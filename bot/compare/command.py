@@ -231,13 +231,16 @@ def fit_budget(sampling: Sampling, left: int, prompt_tokens: int, answers: int) 
 
 
 def _prompts(request: Request) -> tuple[str, str]:
-    """(base prompt, instruct prompt) from prompt: or ejemplo:."""
+    """(base prompt, instruct prompt) from prompt: or ejemplo:. In blind mode both get the same
+    prompt: a side given the question would be the instruct model, and the vote pointless (an
+    example's two forms become its question form, the one a student would type)."""
     prompt = (request.arg("prompt") or "").strip()
     example = request.arg("ejemplo")
     if prompt and example:
         raise UserError("compare.prompt_and_example")
     if example:
-        return EXAMPLES[example]
+        base_prompt, instruct_prompt = EXAMPLES[example]
+        return (instruct_prompt, instruct_prompt) if request.arg("ciego", False) else (base_prompt, instruct_prompt)
     if not prompt:
         raise UserError("compare.need_prompt")
     return prompt, prompt
