@@ -4,7 +4,8 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    AULA_DATABASE=/data/aula.sqlite3
+    AULA_DATABASE=/data/aula.sqlite3 \
+    AULA__SLACK__HOST=0.0.0.0
 
 RUN useradd --create-home --uid 10001 aula && mkdir /data && chown aula:aula /data
 WORKDIR /app

@@ -38,6 +38,9 @@ class DiscordSettings(Section):
 class SlackSettings(Section):
     mode: Literal["socket", "http"] = "socket"  # socket needs no public URL
     port: int = Field(3000, ge=1, le=65535)  # HTTP mode only
+    # HTTP mode only: the address to listen on. Loopback (the default) behind a reverse proxy
+    # that terminates TLS; "0.0.0.0" (or "::") for every interface, e.g. in a container.
+    host: str = "127.0.0.1"
     instructor_user_ids: list[str] = []  # besides workspace admins and owners
     # Slack slash commands share one namespace per workspace: renames only (command -> "/name");
     # a command not listed keeps its own name (bot.command.slash_name).

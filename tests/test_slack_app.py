@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import time
 from types import SimpleNamespace
@@ -607,6 +608,51 @@ async def test_http_mode_serves_signed_requests_and_refuses_unsigned_ones(app, s
     finally:
         server.cancel()
         await asyncio.gather(server, return_exceptions=True)
+
+
+async def test_http_mode_answers_400_with_one_log_line_to_bodies_that_are_no_slack_request(
+    app, slack, slack_settings, caplog
+):
+    """Issue 13.13: unsigned non-UTF-8 bodies and signed malformed payloads answered 500 with a
+    traceback each (200 requests: 279 KB of log). Now 400, one line each; then a real command works."""
+    slack_settings.slack.mode = "http"
+    slack_settings.slack.port = free_port()
+    assert slack_settings.slack.host == "127.0.0.1"  # the default: loopback, behind a proxy
+    server = asyncio.create_task(serve(app, slack_settings))
+    url = f"http://127.0.0.1:{slack_settings.slack.port}/slack/events"
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    malformed = [b"payload=%7Bnot-json", b"payload=%5B1%2C2%5D", b"payload=%22texto%22"]
+    statuses = []
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(200):  # until the server listens
+                try:
+                    async with session.post(url, data=b"\xff\xfe\x00x", headers=form) as r:
+                        statuses.append(r.status)
+                        break
+                except aiohttp.ClientConnectorError:
+                    await asyncio.sleep(0.01)
+            caplog.clear()
+            with caplog.at_level(logging.INFO):
+                for i in range(100):
+                    async with session.post(url, data=bytes([0xFF, i % 256]) * 20, headers=form) as r:
+                        statuses.append(r.status)
+                    body = malformed[i % len(malformed)]
+                    async with session.post(url, data=body, headers=form | signed_headers(body)) as r:
+                        statuses.append(r.status)
+            body = command_body("/echo", "sigue", response_url=slack.response_url())
+            async with session.post(url, data=body, headers=signed_headers(body)) as r:
+                assert r.status == 200
+        [post] = await slack.wait_for(lambda: slack.calls_to("chat.postMessage"))
+        assert texts(post.payload["blocks"]) == ["sigue"]
+    finally:
+        server.cancel()
+        await asyncio.gather(server, return_exceptions=True)
+    assert statuses == [400] * 201
+    refused = [r for r in caplog.records if "status=400" in r.getMessage()]
+    assert len(refused) == 200
+    assert not any(r.exc_info for r in caplog.records)  # no traceback at all
+    assert sum(len(r.getMessage()) for r in caplog.records) < 200 * 120
 
 
 async def test_socket_mode_acknowledges_envelopes_and_answers(app, slack, slack_settings):

@@ -101,11 +101,13 @@ async def serve(app: AsyncApp, settings: Settings) -> None:
     if settings.slack.mode == "http":
         if not _secret(settings.secrets.slack_signing_secret):
             raise SettingsError("Slack HTTP mode needs SLACK_SIGNING_SECRET to verify requests")
-        runner = web.AppRunner(app.web_app(path=EVENTS_PATH, port=settings.slack.port))
+        web_app = app.web_app(path=EVENTS_PATH, port=settings.slack.port)
+        web_app.middlewares.insert(0, refuse_malformed)
+        runner = web.AppRunner(web_app)
         await runner.setup()
         try:
-            await web.TCPSite(runner, port=settings.slack.port).start()
-            log.info("Slack HTTP mode on port %d, path %s", settings.slack.port, EVENTS_PATH)
+            await web.TCPSite(runner, host=settings.slack.host, port=settings.slack.port).start()
+            log.info("Slack HTTP mode on %s port %d, path %s", settings.slack.host, settings.slack.port, EVENTS_PATH)
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()
@@ -120,6 +122,26 @@ async def serve(app: AsyncApp, settings: Settings) -> None:
         await handler.start_async()
     finally:
         await handler.close_async()
+
+
+@web.middleware
+async def refuse_malformed(request: web.Request, handler):
+    """400 and one log line for what is no Slack request: a body that is not UTF-8 (Bolt would
+    raise decoding it, before checking the signature) or a signed payload Bolt cannot parse.
+    Without this each answered 500 with a traceback in the log (200 requests: 279 KB)."""
+    body = await request.read()  # aiohttp keeps it for Bolt's own read
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        log.warning("slack http: refused a body that is not UTF-8 (%d bytes) status=400", len(body))
+        return web.Response(status=400, text="bad request")
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # json, form or payload shape
+        log.warning("slack http: refused a malformed payload (%s, %d bytes) status=400", type(exc).__name__, len(body))
+        return web.Response(status=400, text="bad request")
 
 
 def honour_retry_after(client: AsyncWebClient) -> None:
