@@ -8,8 +8,10 @@ import pytest
 
 import bot.help.command as help_command
 import bot.next.command as next_command
+from bot.actions import first_match
 from bot.app import Aula
 from bot.i18n import percent
+from bot.next.command import STEP_ACTIONS
 from bot.next.logic import Candidate, Distribution, encoding_for, shown, token_bytes, token_id
 from bot.replies import Columns, Image, Reply, Table, plain_text
 from bot.settings import load_settings
@@ -177,8 +179,8 @@ def step_ids(reply: Reply) -> dict[str, str]:
     """Button kind ("greedy", "sample", "pick1".."pick5", "fork", "retry") -> its id."""
     out = {}
     for button in reply.buttons:
-        parts = button.id.split(":")
-        out[parts[1] + (parts[4] if parts[1] == "pick" else "")] = button.id
+        action, values = first_match(tuple(STEP_ACTIONS), button.id)
+        out[STEP_ACTIONS[action] + str(values.get("rank", ""))] = button.id
     return out
 
 
