@@ -19,8 +19,9 @@ import os
 import sys
 import time
 
-from bot.compare.command import EXAMPLES, error_message, stats_line
+from bot.compare.command import EXAMPLES
 from bot.compare.store import CompareRepository, OutputRecord
+from bot.compare.view import error_message, stats_line
 from bot.i18n import seconds as seconds_text
 from bot.i18n import t
 from bot.llm.client import Completion, LlmClient, Profile, Sampling, UnknownProfile, resolve_profile

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 from bot import actions
 from bot.actions import first_match
 from bot.command import Command, CommandSpec, Option
-from bot.compare.command import error_message, used_today
+from bot.compare.command import used_today
+from bot.compare.view import error_message
 from bot.errors import UserError
 from bot.i18n import t
 from bot.llm.client import (
