@@ -32,7 +32,20 @@ def configured_platforms(settings: Settings) -> list[str]:
     return platforms
 
 
+def credential_problems(settings: Settings) -> list:
+    """What `aula doctor` finds wrong with the platforms' tokens, offline: a missing half of
+    Slack's pair (SLACK_APP_TOKEN or SLACK_SIGNING_SECRET), a token of the wrong shape."""
+    from bot.doctor import Level, check_discord, check_slack
+
+    return [f for f in (*check_discord(settings), *check_slack(settings)) if f.level is Level.PROBLEM]
+
+
 def run_platforms(settings: Settings, lang: str) -> int:
+    problems = credential_problems(settings)
+    if problems:
+        lines = [t(lang, "cli.credential_problems")] + [f"  ✗ {t(lang, f.key, **f.values)}" for f in problems]
+        print("\n".join(lines), file=sys.stderr)
+        return 2
     platforms = configured_platforms(settings)
     if not platforms:
         print(t(lang, "cli.no_credentials"), file=sys.stderr)
@@ -85,13 +98,16 @@ async def _serve(settings: Settings, platforms: list[str]) -> int:
     if "discord" in platforms:
         from adapters.discord import create_bot
 
-        bot = create_bot(settings, aula=aula)
-        tasks.append(asyncio.create_task(_run_discord(bot, settings), name="discord"))
+        tasks.append(
+            asyncio.create_task(
+                supervise("discord", lambda: _run_discord(create_bot(settings, aula=aula), settings)), name="discord"
+            )
+        )
     if "slack" in platforms:
         from adapters.slack import create_app, serve
 
         app = create_app(settings, aula=aula)
-        tasks.append(asyncio.create_task(serve(app, settings), name="slack"))
+        tasks.append(asyncio.create_task(supervise("slack", lambda: serve(app, settings, check_token=True)), name="slack"))
     freeze_startup_objects()
 
     stop = asyncio.Event()
@@ -113,6 +129,57 @@ async def _serve(settings: Settings, platforms: list[str]) -> int:
     await aula.close()
     log.info("stopped")
     return code
+
+
+RETRY_FIRST_S = 5.0
+RETRY_MAX_S = 300.0
+STEADY_S = 600.0  # a platform that ran this long before failing starts its back-off afresh
+
+# What to fix, by what the platform answered (the exception's text), for the one log line.
+FIXES = (
+    (("invalid_auth", "not_authed", "token_revoked", "account_inactive"),
+     "Slack refused the token: copy SLACK_BOT_TOKEN (xoxb-) and SLACK_APP_TOKEN (xapp-) again from the app's settings"),
+    (("Improper token", "LoginFailure", "401 Unauthorized"),
+     "Discord refused DISCORD_TOKEN: reset it on the Bot page of the developer portal and set it again"),
+    (("PrivilegedIntentsRequired",),
+     "enable the Server Members intent on the Bot page of Discord's developer portal"),
+    (("Cannot connect", "Name or service not known", "Temporary failure in name resolution", "timed out"),
+     "the platform could not be reached: check this machine's network and proxy"),
+)  # fmt: skip
+
+
+def what_to_fix(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}"
+    for needles, fix in FIXES:
+        if any(needle in text for needle in needles):
+            return fix
+    return "see the error; `aula doctor --online` checks the tokens with the platform"
+
+
+async def supervise(name: str, start, sleep=asyncio.sleep, clock=time.monotonic) -> None:
+    """Run a platform; when it fails, log one line (what failed, what to fix, when the next
+    attempt is) and start it again after a back-off that doubles from RETRY_FIRST_S to
+    RETRY_MAX_S. Never returns by itself: only cancellation (SIGTERM) stops it."""
+    delay = RETRY_FIRST_S
+    attempt = 0
+    while True:
+        started = clock()
+        try:
+            await start()
+            raise RuntimeError(f"{name} stopped by itself")
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - one line, no traceback: it repeats while unfixed
+            attempt += 1
+            if clock() - started >= STEADY_S:
+                delay = RETRY_FIRST_S
+            log.error(
+                "platform %s failed (attempt %d): %s: %s; fix: %s; next attempt in %.0f s",
+                name, attempt, type(error).__name__, str(error).splitlines()[0][:300] if str(error) else "-",
+                what_to_fix(error), delay,
+            )  # fmt: skip
+        await sleep(delay)
+        delay = min(delay * 2, RETRY_MAX_S)
 
 
 def freeze_startup_objects() -> None:

@@ -65,3 +65,58 @@ def test_sigterm_stops_a_running_bot_cleanly(tmp_path):
     frozen = re.search(r"start-up objects frozen: (\d+)", err)
     assert frozen and int(frozen[1]) > 10_000, err
     assert "Traceback" not in err and "Unclosed" not in err
+
+
+def run_once(tmp_path, **secrets: str) -> subprocess.CompletedProcess:
+    env = {"PATH": os.environ.get("PATH", ""), "AULA_DATABASE": str(tmp_path / "aula.sqlite3"), **secrets}
+    return subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_a_missing_half_of_slacks_credentials_is_named(tmp_path):
+    """Issue 14.12: only SLACK_BOT_TOKEN set said "No hay credenciales de ninguna plataforma"."""
+    result = run_once(tmp_path, SLACK_BOT_TOKEN="xoxb-1-2-test", AULA_LOCALE="es")
+    assert result.returncode == 2
+    assert "No hay credenciales de ninguna plataforma" not in result.stderr
+    assert "SLACK_APP_TOKEN" in result.stderr and "SLACK_SIGNING_SECRET" in result.stderr
+
+
+def test_tokens_of_the_wrong_shape_are_refused_before_connecting(tmp_path):
+    result = run_once(tmp_path, DISCORD_TOKEN="not-a-token", SLACK_BOT_TOKEN="xoxp-user", SLACK_APP_TOKEN="xapp-1")
+    assert result.returncode == 2
+    assert "DISCORD_TOKEN no tiene forma de token de bot" in result.stderr
+    assert "SLACK_BOT_TOKEN empieza por «xoxp-»" in result.stderr
+    assert "not-a-token" not in result.stderr  # the token itself is never echoed
+
+
+async def test_a_failing_platform_backs_off_with_one_line_per_attempt_saying_what_to_fix(caplog):
+    import asyncio
+
+    from adapters.runner import RETRY_FIRST_S, RETRY_MAX_S, supervise
+
+    attempts = 0
+    waits: list[float] = []
+
+    async def start():
+        nonlocal attempts
+        attempts += 1
+        raise RuntimeError("The request to the Slack API failed.\nThe server responded with: invalid_auth")
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 9:
+            raise asyncio.CancelledError
+
+    with caplog.at_level("ERROR", logger="aula.run"):
+        try:
+            await supervise("slack", start, sleep=sleep, clock=lambda: 0.0)
+        except asyncio.CancelledError:
+            pass
+    assert attempts == 9
+    assert waits == [min(RETRY_FIRST_S * 2**i, RETRY_MAX_S) for i in range(9)]  # 5, 10, 20 ... 300
+    lines = [r for r in caplog.records if r.name == "aula.run"]
+    assert len(lines) == 9 and all(r.exc_info is None for r in lines)  # one line each, no traceback
+    message = lines[0].getMessage()
+    assert "attempt 1" in message and "SLACK_BOT_TOKEN" in message and "next attempt in 5 s" in message
+    assert "\n" not in message

@@ -94,10 +94,14 @@ def create_app(
     return app
 
 
-async def serve(app: AsyncApp, settings: Settings) -> None:
-    """Run until cancelled: Socket Mode (outbound WebSocket) or an HTTP endpoint at /slack/events."""
+async def serve(app: AsyncApp, settings: Settings, check_token: bool = False) -> None:
+    """Run until cancelled: Socket Mode (outbound WebSocket) or an HTTP endpoint at /slack/events.
+    With check_token, Socket Mode first calls auth.test: a refused token raises SlackApiError
+    (invalid_auth) here, rather than inside Socket Mode's own reconnect loop."""
     if not _secret(settings.secrets.slack_bot_token):
         raise SettingsError("Slack needs SLACK_BOT_TOKEN (the xoxb- bot token)")
+    if check_token and settings.slack.mode != "http":
+        await app.client.auth_test()
     if settings.slack.mode == "http":
         if not _secret(settings.secrets.slack_signing_secret):
             raise SettingsError("Slack HTTP mode needs SLACK_SIGNING_SECRET to verify requests")
