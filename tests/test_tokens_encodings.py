@@ -130,7 +130,10 @@ def test_a_truncated_vocabulary_file_is_refused(monkeypatch, tmp_path):
 
 
 # Any text, including emoji, combining marks and astral characters (no lone surrogates).
-any_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=120)
+# Unassigned code points (Cn) are left out: each regex engine classifies them by its own
+# Unicode version (tiktoken's Rust tables and the reference's differ on U+18D09, for one),
+# so the two split such text differently and neither is wrong.
+any_text = st.text(st.characters(exclude_categories=("Cs", "Cn")), max_size=120)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
