@@ -12,6 +12,7 @@ import pytest
 from bot.app import Aula
 from bot.i18n import t
 from bot.quiz.banks import MAX_TIME, MIN_TIME
+from bot.quiz.display import competition_ranks
 from bot.quiz.engine import speed_points
 from bot.replies import Attachment, Image, Table, plain_text
 from bot.requests import Request
@@ -604,3 +605,53 @@ async def test_english_speakers_get_english(app, messenger):
     assert "Question 1 of 3" in messenger.texts()[0] and "One?" in messenger.texts()[0]
     reply = await one_reply(app, click("s1", "quiz:answer:1:0:A", locale="en"))
     assert "Answer recorded: A · uno" in plain_text(reply)
+
+
+RANKINGS = [
+    # points best first -> standard competition ranking ("1224")
+    ([1000, 1000, 0], [1, 1, 3]),
+    ([900, 900, 900], [1, 1, 1]),
+    ([3000, 2000, 2000, 2000, 1000], [1, 2, 2, 2, 5]),
+    ([1000, 999], [1, 2]),  # speed points are whole numbers: 999 is not a tie with 1000
+    ([0, 0], [1, 1]),
+    ([], []),
+]
+
+
+@pytest.mark.parametrize(("points", "places"), RANKINGS)
+def test_equal_points_share_a_place(points, places):
+    standings = [(f"u{i}", f"n{i}", p, 0, 1) for i, p in enumerate(points)]
+    assert competition_ranks(standings) == places
+
+
+async def test_a_tie_shares_the_place_on_the_podium_in_my_rank_and_in_the_csv(db_path, clock, messenger):
+    """Without the speed bonus ana and beto both score 1000 and caro 0: they share first place
+    (1, 1, 3), not "🥇 ana 🥈 beto" and "puesto 2 de 3" for beto."""
+    aula = await started_aula(quiz_settings(db_path, speed_bonus=False), clock, messenger)
+    try:
+        await import_test_bank(aula)
+        await start(aula)
+        await one_reply(aula, click("ana", "quiz:answer:1:0:A"))
+        clock.advance(5)
+        await one_reply(aula, click("beto", "quiz:answer:1:0:A"))
+        await one_reply(aula, click("caro", "quiz:answer:1:0:B"))
+        await one_reply(aula, quiz_command("stop"))
+        await engine(aula).tick()
+        final = next(reply for _, _, reply in reversed(messenger.sent) if "🥇" in plain_text(reply))
+        text = plain_text(final)
+        assert "🥇 Nombre ana — 1000   🥇 Nombre beto — 1000   🥉 Nombre caro — 0" in text
+        [board] = [p for p in final.parts if isinstance(p, Table)]
+        assert [row[:2] for row in board.rows] == [("1", "Nombre ana"), ("1", "Nombre beto"), ("3", "Nombre caro")]
+        button = final.buttons[0]
+        beto = await one_reply(aula, click("beto", button.id))
+        assert "Vas en el puesto 1 de 3, con 1000 puntos" in plain_text(beto)
+        caro = await one_reply(aula, click("caro", button.id))
+        assert "Vas en el puesto 3 de 3" in plain_text(caro)
+        export = await one_reply(aula, quiz_command("export"))
+        students = next(p for p in export.parts if isinstance(p, Attachment))
+        rows = list(csv.DictReader(io.StringIO(students.data.decode("utf-8-sig"))))
+        assert [(r["rank"], r["user_id"]) for r in rows] == [("1", "ana"), ("1", "beto"), ("3", "caro")]
+        results = await one_reply(aula, quiz_command("results"))
+        assert "1 | Nombre beto | 1000" in plain_text(results) and "3 | Nombre caro | 0" in plain_text(results)
+    finally:
+        await aula.close()

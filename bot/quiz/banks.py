@@ -17,6 +17,13 @@ language, so an instructor can fix a typo without reading Python.
         explanation: {es: …, en: …}    # optional, shown when the question closes
 
 Text fields take a plain string or a mapping with `es` and/or `en`.
+
+Scoring and places: a right answer earns `points` (1000 by default); with
+`quiz.speed_bonus` it earns round((1 − (t/T)/2) × points), a whole number, so totals are
+whole numbers too. Players with the same total share a place (standard competition
+ranking: 1, 1, 3), on the leaderboard, in "Mi puesto" and in the export; among them the
+list shows first who got more answers right, then who joined first. Two players one point
+apart do not tie: the points shown are the points compared.
 """
 
 from __future__ import annotations

@@ -35,6 +35,22 @@ NICKNAMES = (
 Standing = tuple[str, str, int, int, int]  # user_id, display name, points, correct, answered
 
 
+def competition_ranks(standings: Sequence[Standing]) -> list[int]:
+    """Standard competition ranking ("1224"): equal points share a place and the next place
+    skips as many as shared it (1, 1, 3). Points are whole numbers (each answer's speed points
+    are rounded before they are added), so a tie is what players see: the same total."""
+    ranks: list[int] = []
+    for index, standing in enumerate(standings):
+        tied = index and standing[2] == standings[index - 1][2]
+        ranks.append(ranks[-1] if tied else index + 1)
+    return ranks
+
+
+def ranked(standings: Sequence[Standing]) -> list[tuple[int, Standing]]:
+    """[(place, standing)], best first (the store's order: points, then right answers, then who joined first)."""
+    return list(zip(competition_ranks(standings), standings, strict=True))
+
+
 def answer_id(session_id: int, position: int, letter: str) -> str:
     return actions.QUIZ_ANSWER.id(session=session_id, question=position, letter=letter)
 
@@ -161,7 +177,8 @@ def leaderboard_table(
 ) -> Table:
     rows = tuple(
         (number(lang, rank), names.get(user_id, name), number(lang, points))
-        for rank, (user_id, name, points, _correct, _answered) in enumerate(standings[:size], start=1)
+        for rank, (user_id, name, points, _correct, _answered) in ranked(standings)
+        if rank <= size  # a tie at the cut stays whole
     )
     return Table((t(lang, "quiz.col_rank"), t(lang, "quiz.col_player"), t(lang, "quiz.col_points")), rows)
 
@@ -196,7 +213,9 @@ def final_reply(
     parts: list = [Heading(t(lang, "quiz.final_heading", title=localized(session.title, lang)))]
     if standings:
         podium = [
-            f"{medal} {names.get(s[0], s[1])} — {s[2]}" for medal, s in zip("🥇🥈🥉", standings, strict=False)
+            f"{'🥇🥈🥉'[rank - 1]} {names.get(s[0], s[1])} — {number(lang, s[2])}"
+            for rank, s in ranked(standings)
+            if rank <= 3
         ]
         parts.append(Paragraph.of(Span("   ".join(podium), bold=True)))
         parts.append(leaderboard_table(session, standings, names, size, lang))
@@ -241,7 +260,7 @@ def confirmation_reply(
 def rank_reply(
     lang: str, session: QuizSession, standings: Sequence[Standing], names: dict[str, str], user_id: str
 ) -> Reply:
-    for rank, (uid, _name, points, correct, answered) in enumerate(standings, start=1):
+    for rank, (uid, _name, points, correct, answered) in ranked(standings):
         if uid == user_id:
             text = t(
                 lang,
@@ -285,7 +304,7 @@ def instructor_results(
             )
         )
     player_rows = []
-    for rank, (user_id, name, points, correct, answered) in enumerate(standings, start=1):
+    for rank, (user_id, name, points, correct, answered) in ranked(standings):
         shown = f"{name} ({names[user_id]})" if session.anonymous else name
         player_rows.append(
             (number(lang, rank), shown, number(lang, points), number(lang, correct), number(lang, answered))

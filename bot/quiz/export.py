@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.exports import Sheet
 from bot.quiz.banks import LETTERS, localized
-from bot.quiz.display import nickname
+from bot.quiz.display import nickname, ranked
 from bot.quiz.store import QuizRepository, QuizSession
 
 STUDENT_COLUMNS = ("rank", "name", "user_id", "nickname", "points", "correct", "answered")
@@ -23,7 +23,7 @@ async def export_sheets(repo: QuizRepository, session: QuizSession, lang: str) -
     choice_of = {(p, a.user_id): a for p, given in answers.items() for a in given}
     played = [s.position for s in states]
     student_rows: list[list[object]] = []
-    for rank, (user_id, name, points, correct, answered) in enumerate(standings, start=1):
+    for rank, (user_id, name, points, correct, answered) in ranked(standings):
         nick = nickname(session.id, order[user_id]) if session.anonymous and user_id in order else ""
         picks = [LETTERS[choice_of[(p, user_id)].choice] if (p, user_id) in choice_of else "" for p in played]
         student_rows.append([rank, name, user_id, nick, points, correct, answered, *picks])
