@@ -590,7 +590,7 @@ async def test_export_csv_per_student_and_per_question(app, clock):
     rows = list(csv.reader(io.StringIO(students.data.decode("utf-8-sig"))))
     assert rows[0] == ["rank", "name", "user_id", "nickname", "points", "correct", "answered", "q1", "q2"]
     assert rows[1] == ["1", "Nombre =evil", "'=evil", "", "1000", "1", "1", "A", ""]
-    assert rows[2][:2] == ["2", "Nombre s2"] and rows[2][5:] == ["1", "2", "C", "B"]
+    assert rows[2][:2] == ["1", "Nombre s2"] and rows[2][5:] == ["1", "2", "C", "B"]  # 1000 each: a shared first place
     qrows = list(csv.reader(io.StringIO(questions.data.decode("utf-8-sig"))))
     assert qrows[0][:5] == ["number", "id", "question", "correct_answer", "answered"]
     assert qrows[1] == ["1", "q1", "¿Uno?", "A", "2", "1", "0", "1", "0", "50.0", "5.0"]
