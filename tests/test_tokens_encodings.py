@@ -300,3 +300,21 @@ def test_loading_stays_lazy_only_what_is_asked_for_is_loaded():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["['o200k_base']", "False", "False"]
+
+
+def test_start_up_loads_only_the_default_encodings_not_the_new_families():
+    import subprocess
+    import sys
+
+    code = (
+        "import asyncio, sys\n"
+        "from types import SimpleNamespace\n"
+        "from bot.settings import load_settings\n"
+        "from bot.tokens import encodings\n"
+        "import bot.tokens.command as tokens, bot.roles.command as roles\n"
+        "app = SimpleNamespace(settings=load_settings(environ={}, dotenv_path=None))\n"
+        "asyncio.run(tokens.on_startup(app)); asyncio.run(roles.on_startup(app))\n"
+        "print(sorted(encodings._cache), 'mistral_common' in sys.modules, 'openai_harmony' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["['cl100k_base',", "'llama-3.1',", "'o200k_base']", "False", "False"]
