@@ -149,6 +149,8 @@ class Aula:
             )
         if (command.spec.instructor_only or spec.instructor_only) and not request.user.is_instructor:
             raise UserError("error.instructor_only")
+        if not request.place.workspace_id and not (command.spec.in_direct_messages and spec.in_direct_messages):
+            raise UserError("error.not_in_dm", command=request.command)
         if not typed_text_is_unicode(request):
             raise UserError("input.not_unicode")
         try:

@@ -42,6 +42,9 @@ class CommandSpec:
     options: tuple[Option, ...] = ()
     subcommands: tuple[CommandSpec, ...] = ()
     instructor_only: bool = False  # for a subcommand: only that subcommand
+    # False: refused outside a class (a Discord DM has no guild): what it spends (the provider's
+    # calls, the class's daily budget) is counted per class, and a DM would escape those limits.
+    in_direct_messages: bool = True
 
     def subcommand(self, name: str) -> CommandSpec | None:
         return next((s for s in self.subcommands if s.name == name), None)

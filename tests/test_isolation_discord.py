@@ -166,3 +166,16 @@ async def test_an_alias_bomb_import_is_refused_and_the_class_goes_on(simcord_env
     await a_teacher.slash(a_channel, "quiz start", banco="seccion-2")
     answered = await a_student.click(a_channel.last_message, custom_id="quiz:answer:1:0:B")
     assert "Answer recorded: B" in answered.response.content
+
+
+async def test_a_dm_does_not_escape_the_class_limits(simcord_env, classes):
+    """Issue 13.2: a DM was a "class" of its own, with its own /compare budget. Commands that
+    spend a class's budget are refused in a DM; the others (here /tokens) work there."""
+    dm_user = simcord_env.create_user("solo")
+    refused = await dm_user.slash("compare", prompt="Hola")
+    assert refused.ephemeral and "/compare doesn't work in direct messages" in refused.response.content
+    refused = await dm_user.slash("next", texto="Hola")
+    assert "/next doesn't work in direct messages" in refused.response.content
+    tokens = await dm_user.slash("tokens", texto="Hola mundo")
+    assert "direct messages" not in (tokens.response.content or "")
+    assert await simcord_env.bot.aula.db.fetchall("SELECT * FROM compare_runs") == []

@@ -66,6 +66,7 @@ EXAMPLES: dict[str, tuple[str, str]] = {
 
 SPEC = CommandSpec(
     name="compare",
+    in_direct_messages=False,  # spends the class's budget: only where a class is
     description="compare.description",
     options=(
         Option("prompt", "compare.option.prompt", name_en="prompt"),

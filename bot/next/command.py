@@ -50,6 +50,7 @@ END_TOKENS = ("<|eot_id|>", "<|end_of_text|>", "<|eom_id|>", "</s>")
 
 SPEC = CommandSpec(
     name="next",
+    in_direct_messages=False,  # spends the class's budget: only where a class is
     description="next.description",
     options=(
         Option("texto", "next.option.text", name_en="text", max_length=4000),

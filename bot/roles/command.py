@@ -545,6 +545,8 @@ async def live_run(request: Request, app: Aula, messages: list[Message]) -> Asyn
     if not live_available(app.settings):
         yield Reply.private(Paragraph.of(t(lang, "roles.live.unavailable")))
         return
+    if not request.place.workspace_id:  # a DM has no class, so no daily budget to count against
+        raise UserError("error.not_in_dm", command="roles")
     state = app.services.llm_traffic
     other_title = f"{t(lang, 'roles.variants.other_system')}: «{t(lang, 'roles.other_system')}»"
     conversations = [(t(lang, "roles.live.yours"), messages), (other_title, other_system(lang, messages))]
