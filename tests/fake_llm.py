@@ -47,6 +47,7 @@ class Fault:
     endless: bool = False  # ignore max_tokens and stream text chunks as fast as it can, forever
     trickle_s: float | None = None  # send one byte of a line that never ends, every this many seconds
     huge_line_bytes: int | None = None  # one `data:` line of this many bytes, in 64 KiB writes, no newline
+    hang_s: float | None = None  # accept the request, then send nothing at all (no headers) this long
     path: str | None = None  # only for requests to this path ("/v1/completions")
 
 
@@ -224,6 +225,8 @@ class FakeLlmServer:
     async def _answer(self, request: web.Request, body: dict, text: str, chat: bool) -> web.StreamResponse:
         self.calls.append((request.path, body))
         fault = self._next_fault(request.path) or Fault()
+        if fault.hang_s is not None:  # a provider that takes the connection and never answers
+            await asyncio.sleep(fault.hang_s)
         if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response({"error": {"message": "Invalid API key", "code": 401}}, status=401)
         if fault.status:

@@ -576,3 +576,24 @@ async def test_a_database_failure_on_saving_still_shows_the_answers(make_aula, m
     final = (await replies_of(app, compare_request(prompt="Hola", ciego=True)))[-1]
     assert not final.error and final.buttons == ()  # nothing stored, so nothing to vote on
     assert "¡Claro! Sobre «Hola»" in plain_text(final) and "Tiempo total" in plain_text(final)
+
+
+async def test_a_hung_provider_is_bounded_by_one_deadline_and_the_real_wait_is_reported(make_aula, server):
+    """Issue 14.7: a server that takes the connection and never answers kept a student 246 s
+    (four 60-second attempts), then said "no respondió a tiempo (60 s)"."""
+    app = await make_aula(AULA__LLM__IDLE_TIMEOUT_S="0.4", AULA__LLM__TOTAL_TIMEOUT_S="1.5",
+                          AULA__LLM__MAX_RETRIES="10")  # fmt: skip
+    app.services.llm = LlmClient(app.settings.llm, resolve_profile(app.settings), sleep=lambda s: asyncio.sleep(0))
+    server.faults.extend(Fault(hang_s=3, path="/v1/completions") for _ in range(12))
+    started = time.perf_counter()
+    final = (await replies_of(app, compare_request(prompt="Hola")))[-1]
+    waited = time.perf_counter() - started
+    assert waited < 1.5 + 1.0  # the whole comparison, retries included, ends at its deadline (generous)
+    base = panels(final)[f"Base · {BASE_MODEL}"]
+    attempts = server.upstream_calls("/v1/completions")
+    assert 2 <= attempts < 10  # it retried, but the deadline, not the retry count, ended it
+    shown = re.search(r"lo intenté (\d+) veces y esperé ([\d.]+) s en total", base)
+    assert shown, base
+    assert int(shown[1]) == attempts and 0.4 * attempts - 0.05 <= float(shown[2]) <= waited  # the real wait
+    assert "nunca más de 1.5 s por comparación" in base
+    assert panels(final)[f"Instruido · {INSTRUCT_MODEL}"].startswith("¡Claro!")  # the other side answered

@@ -185,6 +185,9 @@ def error_message(error: BaseException | None, lang: str, profile: Profile | Non
             return t(lang, "compare.upstream_error", status=status)
         case ConnectionFailed(base_url=base_url):
             return t(lang, "compare.unreachable", base_url=base_url)  # public_address already
+        case LlmTimeout(seconds=seconds, elapsed_s=elapsed, attempts=attempts, deadline_s=deadline) if elapsed:
+            return t(lang, "compare.timeout_waited", seconds=f"{seconds:g}", elapsed=f"{elapsed:.1f}",
+                     attempts=attempts, deadline=f"{deadline:g}")  # fmt: skip
         case LlmTimeout(seconds=seconds):
             return t(lang, "compare.timeout", seconds=seconds)
         case MalformedResponse():

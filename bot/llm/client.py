@@ -153,7 +153,16 @@ class LlmTimeout(LlmError):
     def __init__(self, kind: str, seconds: float) -> None:
         super().__init__(f"{kind} timeout after {seconds:g} s")
         self.kind = kind  # "connect", "idle", "total"
-        self.seconds = seconds
+        self.seconds = seconds  # the limit that ran out (the last attempt's)
+        # Set by the client when it gives up: what the person waited, retries included, and
+        # the deadline (settings.llm.total_timeout_s) that bounds the whole call.
+        self.elapsed_s: float | None = None
+        self.attempts = 1
+        self.deadline_s: float | None = None
+
+    def waited(self, elapsed_s: float, attempts: int, deadline_s: float) -> LlmTimeout:
+        self.elapsed_s, self.attempts, self.deadline_s = elapsed_s, attempts, deadline_s
+        return self
 
 
 class MalformedResponse(LlmError):
@@ -410,7 +419,9 @@ class LlmClient:
         while True:
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
-                raise LlmTimeout("total", self.settings.total_timeout_s)
+                raise LlmTimeout("total", self.settings.total_timeout_s).waited(
+                    time.perf_counter() - started, attempt, self.settings.total_timeout_s
+                )
             stream = _Stream(model, started, counted_prompt_tokens, params.max_tokens)
             try:
                 request = self.http.build_request(
@@ -443,6 +454,8 @@ class LlmClient:
                     failure, retry_after, cause = early.error, None, early.error
                 finally:
                     await response.aclose()
+            if isinstance(failure, LlmTimeout):
+                failure.waited(time.perf_counter() - started, attempt + 1, self.settings.total_timeout_s)
             if not _retryable(failure) or attempt >= self.settings.max_retries:
                 raise failure from (cause if cause is not failure else None)
             delay = self._backoff(attempt, retry_after)
@@ -464,7 +477,9 @@ class LlmClient:
         while True:
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
-                raise LlmTimeout("total", self.settings.total_timeout_s)
+                raise LlmTimeout("total", self.settings.total_timeout_s).waited(
+                    time.perf_counter() - started, attempt, self.settings.total_timeout_s
+                )
             retry_after: float | None = None
             try:
                 response = await self.http.post(
@@ -492,6 +507,8 @@ class LlmClient:
                     return data, time.perf_counter() - started
                 failure = _status_error(response, profile, model, attempt + 1)
                 retry_after = _retry_after(response)
+            if isinstance(failure, LlmTimeout):
+                failure.waited(time.perf_counter() - started, attempt + 1, self.settings.total_timeout_s)
             if not _retryable(failure) or attempt >= self.settings.max_retries:
                 raise failure
             delay = self._backoff(attempt, retry_after)
