@@ -153,7 +153,7 @@ async def test_emptying_a_saved_answer_is_refused_and_it_stays(app):
     ana = person("ana")
     await ask(app, submit(ana, "quiz:hw-submit:1:0", p0="guardada"))
     refused = await ask(app, submit(ana, "quiz:hw-revise:1:0", p0="  "))
-    assert refused.error and "sigue igual" in plain_text(refused)
+    assert refused.error and t("es", "homework.empty_revision", number=1) in plain_text(refused)
     assert [text for _, _, _, text, _ in await stored(app)] == ["guardada"]
 
 
@@ -224,7 +224,7 @@ async def test_a_user_outside_the_class_is_refused(app):
     await assign(app)
     other_class = Place("console", "otra-clase", "aula")
     refused = await ask(app, submit(person("intruso"), "quiz:hw-submit:1:0", place=other_class, p0="hola"))
-    assert refused.error and "otra clase" in plain_text(refused)
+    assert refused.error and t("es", "homework.outside_class") in plain_text(refused)
     other_platform = Place("slack", "local", "aula")
     assert (await ask(app, submit(person("x"), "quiz:hw-submit:1:0", place=other_platform, p0="hola"))).error
     dm = Place("console", "", "dm")
@@ -252,7 +252,7 @@ async def test_reminders_go_to_students_who_have_not_answered_and_they_can_opt_o
     mute = [b.id for b in reminded["beto"].buttons if "mute" in b.id][0]
     dm = Place("console", "", "dm-beto")  # the click comes from the DM: beto is on the roster
     muted = await ask(app, Request("quiz", person("beto"), dm, action=mute))
-    assert "no te mandaré más" in plain_text(muted)
+    assert t("es", "homework.reminders_off") in plain_text(muted)
     await assign(app, vence="en 5 días")
     clock.advance(4 * DAY + 60)
     await app.services.homework.tick()
@@ -331,7 +331,7 @@ async def test_a_bank_without_open_questions_cannot_be_assigned(app):
     bank = b"questions:\n  - {question: 'A?', options: [a, b], answer: A}\n"
     await ask(app, Request("quiz", TEACHER, PLACE, subcommand="import", attachments=(("vivo.yaml", bank),)))
     refused = await ask(app, quiz("assign", banco="vivo"))
-    assert refused.error and "no tiene preguntas abiertas" in plain_text(refused)
+    assert refused.error and t("es", "homework.no_open_questions", bank="vivo") in plain_text(refused)
 
 
 async def test_a_restart_between_submission_and_deadline_loses_nothing_and_still_publishes(

@@ -88,7 +88,7 @@ async def test_privacy_lists_every_area_and_deletes_only_the_askers_data(app, cl
     cancelled = await ask(app, click(ANA, "privacy:cancel"))
     assert plain_text(cancelled) == t("es", "privacy.cancelled")
     deleted = await ask(app, click(ANA, "privacy:confirm"))
-    assert "borré todo" in plain_text(deleted)
+    assert t("es", "privacy.deleted") in plain_text(deleted)
 
     after = await counts(app, "ana")
     assert all(value == 0 for name, area in after.items() for key, value in area.items() if key != "commands")
