@@ -274,3 +274,53 @@ def test_every_bank_shipped_in_config_quizzes_is_valid_and_bilingual(path):
 def test_shipped_bank_names_are_unique():
     names = [bank_name(p.name) for p in SHIPPED]
     assert len(names) == len(set(names))
+
+
+# Every implicit type of YAML 1.1 (https://yaml.org/type/): what PyYAML's SafeLoader would
+# make of the scalar, which a bank must keep as the text the author typed.
+YAML_11_IMPLICIT = [
+    "3.10",  # float 3.1: "A) 3.1" for Python 3.10
+    "3.9", "1e3", "-1.5", ".5", "+12.5", ".inf", "-.Inf", ".NaN",  # floats
+    "010", "0o17", "0x1F", "0b101", "1_000", "+12", "-0", "12",  # ints: octal, hex, binary, separators
+    "1:30", "190:20:30",  # sexagesimal ints (90, 685230)
+    "yes", "no", "Yes", "NO", "on", "Off", "y", "n", "true", "False",  # booleans
+    "~", "null", "Null", "NULL",  # null
+    "2026-03-29", "2001-12-14t21:59:43.10-05:00", "2001-12-14 21:59:43.10 -5",  # timestamps
+    "=", "<<",  # value and merge keys
+]
+
+
+@pytest.mark.parametrize("typed", YAML_11_IMPLICIT)
+def test_every_text_field_keeps_what_the_author_typed(typed):
+    text = (
+        f"title: {typed}\n"
+        "questions:\n"
+        f"  - id: {typed}\n"
+        f"    question: {typed}\n"
+        f"    options: [{typed}, otra, {{es: {typed}x, en: {typed}y}}]\n"
+        "    answer: A\n"
+        f"    explanation: {typed}\n"
+    )
+    bank = parse_bank(text, "tipos.yaml")
+    [question] = bank.questions
+    assert bank.title == {"es": typed}
+    assert question.id == typed and question.text == {"es": typed} and question.explanation == {"es": typed}
+    assert question.options == ({"es": typed}, {"es": "otra"}, {"es": typed + "x", "en": typed + "y"})
+
+
+def test_python_versions_are_shown_as_typed_to_the_class():
+    bank = parse_bank("questions:\n  - question: ¿Cuál?\n    options: [3.10, 3.9, 3.11, 3.12]\n    answer: A\n", "py.yaml")
+    assert [o["es"] for o in bank.questions[0].options] == ["3.10", "3.9", "3.11", "3.12"]
+
+
+@pytest.mark.parametrize(("time", "points"), [("30", "1000"), ("010", "0"), ("3600", "500")])
+def test_numbers_a_bank_needs_are_read_from_their_text(time, points):
+    bank = parse_bank(f"time: {time}\npoints: {points}\nquestions:\n  - question: q\n    options: [a, b]\n    answer: 2\n", "n.yaml")
+    assert (bank.time, bank.points, bank.questions[0].correct) == (int(time), int(points), (1,))
+
+
+@pytest.mark.parametrize("time", ["30.5", "1:30", "0x1F", "yes"])
+def test_a_time_that_is_not_a_whole_number_is_refused(time):
+    with pytest.raises(BankError) as caught:
+        parse_bank(f"time: {time}\nquestions:\n  - question: q\n    options: [a, b]\n    answer: A\n", "n.yaml")
+    assert caught.value.problems[0].field == "time"

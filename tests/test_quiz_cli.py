@@ -37,7 +37,7 @@ def test_validate_reports_each_problem_and_exits_1(tmp_path, capsys):
     (tmp_path / "good.yaml").write_text(GOOD)
     (tmp_path / "bad.yaml").write_text(GOOD.replace("answer: A", "answer: Q"))
     assert main(["quiz", "validate", "good.yaml"]) == 0
-    assert "good.yaml: válido, banco «good»: 1 preguntas" in capsys.readouterr().out
+    assert "good.yaml: válido, banco «good»: 1 pregunta de opción múltiple, 0 abiertas." in capsys.readouterr().out
     assert main(["quiz", "validate", "good.yaml", "bad.yaml"]) == 1
     err = capsys.readouterr().err
     assert "bad.yaml: 1 error\n" in err and "bad.yaml, pregunta 1, campo «answer»" in err
@@ -49,8 +49,8 @@ def test_import_then_list_shows_the_bank(tmp_path, capsys):
     assert "Banco «mi-quiz» importado" in capsys.readouterr().out
     assert main(["quiz", "list"]) == 0
     out = capsys.readouterr().out
-    assert "mi-quiz: 1 de opción múltiple, 0 abiertas (import:console:local:Mi Quiz.yaml)" in out
-    assert "seccion-2: 17 de opción múltiple, 4 abiertas" in out
+    assert "mi-quiz: 1 pregunta de opción múltiple, 0 abiertas (import:console:local:Mi Quiz.yaml)" in out
+    assert "seccion-2: 17 preguntas de opción múltiple, 4 abiertas" in out
 
 
 def test_an_invalid_file_is_not_imported(tmp_path, capsys):
@@ -127,3 +127,24 @@ def test_validate_refuses_an_alias_bomb_within_a_memory_cap(tmp_path):
     assert done.returncode == 1, done.stderr[-2000:]
     assert "bomba.yaml, línea 1: usa anclas o alias de YAML" in done.stderr
     assert "lol" not in done.stderr and "MemoryError" not in done.stderr
+
+
+DUPLICATES = [
+    # (what the bank holds, the field named, the words of the problem)
+    ("    options: [París, Roma, ' parís ']\n    answer: A\n", "options[C]", "la opción «parís» repite la opción A"),
+    ("    options: [Sí, No, NO]\n    answer: A\n", "options[C]", "la opción «NO» repite la opción B"),
+    ("    options: [{es: uno, en: one}, {es: dos, en: One}]\n    answer: A\n", "options[B]", "repite la opción A"),
+    ("    options: [a, b, c]\n    answer: [A, A]\n", "answer", "la respuesta «A» está repetida"),
+    ("    options: [a, b, c]\n    answer: A, B, b\n", "answer", "la respuesta «b» está repetida"),
+]
+
+
+@pytest.mark.parametrize(("body", "field", "words"), DUPLICATES)
+def test_validate_refuses_duplicates_naming_file_question_and_field(tmp_path, capsys, body, field, words):
+    """Two options a student cannot tell apart (trimmed, any case, in either language), or an
+    answer listed twice, are errors, not a bank that validates."""
+    (tmp_path / "dup.yaml").write_text("questions:\n  - question: uno\n    options: [x, y]\n    answer: A\n"
+                                       "  - question: ¿Capital?\n" + body)
+    assert main(["quiz", "validate", "dup.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert f"dup.yaml, pregunta 2, campo «{field}»" in err and words in err

@@ -96,8 +96,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 "quiz.cli.valid",
                 file=file,
                 bank=bank.name,
-                choice=len(bank.choice_questions),
-                open=len(bank.open_questions),
+                choice=t(lang, "quiz.n.choice", count=len(bank.choice_questions)),
+                open=t(lang, "quiz.n.open", count=len(bank.open_questions)),
             )
         )
     return 1 if failed else 0
@@ -166,8 +166,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                 lang,
                 "quiz.cli.bank_line",
                 bank=entry.name,
-                choice=len(entry.bank.choice_questions),
-                open=len(entry.bank.open_questions),
+                choice=t(lang, "quiz.n.choice", count=len(entry.bank.choice_questions)),
+                open=t(lang, "quiz.n.open", count=len(entry.bank.open_questions)),
                 source=entry.source,
             )
         )

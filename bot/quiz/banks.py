@@ -228,17 +228,14 @@ def cached_bank_file(path: Path) -> Bank:
 
 
 class _BankLoader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  # type: ignore[misc]
-    """YAML 1.2 booleans: only true/false. In YAML 1.1 an option written `no` (Spanish for
-    no!), `yes`, `on` or `off` would silently become a boolean. libyaml's parser when present."""
+    """Every plain scalar is the text as written. YAML 1.1 would resolve `3.10` to the float
+    3.1, `no`/`Off` to booleans, `010` to 8, `1:30` to 90, `~` to null and `2026-03-29` to a
+    date: an option list [3.10, 3.9, 3.11] would show "A) 3.1". Numbers a bank needs (time,
+    points) are read from their text by the checker; an empty value is "" (missing).
+    libyaml's parser when present (the resolver is Python's either way)."""
 
 
-_BankLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_BankLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+_BankLoader.yaml_implicit_resolvers = {}  # no implicit types: plain scalars are str
 
 # Parser events (one per scalar, mapping and sequence start/end...) a bank may hold. The
 # course's bank has about 2,000; a 1 MB bank of short questions about 60,000.
@@ -433,6 +430,25 @@ class _Checker:
         ]
         if any(o is None for o in options):
             return None
+        # Two options a student cannot tell apart (same text once trimmed, any case), per language.
+        duplicated = False
+        for lang in ("es", "en"):
+            seen: dict[str, int] = {}
+            for index, option in enumerate(options):
+                shown = " ".join(localized(option, lang).split()).casefold()
+                if shown in seen:
+                    self.add(
+                        number,
+                        f"options[{LETTERS[index]}]",
+                        "quiz.schema.duplicate_option",
+                        value=localized(option, lang),
+                        other=LETTERS[seen[shown]],
+                    )
+                    duplicated = True
+                    break
+                seen[shown] = index
+            if duplicated:
+                return None
         return tuple(o for o in options if o is not None)
 
     def answer(self, number: int, raw: Any, option_count: int) -> tuple[int, ...] | None:
@@ -452,8 +468,10 @@ class _Checker:
                     letters=", ".join(LETTERS[:option_count]),
                 )
                 return None
-            if index not in correct:
-                correct.append(index)
+            if index in correct:
+                self.add(number, "answer", "quiz.schema.duplicate_answer", value=item)
+                return None
+            correct.append(index)
         return tuple(sorted(correct))
 
 

@@ -204,8 +204,8 @@ async def import_bank(request: Request, engine: QuizEngine) -> Reply:
                     lang,
                     "quiz.imported",
                     bank=bank.name,
-                    choice=len(bank.choice_questions),
-                    open=len(bank.open_questions),
+                    choice=t(lang, "quiz.n.choice", count=len(bank.choice_questions)),
+                    open=t(lang, "quiz.n.open", count=len(bank.open_questions)),
                 ),
                 Span(f" /quiz start banco:{bank.name}", code=True),
             )
