@@ -358,3 +358,12 @@ async def test_a_class_sending_the_same_text_gets_the_reply_drawn_once_for_a_few
         assert len(drawn) == 6  # drawn again once the few minutes are over
     finally:
         await app.close()
+
+
+def test_only_the_pipe_shape_is_noted_as_a_special_token_lookalike():
+    """One pattern serves /tokens and /roles; /tokens notes <|…|> only, not markup that
+    merely shares a shape with Mistral's or Qwen's specials."""
+    keys = {o.key for o in observations(analyze("<b>hola</b> [NOTA] </s>", "llama-3.1"))}
+    assert "tokens.obs.special_lookalike" not in keys
+    found = {o.key: o.values for o in observations(analyze("[INST] <|eot_id|>", "llama-3.1"))}
+    assert found["tokens.obs.special_lookalike"]["text"] == "<|eot_id|>"

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -66,8 +65,8 @@ from bot.roles.templates import (
     special_token_ids,
 )
 from bot.settings import Settings
+from bot.tokens.analysis import SPECIAL_LOOKALIKE, group_pieces
 from bot.tokens.analysis import Piece as PicturePiece
-from bot.tokens.analysis import group_pieces
 from bot.tokens.encodings import get_encoding, preload
 from bot.tokens.picture import MASKED, PictureRow, render_png
 
@@ -82,8 +81,6 @@ MESSAGE_MAX = min(DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX)
 # The form's fields, at most DISCORD_MODAL_INPUTS (five): a system message, then the turns.
 FORM_ROLES = ("system", "user", "assistant", "user", "assistant")
 FRAME_COLOUR = 5  # segments of the conversation's own frame, apart from the messages' colours
-# Shapes of special-token names: <|eot_id|> (Llama, ChatML, harmony), [INST] (Mistral), <think> and </s>.
-SPECIAL_LOOKALIKE = re.compile(r"<\|[A-Za-z0-9_]+\|>|\[/?[A-Z_]+\]|</?[a-z_]+>")
 # entrenar: which tokens the loss covers. "asistente": the assistant's answers and their
 # end-of-turn token (TRL's assistant_only_loss, OpenAI's default); "todo": every token.
 TRAIN_CHOICES = ("asistente", "todo")
@@ -437,7 +434,7 @@ def typed_special_tokens(rendered: Rendered) -> list[str]:
     found = []
     for piece in rendered.pieces:
         if piece.kind == "content":
-            found.extend(m for m in SPECIAL_LOOKALIKE.findall(piece.text) if m in names)
+            found.extend(m.group() for m in SPECIAL_LOOKALIKE.finditer(piece.text) if m.group() in names)
     return found
 
 

@@ -30,7 +30,10 @@ from bot.tokens.encodings import (
 _TOKEN_KIND = bytes(ord("c") if 0x80 <= b < 0xC0 else ord("s") for b in range(256))
 _PIECE_OF_TOKENS = re.compile(rb"e*sc*|e*c+|e+")
 # A special token's name typed as text ("<|eot_id|>"): /tokens notes it, /roles finds typed ones.
-SPECIAL_LOOKALIKE = re.compile(r"<\|[^|<>\s]{1,60}\|>")
+# Shapes of special-token names: <|eot_id|> (Llama, ChatML, harmony), [INST] (Mistral), <think>
+# and </s>. /tokens notes the first shape only (the others are also ordinary markup: <b>, [NOTE]);
+# /roles keeps the matches that are its format's own special tokens.
+SPECIAL_LOOKALIKE = re.compile(r"(?P<pipes><\|[^|<>\s]{1,60}\|>)|\[/?[A-Z_]{1,60}\]|</?[a-z_]{1,60}>")
 NUMBER = re.compile(r"[0-9]+")  # ASCII digits: one byte each, so every piece of a number is one token
 WORD = re.compile(r"[^\W\d_]+")
 CODE_HINT = re.compile(r"[(){}\[\];=]|^\s*(def|class|return|import|function|const|let|var|for|if)\b", re.M)
@@ -385,6 +388,8 @@ def _code_observations(analysis: TokenAnalysis) -> Iterable[Observation]:
 
 def _lookalike_observations(analysis: TokenAnalysis) -> Iterable[Observation]:
     for match in SPECIAL_LOOKALIKE.finditer(analysis.text):
+        if match.lastgroup != "pipes":
+            continue
         count = tokens_overlapping(analysis, match.start(), match.end())
         yield Observation("tokens.obs.special_lookalike", {"text": match.group(), "count": count})
         return
