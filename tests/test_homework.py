@@ -412,3 +412,23 @@ async def test_an_answer_sent_before_the_close_counts_though_the_bot_got_to_it_a
         ("justo a tiempo", 0),
         ("ya tarde", 1),
     ]
+
+
+@pytest.mark.parametrize(
+    ("local_now", "hours"),
+    [((2026, 3, 29, 1, 30), 2.0), ((2026, 10, 25, 1, 30), 2.0), ((2026, 5, 10, 1, 30), 2.0)],
+)
+async def test_assign_in_two_hours_is_two_real_hours_across_daylight_saving(tmp_path, messenger, local_now, hours):
+    """/quiz assign vence:en 2 horas at 01:30 on the nights Madrid changes its clocks stored a
+    deadline 1.00 h (spring) away; now two hours, as on any other night."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    now = datetime(*local_now, tzinfo=ZoneInfo("Europe/Madrid")).timestamp()
+    aula = await started_app(tmp_path, FakeClock(now), messenger, timezone="Europe/Madrid")
+    try:
+        await assign(aula, vence="en 2 horas")
+        [row] = await aula.db.fetchall("SELECT due_at FROM homework_assignments")
+        assert (row["due_at"] - now) / 3600 == hours
+    finally:
+        await aula.close()

@@ -80,3 +80,42 @@ def test_moments_are_shown_with_weekday_date_in_words_and_offset():
     due = datetime(2026, 12, 4, 23, 59, tzinfo=TZ).timestamp()
     assert format_moment(due, ZONE, "es") == "viernes, 4 de diciembre de 2026, 23:59 (UTC-03:00)"
     assert format_moment(due, ZONE, "en") == "Friday, December 4, 2026, 11:59\u202fPM (UTC-03:00)"
+
+
+MADRID = "Europe/Madrid"
+HOUR = 3600.0
+# Both changes of 2026 in Europe/Madrid: clocks go 02:00 -> 03:00 on 29 March, 03:00 -> 02:00 on 25 October.
+SPRING = datetime(2026, 3, 29, 1, 30, tzinfo=ZoneInfo(MADRID)).timestamp()
+AUTUMN = datetime(2026, 10, 25, 1, 30, tzinfo=ZoneInfo(MADRID)).timestamp()  # the first 01:30 (CEST)
+ORDINARY = datetime(2026, 5, 10, 1, 30, tzinfo=ZoneInfo(MADRID)).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("now", "typed", "elapsed_hours", "clock"),
+    [
+        # minutes and hours: real elapsed time
+        (SPRING, "en 2 horas", 2.0, "04:30"),
+        (SPRING, "in 2 hours", 2.0, "04:30"),
+        (SPRING, "en 30 minutos", 0.5, "03:00"),
+        (AUTUMN, "en 2 horas", 2.0, "02:30"),
+        (AUTUMN, "en 90 minutos", 1.5, "02:00"),
+        (ORDINARY, "en 2 horas", 2.0, "03:30"),
+        # days and weeks: the same wall-clock hour
+        (SPRING, "en 1 día", 23.0, "01:30"),
+        (SPRING, "en 1 semana", 167.0, "01:30"),
+        (AUTUMN, "en 1 dia", 25.0, "01:30"),
+        (AUTUMN, "in 1 week", 169.0, "01:30"),
+        (ORDINARY, "en 1 día", 24.0, "01:30"),
+    ],
+)
+def test_relative_deadlines_across_daylight_saving(now, typed, elapsed_hours, clock):
+    due = parse_deadline(typed, now, MADRID)
+    assert (due - now) / HOUR == elapsed_hours
+    assert datetime.fromtimestamp(due, ZoneInfo(MADRID)).strftime("%H:%M") == clock
+
+
+def test_a_deadline_in_the_repeated_hour_is_not_taken_for_the_past():
+    """At the second 02:30 of 25 October (CET), "en 30 minutos" is 03:00 CET, half an hour ahead,
+    though the first 02:30 (CEST) was an hour earlier on the same wall clock."""
+    second = datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=ZoneInfo(MADRID)).timestamp()
+    assert parse_deadline("en 30 minutos", second, MADRID) - second == 0.5 * HOUR

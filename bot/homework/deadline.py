@@ -8,6 +8,10 @@ The accepted forms (case and accents do not matter; a missing time means 23:59):
     viernes 23:59 · friday 23:59                         the next such day (today, if that time is ahead)
     en 3 días · in 3 days · en 2 horas · in 2 hours · en 1 semana · in 1 week · en 30 minutos
 
+Minutes and hours are real elapsed time, also across a daylight-saving change ("en 2 horas"
+at 01:30 on the night the clocks go forward is 04:30 by the clock); days and weeks keep the
+wall-clock hour ("en 1 día" at 18:00 is 18:00 the next day, 23 or 25 hours later).
+
 Times: 18:00, 9:30, 18h, 6pm, 6:30 pm. A fixed grammar rather than a guessing parser:
 an instructor who types something else gets the list of forms, not a surprise date.
 """
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.errors import UserError, echo
@@ -98,7 +102,14 @@ def read_deadline(text: str, now: datetime) -> datetime | None:
         return moment
     if match := _RELATIVE.fullmatch(typed):
         unit = UNITS.get(match["unit"])
-        return now + int(match["count"]) * unit if unit else None
+        if unit is None:
+            return None
+        span = int(match["count"]) * unit
+        if unit < timedelta(days=1):
+            # "en 2 horas" is two hours of real time, also across a daylight-saving change
+            # (aware datetimes add wall-clock time, so the sum is made in UTC).
+            return (now.astimezone(UTC) + span).astimezone(zone)
+        return now + span  # days and weeks keep the wall-clock hour
     if match := _NAMED_DAY.fullmatch(typed):
         name = match["day"]
         when = _clock_time(match)
@@ -121,7 +132,7 @@ def parse_deadline(text: str, now: float, zone_name: str) -> float:
     if moment is None:
         raise UserError("homework.bad_deadline", value=echo(text))
     # A time that does not exist (a DST gap) or exists twice is read as the clock shows it.
-    if moment <= local_now:
+    if moment.timestamp() <= now:  # real instants (aware datetimes of one zone compare wall clocks)
         raise UserError("homework.past_deadline", value=echo(text))
     return moment.timestamp()
 
