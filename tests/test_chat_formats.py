@@ -290,3 +290,30 @@ def test_the_loss_mask_covers_the_answer_and_its_end_of_turn_token_in_every_form
     answer = [p for p in rendered.pieces if p.message == 2 and p.kind == "content"]
     trained = [i for i, m in zip(rendered.ids, mask, strict=True) if m]
     assert trained == [*[i for p in answer for i in p.ids], encoding.encode_single_token(end_of_turn)]
+
+
+def test_every_form_conversation_splits_into_each_messages_content_in_mistrals_format():
+    # mistral-common joins consecutive messages of one role and moves the system message;
+    # every combination of the form's fields still gives each message its own content.
+    import itertools
+
+    roles = ("system", "user", "assistant", "user", "assistant")
+    for mask in itertools.product((0, 1), repeat=5):
+        messages = [Message(r, f"texto {i}") for i, (r, keep) in enumerate(zip(roles, mask, strict=True)) if keep]
+        if not messages or messages[0].role == "assistant":
+            continue
+        for template in NEW_FORMATS:
+            rendered = render(messages, template)
+            for index, message in enumerate(messages):
+                content = "".join(p.text for p in rendered.pieces if p.message == index and p.kind == "content")
+                assert content == message.content, (template, [m.role for m in messages])
+
+
+def test_mistral_refuses_a_conversation_that_starts_with_the_assistant_in_the_users_language():
+    from bot.errors import UserError
+    from bot.i18n import t
+
+    with pytest.raises(UserError) as refused:
+        render([Message("assistant", "Hola")], "mistral")
+    text = t("es", refused.value.key, **refused.value.values)
+    assert text.startswith("El formato de Mistral no acepta esta conversación") and "user message" in text

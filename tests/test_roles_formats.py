@@ -150,3 +150,10 @@ def picture_row_lines(rendered):
     row = picture_row("es", rendered)
     _, _, hidden = layout(row.pieces, max_lines=PICTURE_LINES // 5, colours=row.colours)
     return hidden
+
+
+async def test_comparar_leaves_out_a_format_that_refuses_the_conversation_and_says_why(aula):
+    reply = await roles(aula, asistente="Hola", comparar=True)
+    [table] = [t for t in parts_of(reply, Table) if t.headers[0] == "Formato"]
+    assert "Mistral NeMo" not in [row[0] for row in table.rows] and len(table.rows) == 4
+    assert "El formato de Mistral no acepta esta conversación" in plain_text(reply)

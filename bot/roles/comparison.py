@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.errors import UserError
 from bot.i18n import t
 from bot.replies import Image, Paragraph, Part, Segments, Span, Table
 from bot.roles.templates import TEMPLATES, Message, Rendered, render
@@ -24,9 +25,19 @@ COMPARE = "all"  # the name that stands for every format (buttons, stored conver
 FRAME_COLOUR = 5  # the conversation's own frame, as in /roles' segments
 
 
-def render_all(messages: Sequence[Message]) -> list[Rendered]:
-    """The conversation in every format, in TEMPLATES' order."""
-    return [render(messages, name) for name in TEMPLATES]
+def render_all(messages: Sequence[Message], refused: list[UserError] | None = None) -> list[Rendered]:
+    """The conversation in every format that accepts it, in TEMPLATES' order; a format that
+    refuses it (Mistral's, for one that starts with the assistant) is left out, its reason
+    appended to `refused` when given, else raised."""
+    renderings = []
+    for name in TEMPLATES:
+        try:
+            renderings.append(render(messages, name))
+        except UserError as error:
+            if refused is None:
+                raise
+            refused.append(error)
+    return renderings
 
 
 def special_names(rendered: Rendered) -> list[str]:
@@ -52,7 +63,8 @@ def comparison_parts(lang: str, messages: Sequence[Message]) -> list[Part]:
     """Table, summary, each format's prompt as segments, and the picture."""
     from bot.roles.command import prompt_segments  # the same segments a single format shows
 
-    renderings = render_all(messages)
+    refused: list[UserError] = []
+    renderings = render_all(messages, refused)
     counts = [r.count for r in renderings]
     parts: list[Part] = [
         comparison_table(lang, renderings),
@@ -69,6 +81,7 @@ def comparison_parts(lang: str, messages: Sequence[Message]) -> list[Part]:
             overhead=rendered.overhead,
         )
         parts.append(Segments(prompt_segments(rendered), caption=caption))
+    parts += [Paragraph.of("⚠️ " + t(lang, error.key, **error.values)) for error in refused]
     parts.append(Paragraph.of(Span(t(lang, "roles.compare.note"), italic=True)))
     parts.append(Image(comparison_picture(lang, renderings), "roles-formats.png", t(lang, "roles.compare.alt")))
     return parts

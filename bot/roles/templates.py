@@ -69,6 +69,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
+from bot.errors import UserError
 from bot.tokens.encodings import ENCODINGS, get_encoding, harmony_encoding, prepare_text, token_bytes
 
 Role = Literal["system", "user", "assistant"]
@@ -391,6 +392,7 @@ def _mistral_render(messages: Sequence[Message], generation_prompt: bool) -> tup
     generation_prompt is decided by the format itself: Mistral has no assistant header, so a
     conversation ending with the assistant can only be rendered as a fine-tuning example.
     """
+    from mistral_common.exceptions import MistralCommonException
     from mistral_common.protocol.instruct.messages import AssistantMessage, SystemMessage, UserMessage
     from mistral_common.protocol.instruct.request import ChatCompletionRequest
     from mistral_common.protocol.instruct.validator import ValidationMode
@@ -399,34 +401,38 @@ def _mistral_render(messages: Sequence[Message], generation_prompt: bool) -> tup
     tokenizer = _mistral_tokenizer(ValidationMode.finetuning if training else ValidationMode.test)
     kinds = {"system": SystemMessage, "user": UserMessage, "assistant": AssistantMessage}
     request = ChatCompletionRequest(messages=[kinds[m.role](content=m.content) for m in messages])
-    ids = tokenizer.encode_chat_completion(request).tokens
+    try:
+        ids = tokenizer.encode_chat_completion(request).tokens
+    except MistralCommonException as exc:  # e.g. a conversation that starts with the assistant
+        raise UserError("roles.error.mistral", reason=str(exc)) from exc
     encoding = get_encoding("mistral-tekken")
     special_ids = set(range(encoding.tokenizer.num_special_tokens))
     inst, end_inst, eos = (encoding.encode_single_token(s) for s in ("[INST]", "[/INST]", "</s>"))
     users = [i for i, m in enumerate(messages) if m.role == "user"]
-    answers = [i for i, m in enumerate(messages) if m.role == "assistant"]
-    system = next((i for i, m in enumerate(messages) if m.role == "system"), None)
-    # Each stretch of text follows [INST] (a user turn) or [/INST] (an answer), in order.
+    systems = [i for i, m in enumerate(messages) if m.role == "system"]
+    # mistral-common joins consecutive messages of one role with a blank line, and puts the
+    # system messages at the start of the last user turn: each stretch of text after [INST]
+    # is a group of user messages (the last one with the system messages first), each after
+    # [/INST] a group of answers.
+    turns = [i for i in range(len(messages)) if messages[i].role != "system"]
+    groups: dict[str, list[list[int]]] = {"user": [], "assistant": []}
+    for position, index in enumerate(turns):
+        role = messages[index].role
+        if position and messages[turns[position - 1]].role == role:
+            groups[role][-1].append(index)
+        else:
+            groups[role].append([index])
     follows = [previous for previous, token in zip([None, *ids], ids, strict=False)
                if token not in special_ids and (previous is None or previous in special_ids)]
-    turn = {"user": 0, "answer": 0}
+    last_user_stretch = max((n for n, f in enumerate(follows) if f == inst), default=-1)
+    taken = {"user": 0, "assistant": 0}
 
     def body_runs(position: int, text: str) -> list:
-        if follows[position] == end_inst:
-            index = answers[turn["answer"]]
-            turn["answer"] += 1
-            return [(text, "content", index)]
-        index = users[turn["user"]]
-        turn["user"] += 1
-        content = messages[index].content
-        if system is not None and index == users[-1] and text.endswith(content) and len(text) > len(content):
-            head = text[: len(text) - len(content)]
-            system_text = messages[system].content
-            if head.startswith(system_text):
-                separator = head[len(system_text):]
-                return [r for r in ((system_text, "content", system), (separator, "template", system),
-                                    (content, "content", index)) if r[0]]
-        return _content_runs(text, content, index)
+        role = "assistant" if follows[position] == end_inst else "user"
+        group = groups[role][taken[role]] if taken[role] < len(groups[role]) else []
+        taken[role] += 1
+        parts = [*(systems if position == last_user_stretch else []), *group]
+        return _locate(text, [(index, messages[index].content) for index in parts])
 
     pieces = _pieces_from_library_ids("mistral-tekken", ids, special_ids, body_runs)
     # [INST] and [/INST] wrap the user turn that follows/precedes them; </s> closes the answer before it.
@@ -435,7 +441,12 @@ def _mistral_render(messages: Sequence[Message], generation_prompt: bool) -> tup
         if piece.kind != "special":
             owner_at.append(piece.message)
         elif piece.ids[0] == inst:  # the user turn it opens (the system text may come first)
-            owner_at.append(next((p.message for p in pieces[position + 1 :] if p.message in users), None))
+            turn = []
+            for later in pieces[position + 1 :]:
+                if later.kind == "special":
+                    break
+                turn.append(later.message)
+            owner_at.append(next((m for m in turn if m in users), turn[0] if turn else None))
         elif piece.ids[0] in (end_inst, eos):
             owner_at.append(next((p.message for p in reversed(pieces[:position]) if p.kind == "content"
                                   and (p.message is None or messages[p.message].role != "system")), None))
@@ -445,6 +456,26 @@ def _mistral_render(messages: Sequence[Message], generation_prompt: bool) -> tup
 
 
 _mistral_tokenizers: dict = {}
+
+
+def _locate(text: str, parts: list[tuple[int, str]]) -> list[tuple[str, Kind, int | None]]:
+    """`text` as runs: each message's content where it is found, in order, and the text between
+    (what the format adds, such as the blank line after a system message) as template text of
+    the message before it (of the first message, for text before any content)."""
+    runs: list[tuple[str, Kind, int | None]] = []
+    cursor = 0
+    last: int | None = None
+    for index, content in parts:
+        found = text.find(content, cursor) if content else -1
+        if found < 0:
+            continue
+        if found > cursor:
+            runs.append((text[cursor:found], "template", index if last is None else last))
+        runs.append((content, "content", index))
+        cursor, last = found + len(content), index
+    if cursor < len(text):
+        runs.append((text[cursor:], "template", last))
+    return runs
 
 
 def _mistral_tokenizer(mode):
