@@ -432,3 +432,29 @@ async def test_assign_in_two_hours_is_two_real_hours_across_daylight_saving(tmp_
         assert (row["due_at"] - now) / 3600 == hours
     finally:
         await aula.close()
+
+
+async def test_my_answers_states_the_deadline_as_it_is_now(app, clock):
+    """Before the deadline: revise until it. After it: late until the late window closes (not
+    "Puedes revisarlas hasta el <a date already past>"). After that: closed."""
+    reply = await assign(app)  # due in 3 days at 23:59; late answers for 168 h more
+    ana = person("ana")
+    await ask(app, submit(ana, "quiz:hw-submit:1:0", p0="mi respuesta"))
+    [row] = await app.db.fetchall("SELECT due_at, closes_at FROM homework_assignments")
+    due = format_moment(row["due_at"], ZONE, "es")
+    closes = format_moment(row["closes_at"], ZONE, "es")
+    assert due in plain_text(reply)
+
+    before = plain_text(await ask(app, quiz("my-answers", ana)))
+    assert f"Puedes revisarlas hasta el {due}" in before
+
+    clock.now = row["due_at"] + 60
+    late = plain_text(await ask(app, quiz("my-answers", ana)))
+    assert "Puedes revisarlas hasta" not in late
+    assert f"El plazo venció el {due}. Hasta el {closes} todavía puedes entregar o revisar" in late
+    saved = plain_text(await ask(app, submit(ana, "quiz:hw-submit:1:1", p1="tarde")))
+    assert f"el plazo venció el {due}" in saved and f"puedes revisarla hasta el {closes}" in saved
+
+    clock.now = row["closes_at"] + 60
+    closed = plain_text(await ask(app, quiz("my-answers", ana)))
+    assert f"La tarea venció el {due} y ya no acepta respuestas." in closed

@@ -196,7 +196,14 @@ def saved_reply(
     lines = [Paragraph.of(t(lang, "homework.saved", count=len(saved), numbers=numbers, id=assignment.id))]
     if now >= assignment.due_at:
         lines.append(
-            Paragraph.of(t(lang, "homework.saved_late", due=format_moment(assignment.due_at, zone, lang)))
+            Paragraph.of(
+                t(
+                    lang,
+                    "homework.saved_late",
+                    due=format_moment(assignment.due_at, zone, lang),
+                    closes=format_moment(assignment.closes_at, zone, lang),
+                )
+            )
         )
     else:
         lines.append(
@@ -215,10 +222,17 @@ def my_answers_reply(
     assignment: Assignment, answers: list[Answer], now: float, lang: str, zone: str
 ) -> Reply:
     mine = {a.position: a for a in answers}
-    state = "homework.mine_open" if assignment.accepts(now) else "homework.mine_closed"
+    # The deadline as it is now: still open, past but taking late answers until closes_at, or closed.
+    if now < assignment.due_at:
+        state = "homework.mine_open"
+    elif assignment.accepts(now):
+        state = "homework.mine_late"
+    else:
+        state = "homework.mine_closed"
+    due, closes = (format_moment(at, zone, lang) for at in (assignment.due_at, assignment.closes_at))
     parts: list = [
         Heading(t(lang, "homework.mine_title", id=assignment.id, title=title_of(assignment, lang))),
-        Paragraph.of(Span(t(lang, state, due=format_moment(assignment.due_at, zone, lang)), italic=True)),
+        Paragraph.of(Span(t(lang, state, due=due, closes=closes), italic=True)),
     ]
     for position in range(len(assignment.questions)):
         parts.append(
