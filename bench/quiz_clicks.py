@@ -104,7 +104,11 @@ async def run(students: int, repeats: int, stored: int) -> tuple[list[float], li
             if position:
                 await one(aula, request(instructor, subcommand="next"))
             result = await flat_out(aula, users, session, position)
-            assert result["recorded"] == students, (result["recorded"], students, session, position)
+            # A refusal is no error reply: each click must be confirmed and stored, else say why.
+            assert result["recorded"] == result["accepted"] == students, (
+                f"{students} clicks, {result['accepted']} confirmed, {result['recorded']} stored "
+                f"(session {session}, question {position}); refusals: {dict(result['refused'])}"
+            )
             products.append(students / result["elapsed"])
             p99s.append(sorted(result["lat"])[int(0.99 * (len(result["lat"]) - 1))])
             floors.append(await floor(aula.db.conn, students, position))

@@ -20,9 +20,11 @@ import random
 import statistics
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from bot.app import Aula
+from bot.i18n import t
 from bot.replies import Reply
 from bot.requests import Place, Request, User
 from bot.settings import load_settings
@@ -58,6 +60,24 @@ async def one(aula: Aula, req: Request) -> tuple[float, Reply]:
     started = time.perf_counter()
     replies = [r async for r in aula.handle(req)]
     return (time.perf_counter() - started) * 1000, replies[-1]
+
+
+def accepted(reply: Reply, locale: str, shown: str) -> bool:
+    """Whether the click's private note confirms a stored answer ("recorded" or "changed").
+    A refusal (too late, the same answer again, a change the rule forbids) is not an error
+    reply either: counting only `reply.error` would take it for a success. `shown` is the
+    option as the note names it ("B · b")."""
+    first = reply.parts[0].text if reply.parts and hasattr(reply.parts[0], "text") else ""
+    return any(first == t(locale, key, option=shown) for key in ("quiz.recorded", "quiz.changed"))
+
+
+def refusals(replies: list[tuple[Reply, bool]]) -> Counter:
+    """First line of each reply that neither was an error nor confirmed an answer, counted."""
+    return Counter(
+        (reply.parts[0].text if reply.parts and hasattr(reply.parts[0], "text") else repr(reply))[:80]
+        for reply, ok in replies
+        if not ok and not reply.error
+    )
 
 
 def percentile(samples: list[float], p: float) -> float:
@@ -102,6 +122,7 @@ async def storm(aula: Aula, students: list[User], session: int, position: int) -
 async def paced(aula: Aula, students: list[User], session: int, position: int, rate: float) -> dict:
     """Clicks arrive at a steady `rate` per second, each student once, whatever the core's speed."""
     latencies: list[float] = []
+    outcomes: list[tuple[Reply, bool]] = []
     running: set[asyncio.Task] = set()  # only the clicks still in flight
 
     async def student(index: int) -> None:
@@ -109,6 +130,7 @@ async def paced(aula: Aula, students: list[User], session: int, position: int, r
             aula, request(students[index], action=f"quiz:answer:{session}:{position}:A")
         )
         assert not reply.error, reply
+        outcomes.append((reply, accepted(reply, students[index].locale, "A · a")))
         latencies.append(latency)
 
     t0 = time.perf_counter()
@@ -125,22 +147,33 @@ async def paced(aula: Aula, students: list[User], session: int, position: int, r
     recorded = await aula.db.fetchone(
         "SELECT COUNT(*) AS n FROM quiz_answers WHERE session_id = ? AND position = ?", (session, position)
     )
-    return {"answers": len(latencies), "recorded": recorded["n"], "elapsed": elapsed, "lat": latencies}
+    return {
+        "answers": len(latencies),
+        "accepted": sum(ok for _, ok in outcomes),
+        "refused": refusals(outcomes),
+        "recorded": recorded["n"],
+        "elapsed": elapsed,
+        "lat": latencies,
+    }
 
 
 async def flat_out(aula: Aula, students: list[User], session: int, position: int) -> dict:
     """Every student clicks at the same instant: the most the core can take."""
+    assert len({user.id for user in students}) == len(students), "two students share an id"
     t0 = time.perf_counter()
     results = await asyncio.gather(
         *(one(aula, request(user, action=f"quiz:answer:{session}:{position}:B")) for user in students)
     )
     elapsed = time.perf_counter() - t0
     assert not any(reply.error for _, reply in results)
+    outcomes = [(reply, accepted(reply, user.locale, "B · b")) for user, (_, reply) in zip(students, results, strict=True)]
     recorded = await aula.db.fetchone(
         "SELECT COUNT(*) AS n FROM quiz_answers WHERE session_id = ? AND position = ?", (session, position)
     )
     return {
         "answers": len(results),
+        "accepted": sum(ok for _, ok in outcomes),
+        "refused": refusals(outcomes),
         "recorded": recorded["n"],
         "elapsed": elapsed,
         "lat": [lat for lat, _ in results],
@@ -148,11 +181,13 @@ async def flat_out(aula: Aula, students: list[User], session: int, position: int
 
 
 def summary(name: str, result: dict) -> str:
-    ok = "OK" if result["recorded"] == result["answers"] else "WRONG"
+    ok = "OK" if result["recorded"] == result["accepted"] == result["answers"] else "WRONG"
     lat = result["lat"]
+    refused = "".join(f"; refused ×{n}: {text!r}" for text, n in result["refused"].items())
     return (
         f"{name}: {result['answers']} answers in {result['elapsed']:.2f} s = "
-        f"{result['answers'] / result['elapsed']:,.0f} answers/s; {result['recorded']} recorded ({ok}); "
+        f"{result['answers'] / result['elapsed']:,.0f} answers/s; {result['accepted']} confirmed, "
+        f"{result['recorded']} recorded ({ok}){refused}; "
         f"ack p50 {statistics.median(lat):.1f} ms, p99 {percentile(lat, 99):.1f} ms, max {max(lat):.1f} ms"
     )
 
