@@ -137,3 +137,32 @@ async def test_a_request_cancelled_while_waiting_leaves_no_slot_taken():
     assert text(await holder) == "slow"
     assert text(await asyncio.wait_for(anext(slots.first_of(quick())), timeout=1)) == "quick"
     assert not slots.full
+
+
+async def test_a_flooding_user_holds_at_most_their_share_and_users_take_turns():
+    """Issue 13.3: first come, first served let one student's forty /tokens delay everyone."""
+    slots = StartSlots(size=4, per_user=2)
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def handler(name: str):
+        started.append(name)
+        await release.wait()
+        yield reply(name)
+
+    async def run(name: str, who: str) -> str:
+        return text(await anext(slots.first_of(handler(name), who=who)))
+
+    flood = [asyncio.create_task(run(f"ana-{i}", "ana")) for i in range(20)]
+    await asyncio.sleep(0.01)
+    assert started == ["ana-0", "ana-1"]  # her share; two slots stay free for the others
+    beto = asyncio.create_task(run("beto-0", "beto"))
+    more = [asyncio.create_task(run(f"carla-{i}", "carla")) for i in range(3)]
+    await asyncio.sleep(0.01)
+    assert started[2:] == ["beto-0", "carla-0"]  # at once, not behind ana's eighteen
+    release.set()
+    await asyncio.gather(*flood, beto, *more)
+    # Once slots free up, ana and carla take turns instead of ana's queue going first.
+    after = started[4:]
+    assert after[:4] in (["ana-2", "carla-1", "ana-3", "carla-2"], ["carla-1", "ana-2", "carla-2", "ana-3"])
+    assert sorted(started) == sorted([f"ana-{i}" for i in range(20)] + ["beto-0"] + [f"carla-{i}" for i in range(3)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 
 import pytest
 from PIL import Image
@@ -107,3 +108,30 @@ async def test_a_long_text_never_makes_a_message_with_more_block_text_than_slack
     assert not slack.calls_to("chat.postEphemeral") and not slack.calls_to("response_url")  # no error reply
     shown = "\n".join(block_texts(p.payload["blocks"]) for p in posts)
     assert "Tokens en GPT-4o (o200k_base)" in shown
+
+
+async def test_one_students_flood_delays_only_that_student(slack_tokens):
+    """Issue 13.3: one student's 40 long /tokens (modelo:todos) took another's /tokens from
+    0.4 s to 22.7 s: the start slots were first come, first served. Now each user holds at most
+    their share and users take turns, so the other student is served among the first."""
+    import time
+
+    app, slack = slack_tokens
+    flood = 12
+    for i in range(flood):
+        text = " ".join(f"palabra{i}x{j}" for j in range(300))  # ~3,500 characters, each one different
+        body = command_body("/tokens", f"texto:{text} modelo:todos", user_id="U0FLOOD",
+                            response_url=slack.response_url(f"flood-{i}"))  # fmt: skip
+        assert (await app.async_dispatch(signed_request(body))).status == 200
+    asked = time.perf_counter()
+    body = command_body("/tokens", "texto:Hola mundo de Beto", user_id="U0BETO", response_url=slack.response_url("beto"))
+    assert (await app.async_dispatch(signed_request(body))).status == 200
+    await slack.wait_for(lambda: [c for c in slack.calls if "Beto" in str(c.payload)], seconds=120)
+    waited = time.perf_counter() - asked
+    def flooders(calls) -> set[str]:
+        return {m for c in calls for m in re.findall(r"palabra(\d+)x", str(c.payload))}
+
+    first_beto = next(i for i, c in enumerate(slack.calls) if "Beto" in str(c.payload))
+    assert len(flooders(slack.calls[:first_beto])) <= 3  # at most the flooder's share already started
+    assert waited < 30  # seconds: generous (bench/README.md has the figures)
+    await slack.wait_for(lambda: [1] if len(flooders(slack.calls)) == flood else [], seconds=180)

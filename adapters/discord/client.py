@@ -107,7 +107,7 @@ class AulaBot(commands.Bot):
                 attachments=attachments,
                 received_at=received_at,
             )
-            return self.starts.first_of(self.aula.handle(request))
+            return self.starts.first_of(self.aula.handle(request), who=(request.place.platform, request.user.id))
 
         await self._respond(interaction, f"{command} {subcommand}", start, user.locale)
 
@@ -124,7 +124,8 @@ class AulaBot(commands.Bot):
         )
 
         async def start() -> AsyncIterator[Reply]:
-            return self.starts.first_of(self.aula.handle(request), urgent=True)  # a click goes first
+            who = (request.place.platform, request.user.id)
+            return self.starts.first_of(self.aula.handle(request), urgent=True, who=who)  # a click goes first
 
         await self._respond(interaction, f"{request.command} action", start, user.locale)
 

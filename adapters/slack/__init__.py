@@ -424,7 +424,8 @@ class SlackAdapter:
         )
 
     def replies(self, request: Request) -> AsyncIterator[Reply]:
-        return self.starts.first_of(self.aula.handle(request), urgent=bool(request.action))
+        who = (request.place.platform, request.user.id)  # each user's fair share of the slots
+        return self.starts.first_of(self.aula.handle(request), urgent=bool(request.action), who=who)
 
     def parse(self, name: str, text: str, origin: Origin) -> Request:
         spec = self.aula.commands[name].spec
