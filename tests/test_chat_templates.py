@@ -316,3 +316,47 @@ def test_the_loss_mask_of_any_conversation_is_the_assistant_only_rule(o200k_with
         text, ids, expected = reference_mask(hf_render(reference, messages, rendered.generation_prompt), encoding)
         assert (text, ids) == (rendered.prompt, rendered.ids)
         assert list(loss_mask(rendered)) == expected
+
+
+# The token that closes an assistant turn in each format, as its own template writes it
+# (Llama 3.1's and Qwen3's chat templates, tiktokenizer's ChatML, openai-harmony's <|end|>
+# before a later turn and <|return|> at the end, mistral-common's </s>).
+END_OF_TURN = {
+    "llama-3.1": ("<|eot_id|>", "<|eot_id|>"),
+    "gpt-4o": ("<|im_end|>", "<|im_end|>"),
+    "qwen3": ("<|im_end|>", "<|im_end|>"),
+    "gpt-oss": ("<|end|>", "<|return|>"),
+    "mistral": ("</s>", "</s>"),
+}
+
+
+@pytest.mark.parametrize("template", sorted(END_OF_TURN))
+def test_every_format_trains_each_answer_and_its_end_of_turn_token_only(template):
+    from bot.roles.templates import TEMPLATES
+
+    assert set(END_OF_TURN) == set(TEMPLATES)  # a new format needs its row here
+    messages = [
+        Message("system", "Sé breve."),
+        Message("user", "Hola"),
+        Message("assistant", "¡Hola! ¿En qué te ayudo?"),
+        Message("user", "¿Qué es un token?"),
+        Message("assistant", "Un trozo de texto."),
+    ]
+    rendered = render(messages, template)
+    assert rendered.is_training_example
+    mask = loss_mask(rendered)
+    trained = [i for i, flag in zip(rendered.ids, mask, strict=True) if flag]
+    answers = [
+        [i for p in rendered.pieces if p.message == index and p.kind == "content" for i in p.ids]
+        for index in (2, 4)
+    ]
+    ends = [
+        next(p for p in rendered.pieces if p.kind == "special" and p.text == name).ids[0] for name in END_OF_TURN[template]
+    ]
+    assert all(answers) and trained == [*answers[0], ends[0], *answers[1], ends[1]]
+    # After the last answer's end of turn, no generation prompt: at most the template's own newline (Qwen3).
+    last_end = max(i for i, p in enumerate(rendered.pieces) if p.kind == "special")
+    assert rendered.pieces[last_end].ids == (ends[1],)
+    assert all(p.kind == "template" and p.text.strip() == "" for p in rendered.pieces[last_end + 1 :])
+    assert sum(loss_mask(rendered, weights=[None, None, 0, None, None])) == len(answers[1]) + 1
+    assert loss_mask(rendered, "all") == (True,) * rendered.count

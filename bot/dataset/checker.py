@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
-from bot.roles.templates import Message, Rendered, loss_mask, render, special_token_ids
+from bot.roles.templates import Message, Rendered, loss_mask, piece_mask, render, special_token_ids
 
 Format = Literal["auto", "openai", "prompt-completion", "sharegpt"]
 FORMATS: tuple[Format, ...] = ("auto", "openai", "prompt-completion", "sharegpt")
@@ -261,10 +261,7 @@ def check(stream: IO[bytes], options: Options, size: int | None = None) -> Repor
             if found:
                 name = content_field(shape, index)
                 add(report, limits, Problem(number, name, "control_tokens", {"token": found.group()}))
-        digest = hashlib.blake2b(
-            json.dumps([[m.role, m.content] for m in example.messages] + [list(example.weights)], ensure_ascii=False).encode(),
-            digest_size=16,
-        ).digest()
+        digest = example_digest(example)
         first = seen.get(digest)
         if first is not None:
             add(report, limits, Problem(number, None, "duplicate", {"first": first}))
@@ -272,6 +269,16 @@ def check(stream: IO[bytes], options: Options, size: int | None = None) -> Repor
             seen[digest] = number
         measure(report, options, example)
     return report
+
+
+def example_digest(example: Example) -> bytes:
+    """16 bytes that are equal for exactly equal examples (roles, contents, weights), whatever
+    the line's spacing or key order."""
+    digest = hashlib.blake2b(digest_size=16)
+    for message, weight in zip(example.messages, example.weights, strict=True):
+        digest.update(f"{message.role}\x00{weight}\x00{len(message.content)}\x00".encode())
+        digest.update(message.content.encode("utf-8", "surrogatepass"))
+    return digest.digest()
 
 
 def add(report: Report, limits: Limits, problem: Problem) -> None:
@@ -287,8 +294,11 @@ def measure(report: Report, options: Options, example: Example) -> None:
     report.valid += 1
     report.messages_per_example.append(len(example.messages))
     report.lengths.append(count)
-    mask = loss_mask(rendered, "assistant", example.weights)
-    trained = sum(mask[: options.context])  # what is past the context is cut before training
+    if count <= options.context:
+        flags = piece_mask(rendered, "assistant", example.weights)
+        trained = sum(len(piece.ids) for piece, flag in zip(rendered.pieces, flags, strict=True) if flag)
+    else:  # what is past the context is cut before training
+        trained = sum(loss_mask(rendered, "assistant", example.weights)[: options.context])
     report.trained_tokens += trained
     if count > options.context:
         report.truncated += 1

@@ -631,8 +631,18 @@ def loss_mask(
     scope "all": every token. Only the pieces' kinds and message indices are read, so a
     new format gets its mask by laying out its pieces.
     """
+    mask: list[bool] = []
+    for piece, trained in zip(rendered.pieces, piece_mask(rendered, scope, weights), strict=True):
+        mask.extend([trained] * len(piece.ids))
+    return tuple(mask)
+
+
+def piece_mask(
+    rendered: Rendered, scope: LossScope = "assistant", weights: Sequence[int | None] | None = None
+) -> tuple[bool, ...]:
+    """`loss_mask` per piece (a piece is trained or masked as a whole): one boolean per piece."""
     if scope == "all":
-        return (True,) * rendered.count
+        return (True,) * len(rendered.pieces)
     trained_messages = {
         index
         for index, message in enumerate(rendered.messages)
@@ -643,8 +653,7 @@ def loss_mask(
         if piece.kind == "special" and piece.message in trained_messages:
             end_of_turn[piece.message] = position
     closing = set(end_of_turn.values())
-    mask: list[bool] = []
-    for position, piece in enumerate(rendered.pieces):
-        trained = piece.message in trained_messages and (piece.kind == "content" or position in closing)
-        mask.extend([trained] * len(piece.ids))
-    return tuple(mask)
+    return tuple(
+        piece.message in trained_messages and (piece.kind == "content" or position in closing)
+        for position, piece in enumerate(rendered.pieces)
+    )
