@@ -25,6 +25,7 @@ from bot.errors import UserError
 from bot.i18n import t
 from bot.replies import Reply
 from bot.roles.templates import TEMPLATES
+from bot.settings import load_settings
 
 
 def register(subparsers) -> None:
@@ -44,10 +45,10 @@ def register(subparsers) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from adapters.cli import cli_locale, settings_from
+    from adapters.cli import cli_locale
 
     lang = cli_locale()
-    settings = settings_from(args)
+    settings = load_settings(getattr(args, "config", None))  # an offline check: no log set-up
     try:
         options = options_from(
             settings.dataset,
