@@ -85,3 +85,19 @@ def split_code(text: str, limit: int, fence: str = "```", language: str = "") ->
 
 def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
     return text if len(text) <= limit else text[: max(0, limit - len(ellipsis))] + ellipsis
+
+
+def cut_at_word(text: str, limit: int, ellipsis: str = "…") -> tuple[str, str]:
+    """(head, rest): `head` fits `limit` with the ellipsis, cut after the last whole word (at a
+    character only when one word alone is longer than half the room); `rest` is what it left
+    out, from the next word. The whole text and "" when it fits."""
+    if len(text) <= limit:
+        return text, ""
+    room = max(0, limit - len(ellipsis))
+    cut = text.rfind(" ", 0, room + 1)
+    if cut < room // 2:
+        cut = room
+    return text[:cut].rstrip() + ellipsis, text[cut:].lstrip()
+
+
+DISCORD_TEXT_INPUT_PLACEHOLDER = 100

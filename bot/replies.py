@@ -135,6 +135,9 @@ class FormField:
     max_length: int = 4000
     placeholder: str = ""
     value: str = ""
+    # Where the whole label can be read, for a platform that must cut it (Discord: 45
+    # characters): its placeholder then goes on from the cut and ends with this.
+    whole_label_at: str = ""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import pytest
 
 from adapters.discord import create_bot
 from bot.app import Aula
+from bot.quiz.banks import REPO_ROOT, load_bank_file
 from tests.discord_support import messages_of
 from tests.homework_support import DAY, homework_settings
 from tests.quiz_support import FakeClock
@@ -74,6 +75,21 @@ async def test_assign_opens_a_thread_per_question_and_an_answer_lands_escaped_in
     inputs = [c for row in shown.modal["components"] for c in row["components"]]
     assert [i["custom_id"] for i in inputs] == ["p0", "p1", "p2", "p3"]
     assert all(len(i["label"]) <= 45 and i["max_length"] == 4000 and not i["required"] for i in inputs)
+    # A long question is cut at a word, and the placeholder goes on from there (or says where it is).
+    questions = [q.text["en"] for q in load_bank_file(REPO_ROOT / "config/quizzes/seccion-2.yaml").open_questions]
+    for number, (field, question) in enumerate(zip(inputs, questions, strict=True), start=1):
+        whole = f"{number}. {question}"
+        if len(whole) <= 45:
+            assert field["label"] == whole
+            continue
+        head = field["label"].removesuffix("…")
+        assert field["label"].endswith("…") and whole.startswith(head) and whole[len(head)] == " "
+        assert len(field["placeholder"]) <= 100 and field["placeholder"].startswith("…")
+        rest = whole[len(head):].strip()
+        goes_on = field["placeholder"][1:].removesuffix(" (in full in its thread)")
+        assert rest == goes_on or (
+            rest.startswith(goes_on.removesuffix("…")) and "(in full in its thread)" in field["placeholder"]
+        )
     answer = "**bold** @everyone <@123>\n```\nfence\n```"
     saved = await ana.submit_modal(shown, {"p0": answer, "p1": "Base: autocomplete."})
     assert saved.ephemeral and "Saved 2 answers to homework 1" in saved.response.content

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import limits
+from bot.limits import cut_at_word
 
 
 @given(st.text(max_size=5000), st.integers(min_value=1, max_value=2000))
@@ -40,3 +42,19 @@ def test_known_platform_limits():
 def test_truncate():
     assert limits.truncate("hola", 10) == "hola"
     assert limits.truncate("hola mundo", 5) == "hola…"
+
+
+CUTS = [
+    # text, limit -> (head, rest)
+    ("corto", 45, ("corto", "")),
+    ("1. ¿Por qué crees que importa entender los tokens?", 45, ("1. ¿Por qué crees que importa entender los…", "tokens?")),
+    ("una palabra", 8, ("una…", "palabra")),
+    ("Supercalifragilisticoespialidoso es largo", 10, ("Supercali…", "fragilisticoespialidoso es largo")),
+    ("a b", 3, ("a b", "")),
+]
+
+
+@pytest.mark.parametrize(("text", "limit", "expected"), CUTS)
+def test_cut_at_word(text, limit, expected):
+    head, rest = cut_at_word(text, limit)
+    assert (head, rest) == expected and len(head) <= limit

@@ -19,16 +19,18 @@ from bot.limits import (
     DISCORD_MODAL_INPUTS,
     DISCORD_MODAL_TITLE,
     DISCORD_TEXT_INPUT_LABEL,
+    DISCORD_TEXT_INPUT_PLACEHOLDER,
     DISCORD_TEXT_INPUT_VALUE,
+    cut_at_word,
     truncate,
 )
-from bot.replies import Button, ButtonStyle, Form
+from bot.replies import Button, ButtonStyle, Form, FormField
 
 log = logging.getLogger("aula.discord")
 
 # "<command>:<anything>": the shape of every button id in the core contract.
 ACTION_TEMPLATE = r"(?P<id>[a-z0-9_-]+:.+)"
-PLACEHOLDER_LIMIT = 100
+PLACEHOLDER_LIMIT = DISCORD_TEXT_INPUT_PLACEHOLDER
 # An open modal waits this long for its submission before discord.py forgets it.
 MODAL_TIMEOUT_S = 60 * 60
 
@@ -92,6 +94,20 @@ def button_view(buttons: tuple[Button, ...]) -> discord.ui.View | None:
     return view if view.children else None
 
 
+def label_and_placeholder(field: FormField) -> tuple[str, str]:
+    """A text input's label holds 45 characters: cut it at a word, and let the placeholder
+    (100) go on from the cut; when that does not fit either, it ends saying where the whole
+    label is (field.whole_label_at). An uncut label keeps its own placeholder."""
+    label, rest = cut_at_word(field.label, DISCORD_TEXT_INPUT_LABEL)
+    if not rest:
+        return label, cut_at_word(field.placeholder, PLACEHOLDER_LIMIT)[0]
+    placeholder, left = cut_at_word("…" + rest, PLACEHOLDER_LIMIT)
+    if left and field.whole_label_at:
+        pointer = " " + field.whole_label_at
+        placeholder = cut_at_word("…" + rest, PLACEHOLDER_LIMIT - len(pointer))[0] + pointer
+    return label, placeholder
+
+
 class FormModal(discord.ui.Modal):
     """A Form as a modal. Its custom_id is random (discord.py's default): modals are
     looked up by custom_id alone, so a shared one would let one student's submit
@@ -105,14 +121,15 @@ class FormModal(discord.ui.Modal):
                 "form %s has %d fields; Discord shows %d", form.id, len(form.fields), DISCORD_MODAL_INPUTS
             )
         for field in form.fields[:DISCORD_MODAL_INPUTS]:
+            label, placeholder = label_and_placeholder(field)
             self.add_item(
                 discord.ui.TextInput(
-                    label=truncate(field.label, DISCORD_TEXT_INPUT_LABEL),
+                    label=label,
                     custom_id=field.id,
                     style=discord.TextStyle.paragraph if field.multiline else discord.TextStyle.short,
                     required=field.required,
                     max_length=max(1, min(field.max_length, DISCORD_TEXT_INPUT_VALUE)),
-                    placeholder=truncate(field.placeholder, PLACEHOLDER_LIMIT) or None,
+                    placeholder=placeholder or None,
                     default=field.value[:DISCORD_TEXT_INPUT_VALUE] or None,
                 )
             )

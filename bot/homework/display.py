@@ -173,6 +173,7 @@ def answer_form(
                 required=revising,
                 max_length=min(limit, assignment.questions[position].max_length),
                 placeholder=question,
+                whole_label_at=t(lang, "homework.form_whole_question"),
                 value=saved_answer.text if revising and saved_answer else "",
             )
         )
