@@ -172,3 +172,20 @@ async def test_privacy_through_slack_shows_and_deletes(bot, slack):
         await answer(app, slack, step)
     assert "borré todo" in texts(replies_to(slack, "confirm")[0]["blocks"])
     assert await aula.db.fetchall("SELECT * FROM homework_answers") == []
+
+
+async def test_homework_posts_rate_limited_by_slack_still_all_land(bot, slack):
+    """Issue 14.3 for homework: every post answered 429 more often in a row than the client
+    retries one call waits out Retry-After; the assignment and its questions all go up."""
+    aula, app = bot
+    slack.rate_limits["chat.postMessage"] = [0] * 4
+    await slash(
+        app, slack, "/quiz", "assign banco:seccion-2 vence:en 3 días publicar:al-enviar", TEACHER, "assign"
+    )
+    [done] = await slack.wait_for(lambda: replies_to(slack, "assign"), seconds=30)
+    assert "Tarea 1 publicada" in texts(done["blocks"])
+    assert [c.status for c in slack.calls_to("chat.postMessage")][:4] == [429] * 4
+    posts = [c for c in slack.calls_to("chat.postMessage") if c.status == 200]
+    assert len(posts) == 5  # as without rate limits: the assignment and its four questions
+    threads = await aula.services.homework.repo.threads(1)
+    assert len(threads) == 4 and all(ts.startswith("1700000000.") for ts, _ in threads.values())
