@@ -38,6 +38,7 @@ from bot.llm.client import (
     Sampling,
     _status_error,
     profile_names,
+    public_address,
     resolve_profile,
 )
 from bot.settings import Settings, SettingsError, load_settings
@@ -370,7 +371,7 @@ async def check_llm(
     area = "llm" if profile.name == DEFAULT_PROFILE else f"llm:{profile.name}"
     bad = problem if profile.name == DEFAULT_PROFILE else warning
     where = _Setting.of(profile)
-    url = profile.base_url
+    url = public_address(profile.base_url)  # printed: never the credentials an address may hold
     findings = []
     no_key = profile.needs_key and not profile.api_key
     if no_key:
@@ -449,7 +450,7 @@ async def _probe_models(
         for model, setting, call in probes:
             if only is not None and model not in only:
                 continue
-            url = profile.base_url
+            url = public_address(profile.base_url)
             try:
                 await call()
             except ModelNotFound:
@@ -487,15 +488,15 @@ async def check_logprobs(settings, profile: Profile, transport, area: str, roles
             try:
                 await fetch(client, profile, role, "El", "", top=1)
             except NoLogprobs:
-                findings.append(warning(area, "doctor.llm_no_logprobs", url=profile.base_url, model=model,
+                findings.append(warning(area, "doctor.llm_no_logprobs", url=public_address(profile.base_url), model=model,
                                         profile=profile.name))  # fmt: skip
             except RateLimited:
-                findings.append(warning(area, "doctor.llm_rate_limited", url=profile.base_url, model=model))
+                findings.append(warning(area, "doctor.llm_rate_limited", url=public_address(profile.base_url), model=model))
             except LlmError as exc:
-                findings.append(warning(area, "doctor.llm_logprobs_failed", url=profile.base_url, model=model,
+                findings.append(warning(area, "doctor.llm_logprobs_failed", url=public_address(profile.base_url), model=model,
                                         error=str(exc)))  # fmt: skip
             else:
-                findings.append(ok(area, "doctor.llm_logprobs_ok", url=profile.base_url, model=model))
+                findings.append(ok(area, "doctor.llm_logprobs_ok", url=public_address(profile.base_url), model=model))
     finally:
         await client.aclose()
     return findings

@@ -409,6 +409,16 @@ async def test_an_unreachable_endpoint_is_a_problem(tmp_path):
     assert finding.values["setting"] == "llm.base_url (AULA_LLM_BASE_URL)"
 
 
+async def test_an_address_with_credentials_is_printed_without_them(tmp_path):
+    """Issue 13.8: the provider's address may carry a user, a password or ?api_key=."""
+    with socket_that_refuses() as port:
+        url = f"http://ana:s3cr3t-pw@127.0.0.1:{port}/v1?api_key=k3y-in-url"
+        settings = settings_with(tmp_path, AULA_LLM_BASE_URL=url, AULA_LLM_API_KEY="k")
+        [finding] = await llm_findings(settings)
+    assert finding.values["url"] == f"http://127.0.0.1:{port}/v1"
+    assert "s3cr3t" not in str(finding.values) and "k3y-in-url" not in str(finding.values)
+
+
 def socket_that_refuses():
     """A port nobody listens on: bound, never listening, so connections are refused."""
     import contextlib
