@@ -5,12 +5,16 @@ string. The syntax mirrors Discord's: `/tokens texto:Hola mundo modelo:todos`.
 Text before the first `name:` goes to the command's first text option, so
 `/tokens Hola mundo` works too. Options with fixed choices, numbers and booleans
 take one word; anything after that word goes back to the main text. An option name
-counts only when its value touches the colon (`modelo:todos`), so pasted code such as
-`def f(modelo: str)` stays text.
+counts only when its value touches the colon (`modelo:todos`) or when it ends the line
+(`texto:` alone is the option given empty, not the text "texto:"), so pasted code such as
+`def f(modelo: str)` stays text. Integers stay within ±(2**53 - 1), the range Discord allows
+for an integer option, so every adapter accepts the same numbers and none reaches storage
+too large for SQLite; numbers must be finite.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -19,6 +23,8 @@ from bot.errors import UserError, echo
 
 TRUE_WORDS = {"sí", "si", "yes", "true", "1", "on", "verdadero"}
 FALSE_WORDS = {"no", "false", "0", "off", "falso"}
+# Discord's documented bounds for INTEGER options (-2^53, 2^53); SQLite's INTEGER holds 2^63.
+MAX_INTEGER = 2**53 - 1
 
 
 def split_subcommand(spec: CommandSpec, text: str) -> tuple[str, str]:
@@ -36,7 +42,7 @@ def parse_arguments(spec: CommandSpec, text: str) -> dict[str, Any]:
     if not by_name:
         return {}
     pattern = re.compile(
-        r"(?:(?<=\s)|^)(" + "|".join(re.escape(n) for n in sorted(by_name, key=len, reverse=True)) + r"):(?=\S)",
+        r"(?:(?<=\s)|^)(" + "|".join(re.escape(n) for n in sorted(by_name, key=len, reverse=True)) + r"):(?=\S|\s*$)",
         re.IGNORECASE,
     )
     matches = list(pattern.finditer(text))
@@ -74,14 +80,18 @@ def convert(option: Option, raw: str) -> Any:
         return lowered[raw.lower()]
     if option.kind == "integer":
         try:
-            return int(raw)
+            number = int(raw)
         except ValueError:
             raise UserError("error.bad_number", option=option.name, value=echo(raw)) from None
+        return checked_integer(number, option.name)
     if option.kind == "number":
         try:
-            return float(raw.replace(",", "."))
+            number = float(raw.replace(",", "."))
         except ValueError:
             raise UserError("error.bad_number", option=option.name, value=echo(raw)) from None
+        if not math.isfinite(number):
+            raise UserError("error.bad_number", option=option.name, value=echo(raw))
+        return number
     if option.kind == "boolean":
         if raw.lower() in TRUE_WORDS:
             return True
@@ -89,6 +99,13 @@ def convert(option: Option, raw: str) -> Any:
             return False
         raise UserError("error.bad_choice", value=echo(raw), option=option.name, choices="sí, no")
     return raw
+
+
+def checked_integer(number: int, option: str) -> int:
+    """number itself when |number| <= MAX_INTEGER; else UserError("error.number_out_of_range")."""
+    if abs(number) > MAX_INTEGER:
+        raise UserError("error.number_out_of_range", option=option, value=echo(str(number)), limit=MAX_INTEGER)
+    return number
 
 
 def missing_required(spec: CommandSpec, args: dict[str, Any]) -> Option | None:

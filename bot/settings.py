@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -198,10 +199,31 @@ class Settings(Section):
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets shown only as set or not."""
         data = self.model_dump(mode="json", exclude={"secrets"})
+        data["llm"]["base_url"] = masked_url(data["llm"]["base_url"])
+        for profile in data["llm"]["profiles"].values():
+            profile["base_url"] = masked_url(profile["base_url"])
         data["secrets"] = {
             name: ("****" if getattr(self.secrets, name) else "(not set)") for name in Secrets.model_fields
         }
         return data
+
+
+def masked_url(url: str) -> str:
+    """url with its credentials masked: `https://user:pass@host/v1?api_key=k` becomes
+    `https://****@host/v1?****` (a fragment, too, is masked). A URL that does not parse is
+    masked whole, since it may hold anything."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "****"
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    netloc = ("****@" if "@" in parts.netloc else "") + host + (f":{port}" if port else "")
+    return urllib.parse.urlunsplit(
+        (parts.scheme, netloc, parts.path, "****" if parts.query else "", "****" if parts.fragment else "")
+    )
 
 
 # Environment variable -> settings path. Secrets are only settable this way.

@@ -58,3 +58,38 @@ def test_pasted_code_with_an_option_name_and_a_space_stays_text():
     code = "def saludar(modelo: str, texto: str):\n    return modelo"
     assert parse_arguments(SPEC, code) == {"texto": code}
     assert parse_arguments(SPEC, f"modelo:gpt-4 {code}") == {"modelo": "gpt-4", "texto": code}
+
+
+@pytest.mark.parametrize("line", ["texto:", "texto:   ", "text:", "modelo:todos texto:"])
+def test_an_option_name_ending_the_line_is_that_option_given_empty(line):
+    args = parse_arguments(SPEC, line)
+    assert args["texto"] == ""
+    assert missing_required(SPEC, args).name == "texto"
+
+
+def test_an_empty_option_with_fixed_choices_is_refused_not_taken_as_text():
+    with pytest.raises(UserError) as refused:
+        parse_arguments(SPEC, "hola modelo:")
+    assert refused.value.key == "error.bad_choice"
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("9007199254740991", True), ("-9007199254740991", True), ("9007199254740992", False),
+     ("99999999999999999999999", False), ("-99999999999999999999999", False)],
+)  # fmt: skip
+def test_integers_stay_within_discords_range_so_none_overflows_storage(value, accepted):
+    if accepted:
+        assert parse_arguments(SPEC, f"hola veces:{value}")["veces"] == int(value)
+        return
+    with pytest.raises(UserError) as refused:
+        parse_arguments(SPEC, f"hola veces:{value}")
+    assert refused.value.key == "error.number_out_of_range"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e999"])
+def test_numbers_must_be_finite(value):
+    spec = CommandSpec("next", "help.description", options=(Option("temperatura", "help.description", kind="number"),))
+    with pytest.raises(UserError) as refused:
+        parse_arguments(spec, f"temperatura:{value}")
+    assert refused.value.key == "error.bad_number"

@@ -318,3 +318,43 @@ async def test_own_colour_codes_are_the_only_escapes_left():
         check_terminal_safe(BOLD + "x" + RESET + "\x1b[2J")
     check_terminal_safe(BOLD + "x" + RESET + SEGMENT_BACKGROUNDS[0] + "y\n\tz" + RESET)
     assert re.fullmatch(r"(\x1b\[[0-9;]*m)+", "".join(OWN_CODES))
+
+
+# --- numbers too large for storage, through every integer option ----------------------------
+
+
+def integer_options(aula: Aula) -> list[tuple[str, str]]:
+    """(command line prefix, option name) for every integer option of every command."""
+    found = []
+    for command in aula.commands.values():
+        for spec, prefix in [(command.spec, f"/{command.spec.name}")] + [
+            (sub, f"/{command.spec.name} {sub.name}") for sub in command.spec.subcommands
+        ]:
+            found += [(prefix, option.name) for option in spec.options if option.kind == "integer"]
+    return found
+
+
+async def test_a_number_too_large_for_sqlite_is_refused_in_every_integer_option(console_class, caplog):
+    """`/quiz results sesion:99999999999999999999999` answered "Algo salió mal" (OverflowError
+    in SQLite); every integer option of every command now refuses it in the user's words."""
+    room = console_class
+    options = integer_options(room.aula)
+    assert ("/quiz results", "sesion") in options and ("/quiz my-answers", "tarea") in options
+    for prefix, option in options:
+        for session in (room.teacher, room.student):
+            result = await piped(room, session, pasted(f"{prefix} {option}:99999999999999999999999"))
+            check_no_internal_error(result, caplog)
+            reply = result.replies[0]
+            assert reply.error, (prefix, option, plain_text(reply)[:200])
+            text = plain_text(reply)
+            assert "99999999999999999999999" in text or t(LANG, "error.instructor_only") in text, (prefix, text)
+
+
+async def test_an_option_name_alone_is_the_option_given_empty_not_text(console_class, caplog):
+    """`/tokens texto:` tokenized the word "texto:"; `/next texto:` sent it to the model."""
+    room = console_class
+    for line in ("/tokens texto:", "/tokens text:", "/next texto:", "/compare prompt:"):
+        result = await piped(room, room.student, pasted(line))
+        check_no_internal_error(result, caplog)
+        reply = result.replies[0]
+        assert reply.error, (line, plain_text(reply)[:200])  # a refusal asking for the text

@@ -105,3 +105,38 @@ def test_the_shipped_config_file_is_valid():
 
     settings = load_settings(REPO_CONFIG, environ={}, dotenv_path=None)
     assert settings.slack.commands["help"] == "/aula"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://api.hyperbolic.xyz/v1", "https://api.hyperbolic.xyz/v1"),
+        ("https://user:pass@example.com/v1", "https://****@example.com/v1"),
+        ("https://example.com/v1?api_key=zzz", "https://example.com/v1?****"),
+        ("http://tok@127.0.0.1:8080/v1#k=1", "http://****@127.0.0.1:8080/v1#****"),
+        ("https://[::1]:9/v1?k=1", "https://[::1]:9/v1?****"),
+        ("http://host:99999999/v1", "****"),  # does not parse: masked whole
+    ],
+)
+def test_provider_addresses_are_shown_without_their_credentials(url, shown):
+    from bot.settings import masked_url
+
+    assert masked_url(url) == shown
+
+
+def test_config_show_masks_credentials_in_every_provider_address(tmp_path):
+    config = tmp_path / "aula.toml"
+    config.write_text(
+        "[llm.profiles.local]\nbase_url = 'http://bob:hunter2@127.0.0.1:8000/v1?api_key=leak-b'\n"
+        "base_model = 'b'\ninstruct_model = 'i'\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "AULA_LLM_BASE_URL": "https://user:leak-a@example.com/v1?api_key=leak-c"}
+    out = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "--config", str(config), "config", "show"],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "leak" not in out.stdout and "hunter2" not in out.stdout
+    shown = json.loads(out.stdout)
+    assert shown["llm"]["base_url"] == "https://****@example.com/v1?****"
+    assert shown["llm"]["profiles"]["local"]["base_url"] == "http://****@127.0.0.1:8000/v1?****"

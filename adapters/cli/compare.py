@@ -19,6 +19,7 @@ import os
 import sys
 import time
 
+from adapters.cli.numbers import whole_number
 from bot.compare.command import EXAMPLES
 from bot.compare.store import CompareRepository, OutputRecord
 from bot.compare.view import error_message, stats_line
@@ -36,7 +37,7 @@ def register(subparsers) -> None:
     parser.add_argument("prompt", nargs="?", help="the text both models get")
     parser.add_argument("--example", choices=list(EXAMPLES), help="one of the course activity's prompts instead")
     parser.add_argument("--profile", default="", help="a profile from [llm.profiles] (default: the main provider)")
-    parser.add_argument("--max-tokens", type=int, help="default: llm.max_tokens")
+    parser.add_argument("--max-tokens", type=whole_number, help="default: llm.max_tokens")
     parser.add_argument("--temperature", type=float, help="default: llm.temperature")
     parser.add_argument("--top-p", type=float, help="default: llm.top_p")
     parser.add_argument("--stop", action="append", help="a stop sequence (repeatable)")

@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from adapters.cli.numbers import whole_number
 from adapters.console.render import ConsoleRenderer
 from bot.dataset.checker import FORMATS, Refused, check
 from bot.dataset.command import options_from
@@ -37,8 +38,8 @@ def register(subparsers) -> None:
     checker.add_argument("file", metavar="FILE")
     checker.add_argument("--format", choices=FORMATS, default="auto")
     checker.add_argument("--template", choices=list(TEMPLATES), help="chat template (default: [dataset] template)")
-    checker.add_argument("--context", type=int, help="training sequence length in tokens (default: settings)")
-    checker.add_argument("--epochs", type=int, help="epochs for the cost estimate (default: settings)")
+    checker.add_argument("--context", type=whole_number, help="training sequence length in tokens (default: settings)")
+    checker.add_argument("--epochs", type=whole_number, help="epochs for the cost estimate (default: settings)")
     checker.add_argument("--price-per-million", type=float, help="USD per million trained tokens (default: settings)")
     checker.add_argument("--json", action="store_true", help="print the report as JSON")
     checker.set_defaults(handler=cmd_check)

@@ -19,6 +19,7 @@ import logging
 import random
 import sys
 
+from adapters.cli.numbers import whole_number
 from bot.i18n import t
 from bot.llm.client import LlmClient, LlmError, Profile, UnknownProfile, resolve_profile
 from bot.next.command import llm_error_text
@@ -33,12 +34,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("next", help=tool_help("next"))
     parser.add_argument("text", help="the start of a text")
     parser.add_argument("--model", choices=("base", "instruct", "both"), default="base")
-    parser.add_argument("--top", type=int, help=f"tokens per step, 1-{MAX_TOP} (default: next.top)")
-    parser.add_argument("--steps", type=int, default=0, help="append this many tokens, one call each")
+    parser.add_argument("--top", type=whole_number, help=f"tokens per step, 1-{MAX_TOP} (default: next.top)")
+    parser.add_argument("--steps", type=whole_number, default=0, help="append this many tokens, one call each")
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--greedy", action="store_true", help="each step takes the most likely token (default)")
     how.add_argument("--sample", type=float, metavar="T", help="each step samples at temperature T over the top k")
-    parser.add_argument("--seed", type=int, help="seed of --sample (repeatable runs)")
+    parser.add_argument("--seed", type=whole_number, help="seed of --sample (repeatable runs)")
     parser.add_argument("--profile", default="", help="a profile from [llm.profiles] (default: the main provider)")
     parser.add_argument("--json", action="store_true", help="print the steps as JSON")
     parser.set_defaults(handler=cmd_next)

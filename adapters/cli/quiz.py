@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from adapters.cli.numbers import whole_number
 from bot.exports import csv_bytes, write_private, xlsx_bytes
 from bot.i18n import t
 from bot.quiz.banks import BankCatalog, BankError, bank_files, load_bank_file
@@ -50,7 +51,7 @@ def register(subparsers) -> None:
     importing.set_defaults(handler=cmd_import)
 
     export = actions.add_parser("export", help="a quiz's results as CSV files")
-    export.add_argument("session", type=int, metavar="SESSION", help="the quiz number (see aula quiz list)")
+    export.add_argument("session", type=whole_number, metavar="SESSION", help="the quiz number (see aula quiz list)")
     export.add_argument("--csv", action="store_true", help="write CSV files")
     export.add_argument("--xlsx", action="store_true", help="write .xlsx workbooks (openpyxl)")
     export.add_argument("--out", default=".", help="folder for the files (default: here)")
