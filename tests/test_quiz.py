@@ -655,3 +655,35 @@ async def test_a_tie_shares_the_place_on_the_podium_in_my_rank_and_in_the_csv(db
         assert "1 | Nombre beto | 1000" in plain_text(results) and "3 | Nombre caro | 0" in plain_text(results)
     finally:
         await aula.close()
+
+
+def _colourful(image, box) -> int:
+    """Pixels in `box` with a clear hue (not white, grey or black text): an emoji drawn in colour."""
+    region = image.crop(box).convert("RGB")
+    return sum(1 for r, g, b in region.get_flattened_data() if max(r, g, b) - min(r, g, b) > 80)
+
+
+def test_the_chart_draws_emoji_and_labels_bars_with_the_option_text():
+    """The built-in question 3 has 🍕 in its text: drawn in colour, not as an empty box; each bar
+    says its letter and (shortened) option text."""
+    from PIL import Image as PILImage
+
+    from bot.quiz.banks import REPO_ROOT, load_bank_file
+    from bot.quiz.chart import HEIGHT, WIDTH, distribution_png
+
+    bank = load_bank_file(REPO_ROOT / "config/quizzes/seccion-2.yaml")
+    question = next(q for q in bank.questions if "🍕" in q.text["es"])
+    options = [o["es"] for o in question.options]
+    png = distribution_png(list("ABCD")[: len(options)], [1] * len(options), set(question.correct), question.text["es"], "", "es", options)
+    image = PILImage.open(io.BytesIO(png))
+    assert _colourful(image, (0, 10, WIDTH, 50)) > 40  # the pizza in the title
+    plain = PILImage.open(io.BytesIO(distribution_png(list("ABCD")[: len(options)], [1] * len(options), set(), "sin emoji", "", "es")))
+    assert _colourful(plain, (0, 10, WIDTH, 50)) == 0
+    # the option text under the bars: far more ink than a lone letter
+    def ink(picture) -> int:
+        return sum(1 for p in picture.crop((0, HEIGHT - 52, WIDTH, HEIGHT)).convert("L").get_flattened_data() if p < 128)
+
+    labelled = PILImage.open(io.BytesIO(distribution_png(list("AB"), [1, 1], set(), "t", "", "es", ["Pizza 🍕 grande", "Café"])))
+    letters_only = PILImage.open(io.BytesIO(distribution_png(list("AB"), [1, 1], set(), "t", "", "es")))
+    assert ink(labelled) > 3 * ink(letters_only)
+    assert _colourful(labelled, (0, HEIGHT - 52, WIDTH, HEIGHT)) > 40  # the pizza under bar A

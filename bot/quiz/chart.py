@@ -9,6 +9,7 @@ from importlib import resources
 from PIL import Image, ImageDraw, ImageFont
 
 from bot.i18n import number, percent
+from bot.tokens.picture import EMOJI_HEIGHT, FONT_SIZE, Run, emoji_image, runs_of
 
 WIDTH, HEIGHT = 800, 420
 FONT_FILE = "DejaVuSans.ttf"
@@ -33,12 +34,20 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 
 def distribution_png(
-    letters: list[str], counts: list[int], correct: set[int], title: str, caption: str = "", lang: str = "es"
+    letters: list[str],
+    counts: list[int],
+    correct: set[int],
+    title: str,
+    caption: str = "",
+    lang: str = "es",
+    options: list[str] | None = None,
 ) -> bytes:
-    """A PNG: bars of counts per option, each with its count and percentage; correct ones marked ✓."""
+    """A PNG: bars of counts per option, each with its count and percentage, labelled with its
+    letter and its text (shortened to the bar's room); correct ones marked ✓. Emoji in the title
+    and the options are drawn in colour, as /tokens' picture draws them (Noto Color Emoji)."""
     image = Image.new("RGB", (WIDTH, HEIGHT), BACKGROUND)
     draw = ImageDraw.Draw(image)
-    draw.text((MARGIN, 16), _fit(draw, title, _font(22), WIDTH - 2 * MARGIN), fill=TEXT, font=_font(22))
+    _rich_text(image, draw, title, MARGIN, 16, WIDTH - 2 * MARGIN, TEXT)
     if caption:
         draw.text((MARGIN, 46), caption, fill=MUTED, font=_font(16))
 
@@ -60,23 +69,46 @@ def distribution_png(
         label = f"{number(lang, count)} · {percent(lang, count / total if total else 0)}"
         _centred(draw, label, x0 + bar_width / 2, bottom - height - 26, _font(18), TEXT)
         mark = f"{letters[index]} ✓" if index in correct else letters[index]
-        _centred(
-            draw, mark, x0 + bar_width / 2, bottom + 10, _font(22), CORRECT if index in correct else TEXT
-        )
+        if options and index < len(options):
+            mark += " · " + options[index]
+        runs = _fitted(mark, slot - 8)
+        width = sum(r.width for r in runs)
+        _draw_runs(image, draw, runs, x0 + bar_width / 2 - width / 2, bottom + 8, CORRECT if index in correct else TEXT)
 
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
 
 
+def _fitted(text: str, width: float) -> list[Run]:
+    """The runs of `text` (emoji kept whole), cut with "…" to fit `width` pixels."""
+    runs = runs_of(text)
+    if sum(r.width for r in runs) <= width:
+        return runs
+    while text:
+        text = text[:-1].rstrip()
+        runs = runs_of(text + "…")
+        if sum(r.width for r in runs) <= width:
+            return runs
+    return []
+
+
+def _draw_runs(image: Image.Image, draw: ImageDraw.ImageDraw, runs: list[Run], x: float, y: float, fill) -> None:
+    for run in runs:
+        if run.face is not None and run.face.emoji:
+            picture = emoji_image(run.text)
+            image.paste(picture, (round(x), round(y + (FONT_SIZE + 6 - EMOJI_HEIGHT) / 2)), picture)
+        elif run.face is not None:
+            draw.text((x, y + FONT_SIZE), run.text, font=run.face.font, fill=fill, anchor="ls")
+        # a character no font has (a control character) is left out of a chart
+        x += run.width
+
+
+def _rich_text(image: Image.Image, draw: ImageDraw.ImageDraw, text: str, x: float, y: float, width: float, fill) -> None:
+    _draw_runs(image, draw, _fitted(text, width), x, y, fill)
+
+
 def _centred(draw: ImageDraw.ImageDraw, text: str, centre_x: float, y: float, font, fill) -> None:
     width = draw.textlength(text, font=font)
     draw.text((centre_x - width / 2, y), text, fill=fill, font=font)
 
-
-def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: float) -> str:
-    if draw.textlength(text, font=font) <= width:
-        return text
-    while text and draw.textlength(text + "…", font=font) > width:
-        text = text[:-1]
-    return text + "…"

@@ -169,6 +169,7 @@ def chart_png(session: QuizSession, position: int, answers: Sequence[AnswerRow])
         truncate(localized(question.text, lang), 90),
         t(lang, "quiz.chart_caption", number=position + 1, answered=sum(counts)),
         lang,
+        [localized(option, lang) for option in question.options],
     )
 
 
