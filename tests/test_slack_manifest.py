@@ -24,6 +24,7 @@ SCOPE_OF_METHOD = {
     "users_info": "users:read",
     "conversations_open": "im:write",
     "views_open": None,  # needs only a trigger_id
+    "auth_test": None,  # any valid token may call it (Slack: "Required scopes: No scope required")
 }
 
 
