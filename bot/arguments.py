@@ -35,8 +35,9 @@ def split_subcommand(spec: CommandSpec, text: str) -> tuple[str, str]:
     return head.strip(), rest
 
 
-def parse_arguments(spec: CommandSpec, text: str) -> dict[str, Any]:
-    """Option name (spec's canonical name) -> value. Raises UserError on a bad value."""
+def parse_arguments(spec: CommandSpec, text: str, lang: str = "es") -> dict[str, Any]:
+    """Option name (spec's canonical name) -> value. Raises UserError on a bad value (naming the
+    option and its choices in `lang`). Names and choice values are accepted in both languages."""
     by_name = {name.lower(): opt for opt in spec.options for name in opt.names()}
     primary = next((o for o in spec.options if o.kind == "text" and not o.choices), None)
     if not by_name:
@@ -57,7 +58,7 @@ def parse_arguments(spec: CommandSpec, text: str) -> dict[str, Any]:
             args[option.name] = value
             continue
         word, _, rest = value.partition(" ")
-        args[option.name] = convert(option, word)
+        args[option.name] = convert(option, word, lang)
         if rest.strip():
             leftovers.append(rest.strip())
     if leftovers:
@@ -71,13 +72,18 @@ def parse_arguments(spec: CommandSpec, text: str) -> dict[str, Any]:
     return args
 
 
-def convert(option: Option, raw: str) -> Any:
+def convert(option: Option, raw: str, lang: str = "es") -> Any:
     raw = raw.strip()
     if option.choices:
-        lowered = {c.lower(): c for c in option.choices}
-        if raw.lower() not in lowered:
-            raise UserError("error.bad_choice", value=echo(raw), option=option.name, choices=", ".join(option.choices))
-        return lowered[raw.lower()]
+        canonical = option.choice(raw)
+        if canonical is None:
+            raise UserError(
+                "error.bad_choice",
+                value=echo(raw),
+                option=option.name_in(lang),
+                choices=", ".join(option.choices_in(lang)),
+            )
+        return canonical
     if option.kind == "integer":
         try:
             number = int(raw)

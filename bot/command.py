@@ -8,8 +8,8 @@ calls the handlers with a neutral `Request`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from bot.replies import Reply
@@ -30,9 +30,27 @@ class Option:
     autocomplete: bool = False
     name_en: str = ""  # the English name (Discord localizes it; console and Slack accept both)
     max_length: int | None = None
+    # English names of choices that are Spanish words ("todos": "all"); both are accepted where
+    # options are typed, and the command always gets the Spanish (canonical) one.
+    choices_en: Mapping[str, str] = field(default_factory=dict)
 
     def names(self) -> tuple[str, ...]:
         return (self.name, self.name_en) if self.name_en and self.name_en != self.name else (self.name,)
+
+    def name_in(self, lang: str) -> str:
+        return self.name_en if lang == "en" and self.name_en else self.name
+
+    def choices_in(self, lang: str) -> tuple[str, ...]:
+        """The choices as a reader of `lang` types them."""
+        return tuple(self.choices_en.get(c, c) for c in self.choices) if lang == "en" else self.choices
+
+    def choice(self, typed: str) -> str | None:
+        """The canonical choice for what was typed in either language (any case), else None."""
+        lowered = typed.strip().lower()
+        for canonical in self.choices:
+            if lowered in (canonical.lower(), self.choices_en.get(canonical, canonical).lower()):
+                return canonical
+        return None
 
 
 @dataclass(frozen=True)

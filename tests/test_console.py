@@ -101,3 +101,15 @@ def test_tokens_writes_numbers_and_money_the_readers_way(tmp_path):
     english = run_console(tmp_path, b"/tokens texto:Hello world! modelo:todos\n", "--lang", "en").stdout.decode()
     gpt4o = next(line for line in english.splitlines() if line.startswith("GPT-4o  "))
     assert gpt4o.split() == ["GPT-4o", "3", "128,000", "0.0023%", "$0.0000075"]
+
+
+def test_english_option_names_and_choice_values_are_accepted(tmp_path):
+    """With --lang en, `/tokens example:emojis model:all` used to answer "«all» is not valid for
+    modelo … todos". Both languages are accepted, and a bad value lists the choices in English."""
+    accepted = run_console(tmp_path, b"/tokens example:emojis model:all\n", "--lang", "en").stdout.decode()
+    assert "is not valid" not in accepted and "GPT-4 (cl100k_base)" in accepted and "Llama 3.1 (llama-3.1)" in accepted
+    out = run_console(tmp_path, b"/tokens texto:x model:todo\n/help\n", "--lang", "en").stdout.decode()
+    assert "«todo» is not valid for model" in out and "mistral-v3, all" in out
+    assert "[model:gpt-4o|gpt-4|llama-3.1|gpt-oss|qwen3|mistral|mistral-v3|all]" in out
+    spanish = run_console(tmp_path, b"/help\n").stdout.decode()
+    assert "[modelo:gpt-4o|gpt-4|llama-3.1|gpt-oss|qwen3|mistral|mistral-v3|todos]" in spanish

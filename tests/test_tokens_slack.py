@@ -135,3 +135,15 @@ async def test_one_students_flood_delays_only_that_student(slack_tokens):
     assert len(flooders(slack.calls[:first_beto])) <= 3  # at most the flooder's share already started
     assert waited < 30  # seconds: generous (bench/README.md has the figures)
     await slack.wait_for(lambda: [1] if len(flooders(slack.calls)) == flood else [], seconds=180)
+
+
+async def test_an_english_user_types_english_option_names_and_values(slack_tokens):
+    """On Slack, an English user's `/tokens example:emojis model:all` used to be refused with
+    "«all» is not valid for modelo"; now it runs (the bad-value message is checked in the console)."""
+    app, slack = slack_tokens
+    slack.users[STUDENT] = {"locale": "en-US"}
+    response = await slash(app, slack, "example:emojis model:all")
+    assert response.status == 200
+    [post] = await slack.wait_for(lambda: slack.calls_to("chat.postMessage"))
+    shown = block_texts(post.payload["blocks"])
+    assert "is not valid" not in shown and "GPT-4 (cl100k_base)" in shown

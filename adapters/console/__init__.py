@@ -197,7 +197,7 @@ class ConsoleSession:
             spec = command.spec.subcommand(subcommand) if subcommand else command.spec
             if spec is None:
                 raise UserError("error.unknown_subcommand", command=name, subcommand=echo(subcommand))
-            args = parse_arguments(spec, rest)
+            args = parse_arguments(spec, rest, lang)
             missing = missing_required(spec, args)
             if missing is not None:
                 raise UserError("error.missing_argument", option=missing.name, example=f"/{name} {missing.name}:…")

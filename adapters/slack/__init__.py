@@ -252,7 +252,9 @@ class SlackAdapter:
         origin = await self.origin(event.get("user", ""), "", place, None, "", self.aula.clock())
         try:
             name, data = await self.download(files[0])
-            typed = parse_arguments(self.aula.commands[waiting.command].spec, event.get("text", "") or "")
+            typed = parse_arguments(
+                self.aula.commands[waiting.command].spec, event.get("text", "") or "", origin.user.locale
+            )
         except UserError as exc:
             await self.send_private(origin, error_reply(origin.user.locale, exc.key, **exc.values))
             return
@@ -433,7 +435,7 @@ class SlackAdapter:
         sub_spec = spec.subcommand(subcommand) if subcommand else spec
         if sub_spec is None:
             raise UserError("error.unknown_subcommand", command=name, subcommand=echo(subcommand))
-        args = parse_arguments(sub_spec, rest)
+        args = parse_arguments(sub_spec, rest, origin.user.locale)
         missing = missing_required(sub_spec, args)
         if missing is not None:
             usage = " ".join(

@@ -70,7 +70,14 @@ SPEC = CommandSpec(
     description="compare.description",
     options=(
         Option("prompt", "compare.option.prompt", name_en="prompt"),
-        Option("ejemplo", "compare.option.example", choices=tuple(EXAMPLES), name_en="example"),
+        Option(
+            "ejemplo",
+            "compare.option.example",
+            choices=tuple(EXAMPLES),
+            name_en="example",
+            choices_en={"completar": "complete", "pregunta": "question", "instruccion": "instruction",
+                        "conversacion": "conversation"},
+        ),
         Option("ciego", "compare.option.blind", kind="boolean", name_en="blind"),
         Option("perfil", "compare.option.profile", autocomplete=True, name_en="profile"),
         Option("exportar", "compare.option.export", kind="boolean", name_en="export"),

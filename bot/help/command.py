@@ -52,8 +52,12 @@ async def run(request: Request, app: Aula) -> Reply:
 def _usage(spec: CommandSpec, lang: str, typed: str) -> str:
     words = [typed]
     for option in spec.options:
-        name = option.name_en if lang == "en" and option.name_en else option.name
-        words.append(f"{name}:…" if option.required else f"[{name}]")
+        name = option.name_in(lang)
+        value = "|".join(option.choices_in(lang)) if option.choices else "…"
+        if option.required:
+            words.append(f"{name}:{value}")
+        else:
+            words.append(f"[{name}:{value}]" if option.choices else f"[{name}]")
     return " ".join(words)
 
 

@@ -33,7 +33,13 @@ SUBCOMMANDS: tuple[CommandSpec, ...] = (
         options=(
             Option("banco", "quiz.opt.bank", required=True, autocomplete=True, name_en="bank"),
             Option("vence", "homework.opt.due", name_en="due"),
-            Option("publicar", "homework.opt.publish", choices=tuple(PUBLISH_CHOICES), name_en="publish"),
+            Option(
+                "publicar",
+                "homework.opt.publish",
+                choices=tuple(PUBLISH_CHOICES),
+                name_en="publish",
+                choices_en={"al-enviar": "on-submit", "al-vencer": "at-deadline"},
+            ),
             Option("anonimo", "homework.opt.anonymous", kind="boolean", name_en="anonymous"),
             Option("recordatorio", "homework.opt.reminder", kind="integer", name_en="reminder"),
         ),

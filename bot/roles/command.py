@@ -103,7 +103,8 @@ SPEC = CommandSpec(
         Option("modelo", "roles.option.model", choices=tuple(TEMPLATES), name_en="model"),
         Option("formulario", "roles.option.form", kind="boolean", name_en="form"),
         Option("comparar", "roles.option.compare", kind="boolean", name_en="compare"),
-        Option("entrenar", "roles.option.train", choices=TRAIN_CHOICES, name_en="train"),
+        Option("entrenar", "roles.option.train", choices=TRAIN_CHOICES, name_en="train",
+               choices_en={"asistente": "assistant", "todo": "all"}),
     ),
 )
 

@@ -61,6 +61,8 @@ EXAMPLES: dict[str, Example] = {
 }
 
 ALL = "todos"
+# English names of the examples, accepted where options are typed (canonical: the Spanish ones).
+EXAMPLES_EN = {"hola-mundo": "hello-world", "saludo": "greeting", "numeros": "numbers", "codigo": "code"}
 MODEL_CHOICES = ("gpt-4o", "gpt-4", "llama-3.1", "gpt-oss", "qwen3", "mistral", "mistral-v3", ALL)
 # o200k_base, cl100k_base, llama-3.1, o200k_harmony, qwen3, mistral-tekken, mistral-v3
 ALL_ENCODINGS = tuple(ENCODINGS)
@@ -77,8 +79,8 @@ SPEC = CommandSpec(
     description="tokens.description",
     options=(
         Option("texto", "tokens.option.texto", name_en="text"),
-        Option("modelo", "tokens.option.modelo", choices=MODEL_CHOICES, name_en="model"),
-        Option("ejemplo", "tokens.option.ejemplo", choices=tuple(EXAMPLES), name_en="example"),
+        Option("modelo", "tokens.option.modelo", choices=MODEL_CHOICES, name_en="model", choices_en={ALL: "all"}),
+        Option("ejemplo", "tokens.option.ejemplo", choices=tuple(EXAMPLES), name_en="example", choices_en=EXAMPLES_EN),
     ),
 )
 
