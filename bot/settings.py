@@ -69,7 +69,9 @@ class LlmSettings(Section):
     stop: list[str] = []
     connect_timeout_s: float = Field(10, gt=0)
     idle_timeout_s: float = Field(60, gt=0)  # longest silence between two streamed chunks
-    total_timeout_s: float = Field(600, gt=0, lt=900)  # under Discord's 15-minute follow-up window
+    # A whole call, retries included; the waiting message says it up front. Discord allows 15
+    # minutes (the bound), but a class waiting on one answer should wait 2 at most.
+    total_timeout_s: float = Field(120, gt=0, lt=900)
     max_retries: int = Field(3, ge=0, le=10)
     requests_per_minute: int = Field(5, ge=1)  # per model; Hyperbolic's basic tier allows about 5
     user_cooldown_s: float = Field(30, ge=0)

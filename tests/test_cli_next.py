@@ -75,3 +75,29 @@ def test_sampled_steps_are_repeatable_with_a_seed_and_drawn_from_the_top_k(cli_e
     for step in runs[0]["steps"][:-1]:
         assert step["chosen"]["how"] == "sample" and step["chosen"]["temperature"] == 1.5
         assert {k: v for k, v in step["chosen"].items() if k not in ("how", "temperature")} in step["candidates"]
+
+
+def test_its_provider_calls_count_in_the_daily_budget_like_aula_compare(cli_env, server, capsys):
+    """Issue 13.5: `aula compare` stored what it spent, `aula next` spent uncounted. Each call the
+    fake server answers is 7 prompt tokens + the 1 token asked for."""
+    import asyncio
+    import time
+
+    from bot.llm.usage import UsageRepository
+    from bot.storage.database import Database
+
+    async def used() -> int:
+        db = Database(str(cli_env / "aula.sqlite3"))
+        await db.open()
+        try:
+            return await UsageRepository(db).used_on("cli", "local", time.time())
+        finally:
+            await db.close()
+
+    assert run_cli(PROMPT, "--steps", "2", "--json") == 0  # 3 calls
+    assert asyncio.run(used()) == 3 * 8
+    assert run_cli(PROMPT, "--model", "both", "--json") == 0  # 2 more
+    assert asyncio.run(used()) == 5 * 8
+    assert test_cli_compare.run_cli("Hola", "--json") == 0  # one budget with `aula compare`
+    capsys.readouterr()
+    assert asyncio.run(used()) > 5 * 8

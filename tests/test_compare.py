@@ -597,3 +597,45 @@ async def test_a_hung_provider_is_bounded_by_one_deadline_and_the_real_wait_is_r
     assert int(shown[1]) == attempts and 0.4 * attempts - 0.05 <= float(shown[2]) <= waited + 0.05  # the real wait (shown to 0.1 s)
     assert "nunca más de 1.5 s por comparación" in base
     assert panels(final)[f"Instruido · {INSTRUCT_MODEL}"].startswith("¡Claro!")  # the other side answered
+
+
+async def test_the_longest_wait_is_said_up_front_while_waiting(tmp_path, server):
+    """Issue 14.7: a hung provider's whole comparison is bounded by llm.total_timeout_s, but the
+    student learnt the deadline only from the final message. Now every message before it says
+    the longest wait: the wait in line plus the deadline of the call."""
+    clock = ManualClock()
+    environ = {
+        "AULA_DATABASE": str(tmp_path / "aula.sqlite3"),
+        "AULA_LLM_BASE_URL": server.base_url,
+        "AULA_LLM_API_KEY": API_KEY,
+        "AULA__LLM__REQUESTS_PER_MINUTE": "1",
+        "AULA__LLM__TOTAL_TIMEOUT_S": "100",
+    }
+    app = Aula(load_settings(environ=environ, dotenv_path=None), commands=[compare.command])
+    app.services.llm_traffic = LlmTraffic(Upstream(clock.now, clock.sleep), Cooldowns(0, clock.now), TokenBudget(10**9))
+    await app.start()
+    try:
+        first = [plain_text(reply) for reply in await replies_of(app, compare_request(prompt="p0", user_id="s0"))]
+        # Nothing in line (the clock stands still): the deadline of the call itself.
+        assert t("es", "compare.deadline", seconds=100) in first[0]
+        assert "⏱️" not in first[-1]  # the final message says how it ended instead
+        seen: list[str] = []
+
+        async def second() -> None:
+            async for reply in app.handle(compare_request(prompt="p1", user_id="s1")):
+                seen.append(plain_text(reply))
+
+        task = asyncio.create_task(second())
+        for _ in range(50):
+            await settle()
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        # One call a minute per model: 60 s in line, then at most 100 s for the call.
+        assert t("es", "compare.deadline", seconds=160) in seen[0]
+        assert t("es", "compare.queued", position=1, seconds=60) in seen[0]
+        await clock.run_until(lambda: all(call.admitted for call in app.services.llm_traffic.upstream.calls.values()), step=10)
+        await asyncio.wait_for(task, 10)
+        assert "⏱️" not in seen[-1] and not any(t("es", "compare.deadline", seconds=s) in seen[-1] for s in (100, 160))
+    finally:
+        await app.close()

@@ -298,3 +298,55 @@ async def test_next_and_compare_share_the_class_daily_budget(make_aula, server):
     assert not second.error  # 16 of 30 tokens spent by /next
     replies = await replies_of(app, make_request("compare", args={"prompt": "Hola"}))
     assert replies[-1].error and "le quedan 14 de los 30 tokens de hoy (16 ya usados" in plain_text(replies[-1])
+
+
+async def test_the_class_budget_survives_a_restart(make_aula, server):
+    """Issue 13.5: the daily budget counts every provider call across restarts: a fresh Aula on
+    the same database still knows what /next spent, and /compare reads the same total."""
+    import bot.compare.command as compare
+
+    app = await make_aula(AULA__LLM__DAILY_TOKEN_BUDGET="30")
+    [first] = await replies_of(app, next_request(texto=PROMPT))
+    assert not (await replies_of(app, click(step_ids(first)["greedy"])))[-1].error  # 16 tokens
+    await app.close()
+    restarted = await make_aula(AULA__LLM__DAILY_TOKEN_BUDGET="30")
+    restarted.commands["compare"] = compare.command
+    replies = await replies_of(restarted, make_request("compare", args={"prompt": "Hola"}))
+    assert replies[-1].error and "le quedan 14 de los 30 tokens de hoy (16 ya usados" in plain_text(replies[-1])
+
+
+async def test_a_step_in_line_says_its_longest_wait(tmp_path, server):
+    """Issue 14.7: the queue message says the longest wait (line + llm.total_timeout_s) up front."""
+    import asyncio
+
+    from bot.i18n import t
+    from bot.llm.queue import Cooldowns, LlmTraffic, TokenBudget, Upstream
+    from tests.fake_clock import ManualClock, settle
+
+    clock = ManualClock()
+    environ = {"AULA_DATABASE": str(tmp_path / "aula.sqlite3"), "AULA_LLM_BASE_URL": server.base_url,
+               "AULA_LLM_API_KEY": API_KEY, "AULA__LLM__REQUESTS_PER_MINUTE": "1",
+               "AULA__LLM__TOTAL_TIMEOUT_S": "100"}  # fmt: skip
+    app = Aula(load_settings(environ=environ, dotenv_path=None), commands=[next_command.command])
+    app.services.llm_traffic = LlmTraffic(Upstream(clock.now, clock.sleep), Cooldowns(0, clock.now), TokenBudget(10**9))
+    await app.start()
+    try:
+        await replies_of(app, next_request(texto=PROMPT))  # the minute's one call
+        seen: list[str] = []
+
+        async def second() -> None:
+            async for reply in app.handle(next_request(user_id="u2", texto="Otra cosa")):
+                seen.append(plain_text(reply))
+
+        task = asyncio.create_task(second())
+        for _ in range(50):
+            await settle()
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        assert seen[0] == t("es", "next.queued", position=1, seconds=60 + 100)
+        await clock.run_until(lambda: all(call.admitted for call in app.services.llm_traffic.upstream.calls.values()), step=10)
+        await asyncio.wait_for(task, 10)
+        assert "Otra cosa" in seen[-1]
+    finally:
+        await app.close()

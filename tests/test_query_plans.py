@@ -30,6 +30,7 @@ import pytest
 import bot
 from bot.compare.store import CompareRepository, OutputRecord
 from bot.homework.store import HomeworkQuestion, HomeworkRepository
+from bot.llm.usage import UsageRepository
 from bot.next.game import GameRepository
 from bot.next.logic import Candidate, Distribution, Generation, Step
 from bot.next.store import NextRepository, dump_steps
@@ -148,7 +149,7 @@ async def fill_class(db: Database, platform: str, workspace: str, players: int, 
         await roles.save(platform, workspace, user, "llama3", [Message("user", "hola")], NOW, 1e9)
         await runs.create(at=NOW, platform=platform, workspace_id=workspace, channel_id="chan", user_id=user,
                           user_name="U", profile="p", temperature=1.0, generation=GENERATION)
-        await runs.record_usage(NOW, platform, workspace, 10)
+        await UsageRepository(db).record(NOW, platform, workspace, 10)
         await game.guess(round_id, platform, user, "U", " París", 0.5, NOW + 1)
         run = await compare.save(
             at=NOW, platform=platform, workspace_id=workspace, channel_id="chan", user_id=user, user_name="U", profile="p",
@@ -255,8 +256,9 @@ async def probe(db: Database, platform: str, workspace: str) -> None:
                                user_name="Me", profile="p", temperature=1.0, generation=GENERATION)
     record = await runs.get(run_id)
     await runs.save_steps(run_id, record.generation.steps, dump_steps(record.generation.steps), NOW + 1)
-    await runs.record_usage(NOW, platform, workspace, 12)
-    await runs.tokens_used_since(platform, workspace, NOW - 86400)
+    # The class's daily budget, read on every /compare, /next step and live /roles run.
+    await UsageRepository(db).record(NOW, platform, workspace, 12)
+    await UsageRepository(db).used_on(platform, workspace, NOW)
     round_id = await game.create(at=NOW, place=place, user_id=me, prompt="La capital", model="m",
                                  candidates=CANDIDATES, options=[" París"], closes_at=NOW + 30, locale="es")
     await game.set_message(round_id, "msg")

@@ -377,6 +377,46 @@ async def test_a_live_run_that_would_wait_past_discords_window_is_refused_up_fro
             await aula.close()
 
 
+async def test_a_live_run_says_its_longest_wait_up_front(tmp_path):
+    """Issue 14.7: the student is told, while waiting, how long the run may take at most: its
+    calls' wait in line plus the deadline of a whole call (llm.total_timeout_s)."""
+    from bot.i18n import t
+
+    clock = ManualClock()
+    async with FakeLlmServer() as server:
+        settings = load_settings(
+            environ={"AULA_DATABASE": str(tmp_path / "a.sqlite3"), "AULA_LLM_BASE_URL": server.base_url,
+                     "AULA_LLM_API_KEY": API_KEY, "AULA__LLM__REQUESTS_PER_MINUTE": "1",
+                     "AULA__LLM__TOTAL_TIMEOUT_S": "100"},
+            dotenv_path=None,
+        )
+        aula = Aula(settings)
+        aula.services.llm_traffic = LlmTraffic(Upstream(clock.now, clock.sleep), Cooldowns(0, clock.now), TokenBudget(10**9))
+        await aula.start()
+        seen: list[str] = []
+        try:
+            live_id = button_id(await roles(aula, usuario=USER), "roles:live:")
+
+            async def run() -> None:
+                async for reply in aula.handle(make_request("roles", action=live_id)):
+                    seen.append(plain_text(reply))
+
+            task = asyncio.create_task(run())
+            for _ in range(50):
+                await settle()
+                if seen:
+                    break
+                await asyncio.sleep(0.01)
+            # Two calls to one model allowed once a minute: the second waits 60 s, then up to 100 s.
+            assert t("es", "roles.live.deadline", seconds=160) in seen[0]
+            await clock.run_until(lambda: all(call.admitted for call in aula.services.llm_traffic.upstream.calls.values()), step=10)
+            await asyncio.wait_for(task, 10)
+        finally:
+            await aula.close()
+    assert seen[-1].count(f"¡Claro! Sobre «{USER}»") == 2
+    assert "⏱️" not in seen[-1]  # the end: the answers, no promise
+
+
 async def test_live_run_with_a_refused_key_says_which_setting(tmp_path):
     async with FakeLlmServer() as server:
         settings = load_settings(
@@ -437,6 +477,50 @@ async def test_live_runs_count_against_the_class_budget_and_stop_when_it_is_spen
     assert calls == 2 * runs  # no provider call for a refused run
     assert 0 < used <= 700
     assert "A la clase le quedan" in refusals[0] and "de los 700 tokens de hoy" in refusals[0]
+
+
+async def test_the_budget_live_runs_spent_survives_a_restart(tmp_path):
+    """Issue 13.5: live /roles counted its usage in memory only, so a restart gave the class its
+    budget back. A fresh Aula on the same database refuses without calling the provider."""
+    from bot.compare.command import used_today
+
+    async with FakeLlmServer() as server:
+        settings = load_settings(
+            environ={"AULA_DATABASE": str(tmp_path / "a.sqlite3"), "AULA_LLM_BASE_URL": server.base_url,
+                     "AULA_LLM_API_KEY": API_KEY, "AULA__LLM__REQUESTS_PER_MINUTE": "100",
+                     "AULA__LLM__DAILY_TOKEN_BUDGET": "700", "AULA__LLM__MAX_TOKENS": "150"},
+            dotenv_path=None,
+        )  # fmt: skip
+
+        async def live_run(app: Aula, i: int):
+            reply = await roles(app, usuario=f"Pregunta {i}")
+            return (await replies_of(app, make_request("roles", user_id=f"s{i}", action=button_id(reply, "roles:live:"))))[-1]
+
+        app = Aula(settings)
+        await app.start()
+        try:
+            assert not (await live_run(app, 0)).error
+            used_before = await used_today(app, "console", "local")
+        finally:
+            await app.close()
+        chat_calls = len([p for p, _ in server.calls if p == "/v1/chat/completions"])
+        assert used_before > 0 and chat_calls == 2
+
+        app = Aula(settings)  # a restart: nothing in memory
+        await app.start()
+        try:
+            assert await used_today(app, "console", "local") == used_before
+            runs = 1
+            while not (last := await live_run(app, runs)).error:
+                runs += 1
+                assert runs < 10
+            used_after = await used_today(app, "console", "local")
+        finally:
+            await app.close()
+        chat_calls = len([p for p, _ in server.calls if p == "/v1/chat/completions"])
+    assert chat_calls == 2 * runs  # the refused run sent nothing
+    assert used_before < used_after <= 700
+    assert "de los 700 tokens de hoy" in plain_text(last)
 
 
 async def test_a_failed_live_run_does_not_start_the_cooldown(tmp_path):

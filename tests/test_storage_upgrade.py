@@ -18,7 +18,10 @@ import pytest
 from bot.storage.database import Database, DatabaseError, migrations
 
 SCHEMAS = sorted((Path(__file__).parent / "fixtures" / "schemas").glob("*.sql"))
-RENAMED = {"quiz_banks": "quiz_class_banks"}  # 0006: imported banks belong to a class
+RENAMED = {
+    "quiz_banks": "quiz_class_banks",  # 0006: imported banks belong to a class
+    "next_usage": "llm_usage",  # 0014: every feature's usage in one daily total per class
+}
 
 
 def counts(path: Path) -> dict[str, int]:
@@ -71,3 +74,37 @@ async def test_a_damaged_file_is_refused_at_start_with_the_doctors_advice(tmp_pa
     path.write_bytes(bytes(data))
     with pytest.raises(DatabaseError, match="(?s)damaged .*aula doctor.*backup"):
         await Database(path).open()
+
+
+async def test_0014_carries_what_each_class_spent_each_day_into_its_daily_total(tmp_path):
+    """/compare's unshared outputs and /next's usage rows before 0014 become one total per class
+    and UTC day, so an upgrade in the middle of a class day keeps what the class already spent."""
+    from bot.llm.usage import UsageRepository
+
+    day = 20_000 * 86_400.0  # a midnight UTC
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)")
+        for version, name, sql in migrations():
+            if version < 14:
+                conn.executescript(sql)
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?, 0)", (version, name))
+        run = "INSERT INTO compare_runs (id, at, platform, workspace_id, channel_id, user_id, user_name, profile) VALUES (?, ?, ?, ?, 'c', 'u', 'U', 'p')"
+        out = "INSERT INTO compare_outputs (run_id, role, model, prompt, text, finish_reason, prompt_tokens, completion_tokens, shared) VALUES (?, ?, 'm', 'p', 't', 'stop', ?, ?, ?)"
+        conn.execute(run, (1, day + 10, "discord", "g1"))
+        conn.execute(out, (1, "base", 5, 20, 0))
+        conn.execute(out, (1, "instruct", 6, 30, 1))  # shared: another request's call, not counted twice
+        conn.execute(run, (2, day - 10, "discord", "g1"))  # the day before
+        conn.execute(out, (2, "base", 100, 100, 0))
+        conn.execute("INSERT INTO next_usage VALUES (?, 'discord', 'g1', 8)", (day + 3600,))
+        conn.execute("INSERT INTO next_usage VALUES (?, 'discord', 'g2', 8)", (day + 3600,))  # another class
+    db = await Database(path).open()
+    try:
+        usage = UsageRepository(db)
+        assert await usage.used_on("discord", "g1", day + 7200) == 25 + 8
+        assert await usage.used_on("discord", "g1", day - 1) == 200
+        assert await usage.used_on("discord", "g2", day) == 8
+        await usage.record(day + 9000, "discord", "g1", 7)  # and it keeps adding
+        assert await usage.used_on("discord", "g1", day) == 40
+    finally:
+        await db.close()

@@ -6,7 +6,8 @@
 --json prints {"model", "prompt", "steps": [{"candidates": [{"token", "id", "logprob", "probability"}, …],
 "chosen": {…} or null}], "text"}; with --model both, one such object under "base" and one under
 "instruct". With --steps N, N chosen steps then the distribution after them (chosen null).
-Exit status: 0, 1 when the provider returned no log-probabilities or a call failed (the message
+The provider tokens it used count against the class "cli"/"local"'s daily budget, like
+`aula compare`'s (bot.llm.usage). Exit status: 0, 1 when the provider returned no log-probabilities or a call failed (the message
 says why), 2 for bad arguments.
 """
 
@@ -18,14 +19,17 @@ import json
 import logging
 import random
 import sys
+import time
 
 from adapters.cli.numbers import whole_number
 from bot.i18n import t
 from bot.llm.client import LlmClient, LlmError, Profile, UnknownProfile, resolve_profile
+from bot.llm.usage import UsageRepository
 from bot.next.command import llm_error_text
 from bot.next.display import bar, percent
 from bot.next.logic import MAX_TOP, Generation, Step, counted_tokens, fetch, shown
 from bot.settings import Settings
+from bot.storage.database import Database
 
 
 def register(subparsers) -> None:
@@ -110,13 +114,15 @@ def cmd_next(args: argparse.Namespace) -> int:
 async def _run_all(settings: Settings, profile: Profile, roles: list[str], prompt: str, top: int, steps: int,
                    temperature: float | None, rng: random.Random) -> dict[str, Generation | BaseException]:  # fmt: skip
     client = LlmClient(settings.llm, profile)
+    spent = [0]  # tokens of the calls that answered, also those of a run that failed later
     try:
         results = await asyncio.gather(
-            *(_one(client, profile, role, prompt, top, steps, temperature, rng) for role in roles),
+            *(_one(client, profile, role, prompt, top, steps, temperature, rng, spent) for role in roles),
             return_exceptions=True,
         )
     finally:
         await client.aclose()
+        await _record(settings, spent[0])
     for result in results:
         if isinstance(result, BaseException) and not isinstance(result, LlmError):
             raise result
@@ -124,8 +130,9 @@ async def _run_all(settings: Settings, profile: Profile, roles: list[str], promp
 
 
 async def _one(client: LlmClient, profile: Profile, role: str, prompt: str, top: int, steps: int,
-               temperature: float | None, rng: random.Random) -> Generation:  # fmt: skip
+               temperature: float | None, rng: random.Random, spent: list[int]) -> Generation:  # fmt: skip
     distribution = await fetch(client, profile, role, prompt, "", top)
+    spent[0] += distribution.prompt_tokens + 1  # as /next counts a call: its prompt and one token
     generation = Generation(role, distribution.model, prompt, [Step(distribution)])
     for _ in range(steps):
         step = generation.steps[-1]
@@ -134,5 +141,18 @@ async def _one(client: LlmClient, profile: Profile, role: str, prompt: str, top:
         else:
             step.chosen, step.how, step.temperature = step.distribution.sample(temperature, rng), "sample", temperature
         generated = generation.generated.decode("utf-8", errors="ignore")
-        generation.steps.append(Step(await fetch(client, profile, role, prompt, generated, top)))
+        generation.steps.append(Step(distribution := await fetch(client, profile, role, prompt, generated, top)))
+        spent[0] += distribution.prompt_tokens + 1
     return generation
+
+
+async def _record(settings: Settings, tokens: int) -> None:
+    """Count the run's tokens like a class's (the class "cli"/"local", as `aula compare` stores)."""
+    if tokens <= 0:
+        return
+    db = Database(settings.database)
+    await db.open()
+    try:
+        await UsageRepository(db).record(time.time(), "cli", "local", tokens)
+    finally:
+        await db.close()

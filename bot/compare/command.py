@@ -37,11 +37,8 @@ from bot.llm.client import (
     resolve_profile,
 )
 from bot.llm.live import Budget, admit, changes, student
-from bot.llm.queue import (
-    Upstream,
-    day_start,
-)
-from bot.next.store import NextRepository
+from bot.llm.queue import Upstream
+from bot.llm.usage import UsageRepository
 from bot.replies import Paragraph, Reply
 from bot.requests import Request
 
@@ -171,12 +168,9 @@ async def run(request: Request, app: Aula):
 
 
 async def used_today(app: Aula, platform: str, workspace_id: str) -> int:
-    """Tokens the class spent today (UTC) against its one daily budget: /compare's and /next's
-    (stored) and live /roles' (counted in memory, bot.llm.queue.TokenBudget.record)."""
-    since = day_start(app.clock())
-    compare = await CompareRepository(app.db).tokens_used_since(platform, workspace_id, since)
-    steps = await NextRepository(app.db).tokens_used_since(platform, workspace_id, since)
-    return compare + steps + app.services.llm_traffic.budget.spent((platform, workspace_id), since)
+    """Tokens the class spent today (UTC) against its one daily budget: every provider call of
+    /compare, /next and live /roles, as stored (bot.llm.usage; a restart forgets none)."""
+    return await UsageRepository(app.db).used_on(platform, workspace_id, app.clock())
 
 
 def _noted(reply: Reply, note: Paragraph | None) -> Reply:

@@ -1,7 +1,8 @@
 """/compare storage: each comparison with both outputs, and the votes of blind ones.
 
-Instructors review and export them (CSV); the daily token budget of a class is the
-sum of what its comparisons really spent (calls shared with another asker cost nothing).
+Instructors review and export them (CSV). What a comparison really spent (calls shared
+with another asker cost nothing) is added to the class's daily budget (bot.llm.usage) in the
+same transaction as the comparison.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass, fields
 
 from bot.exports import Sheet
 from bot.i18n import iso_moment
+from bot.llm.usage import add_usage
 from bot.storage.database import Database
 
 ROLES = ("base", "instruct")
@@ -72,7 +74,8 @@ class CompareRepository:
         outputs: list[OutputRecord],
         instruct_slot: str | None = None,
     ) -> int:
-        """Store one comparison and its outputs together; returns its id."""
+        """Store one comparison and its outputs together, and add the tokens of its calls that were
+        not shared to the class's daily budget; returns its id."""
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
                 "INSERT INTO compare_runs (at, platform, workspace_id, channel_id, user_id, user_name, profile,"
@@ -90,6 +93,8 @@ class CompareRepository:
                      out.error, out.latency_s, out.prompt_tokens, out.completion_tokens, int(out.usage_estimated),
                      out.cost_usd, int(out.shared)),
                 )  # fmt: skip
+            spent = sum(out.prompt_tokens + out.completion_tokens for out in outputs if not out.shared)
+            await add_usage(conn, at, platform, workspace_id, spent)
         return run_id
 
     async def get(self, run_id: int) -> RunRecord | None:

@@ -28,6 +28,7 @@ from bot.llm.client import (
     Sampling,
     UpstreamError,
 )
+from bot.llm.live import longest_wait
 from bot.llm.queue import SharedCall
 from bot.replies import Attachment, Button, Columns, Heading, Paragraph, Reply, Span
 from bot.settings import LlmSettings
@@ -87,6 +88,9 @@ def render(
         )
         panels.append((title, tuple(_panel(comparison, side, lang))))
     parts.append(Columns(tuple(panels)))
+    if not final and not all(side.call.done for side in order):
+        seconds = longest_wait([side.call for side in order], comparison.settings.total_timeout_s)
+        parts.append(Paragraph.of(Span(t(lang, "compare.deadline", seconds=seconds), italic=True)))
     if final:
         if comparison.profile.name != "default":
             parts.append(Paragraph.of(Span(t(lang, "compare.profile_used", profile=comparison.profile.name), italic=True)))

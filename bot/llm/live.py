@@ -123,6 +123,12 @@ def admit(
     return Admission(traffic, budget, started, previous)
 
 
+def longest_wait(calls: Sequence[SharedCall], total_timeout_s: float) -> int:
+    """Whole seconds until every call has ended at the latest (SharedCall.longest_wait): what
+    the waiting message promises, so a hung provider's student knows it up front."""
+    return math.ceil(max((call.longest_wait(total_timeout_s) for call in calls), default=0.0))
+
+
 async def changes(calls: Sequence[SharedCall], min_interval_s: float) -> AsyncIterator[None]:
     """Yield at once, then after changes (at most once per min_interval_s), until every call ends.
 

@@ -138,6 +138,15 @@ class SharedCall:
     def estimated_wait(self) -> float:
         return self.queue.estimated_wait(self.ticket)
 
+    def longest_wait(self, total_timeout_s: float) -> float:
+        """Seconds until this call has ended at the latest: its estimated wait in line, then the
+        client's deadline for the whole call, retries included (settings.llm.total_timeout_s)."""
+        if self.done:
+            return 0.0
+        if self.ticket.admitted_at is None:
+            return self.estimated_wait() + total_timeout_s
+        return max(0.0, self.ticket.admitted_at + total_timeout_s - self.queue.now())
+
     def listen(self, event: asyncio.Event) -> None:
         """`event` is set on every change (a snapshot, a move in the queue, the end)."""
         self._listeners.add(event)
@@ -264,22 +273,13 @@ class Cooldowns:
 
 
 class TokenBudget:
-    """Tokens a class may spend a day. Calls in flight hold a reservation so 30 students
-    asking at once cannot all slip under the budget before any has been recorded."""
+    """Tokens a class may spend a day. What calls used is stored (bot.llm.usage); calls in
+    flight hold a reservation here so 30 students asking at once cannot all slip under the
+    budget before any has been recorded."""
 
     def __init__(self, daily_tokens: int) -> None:
         self.daily_tokens = daily_tokens
-        self._reserved: dict[Hashable, int] = {}
-        self._spent: dict[tuple[Hashable, float], int] = {}  # (class, day) -> tokens no table records
-
-    def record(self, which_class: Hashable, day: float, tokens: int) -> None:
-        """Tokens a call really used that no table of its own records (live /roles), for `spent`.
-        Kept in memory only: a restart forgets them (the comparisons and /next steps are stored)."""
-        self._spent = {key: n for key, n in self._spent.items() if key[1] >= day}  # earlier days are over
-        self._spent[(which_class, day)] = self._spent.get((which_class, day), 0) + max(0, tokens)
-
-    def spent(self, which_class: Hashable, day: float) -> int:
-        return self._spent.get((which_class, day), 0)
+        self._reserved: dict[Hashable, int] = {}  # only calls in flight: what was used is stored
 
     def left(self, which_class: Hashable, used_today: int) -> int:
         return self.daily_tokens - used_today - self._reserved.get(which_class, 0)

@@ -32,8 +32,9 @@ from bot.llm.client import (
     profile_names,
     resolve_profile,
 )
-from bot.llm.live import Admission, Budget, admit
+from bot.llm.live import Admission, Budget, admit, longest_wait
 from bot.llm.queue import QUEUE_REFRESH_S, SharedCall
+from bot.llm.usage import UsageRepository
 from bot.next import game
 from bot.next.display import both_reply, run_reply
 from bot.next.logic import ROLES, Distribution, Generation, NoLogprobs, Step, counted_tokens, fetch
@@ -143,8 +144,9 @@ class Asking:
         key, queue_key = self.keys(role, prompt, generated)
         return self.state.upstream.call(key, queue_key, profile.per_minute(model_of(profile, role)), one)
 
-    async def wait(self, calls: list[tuple[SharedCall, bool]]) -> AsyncIterator[int]:
-        """Yield the position in line (refreshed) while any call waits its turn; return when all end."""
+    async def wait(self, calls: list[tuple[SharedCall, bool]]) -> AsyncIterator[tuple[int, int]]:
+        """Yield (position in line, longest wait in s: bot.llm.live.longest_wait), refreshed, while
+        any call waits its turn; return when all end."""
         changed = asyncio.Event()
         for call, _ in calls:
             call.listen(changed)
@@ -153,7 +155,8 @@ class Asking:
                 queued = [call for call, _ in calls if not call.admitted and not call.done]
                 late = [call for call in queued if call.estimated_wait() > 0]  # held back by the rate limit
                 if late:
-                    yield max(call.position() for call in late)
+                    total_timeout_s = self.app.settings.llm.total_timeout_s
+                    yield max(call.position() for call in late), longest_wait([c for c, _ in calls], total_timeout_s)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(QUEUE_REFRESH_S if queued else None):
                         await changed.wait()
@@ -169,7 +172,7 @@ class Asking:
             raise call.error or NoLogprobs(self.profile.name, "?")
         distribution: Distribution = call.latest  # type: ignore[assignment]
         if record and not shared:
-            await NextRepository(self.app.db).record_usage(
+            await UsageRepository(self.app.db).record(
                 self.app.clock(), *self.workspace, distribution.prompt_tokens + 1
             )
         return distribution
@@ -180,8 +183,8 @@ async def rendered(lang: str, generation: Generation, **options) -> Reply:
     return await asyncio.to_thread(run_reply, lang, generation, **options)
 
 
-def queued_reply(lang: str, position: int) -> Reply:
-    return Reply.public(Paragraph.of(t(lang, "next.queued", position=position)))
+def queued_reply(lang: str, position: int, seconds: int) -> Reply:
+    return Reply.public(Paragraph.of(t(lang, "next.queued", position=position, seconds=seconds)))
 
 
 def failure_reply(text: str) -> Reply:
@@ -223,8 +226,8 @@ async def run(request: Request, app: Aula):
     lang = request.locale
     try:
         calls = [asking.start(role, prompt, "") for role in roles]
-        async for position in asking.wait(calls):
-            yield queued_reply(lang, position)
+        async for position, seconds in asking.wait(calls):
+            yield queued_reply(lang, position, seconds)
         results: dict[str, Distribution | BaseException] = {}
         for role, (call, shared) in zip(roles, calls, strict=True):
             try:
@@ -354,8 +357,8 @@ async def on_action(request: Request, app: Aula):
         return
     try:
         call = asking.start(role, prompt, generated)
-        async for position in asking.wait([call]):
-            yield queued_reply(lang, position)
+        async for position, seconds in asking.wait([call]):
+            yield queued_reply(lang, position, seconds)
         try:
             distribution = await asking.settle(*call, record=False)
         except LlmError as exc:

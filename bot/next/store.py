@@ -1,5 +1,5 @@
-"""/next storage: step-by-step runs (their buttons work after a restart), the provider tokens
-they used (part of the class's daily budget, with /compare's), and the class game's rounds and
+"""/next storage: step-by-step runs (their buttons work after a restart; a step's provider
+tokens go to the class's daily budget, bot.llm.usage, in the same transaction), and the class game's rounds and
 guesses (one guess per student and round: the primary key)."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from bot.llm.usage import add_usage
 from bot.next.logic import Candidate, Distribution, Generation, Step
 from bot.storage.database import Database
 
@@ -95,23 +96,8 @@ class NextRepository:
             if cursor.rowcount != 1:
                 return False
             if usage is not None:
-                await conn.execute(
-                    "INSERT INTO next_usage (at, platform, workspace_id, tokens) VALUES (?, ?, ?, ?)", (at, *usage)
-                )
+                await add_usage(conn, at, *usage)
             return True
-
-    async def record_usage(self, at: float, platform: str, workspace_id: str, tokens: int) -> None:
-        await self.db.execute(
-            "INSERT INTO next_usage (at, platform, workspace_id, tokens) VALUES (?, ?, ?, ?)",
-            (at, platform, workspace_id, tokens),
-        )
-
-    async def tokens_used_since(self, platform: str, workspace_id: str, since: float) -> int:
-        row = await self.db.fetchone(
-            "SELECT COALESCE(SUM(tokens), 0) FROM next_usage WHERE platform = ? AND workspace_id = ? AND at >= ?",
-            (platform, workspace_id, since),
-        )
-        return int(row[0]) if row else 0
 
     # --- privacy -----------------------------------------------------------------------------
 

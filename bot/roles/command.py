@@ -32,8 +32,9 @@ from bot.errors import UserError
 from bot.i18n import t
 from bot.limits import DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX
 from bot.llm.client import InvalidApiKey, MissingApiKey, RateLimited, Sampling, prompt_tokens, resolve_profile
-from bot.llm.live import Budget, Refusals, admit, changes, student
-from bot.llm.queue import SharedCall, Upstream, day_start
+from bot.llm.live import Budget, Refusals, admit, changes, longest_wait, student
+from bot.llm.queue import SharedCall, Upstream
+from bot.llm.usage import UsageRepository
 from bot.replies import (
     BulletList,
     Button,
@@ -562,12 +563,15 @@ async def live_run(request: Request, app: Aula, messages: list[Message]) -> Asyn
         started = [(title, *live_call(app, state.upstream, conversation)) for title, conversation in conversations]
         calls = [(title, call) for title, call, _ in started]
         async for _ in changes([call for _, call in calls], app.settings.llm.stream_update_s):
-            yield live_reply(lang, app.settings.llm.instruct_model, calls)
+            yield live_reply(lang, app.settings.llm.instruct_model, calls, app.settings.llm.total_timeout_s)
         # What the calls this request started really used counts against the class's budget
         # (a call shared with a classmate's click was counted by whoever started it).
         spent = sum(call.latest.usage.total_tokens for _, call, shared in started
                     if not shared and call.latest is not None and call.latest.usage is not None)  # fmt: skip
-        state.budget.record(which_class, day_start(app.clock()), spent)
+        try:
+            await UsageRepository(app.db).record(app.clock(), *which_class, spent)
+        except Exception:  # the class still sees the answers; only this run's count is lost
+            log.exception("could not record a live run's token usage")
         if not any(call.latest is not None and call.latest.text for _, call in calls):
             admission.refund_cooldown()  # only a run that produced text counts
         yield live_reply(lang, app.settings.llm.instruct_model, calls)  # the end
@@ -605,12 +609,20 @@ def _chat(messages: list[Message]) -> list[dict[str, str]]:
     return [{"role": m.role, "content": m.content} for m in messages]
 
 
-def live_reply(lang: str, model: str, calls: list[tuple[str, SharedCall]]) -> Reply:
-    return Reply.public(
+def live_reply(
+    lang: str, model: str, calls: list[tuple[str, SharedCall]], total_timeout_s: float | None = None
+) -> Reply:
+    """The live run as it stands; while a call is under way and `total_timeout_s` is given, with
+    the longest the student may wait (bot.llm.live.longest_wait)."""
+    parts = [
         Heading(t(lang, "roles.live.title", model=model)),
         Paragraph.of(Span(t(lang, "roles.live.note"), italic=True)),
         Columns(tuple((title, (Paragraph.of(live_text(lang, call)),)) for title, call in calls)),
-    )
+    ]
+    if total_timeout_s is not None and not all(call.done for _, call in calls):
+        seconds = longest_wait([call for _, call in calls], total_timeout_s)
+        parts.append(Paragraph.of(Span(t(lang, "roles.live.deadline", seconds=seconds), italic=True)))
+    return Reply.public(*parts)
 
 
 def live_text(lang: str, call: SharedCall) -> str:
