@@ -12,7 +12,8 @@ import pytest
 
 from bot.dataset.checker import KINDS, Limits, Options, Refused, check, percentile
 from bot.dataset.display import report_json
-from bot.replies import Image, Segments, Table, plain_text
+from bot.i18n import number
+from bot.replies import Image, Reply, Segments, Table, plain_text
 from bot.roles.templates import Message, render
 from bot.tokens.encodings import get_encoding
 from tests.conftest import make_request, replies_of
@@ -253,3 +254,87 @@ async def test_the_bot_keeps_serving_while_a_file_is_checked(aula, monkeypatch):
     assert "Lo que recibe Llama 3.1 Instruct" in plain_text(other) and not checking.done()
     release.set()
     assert "3 ejemplos leídos, 3 utilizables" in plain_text(await checking)
+
+
+# --- a truncated example: one definition of trained tokens, a bounded rendering ----------------
+
+
+def test_a_truncated_example_trains_the_same_tokens_in_the_statistics_and_the_shown_example():
+    """Truncation to the context first, then the mask on what is left (as trainers do): a
+    ~20k-token question over an 8192 context leaves the answer past the cut, so 0 tokens are
+    trained in the statistics, the cost and the example; the example's text is bounded."""
+    from bot.dataset.display import SHOWN_HEAD, SHOWN_TAIL, report_parts
+
+    question = "palabra " * 20_000
+    line = json.dumps({"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": "Sí."}]})
+    options = Options(context=8192)
+    report = check(io.BytesIO(line.encode() + b"\n"), options)
+    total = report.lengths[0]
+    assert total > 20_000 and report.truncated == 1 and report.trained_tokens == 0
+    reply_parts = report_parts("es", report, options, "long.jsonl")
+    text = plain_text(Reply.private(*reply_parts))
+    assert f"Entrenados: 0 de {number('es', total)} tokens." in text
+    assert f"{number('es', total)} tokens renderizados: supera el contexto de 8192" in text
+    example = next(p for p in reply_parts if isinstance(p, Segments))
+    assert not any(s.trained for s in example.segments)
+    shown = "".join(s.text for s in example.segments)
+    assert shown.count("palabra") <= SHOWN_HEAD + SHOWN_TAIL and len(text) < 20_000  # not the 160 KB example
+    assert f"… {number('es', total - SHOWN_HEAD - SHOWN_TAIL)} tokens más …" in shown
+    assert shown.rstrip().endswith("<|eot_id|>") and "Sí." in shown  # the end is shown too
+
+
+def test_a_mask_cut_by_the_context_in_the_middle_of_the_answer_is_trained_up_to_the_cut():
+    from bot.dataset.display import report_parts
+
+    answer = "respuesta " * 300
+    line = json.dumps({"messages": [{"role": "user", "content": "Hola"}, {"role": "assistant", "content": answer}]})
+    options = Options(context=100)
+    report = check(io.BytesIO(line.encode()), options)
+    rendered = render([Message("user", "Hola"), Message("assistant", answer)], "llama-3.1", generation_prompt=False)
+    answer_piece = next(i for i, p in enumerate(rendered.pieces) if p.kind == "content" and p.message == 1)
+    prefix = sum(len(p.ids) for p in rendered.pieces[:answer_piece])  # everything before the answer
+    assert report.trained_tokens == 100 - prefix  # the answer up to the cut; its end of turn is cut off
+    example = next(p for p in report_parts("es", report, options, "f.jsonl") if isinstance(p, Segments))
+    trained_text = "".join(s.text for s in example.segments if s.trained)
+    assert 0 < trained_text.count("respuesta") < 300
+
+
+def test_a_file_over_the_line_or_size_limit_is_refused_before_any_example_is_checked(monkeypatch):
+    import bot.dataset.checker as checker
+
+    measured = []
+    monkeypatch.setattr(checker, "measure", lambda report, options, example: measured.append(example.line))
+    monkeypatch.setattr(checker.json, "loads", lambda text: pytest.fail("parsed before the limit was checked"))
+    line = b'{"prompt": "a", "completion": "b"}\n'
+    with pytest.raises(Refused) as lines:
+        check(io.BytesIO(line * 11), Options(limits=Limits(max_lines=10)))
+    assert lines.value.kind == "too_many_lines" and lines.value.values == {"limit": 10}
+    with pytest.raises(Refused) as last:  # the last line without its newline counts too
+        check(io.BytesIO(line * 10 + line.strip()), Options(limits=Limits(max_lines=10)))
+    assert last.value.kind == "too_many_lines"
+    with pytest.raises(Refused) as size:  # size not declared: found by the first pass
+        check(io.BytesIO(line * 10), Options(limits=Limits(max_bytes=100)))
+    assert size.value.kind == "too_large"
+    assert measured == []
+
+
+def test_wrong_types_are_said_in_the_students_words_not_json_jargon():
+    lines = [
+        {"mensajes": []},  # no messages at all
+        {"messages": None},
+        {"messages": ["hola"]},
+        {"messages": [{"role": "user"}, {"role": "assistant", "content": 3}]},
+    ]
+    stream = io.BytesIO("\n".join(json.dumps(x) for x in lines).encode() + b"\n[1]\n")
+    report = check(stream, Options(format="openai"))
+    messages = {(p["line"], p["field"]): p["message"] for p in report_json("es", report, Options())["errors"]}
+    assert messages[(1, "messages")] == "se esperaba una lista de mensajes y no hay ninguna"
+    assert messages[(2, "messages")] == "se esperaba una lista de mensajes [{…}, …] y hay null (vacío)"
+    assert messages[(3, "messages[0]")] == "cada mensaje debe ser un objeto {…} con su rol y su texto, y este es un texto"
+    assert messages[(4, "messages[0].content")] == "falta este campo: debe llevar un texto"
+    assert messages[(4, "messages[1].content")] == "se esperaba un texto entre comillas y hay un número"
+    assert messages[(5, None)] == "cada línea debe ser un objeto {…} con los campos del ejemplo, y esta es una lista"
+    english = report_json("en", report, Options())["errors"][0]["message"]
+    assert english == "expected a list of messages and there is none"
+    jargon = ("array", "null/missing", "string", "missing")
+    assert not [m for m in messages.values() if any(word in m for word in jargon)]

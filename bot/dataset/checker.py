@@ -21,7 +21,9 @@ Each example is rendered as a training example in the chosen chat template
 (bot.roles.templates, no generation prompt after the last message) and its loss mask
 computed by `loss_mask` (assistant content and end-of-turn token, weight 0 excluded).
 
-Errors are `Problem(line, field, kind, values)`; `kind` is one of `KINDS`. The report keeps
+Errors are `Problem(line, field, kind, values)`; `kind` is one of `KINDS`. A wrong_type
+problem's values are `expected` (line, messages, message or text: what the field should
+hold) and `found` (`type_name`), worded for students by bot.dataset.display. The report keeps
 the first `Limits.max_errors` in order and counts every kind. A file over the size or line
 limit, binary, or a JSON array instead of JSON Lines is refused as a whole (`Refused`).
 """
@@ -65,6 +67,7 @@ SHAREGPT_ROLES = {"system": "system", "human": "user", "gpt": "assistant"}
 CHAT_ROLES = ("system", "user", "assistant")
 BINARY_SNIFF_BYTES = 8192
 BOM = b"\xef\xbb\xbf"
+PRESCAN_BLOCK = 1024 * 1024  # bytes read at a time by the first pass that counts lines
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,31 @@ def read_lines(stream: IO[bytes], limits: Limits) -> Iterator[tuple[int, bytes |
         yield number, chunk
 
 
+def prescan(stream: IO[bytes], limits: Limits) -> None:
+    """A cheap first pass over a seekable stream, before any parsing or tokenizing: count its
+    bytes and lines in blocks (stopping at the first one past a limit) and refuse a file over
+    either limit, then seek back to where it started. A stream that cannot seek is left to
+    `read_lines`, which refuses on the first line past the limit."""
+    if not stream.seekable():
+        return
+    start = stream.tell()
+    total = 0
+    newlines = 0
+    last = b"\n"
+    while True:
+        block = stream.read(PRESCAN_BLOCK)
+        if not block:
+            break
+        total += len(block)
+        if total > limits.max_bytes:
+            raise Refused("too_large", limit=limits.max_bytes)
+        newlines += block.count(b"\n")
+        last = block[-1:]
+        if newlines + (last != b"\n") > limits.max_lines:
+            raise Refused("too_many_lines", limit=limits.max_lines)
+    stream.seek(start)
+
+
 # --- checking ---------------------------------------------------------------------------------
 
 
@@ -211,6 +239,7 @@ def check(stream: IO[bytes], options: Options, size: int | None = None) -> Repor
     limits = options.limits
     if size is not None and size > limits.max_bytes:
         raise Refused("too_large", limit=limits.max_bytes)
+    prescan(stream, limits)
     report = Report(options.format, options.template, options.context)
     specials = special_token_ids(options.template)
     special_pattern = re.compile("|".join(map(re.escape, sorted(specials, key=len, reverse=True)))) if specials else None
@@ -297,14 +326,28 @@ def measure(report: Report, options: Options, example: Example) -> None:
     if count <= options.context:
         flags = piece_mask(rendered, "assistant", example.weights)
         trained = sum(len(piece.ids) for piece, flag in zip(rendered.pieces, flags, strict=True) if flag)
-    else:  # what is past the context is cut before training
-        trained = sum(loss_mask(rendered, "assistant", example.weights)[: options.context])
+    else:
+        trained = sum(training_mask(rendered, example.weights, options.context))
     report.trained_tokens += trained
     if count > options.context:
         report.truncated += 1
         add(report, options.limits, Problem(example.line, None, "too_long", {"count": count, "limit": options.context}))
     if report.shown is None or count < report.shown_tokens:
         report.shown, report.shown_tokens = example, count
+
+
+def training_mask(rendered: Rendered, weights: tuple[int | None, ...], context: int) -> tuple[bool, ...]:
+    """One boolean per id of `rendered.ids`: True where a trainer computes the loss on this
+    example, the one definition the statistics, the cost and the shown example all use.
+
+    As trainers do (TRL's `max_length`, Axolotl's `sequence_len`), the rendered ids are first
+    truncated to `context` tokens and the loss mask (`loss_mask`, assistant scope) applied to
+    what is left: ids past the context are never trained, so an example whose answer lies
+    past the context trains 0 tokens."""
+    mask = loss_mask(rendered, "assistant", weights)
+    if len(mask) <= context:
+        return mask
+    return mask[:context] + (False,) * (len(mask) - context)
 
 
 def detect(data: Any) -> Format | None:
@@ -330,15 +373,15 @@ def parse_example(line: int, data: Any, shape: Format) -> tuple[Example | None, 
     """The example in a line's JSON, or None with the problems that make it unusable
     (and problems that do not, such as a bad weight, beside a usable example)."""
     if not isinstance(data, dict):
-        return None, [Problem(line, None, "wrong_type", {"expected": "object", "found": type_name(data)})]
+        return None, [Problem(line, None, "wrong_type", {"expected": "line", "found": type_name(data)})]
     if shape == "prompt-completion":
         return parse_prompt_completion(line, data)
     key, role_key, text_key = ("conversations", "from", "value") if shape == "sharegpt" else ("messages", "role", "content")
     if shape == "auto":  # nothing recognisable so far
-        return None, [Problem(line, "messages", "wrong_type", {"expected": "array", "found": "missing"})]
+        return None, [Problem(line, "messages", "wrong_type", {"expected": "messages", "found": "missing"})]
     turns = data.get(key)
     if not isinstance(turns, list):
-        return None, [Problem(line, key, "wrong_type", {"expected": "array", "found": type_name(turns)})]
+        return None, [Problem(line, key, "wrong_type", {"expected": "messages", "found": type_name(turns, key in data)})]
     problems: list[Problem] = []
     messages: list[Message] = []
     weights: list[int | None] = []
@@ -346,12 +389,12 @@ def parse_example(line: int, data: Any, shape: Format) -> tuple[Example | None, 
     for index, turn in enumerate(turns):
         where = f"{key}[{index}]"
         if not isinstance(turn, dict):
-            problems.append(Problem(line, where, "wrong_type", {"expected": "object", "found": type_name(turn)}))
+            problems.append(Problem(line, where, "wrong_type", {"expected": "message", "found": type_name(turn)}))
             usable = False
             continue
         role = turn.get(role_key)
         if not isinstance(role, str):
-            problems.append(Problem(line, f"{where}.{role_key}", "wrong_type", {"expected": "string", "found": type_name(role)}))
+            problems.append(Problem(line, f"{where}.{role_key}", "wrong_type", {"expected": "text", "found": type_name(role, role_key in turn)}))
             usable = False
             continue
         role = SHAREGPT_ROLES.get(role) if shape == "sharegpt" else (role if role in CHAT_ROLES else None)
@@ -361,7 +404,7 @@ def parse_example(line: int, data: Any, shape: Format) -> tuple[Example | None, 
             continue
         content = turn.get(text_key)
         if not isinstance(content, str):
-            problems.append(Problem(line, f"{where}.{text_key}", "wrong_type", {"expected": "string", "found": type_name(content)}))
+            problems.append(Problem(line, f"{where}.{text_key}", "wrong_type", {"expected": "text", "found": type_name(content, text_key in turn)}))
             usable = False
             continue
         if not content.strip():
@@ -406,7 +449,7 @@ def parse_prompt_completion(line: int, data: dict) -> tuple[Example | None, list
     for key in ("prompt", "completion"):
         value = data.get(key)
         if not isinstance(value, str):
-            problems.append(Problem(line, key, "wrong_type", {"expected": "string", "found": type_name(value)}))
+            problems.append(Problem(line, key, "wrong_type", {"expected": "text", "found": type_name(value, key in data)}))
         elif not value.strip():
             problems.append(Problem(line, key, "empty_content", {}))
         values.append(value)
@@ -415,15 +458,18 @@ def parse_prompt_completion(line: int, data: dict) -> tuple[Example | None, list
     return Example(line, (Message("user", values[0]), Message("assistant", values[1])), (None, None)), []
 
 
-def type_name(value: Any) -> str:
-    """The JSON name of a value's type (what a file's author wrote), or "missing"."""
+def type_name(value: Any, present: bool = True) -> str:
+    """The kind of value a file's author wrote, as `dataset.found.*` names it in the reader's
+    words: missing (no such key), null, boolean, number, text, list, object."""
+    if not present:
+        return "missing"
     if value is None:
-        return "null/missing"
+        return "null"
     return {
         bool: "boolean",
         int: "number",
         float: "number",
-        str: "string",
-        list: "array",
+        str: "text",
+        list: "list",
         dict: "object",
-    }.get(type(value), type(value).__name__)
+    }.get(type(value), "object")

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.dataset.checker import KINDS, Options, Problem, Refused, Report, estimated_cost
+from bot.dataset.checker import KINDS, Options, Problem, Refused, Report, estimated_cost, training_mask
 from bot.dataset.picture import histogram_png
 from bot.i18n import t
-from bot.replies import Heading, Image, Paragraph, Part, Segments, Span, Table
-from bot.roles.command import mask_parts, prompt_segments
-from bot.roles.templates import TEMPLATES, loss_mask, render
+from bot.replies import Heading, Image, Paragraph, Part, Segment, Segments, Span, Table
+from bot.roles.command import FRAME_COLOUR, mask_parts, prompt_segments
+from bot.roles.templates import TEMPLATES, Piece, Rendered, render
 from bot.tokens.command import number, usd
+from bot.tokens.encodings import get_encoding
 
+SHOWN_HEAD = 300  # tokens of a long shown example printed from its start...
+SHOWN_TAIL = 100  # ...and from its end, the rest summarised as "… N tokens más …"
 SHOWN_ERRORS = 15  # errors listed in a chat reply; the JSON lists up to Limits.max_errors
 
 
@@ -19,6 +22,11 @@ def problem_message(lang: str, problem: Problem) -> str:
     values = dict(problem.values)
     if problem.kind == "role_order":  # chat roles in the reader's words
         values = {key: t(lang, f"roles.role.{value}") for key, value in values.items()}
+    if problem.kind == "wrong_type":  # no JSON type jargon: what was expected and what is there
+        expected, found = values["expected"], values["found"]
+        if found == "missing":
+            return t(lang, f"dataset.wrong_type.{expected}.missing")
+        return t(lang, f"dataset.wrong_type.{expected}", found=t(lang, f"dataset.found.{found}"))
     return t(lang, f"dataset.kind.{problem.kind}", **values)
 
 
@@ -137,15 +145,65 @@ def cost_parts(lang: str, report: Report, options: Options) -> list[Part]:
 
 
 def example_parts(lang: str, report: Report) -> list[Part]:
+    """The shown example rendered with its training mask (`training_mask`: truncated to the
+    context, then masked), its text bounded to its first SHOWN_HEAD and last SHOWN_TAIL
+    tokens with the number left out between them."""
     if report.shown is None:
         return []
     rendered = render(report.shown.messages, report.template, generation_prompt=False)
-    mask = loss_mask(rendered, "assistant", report.shown.weights)
+    total = rendered.count
+    rendered = split_pieces(rendered, (report.context,))  # a piece cut by the context is half trained
+    mask = training_mask(rendered, report.shown.weights, report.context)
+    caption = t(lang, "roles.received.caption", count=total)
+    if total > report.context:
+        caption += " " + t(lang, "dataset.example.truncated", count=total - report.context, context=report.context)
     return [
         Heading(t(lang, "dataset.example.title", line=report.shown.line)),
-        Segments(prompt_segments(rendered, mask=mask), caption=t(lang, "roles.received.caption", count=rendered.count)),
+        Segments(bounded_segments(lang, rendered, mask), caption=caption),
         *mask_parts(lang, rendered, mask, "assistant"),
     ]
+
+
+def bounded_segments(lang: str, rendered: Rendered, mask: tuple[bool, ...]) -> tuple[Segment, ...]:
+    """The rendering's segments, or for a long one its first SHOWN_HEAD and last SHOWN_TAIL
+    tokens with a segment saying how many are left out between them."""
+    total = rendered.count
+    if total <= SHOWN_HEAD + SHOWN_TAIL:
+        return prompt_segments(rendered, mask=mask)
+    start = total - SHOWN_TAIL
+    cut = split_pieces(rendered, (SHOWN_HEAD, start))
+    head, tail, position = [], [], 0
+    for piece in cut.pieces:
+        (head if position < SHOWN_HEAD else tail if position >= start else []).append(piece)
+        position += len(piece.ids)
+    first = Rendered(cut.template, cut.messages, tuple(head), cut.generation_prompt)
+    last = Rendered(cut.template, cut.messages, tuple(tail), cut.generation_prompt)
+    omitted = Segment(t(lang, "dataset.example.omitted", count=start - first.count), FRAME_COLOUR, special=True)
+    return (
+        *prompt_segments(first, mask=mask[: first.count]),
+        omitted,
+        *prompt_segments(last, mask=mask[total - last.count :]),
+    )
+
+
+def split_pieces(rendered: Rendered, positions: tuple[int, ...]) -> Rendered:
+    """The same rendering (same ids, in order) with content pieces split at the given token
+    positions, each part's text decoded from its ids; special pieces stay whole."""
+    encoding = get_encoding(TEMPLATES[rendered.template].encoding)
+    pieces: list[Piece] = []
+    position = 0
+    for piece in rendered.pieces:
+        end = position + len(piece.ids)
+        cuts = sorted({p - position for p in positions if position < p < end})
+        if not cuts or piece.kind == "special":
+            pieces.append(piece)
+        else:
+            bounds = [0, *cuts, len(piece.ids)]
+            for a, b in zip(bounds, bounds[1:], strict=False):
+                ids = piece.ids[a:b]
+                pieces.append(Piece(encoding.decode(list(ids)), piece.kind, ids, piece.message))
+        position = end
+    return Rendered(rendered.template, rendered.messages, tuple(pieces), rendered.generation_prompt)
 
 
 def report_json(lang: str, report: Report, options: Options) -> dict[str, Any]:
