@@ -53,8 +53,8 @@ async def main() -> None:
                     await repo.save(at=DAY + i, platform="discord", workspace_id="g", channel_id="c", user_id=f"u{i}",
                                     user_name="U", profile="p", outputs=outputs)  # fmt: skip
                 assert await usage.used_on("discord", "g", DAY) == 61 * n
-                now = await median_ms(lambda: usage.used_on("discord", "g", DAY + n))
-                before = await median_ms(lambda: db.fetchone(OLD_SUM, ("discord", "g", DAY)))
+                now = await median_ms(lambda usage=usage, at=DAY + n: usage.used_on("discord", "g", at))
+                before = await median_ms(lambda db=db: db.fetchone(OLD_SUM, ("discord", "g", DAY)))
                 print(f"| {n:,} | {now:.3f} ms | {before:.3f} ms | {before / now:.0f}× |")
             finally:
                 await db.close()
