@@ -63,7 +63,22 @@ def test_text_report_in_the_terminal(capsys, monkeypatch, tmp_path):
     out = capsys.readouterr().out
     assert "Check of «sharegpt.jsonl»" in out and "ShareGPT (conversations)" in out
     assert "unknown role «function_call»" in out and "⟦¡Hola!⟧" in out
-    assert (tmp_path / "dataset-lengths.png").read_bytes().startswith(b"\x89PNG")
+    assert list(tmp_path.iterdir()) == []  # no pictures unless asked for
+
+
+def test_pictures_only_when_asked_and_the_language_by_option(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("AULA_LOCALE", "en")
+    monkeypatch.chdir(tmp_path)
+    histogram, mask = tmp_path / "out" / "lengths.png", tmp_path / "out" / "mask.png"
+    histogram.parent.mkdir()
+    argv = ["dataset", "check", str(FIXTURES / "openai.jsonl"), "--png", str(histogram), "--mask-png", str(mask)]
+    assert main([*argv, "--lang", "es"]) == 0
+    out = capsys.readouterr().out
+    assert "Revisión de «openai.jsonl»" in out and "🖼" not in out
+    assert histogram.read_bytes().startswith(b"\x89PNG") and mask.read_bytes().startswith(b"\x89PNG")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert main(["dataset", "check", str(FIXTURES / "openai.jsonl"), "--lang", "en", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["errors"] == []
 
 
 def test_dataset_in_the_console_reads_a_local_path(tmp_path):

@@ -2,11 +2,14 @@
 
     aula dataset check FILE [--format auto|openai|prompt-completion|sharegpt] [--template …]
                             [--context N] [--epochs N] [--price-per-million X] [--json]
+                            [--png FILE] [--mask-png FILE] [--lang es|en]
 
 The file is streamed from disk line by line (bot.dataset.checker), never read whole.
 Without --json it prints the report as the console shows /dataset; --json prints
 `examples`, `errors` (line, field, kind, message), `error_counts`, `tokens` (min, median,
-p95, max), `trained_tokens`, `truncated` and `estimated_cost`. Exit status: 0 without
+p95, max), `trained_tokens`, `truncated` and `estimated_cost`. Pictures are written only
+when asked: --png FILE the histogram of lengths, --mask-png FILE the shown example with its
+loss mask (owner-only files: the example is the class's data). Exit status: 0 without
 errors, 1 with errors or a refused file, 2 for a bad option or a missing file.
 """
 
@@ -23,10 +26,13 @@ from bot.dataset.checker import FORMATS, Refused, check
 from bot.dataset.command import options_from
 from bot.dataset.display import refusal_message, report_json, report_parts
 from bot.errors import UserError
+from bot.exports import write_private
 from bot.i18n import t
-from bot.replies import Reply
+from bot.replies import Image, Reply
 from bot.roles.templates import TEMPLATES
 from bot.settings import load_settings
+
+HISTOGRAM, MASK = "dataset-lengths.png", "roles-mask.png"  # the report's Image filenames
 
 
 def register(subparsers) -> None:
@@ -42,13 +48,16 @@ def register(subparsers) -> None:
     checker.add_argument("--epochs", type=whole_number, help="epochs for the cost estimate (default: settings)")
     checker.add_argument("--price-per-million", type=float, help="USD per million trained tokens (default: settings)")
     checker.add_argument("--json", action="store_true", help="print the report as JSON")
+    checker.add_argument("--png", metavar="FILE", help="also write the histogram of example lengths to FILE")
+    checker.add_argument("--mask-png", metavar="FILE", help="also write the shown example with its loss mask to FILE")
+    checker.add_argument("--lang", choices=["es", "en"], help="language (default: from AULA_LOCALE or LANG)")
     checker.set_defaults(handler=cmd_check)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from adapters.cli import cli_locale
 
-    lang = cli_locale()
+    lang = args.lang or cli_locale()
     settings = load_settings(getattr(args, "config", None))  # an offline check: no log set-up
     try:
         options = options_from(
@@ -78,9 +87,15 @@ def cmd_check(args: argparse.Namespace) -> int:
             else:
                 print(f"aula dataset: {message}", file=sys.stderr)
             return 1
+    parts = report_parts(lang, report, options, path.name)
+    pictures = {part.filename: part for part in parts if isinstance(part, Image)}
+    for wanted, name in ((args.png, HISTOGRAM), (args.mask_png, MASK)):
+        if wanted and name in pictures:
+            write_private(wanted, pictures[name].png)
     if args.json:
         print(json.dumps(report_json(lang, report, options), ensure_ascii=False, indent=2))
-    else:
+    else:  # the pictures only where --png / --mask-png asked for them, never in the current directory
         renderer = ConsoleRenderer(colour=sys.stdout.isatty(), files_dir=Path.cwd())
-        sys.stdout.write(renderer.render(Reply.private(*report_parts(lang, report, options, path.name))) + "\n")
+        text = [part for part in parts if not isinstance(part, Image)]
+        sys.stdout.write(renderer.render(Reply.private(*text)) + "\n")
     return 1 if report.error_count else 0
