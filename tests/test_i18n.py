@@ -192,3 +192,21 @@ def test_no_message_hides_its_plural_in_parentheses():
         for lang in SUPPORTED:
             for text in texts[lang].values() if isinstance(texts[lang], dict) else [texts[lang]]:
                 assert not re.search(r"\w\((s|es|zes)\)", text), (key, lang, text)
+
+
+@pytest.mark.parametrize("lang", SUPPORTED)
+def test_remembered_percentages_print_as_babel_does(lang):
+    """percent() remembers Babel's output per rounded value: whatever was asked before, each
+    share prints as a fresh Babel call would (equal Decimals written differently included)."""
+    from decimal import Decimal
+
+    from babel.numbers import format_percent
+
+    from bot.i18n import _locale, significant
+
+    fractions = [0.0000999, 0.0001, 0.000100001, 0.00999, 0.01, 0.4567, 0.45671, 1 / 3, 0.0] * 2
+    for fraction in fractions:
+        value = fraction * 100
+        shown = Decimal(repr(round(value, 1))) if value == 0 or abs(value) >= 1 else significant(value, 2)
+        fresh = format_percent(shown / 100, locale=_locale(lang), decimal_quantization=False)
+        assert percent(lang, fraction) == fresh

@@ -350,3 +350,23 @@ async def test_a_step_in_line_says_its_longest_wait(tmp_path, server):
         assert "Otra cosa" in seen[-1]
     finally:
         await app.close()
+
+
+def test_a_long_title_keeps_its_end_and_cuts_the_fewest_characters():
+    """The picture's title line: the end of the run's text kept, cut from the start just enough to fit."""
+    from PIL import Image as PilImage
+    from PIL import ImageDraw
+
+    from bot.next.picture import _fit, _font
+
+    draw = ImageDraw.Draw(PilImage.new("L", (10, 10)))
+    font = _font("DejaVuSans.ttf", 30)
+    text = "El capital de Francia es París, una ciudad\ncon mucha historia " * 8
+    width = 900
+    fitted = _fit(draw, text, font, width)
+    flat = text.replace("\n", "↵")
+    assert fitted.startswith("…") and flat.endswith(fitted[1:])
+    assert draw.textlength(fitted, font=font) <= width
+    one_more = "…" + flat[len(flat) - len(fitted) :]  # the kept end plus the character before it
+    assert draw.textlength(one_more, font=font) > width
+    assert _fit(draw, "corto", font, width) == "corto"

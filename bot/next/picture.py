@@ -12,6 +12,7 @@ PNG handles a third of an RGB picture's bytes (bench/next.py: the PNG was most o
 from __future__ import annotations
 
 import io
+import zlib
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
@@ -69,9 +70,17 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: float) -> str:
     text = "".join("↵" if ch == "\n" else " " if ch.isspace() or not ch.isprintable() else ch for ch in text)
     if draw.textlength(text, font=font) <= width:
         return text
-    while text and draw.textlength("…" + text, font=font) > width:
-        text = text[1:]  # keep the end: the words right before the next token matter most
-    return "…" + text
+    # Keep the end (the words right before the next token matter most): the fewest characters
+    # cut from the start, found by bisection (a run's text grows every step; cutting one
+    # character at a time measured the line once per character).
+    low, high = 1, len(text)  # cutting `high` characters always fits ("…" alone)
+    while low < high:
+        middle = (low + high) // 2
+        if draw.textlength("…" + text[middle:], font=font) <= width:
+            high = middle
+        else:
+            low = middle + 1
+    return "…" + text[high:]
 
 
 def distribution_png(panels: Sequence[tuple[str, Distribution]], lang: str) -> bytes:
@@ -102,5 +111,7 @@ def distribution_png(panels: Sequence[tuple[str, Distribution]], lang: str) -> b
     picture = Image.frombytes("P", image.size, image.tobytes())  # the grey values are palette indices
     picture.putpalette(PALETTE)
     out = io.BytesIO()
-    picture.save(out, format="PNG", compress_level=1)  # 20 KB instead of 15, in half the time
+    # zlib's run-length strategy: rows of one index (paper, bars) are most of the picture, so this is
+    # faster than level 1's default strategy and smaller (18 KB against 21; bench/next.py).
+    picture.save(out, format="PNG", compress_level=1, compress_type=zlib.Z_RLE)
     return out.getvalue()
