@@ -308,7 +308,7 @@ class HomeworkRepository:
         )
         if key in self._members_seen:
             return
-        await self.db.execute(
+        await self.db.execute_grouped(  # with the other clicks' (group commit)
             """INSERT INTO homework_students
                (platform, workspace_id, user_id, display_name, locale, is_instructor, last_seen)
                VALUES (?, ?, ?, ?, ?, ?, ?)

@@ -390,7 +390,7 @@ class QuizRepository:
         Players who never got an answer in stay off the standings."""
         if (session_id, user_id) in self._players_seen:
             return
-        await self.db.execute(
+        await self.db.execute_grouped(  # with the other players joining (group commit)
             """INSERT INTO quiz_players (session_id, user_id, display_name, joined_at, ordinal)
                SELECT ?, ?, ?, ?, COALESCE(MAX(ordinal) + 1, 0) FROM quiz_players WHERE session_id = ?
                ON CONFLICT (session_id, user_id) DO NOTHING""",

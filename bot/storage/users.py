@@ -15,7 +15,7 @@ class UserRepository:
 
     async def seen(self, request: Request) -> None:
         now = self.clock()
-        await self.db.execute(
+        await self.db.execute_grouped(  # with the other requests' (group commit)
             """INSERT INTO users (platform, user_id, display_name, locale, first_seen, last_seen)
                VALUES (?, ?, ?, ?, ?, ?)
                ON CONFLICT (platform, user_id) DO UPDATE
@@ -52,7 +52,7 @@ class CommandLog:
 
     async def record(self, request: Request, latency_ms: float, outcome: str) -> None:
         name = request.command + (f" {request.subcommand}" if request.subcommand else "")
-        await self.db.execute(
+        await self.db.execute_grouped(  # with the other requests' (group commit)
             "INSERT INTO command_log (at, platform, user_id, command, latency_ms, outcome) VALUES (?, ?, ?, ?, ?, ?)",
             (self.clock(), request.place.platform, request.user.id, name, latency_ms, outcome),
         )
