@@ -184,6 +184,75 @@ async def test_a_double_click_records_one_answer(app):
     assert sum("Ya tenías registrada B" in text for text in texts) == 1
 
 
+def count_statements(monkeypatch, conn) -> dict[str, int]:
+    """How many times each kind of statement went to SQLite's thread (a call, whatever its rows)."""
+    counts: dict[str, int] = {}
+    for method in ("execute", "execute_fetchall", "executemany"):
+        original = getattr(conn, method)
+
+        def counted(sql, *args, _original=original, **kwargs):
+            words = sql.split()
+            name = " ".join(words[:3]) if words[0].upper() == "INSERT" else words[0]
+            counts[name] = counts.get(name, 0) + 1
+            return _original(sql, *args, **kwargs)
+
+        monkeypatch.setattr(conn, method, counted)
+    return counts
+
+
+async def test_a_click_storm_goes_to_sqlite_in_batches(app, monkeypatch):
+    """Group commit: 60 students clicking at once cost a few round trips to SQLite, not 60 per kind
+    of write; every click is still confirmed and stored, each student's own choice."""
+    await start(app)
+    counts = count_statements(monkeypatch, app.db.conn)
+    clicks = [click(f"s{i:02}", f"quiz:answer:1:0:{'ABCD'[i % 4]}") for i in range(60)]
+    replies = await asyncio.gather(*(one_reply(app, c) for c in clicks))
+    assert all("Respuesta registrada: " + "ABCD"[i % 4] in plain_text(r) for i, r in enumerate(replies))
+    assert sorted(await answers_in_db(app)) == sorted((0, f"s{i:02}", i % 4) for i in range(60))
+    for write in ("INSERT INTO quiz_answers", "INSERT INTO users", "INSERT INTO command_log", "INSERT INTO quiz_players"):
+        assert 1 <= counts.get(write, 0) <= 3, (write, counts)
+
+
+async def test_a_student_changing_their_mind_in_a_storm_ends_with_the_last_click(db_path, clock, messenger):
+    """Two clicks of one student in the same instant never share a statement: the second waits for
+    the next batch, so the stored answer and both confirmations follow the clicks' order."""
+    aula = await started_aula(quiz_settings(db_path, change_rule="free"), clock, messenger)
+    try:
+        await import_test_bank(aula)
+        await start(aula)
+        clicks = [click(f"s{i:02}", "quiz:answer:1:0:A") for i in range(20)] + [click("s03", "quiz:answer:1:0:C")]
+        replies = await asyncio.gather(*(one_reply(aula, c) for c in clicks))
+        assert "Respuesta registrada: A" in plain_text(replies[3])
+        assert "Cambiaste tu respuesta a C" in plain_text(replies[-1])
+        stored = dict((user, choice) for _, user, choice in await answers_in_db(aula))
+        assert stored["s03"] == 2 and len(stored) == 20
+    finally:
+        await aula.close()
+
+
+async def test_a_batch_that_fails_confirms_none_of_its_clicks(app, monkeypatch):
+    """An answer is confirmed only once stored: when SQLite refuses the batch, every click in it
+    gets the error, and the next clicks are written again."""
+    import sqlite3
+
+    await start(app)
+    original = app.db.execute_returning
+
+    async def broken(sql, params=()):
+        if "INSERT INTO quiz_answers" in sql:
+            raise sqlite3.OperationalError("no such table: quiz_answers")
+        return await original(sql, params)
+
+    monkeypatch.setattr(app.db, "execute_returning", broken)
+    failed = await asyncio.gather(*(one_reply(app, click(f"s{i}", "quiz:answer:1:0:B")) for i in range(10)))
+    assert all(r.error and "registrada" not in plain_text(r) for r in failed)
+    assert await answers_in_db(app) == []
+    monkeypatch.setattr(app.db, "execute_returning", original)
+    again = await asyncio.gather(*(one_reply(app, click(f"s{i}", "quiz:answer:1:0:B")) for i in range(10)))
+    assert all("Respuesta registrada: B" in plain_text(r) for r in again)
+    assert len(await answers_in_db(app)) == 10
+
+
 async def test_unique_constraint_rejects_a_second_row_even_bypassing_the_engine(app):
     await start(app)
     await one_reply(app, click("s1", "quiz:answer:1:0:A"))
