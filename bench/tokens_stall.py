@@ -1,13 +1,14 @@
 """Does a long /tokens stall the rest of the class? Quiz acknowledgements with and without one running.
 
-    .venv/bin/python bench/tokens_stall.py [--clicks 300] [--rate 100] [--chars 20000]
+    .venv/bin/python bench/tokens_stall.py [--clicks 300] [--rate 100] [--chars 20000] [--no-pool]
 
 Product: quiz answer clicks paced at `--rate` per second through `aula.handle` while, on the same
 bot, /tokens requests with the heaviest text the chat allows (`--chars` emoji characters,
 `modelo:todos`, every encoding) run back to back, each a different text (no cached reply).
 Floor: the same clicks with nothing else running (idle), in the same process. Reported: the
 acknowledgement p50 / p99 / max of each and the ratio of the p99s (target, issue 16: at most 2×).
-Load average printed before and after: the machine is shared.
+Load average printed before and after: the machine is shared. `--no-pool` builds every reply in
+a worker thread of the bot's process, as before bot/tokens/pool.py (the comparison).
 """
 
 from __future__ import annotations
@@ -68,11 +69,13 @@ def line(name: str, lat: list[float]) -> str:
     return f"| {name} | {len(lat)} | {statistics.median(lat):.1f} | {percentile(lat, 99):.1f} | {max(lat):.1f} |"
 
 
-async def main(clicks: int, rate: float, chars: int) -> None:
+async def main(clicks: int, rate: float, chars: int, pool: bool = True) -> None:
     folder = Path(tempfile.mkdtemp(prefix="aula-stall-"))
     settings = load_settings(environ={"AULA_DATABASE": str(folder / "aula.sqlite3")}, dotenv_path=None)
     aula = Aula(settings)
     aula.messengers[PLACE.platform] = NullMessenger()
+    if not pool:
+        aula.services.tokens_pool.min_work = sys.maxsize
     await aula.start()
     try:
         instructor = User("profe", "Profe", is_instructor=True)
@@ -86,8 +89,11 @@ async def main(clicks: int, rate: float, chars: int) -> None:
             _, reply = await one(aula, setup)
             assert not reply.error, reply
         session = (await aula.db.fetchone("SELECT MAX(id) AS id FROM quiz_sessions"))["id"]
-        warm = Request(command="tokens", user=User("t", "T"), place=PLACE, args={"texto": "hola", "modelo": "todos"})
-        [_ async for _ in aula.handle(warm)]  # every encoding loaded before measuring
+        for texto in ("hola", "warm " + EMOJI * (chars // len(EMOJI))):
+            warm = Request(command="tokens", user=User("t", "T"), place=PLACE, args={"texto": texto, "modelo": "todos"})
+            replies = [_ async for _ in aula.handle(warm)]
+            assert not replies[-1].error, replies[-1]
+        # every encoding loaded before measuring, in this process and in /tokens' worker process
         gc.collect()
         gc.freeze()
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -103,7 +109,7 @@ async def main(clicks: int, rate: float, chars: int) -> None:
         print("| clicks | n | ack p50 ms | ack p99 ms | max ms |")
         print("| --- | ---: | ---: | ---: | ---: |")
         print(line("idle (floor)", idle))
-        print(line(f"while /tokens of {chars:,} emoji characters, modelo:todos, runs ({replies} replies)", busy))
+        print(line(f"while /tokens of {chars:,} emoji characters, modelo:todos, runs ({replies} replies, {'worker process' if pool else 'worker thread'})", busy))
         print(f"p99 ratio: {percentile(busy, 99) / percentile(idle, 99):.1f}× (target ≤ 2×)")
     finally:
         await aula.close()
@@ -114,5 +120,6 @@ if __name__ == "__main__":
     parser.add_argument("--clicks", type=int, default=300)
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--chars", type=int, default=20_000)
+    parser.add_argument("--no-pool", action="store_true", help="every reply in a worker thread (the comparison)")
     options = parser.parse_args()
-    asyncio.run(main(options.clicks, options.rate, options.chars))
+    asyncio.run(main(options.clicks, options.rate, options.chars, pool=not options.no_pool))

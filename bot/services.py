@@ -3,7 +3,8 @@
 `app.services.llm` is the one LLM client (one connection pool), `app.services.llm_traffic`
 the per-model queues, students' cooldowns and the daily token budget, `app.services.quiz`
 the live-quiz engine, `app.services.homework` homework's deadlines and posts, and
-`app.services.tokens_replies` /tokens' recent replies. Each is built by its property the
+`app.services.tokens_replies` /tokens' recent replies and `app.services.tokens_pool` the worker
+process that builds its replies of long texts. Each is built by its property the
 first time it is read (`functools.cached_property`: a test may assign its own first) and,
 if it has `aclose()`, closed by `Aula.close` in the order it was created.
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from bot.llm.queue import LlmTraffic
     from bot.next.game import NextGame
     from bot.quiz.engine import QuizEngine
+    from bot.tokens.pool import TokensPool
 
 log = logging.getLogger("aula")
 
@@ -82,6 +84,13 @@ class Services:
         from bot.tokens.command import new_recent_replies
 
         return new_recent_replies(self._app)
+
+    @cached_property
+    def tokens_pool(self) -> TokensPool:
+        """/tokens' one worker process for long texts (started on the first one, shut down with the app)."""
+        from bot.tokens.command import new_pool
+
+        return new_pool(self._app)
 
     @cached_property
     def next_game(self) -> NextGame:

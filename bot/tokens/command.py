@@ -40,6 +40,7 @@ from bot.tokens.encodings import ENCODINGS, MODEL_ALIASES, encode_plain, preload
 if TYPE_CHECKING:
     from bot.app import Aula
     from bot.settings import TokensSettings
+    from bot.tokens.pool import TokensPool
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,14 @@ async def run(request: Request, app: Aula) -> Reply:
     key = (text, names, request.locale)
     reply = recent.get(key)
     if reply is None:
-        # Encoding a long text and drawing it takes milliseconds of CPU: keep the event loop free.
-        reply = await asyncio.to_thread(tokens_reply, text, names, request.locale, app.settings.tokens)
+        # Encoding a text and drawing it takes CPU: a short one in a worker thread keeps the event
+        # loop free; a long one (up to a second) would still hold the GIL, so it goes to the
+        # worker process (bot.tokens.pool).
+        pool = app.services.tokens_pool
+        if pool.wants(text, names):
+            reply = await pool.run(tokens_reply, text, names, request.locale, app.settings.tokens)
+        else:
+            reply = await asyncio.to_thread(tokens_reply, text, names, request.locale, app.settings.tokens)
         if len(text) <= RECENT_TEXT_MAX_CHARS:
             recent[key] = reply
     return reply
@@ -111,6 +118,18 @@ async def run(request: Request, app: Aula) -> Reply:
 def new_recent_replies(app: Aula) -> TTLCache:
     """The cache behind `app.services.tokens_replies`: replies by (text, encodings, language)."""
     return TTLCache(maxsize=RECENT_REPLIES_BYTES, ttl=RECENT_REPLIES_S, timer=app.clock, getsizeof=reply_bytes)
+
+
+def new_pool(app: Aula) -> TokensPool:
+    """The worker process behind `app.services.tokens_pool`; it loads the encodings start-up loads."""
+    from bot.tokens.pool import TokensPool
+
+    return TokensPool(preload=startup_encodings(app))
+
+
+def startup_encodings(app: Aula) -> list[str]:
+    # The cost table counts the text in each configured model's encoding, and gpt-4o is the default.
+    return list(dict.fromkeys(["o200k_base", *(m.encoding for m in app.settings.tokens.models)]))
 
 
 def reply_bytes(reply: Reply) -> int:
@@ -386,9 +405,8 @@ def usd(lang: str, value: float) -> str:
 
 
 async def on_startup(app: Aula) -> None:
-    # The cost table counts the text in each configured model's encoding, and gpt-4o is the
-    # default; the other encodings load on the first request that asks for them.
-    await preload(dict.fromkeys(["o200k_base", *(m.encoding for m in app.settings.tokens.models)]))
+    # The other encodings load on the first request that asks for them.
+    await preload(startup_encodings(app))
 
 
 command = Command(spec=SPEC, run=run, on_startup=on_startup)
