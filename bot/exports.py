@@ -24,12 +24,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from typing import TYPE_CHECKING
 
 from bot.replies import Attachment
+
+if TYPE_CHECKING:
+    from openpyxl.cell import WriteOnlyCell
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 XLSX_CELL_MAX = 32_767
@@ -68,6 +68,12 @@ def csv_bytes(sheet: Sheet) -> bytes:
 
 
 def xlsx_bytes(sheet: Sheet) -> bytes:
+    # openpyxl (and the Pillow it brings) only when a workbook is written: `aula tokens` imports
+    # this module for write_private alone (issue 16, imports a command does not use).
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
     workbook = Workbook(write_only=True)
     worksheet = workbook.create_sheet(_sheet_title(sheet.title))
 

@@ -41,9 +41,16 @@ def test_tokens_json_imports_tiktoken_and_nothing_for_the_network_or_pictures(ar
     assert imported_after(argv) == {"tiktoken"}
 
 
-def test_tokens_as_text_needs_settings_but_no_network_or_pictures():
-    # The console renderer's package brings the app (and so aiosqlite); no picture is drawn.
-    assert imported_after(["tokens", "Hola"]) - {"aiosqlite"} == {"tiktoken", "pydantic"}
+def test_tokens_as_text_needs_settings_but_no_storage_network_or_pictures():
+    # The console renderer's package no longer brings the app (and so aiosqlite), nor the
+    # export writer openpyxl (and Pillow); no picture is drawn.
+    assert imported_after(["tokens", "Hola"]) == {"tiktoken", "pydantic"}
+
+
+@pytest.mark.parametrize("argv", [["roles", "--user", "Hola"], ["dataset", "--help"]])
+def test_the_terminal_tools_open_no_database(argv):
+    # The repositories import the database for their type annotations only.
+    assert "aiosqlite" not in imported_after(argv)
 
 
 def test_the_locale_files_are_read_with_libyaml_when_pyyaml_has_it():

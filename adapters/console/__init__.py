@@ -23,21 +23,30 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from adapters.console.render import ConsoleRenderer
 from bot.actions import command_of
-from bot.app import Aula, error_reply
 from bot.arguments import missing_required, parse_arguments, split_subcommand
 from bot.errors import UserError, echo
 from bot.i18n import t
 from bot.replies import Button, Form, Reply
 from bot.requests import Place, Request, User
 
+if TYPE_CHECKING:  # the app (and its storage: aiosqlite) only for a console that runs one;
+    from bot.app import Aula  # `aula tokens`/`roles`/`dataset` use this package's renderer alone
+
 PLACE = Place(platform="console", workspace_id="local", channel_id="aula")
 QUIT_WORDS = {"/quit", "/exit", "/salir"}
 SWITCH_COMMAND = "as"  # /as NAME [instructor]: the console's own command, not the core's
 PERSON_NAME = re.compile(r"[\w.\-]{1,32}")
+
+
+def error_reply(lang: str, key: str, **values) -> Reply:
+    """bot.app.error_reply, imported when a console session first shows an error."""
+    from bot.app import error_reply as app_error_reply
+
+    return app_error_reply(lang, key, **values)
 
 
 @dataclass

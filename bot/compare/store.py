@@ -8,11 +8,14 @@ same transaction as the comparison.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 from bot.exports import Sheet
 from bot.i18n import iso_moment
 from bot.llm.usage import add_usage
-from bot.storage.database import Database
+
+if TYPE_CHECKING:  # the database (aiosqlite) only for the app that opens one
+    from bot.storage.database import Database
 
 ROLES = ("base", "instruct")
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.requests import Place, Request
-from bot.storage.database import Database
+
+if TYPE_CHECKING:  # the database (aiosqlite) only for the app that opens one
+    from bot.storage.database import Database
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,14 @@ asker are recorded once, by whoever started them.
 
 from __future__ import annotations
 
-import aiosqlite
+from typing import TYPE_CHECKING
 
 from bot.llm.queue import day_start
-from bot.storage.database import Database
+
+if TYPE_CHECKING:  # the database (aiosqlite) only for the app that opens one
+    import aiosqlite
+
+    from bot.storage.database import Database
 
 _ADD = (
     "INSERT INTO llm_usage (platform, workspace_id, day, tokens) VALUES (?, ?, ?, ?)"

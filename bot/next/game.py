@@ -43,11 +43,11 @@ from bot.replies import (
     Visibility,
 )
 from bot.requests import Place, Request
-from bot.storage.database import Database
 from bot.ticker import PostRetries, Ticker
 
 if TYPE_CHECKING:
     from bot.app import Aula
+    from bot.storage.database import Database
 
 log = logging.getLogger("aula.next")
 

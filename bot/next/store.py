@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.llm.usage import add_usage
 from bot.next.logic import Candidate, Distribution, Generation, Step
-from bot.storage.database import Database
+
+if TYPE_CHECKING:  # the database (aiosqlite) only for the app that opens one
+    from bot.storage.database import Database
 
 
 @dataclass

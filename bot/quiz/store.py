@@ -12,10 +12,12 @@ import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.requests import Place
-from bot.storage.database import Database
+
+if TYPE_CHECKING:  # the database (aiosqlite) only for the app that opens one
+    from bot.storage.database import Database
 
 
 class AlreadyRunning(Exception):

@@ -7,9 +7,12 @@ the retention are deleted whenever a new one is saved; `forget` removes one user
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from bot.roles.templates import ROLES, Message
-from bot.storage.database import Database
+
+if TYPE_CHECKING:  # the database (aiosqlite) only for the app that opens one
+    from bot.storage.database import Database
 
 
 class RolesConversations:
