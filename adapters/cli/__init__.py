@@ -22,30 +22,24 @@ if TYPE_CHECKING:
     from bot.settings import Settings
 
 
-def _translated(key: str) -> Callable[[], str]:
-    def help_text() -> str:
-        from bot.i18n import t
-
-        return t(cli_locale(), key)
-
-    return help_text
-
-
 # Modules under adapters/cli that add subcommands, each with register(subparsers), and the line
 # `aula --help` shows for it (the module's register() uses the same line: tool_help(name)).
-TOOLS: dict[str, Callable[[], str]] = {
-    "roles": _translated("roles.cli.help"),
-    "quiz": lambda: "question banks and quiz results",
-    "tokens": lambda: "show how a text splits into tokens (TEXT '-' reads stdin)",
-    "compare": _translated("compare.cli_help"),
-    "next": _translated("next.cli_help"),
-    "dataset": _translated("dataset.cli.help"),
-    "doctor": lambda: "check settings, database, credentials and the LLM endpoint; exit 1 if something is wrong",
+# The CLI's help is English throughout, like argparse's own words around it ("usage",
+# "options", "show this help message"), whatever LANG or AULA_LOCALE say; the commands'
+# output follows the locale (--lang where offered).
+TOOLS: dict[str, str] = {
+    "roles": "show a conversation in a model's chat template and count its tokens",
+    "quiz": "question banks and quiz results",
+    "tokens": "show how a text splits into tokens (TEXT '-' reads stdin)",
+    "compare": "compare the base and the instruct model on one prompt",
+    "next": "the next token with its probability, step by step (needs the provider's log-probabilities)",
+    "dataset": "check a fine-tuning JSONL file: errors per line, statistics, estimated cost",
+    "doctor": "check settings, database, credentials and the LLM endpoint; exit 1 if something is wrong",
 }
 
 
 def tool_help(name: str) -> str:
-    return TOOLS[name]()
+    return TOOLS[name]
 
 
 def main(argv: list[str] | None = None) -> int:

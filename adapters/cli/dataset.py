@@ -36,11 +36,11 @@ HISTOGRAM, MASK = "dataset-lengths.png", "roles-mask.png"  # the report's Image 
 
 
 def register(subparsers) -> None:
-    from adapters.cli import cli_locale, tool_help
+    from adapters.cli import tool_help
 
     dataset = subparsers.add_parser("dataset", help=tool_help("dataset"))
     actions = dataset.add_subparsers(metavar="ACTION")
-    checker = actions.add_parser("check", help=t(cli_locale(), "dataset.cli.help"))
+    checker = actions.add_parser("check", help=tool_help("dataset"))
     checker.add_argument("file", metavar="FILE")
     checker.add_argument("--format", choices=FORMATS, default="auto")
     checker.add_argument("--template", choices=list(TEMPLATES), help="chat template (default: [dataset] template)")

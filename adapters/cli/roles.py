@@ -41,7 +41,7 @@ def register(subparsers) -> None:
     roles = subparsers.add_parser("roles", help=tool_help("roles"))
     for role in ("system", "user", "assistant"):
         roles.add_argument(
-            f"--{role}", action=_AddMessage, dest="messages", const=role, metavar="TEXT", help=f"a {role} message"
+            f"--{role}", action=_AddMessage, dest="messages", const=role, metavar="TEXT", help=f"add {'an' if role == 'assistant' else 'a'} {role} message (repeatable, in order)"
         )
     roles.add_argument(
         "--template", choices=[*TEMPLATES, COMPARE], default=DEFAULT_TEMPLATE, help="all: every format side by side"
