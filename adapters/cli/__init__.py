@@ -13,7 +13,6 @@ import importlib
 import json
 import logging
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bot import __version__
