@@ -48,6 +48,7 @@ log = logging.getLogger("aula.quiz")
 
 # Kahoot's answer-streak bonus: +100 per earlier right answer in a row, up to 500.
 STREAK_STEP, STREAK_CAP = 100, 500
+CONFIRMATIONS_KEPT = 4096  # confirmation notes remembered (cleared when full)
 MAX_POST_ATTEMPTS = 5  # then the results of a question are given up on (logged), not retried forever
 
 
@@ -124,6 +125,7 @@ class QuizEngine(Ticker):
         self.repo = QuizRepository(app.db)
         self.catalog = BankCatalog(app.settings.quiz.banks_dir, self.repo)
         self._lock = asyncio.Lock()  # state changes and posts, one at a time (clicks do not take it)
+        self._confirmations: dict[tuple, Reply] = {}  # (locale, session, question, status, choice, nickname)
         self._sessions: dict[int, QuizSession] = {}  # questions and rules never change after the start
         self._refreshed: dict[tuple[int, int], float] = {}  # question -> when its message was last updated
         self._posts = PostRetries(MAX_POST_ATTEMPTS, given_up_is_done=True, logger=log)  # the quiz moves on
@@ -344,7 +346,15 @@ class QuizEngine(Ticker):
         if session.anonymous:
             ordinal = await self.repo.player_ordinal(session_id, request.user.id)
             nick = nickname(session_id, ordinal) if ordinal is not None else None
-        return confirmation_reply(request.locale, session, position, recorded, nick)
+        # The same few notes go to a whole class (a question's options × what the click did):
+        # built once each, not once per click (bench/quiz_clicks.py). Replies are immutable.
+        key = (request.locale, session_id, position, recorded.status, recorded.choice, nick)
+        reply = self._confirmations.get(key)
+        if reply is None:
+            if len(self._confirmations) >= CONFIRMATIONS_KEPT:
+                self._confirmations.clear()
+            reply = self._confirmations[key] = confirmation_reply(request.locale, session, position, recorded, nick)
+        return reply
 
     async def rank(self, request: Request, session_id: int) -> Reply:
         session = await self.session(session_id)

@@ -200,8 +200,12 @@ class Database:
                 rows, waiters = group.rows, group.waiters
                 group.rows, group.waiters = [], []
                 try:
-                    await self._outside_transactions()
-                    await self.conn.executemany(sql, rows)
+                    if len(rows) == 1:
+                        await self._outside_transactions()
+                        await self.conn.execute(sql, rows[0])
+                    else:  # one commit for the batch, not one per row (autocommit would)
+                        async with self.transaction() as conn:
+                            await conn.executemany(sql, rows)
                 except BaseException as exc:
                     for waiter in waiters:
                         if not waiter.done():
