@@ -261,27 +261,32 @@ class FakeLlmServer:
         if fault.endless or fault.trickle_s is not None or fault.huge_line_bytes is not None:
             await self._misbehave(response, fault, model, chat)
             return response
-        for index, piece in enumerate(pieces):
-            if fault.disconnect_after is not None and index == fault.disconnect_after:
-                request.transport.close()  # mid-stream, with no terminating chunk
-                return response
-            if fault.malformed_after is not None and index == fault.malformed_after:
-                await response.write(b"data: {not json\n\n")
-                break
-            if fault.stall_s is not None and index == 1:
-                await asyncio.sleep(fault.stall_s)
-            await asyncio.sleep(self.chunk_delay_s)
-            last = index == len(pieces) - 1
-            choice: dict[str, Any] = {"index": 0, "finish_reason": finish if last else None}
-            if chat:
-                choice[self.delta_field] = {"content": piece}
+        try:
+            for index, piece in enumerate(pieces):
+                if fault.disconnect_after is not None and index == fault.disconnect_after:
+                    request.transport.close()  # mid-stream, with no terminating chunk
+                    return response
+                if fault.malformed_after is not None and index == fault.malformed_after:
+                    await response.write(b"data: {not json\n\n")
+                    break
+                if fault.stall_s is not None and index == 1:
+                    await asyncio.sleep(fault.stall_s)
+                await asyncio.sleep(self.chunk_delay_s)
+                last = index == len(pieces) - 1
+                choice: dict[str, Any] = {"index": 0, "finish_reason": finish if last else None}
+                if chat:
+                    choice[self.delta_field] = {"content": piece}
+                else:
+                    choice["text"] = piece
+                await response.write(f"data: {json.dumps({'model': model, 'choices': [choice]})}\n\n".encode())
             else:
-                choice["text"] = piece
-            await response.write(f"data: {json.dumps({'model': model, 'choices': [choice]})}\n\n".encode())
-        else:
-            if self.send_usage:
-                await response.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
-            if not fault.no_done:
-                await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
+                if self.send_usage:
+                    await response.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
+                if not fault.no_done:
+                    await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+        except ConnectionResetError:
+            # The client hung up mid-stream (Aula cuts a provider that ignores max_tokens):
+            # a real server just stops writing; aiohttp would log it as an error.
+            pass
         return response
