@@ -530,7 +530,7 @@ async def test_in_the_console_classroom_with_a_blind_vote(tmp_path, server):
     assert "Prompt de Base:* El capital de Francia es" in text
     assert f"-- Base · {BASE_MODEL} --" in text and "El capital de Francia es un campo" in text
     assert "-- Modelo A --" in text and "[1] A es el instruido" in text
-    assert "Tu voto: B. Van 1 de 10 votos para revelar." in text
+    assert "Tu voto: B. Votos para revelar: 1 de 10." in text
 
 
 async def test_a_line_longer_than_discords_window_allows_is_refused_up_front(tmp_path, server):

@@ -253,7 +253,7 @@ async def test_the_bot_keeps_serving_while_a_file_is_checked(aula, monkeypatch):
     [other] = await replies_of(aula, make_request("roles", args={"usuario": "Hola"}))
     assert "Lo que recibe Llama 3.1 Instruct" in plain_text(other) and not checking.done()
     release.set()
-    assert "3 ejemplos leídos, 3 utilizables" in plain_text(await checking)
+    assert "3 ejemplos leídos; utilizables: 3" in plain_text(await checking)
 
 
 # --- a truncated example: one definition of trained tokens, a bounded rendering ----------------

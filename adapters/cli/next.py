@@ -104,7 +104,7 @@ def cmd_next(args: argparse.Namespace) -> int:
             for rank, candidate in enumerate(step.distribution.candidates, start=1):
                 token_id = "—" if candidate.id is None else candidate.id
                 print(f"{rank:>3}  {shown(candidate):<14} {token_id!s:>7}  {percent(lang, candidate.probability):>8}  {bar(candidate.probability)}")
-            print(t(lang, "next.coverage", k=len(step.distribution.candidates),
+            print(t(lang, "next.coverage", count=len(step.distribution.candidates),
                     covered=percent(lang, step.distribution.coverage), rest=percent(lang, step.distribution.rest)))  # fmt: skip
         print(generation.prompt + generation.text)
         print()

@@ -184,14 +184,14 @@ def error_message(error: BaseException | None, lang: str, profile: Profile | Non
         case ModelNotFound(model=model, base_url=base_url):
             return t(lang, "compare.model_not_found", model=model, base_url=base_url)
         case RateLimited(attempts=attempts):
-            return t(lang, "compare.rate_limited", attempts=attempts)
+            return t(lang, "compare.rate_limited", count=attempts)
         case UpstreamError(status=status):
             return t(lang, "compare.upstream_error", status=status)
         case ConnectionFailed(base_url=base_url):
             return t(lang, "compare.unreachable", base_url=base_url)  # public_address already
         case LlmTimeout(seconds=seconds, elapsed_s=elapsed, attempts=attempts, deadline_s=deadline) if elapsed:
             return t(lang, "compare.timeout_waited", seconds=f"{seconds:g}", elapsed=f"{elapsed:.1f}",
-                     attempts=attempts, deadline=f"{deadline:g}")  # fmt: skip
+                     count=attempts, deadline=f"{deadline:g}")  # fmt: skip
         case LlmTimeout(seconds=seconds):
             return t(lang, "compare.timeout", seconds=seconds)
         case MalformedResponse():

@@ -57,8 +57,8 @@ def report_parts(lang: str, report: Report, options: Options, filename: str) -> 
             t(
                 lang,
                 "dataset.summary",
-                examples=number(lang, report.examples),
-                valid=number(lang, report.valid),
+                count=report.examples,
+                valid=report.valid,
                 format=t(lang, f"dataset.format.{report.format}"),
                 model=label,
             )
@@ -93,7 +93,7 @@ def report_parts(lang: str, report: Report, options: Options, filename: str) -> 
                     t(lang, "dataset.histogram.context", context=number(lang, report.context)),
                 ),
                 "dataset-lengths.png",
-                t(lang, "dataset.histogram.alt", examples=number(lang, report.valid)),
+                t(lang, "dataset.histogram.alt", count=report.valid),
             )
         )
         parts += cost_parts(lang, report, options)
@@ -120,7 +120,7 @@ def error_parts(lang: str, report: Report) -> list[Part]:
         Table(tuple(t(lang, f"dataset.errors.{k}") for k in ("line", "field", "problem")), rows),
     ]
     if report.error_count > len(shown):
-        parts.append(Paragraph.of(Span(t(lang, "dataset.errors.more", count=number(lang, report.error_count - len(shown))), italic=True)))
+        parts.append(Paragraph.of(Span(t(lang, "dataset.errors.more", count=report.error_count - len(shown)), italic=True)))
     return parts
 
 
@@ -134,8 +134,8 @@ def cost_parts(lang: str, report: Report, options: Options) -> list[Part]:
             t(
                 lang,
                 "dataset.cost.formula",
-                trained=number(lang, cost["trained_tokens"]),
-                epochs=cost["epochs"],
+                trained=t(lang, "dataset.cost.trained", count=cost["trained_tokens"]),
+                epochs=t(lang, "dataset.cost.epochs", count=cost["epochs"]),
                 price=usd(lang, cost["price_per_million"]),
                 provider=cost["provider"] or "—",
                 date=cost["price_date"] or "—",

@@ -318,7 +318,7 @@ async def on_action(request: Request, app: Aula):
             yield await reply()
             return
         if chosen >= settings.max_steps:
-            raise UserError("next.cap", steps=settings.max_steps)
+            raise UserError("next.cap", count=settings.max_steps)
         candidates = last.distribution.candidates
         if kind == "greedy":
             index, how = 0, "greedy"

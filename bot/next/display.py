@@ -55,7 +55,7 @@ def candidates_table(lang: str, distribution: Distribution) -> Table:
 
 
 def coverage_line(lang: str, distribution: Distribution) -> Paragraph:
-    return Paragraph.of(t(lang, "next.coverage", k=len(distribution.candidates),
+    return Paragraph.of(t(lang, "next.coverage", count=len(distribution.candidates),
                           covered=percent(lang, distribution.coverage), rest=percent(lang, distribution.rest)))  # fmt: skip
 
 
@@ -65,7 +65,7 @@ def temperature_parts(lang: str, distribution: Distribution, temperatures: list[
         (shown(c), *(percent(lang, col[i]) for col in columns)) for i, c in enumerate(distribution.candidates)
     )
     headers = (t(lang, "next.column.token"), *(f"T={temp:g}" for temp in temperatures))
-    caption = t(lang, "next.temperature_caption", k=len(distribution.candidates))
+    caption = t(lang, "next.temperature_caption", count=len(distribution.candidates))
     return [Paragraph.of(Span(t(lang, "next.temperature_title"), bold=True)), Table(headers, rows),
             Paragraph.of(Span(caption, italic=True))]  # fmt: skip
 
@@ -124,13 +124,13 @@ def run_reply(
     buttons: tuple[Button, ...] = ()
     if run_id is not None:
         if finished or chosen >= max_steps:
-            parts.append(Paragraph.of(Span(t(lang, "next.finished" if finished else "next.cap", steps=max_steps),
+            parts.append(Paragraph.of(Span(t(lang, "next.finished" if finished else "next.cap", steps=max_steps, count=max_steps),
                                            italic=True)))  # fmt: skip
         elif latest is None:
             buttons = (Button(actions.NEXT_RETRY.id(run=run_id, steps=len(steps)), t(lang, "next.button.retry"), ButtonStyle.PRIMARY),)
         else:
             buttons = step_buttons(lang, run_id, len(steps), latest.distribution, temperature)
-            parts.append(Paragraph.of(Span(t(lang, "next.steps_left", left=max_steps - chosen), italic=True)))
+            parts.append(Paragraph.of(Span(t(lang, "next.steps_left", count=max_steps - chosen), italic=True)))
     return Reply(parts=tuple(parts), buttons=buttons, visibility=Visibility.PRIVATE if private else Visibility.CHANNEL,
                  error=bool(error) and latest is None and not steps)  # fmt: skip
 

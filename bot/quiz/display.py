@@ -317,8 +317,7 @@ def instructor_results(
                 lang,
                 "quiz.results_summary",
                 status=status,
-                played=len(states),
-                total=len(session.questions),
+                played=t(lang, "quiz.results_played", played=len(states), count=len(session.questions)),
                 count=len(standings),
             )
         ),

@@ -334,7 +334,7 @@ def conversation_reply(
     parts += typed_special_parts(lang, rendered)
     parts.append(counts_table(lang, rendered))
     content = rendered.count - rendered.overhead
-    parts.append(Paragraph.of(t(lang, "roles.counts.summary", content=content, overhead=rendered.overhead)))
+    parts.append(Paragraph.of(t(lang, "roles.counts.summary", count=content, overhead=rendered.overhead)))
     panels = tuple(variant_panel(lang, title, variant, rendered) for title, variant in variants(lang, messages))
     if panels:
         parts += [Heading(t(lang, "roles.variants.title")), Columns(panels)]

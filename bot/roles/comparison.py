@@ -69,7 +69,7 @@ def comparison_parts(lang: str, messages: Sequence[Message]) -> list[Part]:
     parts: list[Part] = [
         comparison_table(lang, renderings),
         Paragraph.of(
-            t(lang, "roles.compare.summary", messages=len(messages), least=min(counts), most=max(counts))
+            t(lang, "roles.compare.summary", count=len(messages), least=min(counts), most=max(counts))
         ),
     ]
     for rendered in renderings:
