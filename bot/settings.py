@@ -210,19 +210,28 @@ class Settings(Section):
         return data
 
 
-def masked_url(url: str) -> str:
-    """url with its credentials masked: `https://user:pass@host/v1?api_key=k` becomes
-    `https://****@host/v1?****` (a fragment, too, is masked). A URL that does not parse is
-    masked whole, since it may hold anything."""
+def split_address(url: str) -> tuple[urllib.parse.SplitResult | None, str]:
+    """(the URL's parts, its "host[:port]" without user name or password), or (None, "") when
+    the URL does not parse (a port out of range, a bad IPv6 literal)."""
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
     except ValueError:
-        return "****"
+        return None, ""
     host = parts.hostname or ""
     if ":" in host:  # IPv6
         host = f"[{host}]"
-    netloc = ("****@" if "@" in parts.netloc else "") + host + (f":{port}" if port else "")
+    return parts, host + (f":{port}" if port else "")
+
+
+def masked_url(url: str) -> str:
+    """url with its credentials masked: `https://user:pass@host/v1?api_key=k` becomes
+    `https://****@host/v1?****` (a fragment, too, is masked). A URL that does not parse is
+    masked whole, since it may hold anything."""
+    parts, host = split_address(url)
+    if parts is None:
+        return "****"
+    netloc = ("****@" if "@" in parts.netloc else "") + host
     return urllib.parse.urlunsplit(
         (parts.scheme, netloc, parts.path, "****" if parts.query else "", "****" if parts.fragment else "")
     )

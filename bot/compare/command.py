@@ -31,12 +31,10 @@ from bot.llm.client import (
     LlmClient,
     Profile,
     Sampling,
-    UnknownProfile,
     profile_names,
     prompt_tokens,
-    resolve_profile,
 )
-from bot.llm.live import Budget, admit, changes, student
+from bot.llm.live import Budget, admit, changes, requested_profile, student
 from bot.llm.queue import Upstream
 from bot.llm.usage import UsageRepository
 from bot.replies import Paragraph, Reply
@@ -96,7 +94,7 @@ async def run(request: Request, app: Aula):
         yield await _export(request, app)
         return
     base_prompt, instruct_prompt = _prompts(request)
-    profile = _profile(request, app)
+    profile = requested_profile(request, app.settings)
     llm = app.settings.llm
     sampling = Sampling.from_settings(llm)
     state = app.services.llm_traffic
@@ -205,16 +203,6 @@ def _prompts(request: Request) -> tuple[str, str]:
     if not prompt:
         raise UserError("compare.need_prompt")
     return prompt, prompt
-
-
-def _profile(request: Request, app: Aula) -> Profile:
-    name = (request.arg("perfil") or "").strip()
-    if name and not request.user.is_instructor:
-        raise UserError("compare.profile_instructor_only")
-    try:
-        return resolve_profile(app.settings, name)
-    except UnknownProfile as exc:
-        raise UserError("compare.unknown_profile", name=exc.name, known=", ".join(exc.known)) from None
 
 
 def _call_keys(profile: Profile, sampling: Sampling, role: str, prompt: str) -> tuple[tuple, tuple]:

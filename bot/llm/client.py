@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bot.settings import LlmSettings, Settings
+from bot.settings import LlmSettings, Settings, split_address
 from bot.tokens.encodings import get_encoding
 
 DEFAULT_PROFILE = "default"
@@ -138,15 +138,10 @@ class ConnectionFailed(LlmError):
 def public_address(url: str) -> str:
     """A provider address as it may be shown or logged: scheme, host, port and path, without
     the user name and password (`https://user:pass@…`), query (`?api_key=…`) or fragment."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port
-    except ValueError:
+    parts, host = split_address(url)
+    if parts is None:
         return "?"
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6
-        host = f"[{host}]"
-    return urllib.parse.urlunsplit((parts.scheme, host + (f":{port}" if port else ""), parts.path, "", ""))
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 class LlmTimeout(LlmError):

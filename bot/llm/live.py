@@ -24,9 +24,10 @@ from dataclasses import dataclass
 
 from bot.errors import UserError
 from bot.limits import DISCORD_FOLLOWUP_WINDOW_S
+from bot.llm.client import Profile, UnknownProfile, resolve_profile
 from bot.llm.queue import FOLLOWUP_MARGIN_S, QUEUE_REFRESH_S, LlmTraffic, SharedCall
 from bot.requests import Request
-from bot.settings import LlmSettings
+from bot.settings import LlmSettings, Settings
 
 
 @dataclass(frozen=True)
@@ -165,3 +166,16 @@ async def changes(calls: Sequence[SharedCall], min_interval_s: float) -> AsyncIt
     finally:
         for call in calls:
             call.unlisten(changed)
+
+
+def requested_profile(request: Request, settings: Settings) -> Profile:
+    """The provider profile a live command runs on: `perfil:` when an instructor names one,
+    else the default. Raises UserError("compare.profile_instructor_only") for a student who
+    names one, UserError("compare.unknown_profile") for a name not in llm.profiles."""
+    name = (request.arg("perfil") or "").strip()
+    if name and not request.user.is_instructor:
+        raise UserError("compare.profile_instructor_only")
+    try:
+        return resolve_profile(settings, name)
+    except UnknownProfile as exc:
+        raise UserError("compare.unknown_profile", name=exc.name, known=", ".join(exc.known)) from None

@@ -28,11 +28,10 @@ from bot.llm.client import (
     LlmError,
     MissingApiKey,
     Profile,
-    UnknownProfile,
     profile_names,
     resolve_profile,
 )
-from bot.llm.live import Admission, Budget, admit, longest_wait
+from bot.llm.live import Admission, Budget, admit, longest_wait, requested_profile
 from bot.llm.queue import QUEUE_REFRESH_S, SharedCall
 from bot.llm.usage import UsageRepository
 from bot.next import game
@@ -79,16 +78,6 @@ def rng(app: Aula) -> random.Random:
 
 def model_of(profile: Profile, role: str) -> str:
     return profile.base_model if role == "base" else profile.instruct_model
-
-
-def profile_for(request: Request, app: Aula) -> Profile:
-    name = (request.arg("perfil") or "").strip()
-    if name and not request.user.is_instructor:
-        raise UserError("compare.profile_instructor_only")
-    try:
-        return resolve_profile(app.settings, name)
-    except UnknownProfile as exc:
-        raise UserError("compare.unknown_profile", name=exc.name, known=", ".join(exc.known)) from None
 
 
 def llm_error_text(error: BaseException | None, lang: str, profile: Profile) -> str:
@@ -210,7 +199,7 @@ async def run(request: Request, app: Aula):
             raise UserError("error.instructor_only")
         if which == BOTH:
             raise UserError("next.game.one_model")
-        profile = profile_for(request, app)
+        profile = requested_profile(request, app.settings)
         asking = Asking(app, request, profile, (request.place.platform, request.place.workspace_id))
         yield await game.start_round(request, app, prompt, which, asking)
         return
@@ -219,7 +208,7 @@ async def run(request: Request, app: Aula):
     temperature = settings.temperature if temperature is None else float(temperature)
     if not 0 < temperature <= 2:
         raise UserError("next.bad_temperature", value=f"{temperature:g}")
-    profile = profile_for(request, app)
+    profile = requested_profile(request, app.settings)
     roles = list(ROLES) if which == BOTH else [which]
     asking = Asking(app, request, profile, (request.place.platform, request.place.workspace_id))
     await asking.reserve([(role, prompt, "") for role in roles])
