@@ -7,7 +7,7 @@ up open questions, their timers and every answer given so far.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
 import json
 import sqlite3
 from collections.abc import Callable
@@ -136,7 +136,7 @@ class QuizRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._players_seen: set[tuple[int, str]] = set()
-        self._answer_batches: dict[str, _AnswerBatch] = {}  # per change rule: clicks waiting to be sent
+        self._answer_batches: dict[str, collections.deque[_AnswerBatch]] = {}  # per change rule, in order
         self._answer_senders: dict[str, asyncio.Task] = {}
 
     # --- imported banks: each belongs to one class (platform, workspace_id) ------------
@@ -399,18 +399,15 @@ class QuizRepository:
         was written; returns only once the batch is committed, and raises what SQLite raised.
         A student's second click never shares a batch with their first: it waits for the next."""
         key = row[:3]
-        while True:
-            batch = self._answer_batches.get(change_rule)
-            if batch is None:
-                batch = self._answer_batches[change_rule] = _AnswerBatch()
-                if change_rule not in self._answer_senders:
-                    self._answer_senders[change_rule] = asyncio.create_task(self._send_answers(change_rule))
-            if key not in batch.keys and len(batch.rows) < ANSWER_BATCH:
-                break
-            with contextlib.suppress(Exception):
-                await asyncio.shield(batch.done)  # then join the next batch
+        queue = self._answer_batches.setdefault(change_rule, collections.deque())
+        batch = queue[-1] if queue else None
+        if batch is None or key in batch.keys or len(batch.rows) >= ANSWER_BATCH:
+            batch = _AnswerBatch()  # sent after the ones before it, so a student's clicks keep their order
+            queue.append(batch)
         batch.keys.add(key)
         batch.rows.append(row)
+        if change_rule not in self._answer_senders:
+            self._answer_senders[change_rule] = asyncio.create_task(self._send_answers(change_rule))
         stored = await asyncio.shield(batch.done)
         return stored.get(key)
 
@@ -419,7 +416,9 @@ class QuizRepository:
         limit = CHANGE_LIMITS[change_rule]
         may_change = "0" if limit == 0 else ("1" if limit is None else f"quiz_answers.changes < {limit}")
         try:
-            while (batch := self._answer_batches.pop(change_rule, None)) is not None:
+            queue = self._answer_batches.get(change_rule)
+            while queue:
+                batch = queue.popleft()
                 try:
                     returned = await self.db.execute_returning(
                         f"""INSERT INTO quiz_answers (session_id, position, user_id, choice, answered_at)
@@ -444,10 +443,10 @@ class QuizRepository:
                     )
         finally:
             self._answer_senders.pop(change_rule, None)
-            leftover = self._answer_batches.pop(change_rule, None)  # only when this task was cancelled
-            if leftover is not None and not leftover.done.done():
-                leftover.done.set_exception(sqlite3.OperationalError("the answer was not sent"))
-                leftover.done.exception()
+            for leftover in self._answer_batches.pop(change_rule, ()):  # only when this task was cancelled
+                if not leftover.done.done():
+                    leftover.done.set_exception(sqlite3.OperationalError("the answer was not sent"))
+                    leftover.done.exception()
 
     async def _join(self, session_id: int, user_id: str, display_name: str, now: float) -> None:
         """Add the player before their first answer (idempotent; remembered to save a round trip).
