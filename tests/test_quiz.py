@@ -230,6 +230,21 @@ async def test_a_student_changing_their_mind_in_a_storm_ends_with_the_last_click
         await aula.close()
 
 
+async def test_full_answer_batches_queue_in_order(app, monkeypatch):
+    """More clicks than one statement takes: batches of ANSWER_BATCH go one after another, each
+    click confirmed with its own choice, a student's change after their first answer."""
+    import bot.quiz.store as quiz_store
+
+    monkeypatch.setattr(quiz_store, "ANSWER_BATCH", 4)
+    await start(app)
+    counts = count_statements(monkeypatch, app.db.conn)
+    clicks = [click(f"s{i:02}", f"quiz:answer:1:0:{'ABCD'[i % 4]}") for i in range(30)]
+    replies = await asyncio.gather(*(one_reply(app, c) for c in clicks))
+    assert all("Respuesta registrada: " + "ABCD"[i % 4] in plain_text(r) for i, r in enumerate(replies))
+    assert sorted(await answers_in_db(app)) == sorted((0, f"s{i:02}", i % 4) for i in range(30))
+    assert counts["INSERT INTO quiz_answers"] >= 30 // 4  # no statement took more than 4
+
+
 async def test_a_batch_that_fails_confirms_none_of_its_clicks(app, monkeypatch):
     """An answer is confirmed only once stored: when SQLite refuses the batch, every click in it
     gets the error, and the next clicks are written again."""
