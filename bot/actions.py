@@ -105,6 +105,9 @@ HOMEWORK_UNMUTE = Action("quiz:hw-unmute:{assignment}", assignment=NUMBER)
 COMPARE_VOTE = Action("compare:vote:{run}:{slot}", run=NUMBER, slot=Field("[AB]"))
 COMPARE_REVEAL = Action("compare:reveal:{run}", run=NUMBER)
 
+# --- /tokens (bot/tokens) ---------------------------------------------------------------------
+TOKENS_FORM = Action("tokens:form:{model}", model=WORD)  # the text form's submission, for that `modelo`
+
 # --- /roles (bot/roles) -----------------------------------------------------------------------
 ROLES_FORM = Action("roles:form:{template}", template=WORD)  # the conversation form's submission
 ROLES_WRITE = Action("roles:write:{template}", template=WORD)  # opens that form, empty

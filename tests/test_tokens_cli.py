@@ -9,6 +9,7 @@ import sys
 
 from PIL import Image
 
+from bot.tokens.command import EXAMPLES
 from bot.tokens.encodings import ENCODINGS, encode_plain, token_bytes
 
 
@@ -108,3 +109,36 @@ def test_cli_short_names_and_the_spanish_english_table(tmp_path):
             assert f"({a} / {b})" in row
     rows = [line.split()[0] for line in table.splitlines()[4:] if line.strip()]
     assert rows == ["hola-mundo", "saludo", "numeros", "emojis", "codigo"]
+
+
+def aula_tokens_count(tmp_path, text: str) -> int:
+    """What `aula tokens - --json` counts for `text` (read from standard input, exactly as given)."""
+    result = aula(tmp_path, "tokens", "-", "--json", stdin=text.encode())
+    assert result.returncode == 0, result.stderr.decode()
+    return json.loads(result.stdout)["count"]
+
+
+def test_the_form_takes_the_course_code_example_with_its_newline(tmp_path):
+    """Issue 15.12: `/tokens texto:def …\\n    return …` kept a literal backslash-n. The form's
+    paragraph field, piped one line per field as /roles' form is (\\n is a newline), keeps it."""
+    code = EXAMPLES["codigo"].es
+    assert "\n" in code  # the course's two-line example
+    typed = code.replace("\n", "\\n")
+    result = aula(tmp_path, "console", "--strict", stdin=f"/tokens formulario:sí\n{typed}\n".encode())
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    assert "Tokens: tu texto" in out
+    count = aula_tokens_count(tmp_path, code)
+    assert count == len(encode_plain("o200k_base", code))
+    assert f"*{count} tokens* · {len(code)} caracteres" in out  # one newline, no backslash-n
+    assert "↵" in out and "\\n" not in out.split("Tokens: tu texto", 1)[1]
+
+
+def test_the_form_opens_filled_with_an_example_and_a_blank_field_is_refused(tmp_path):
+    # Enter keeps what the field had; a field of spaces is no text.
+    stdin = "/tokens formulario:sí ejemplo:codigo\n\n/tokens formulario:sí\n   \n".encode()
+    result = aula(tmp_path, "console", stdin=stdin)
+    out = result.stdout.decode()
+    code = EXAMPLES["codigo"].es
+    assert f"*{len(encode_plain('o200k_base', code))} tokens* · {len(code)} caracteres" in out
+    assert "Escribe un texto (texto:…) o elige un ejemplo del curso" in out

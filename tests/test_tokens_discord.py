@@ -13,6 +13,7 @@ from adapters.discord.render import ANSI_PALETTE
 from bot.tokens.command import EXAMPLES
 from bot.tokens.encodings import ENCODINGS, encode_plain, get_encoding
 from tests.discord_support import assert_within_limits, messages_of, speak
+from tests.test_tokens_cli import aula_tokens_count
 
 
 def classroom(simcord_env):
@@ -79,3 +80,23 @@ async def test_a_refusal_is_private_and_clear(simcord_env):
     result = await ana.slash(channel, "tokens", texto="hola", ejemplo="saludo")
     assert result.ephemeral
     assert "Use text or example, not both at once." in result.response.content
+
+
+async def test_the_form_is_a_modal_whose_text_keeps_its_newline(simcord_env, monkeypatch, tmp_path):
+    """Issue 15.12: the course's two-line code example through `/tokens formulario:sí`, a
+    paragraph field of up to 4,000 characters (Discord's limit, below tokens.max_chars)."""
+    speak(monkeypatch, "es-ES")
+    channel, ana = classroom(simcord_env)
+    shown = await ana.slash(channel, "tokens", formulario=True)
+    assert shown.modal is not None and shown.modal["title"] == "Tokens: tu texto"
+    [[field]] = [row["components"] for row in shown.modal["components"]]
+    assert field["custom_id"] == "texto" and field["style"] == 2 and field["max_length"] == 4000  # 2: paragraph
+
+    code = EXAMPLES["codigo"].es
+    result = await ana.submit_modal(shown, {"texto": code})
+    text, _ = everything(result)
+    count = aula_tokens_count(tmp_path, code)
+    assert count == len(encode_plain("o200k_base", code))
+    assert f"**{count} tokens** · {len(code)} caracteres" in text
+    assert "↵" in text and "\\n" not in text
+

@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import create_app
 from bot.app import Aula
 from bot.settings import load_settings
+from bot.tokens.command import EXAMPLES
 from bot.tokens.encodings import encode_plain
 from tests.conftest import QUIET_LOOPS
 from tests.fake_slack import (
@@ -25,7 +26,9 @@ from tests.fake_slack import (
     blocks_text_size,
     command_body,
     signed_request,
+    submission_body,
 )
+from tests.test_tokens_cli import aula_tokens_count
 
 STUDENT = "U0STUDENT"
 
@@ -147,3 +150,26 @@ async def test_an_english_user_types_english_option_names_and_values(slack_token
     [post] = await slack.wait_for(lambda: slack.calls_to("chat.postMessage"))
     shown = block_texts(post.payload["blocks"])
     assert "is not valid" not in shown and "GPT-4 (cl100k_base)" in shown
+
+
+async def test_the_form_is_a_modal_and_a_signed_submission_keeps_the_newline(slack_tokens, tmp_path):
+    """Issue 15.12: the course's two-line code example through `/tokens formulario:sí` (a
+    paragraph field of up to 3,000 characters, Slack's limit) and a signed view_submission."""
+    app, slack = slack_tokens
+    assert (await slash(app, slack, "formulario:sí modelo:gpt-4o")).status == 200
+    [opened] = await slack.wait_for(lambda: slack.calls_to("views.open"))
+    view = opened.payload["view"]
+    assert view["callback_id"] == "tokens:form:gpt-4o"
+    [block] = view["blocks"]
+    assert block["block_id"] == "texto" and block["element"]["multiline"] and block["element"]["max_length"] == 3000
+
+    code = EXAMPLES["codigo"].es
+    response = await app.async_dispatch(signed_request(submission_body(view, {"texto": code}, user_id=STUDENT)))
+    assert response.status == 200 and response.body == ""  # the modal closes
+    await slack.wait_for(lambda: slack.calls_to("files.completeUploadExternal"))
+    [post] = slack.calls_to("chat.postMessage")
+    shown = block_texts(post.payload["blocks"])
+    count = aula_tokens_count(tmp_path, code)
+    assert count == len(encode_plain("o200k_base", code))
+    assert f"{count} tokens* · {len(code)} caracteres" in shown or f"{count} tokens · {len(code)} caracteres" in shown
+    assert "↵" in shown and "\\n" not in shown

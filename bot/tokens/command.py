@@ -1,7 +1,8 @@
 """/tokens: how a model splits a text into tokens, the course's "Explorando Tokens" activity in the channel.
 
 `/tokens texto:<text> [modelo:gpt-4o|gpt-4|llama-3.1|todos] [ejemplo:<course example>]`
-answers with the count, the text as coloured token segments, the ids, what to notice,
+(or `/tokens formulario:sí`: a form with one paragraph field, for a text of several lines,
+such as the course's code example, which an option of one line cannot hold) answers with the count, the text as coloured token segments, the ids, what to notice,
 the cost in each configured model, and a picture of the segments. `tokens_reply` builds
 that reply from plain values, so `aula tokens` and the benchmark use the same code.
 """
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from cachetools import TTLCache
 
-from bot import limits
+from bot import actions, limits
 from bot.command import Command, CommandSpec, Option
 from bot.errors import UserError
 from bot.i18n import money, number, percent, t
@@ -23,6 +24,8 @@ from bot.replies import (
     Attachment,
     BulletList,
     Code,
+    Form,
+    FormField,
     Heading,
     Image,
     Paragraph,
@@ -82,6 +85,7 @@ SPEC = CommandSpec(
         Option("texto", "tokens.option.texto", name_en="text"),
         Option("modelo", "tokens.option.modelo", choices=MODEL_CHOICES, name_en="model", choices_en={ALL: "all"}),
         Option("ejemplo", "tokens.option.ejemplo", choices=tuple(EXAMPLES), name_en="example", choices_en=EXAMPLES_EN),
+        Option("formulario", "tokens.option.form", kind="boolean", name_en="form"),
     ),
 )
 
@@ -95,9 +99,48 @@ RECENT_TEXT_MAX_CHARS = 2_000  # longer pastes are rarely sent twice
 
 
 async def run(request: Request, app: Aula) -> Reply:
+    model = request.arg("modelo", "gpt-4o")
+    if request.arg("formulario", False):
+        # texto: or ejemplo: given too fills the field, to be edited there.
+        given = ""
+        if request.arg("texto") or request.arg("ejemplo"):
+            given = chosen_text(request.arg("texto", ""), request.arg("ejemplo"))
+        return Reply.open_form(text_form(request.locale, model, given, app.settings.tokens.max_chars))
     text = chosen_text(request.arg("texto", ""), request.arg("ejemplo"))
+    return await answer(request, app, text, model)
+
+
+async def on_action(request: Request, app: Aula) -> Reply:
+    """The text form's submission: its text, newlines and all, analysed as texto: is."""
+    values = actions.TOKENS_FORM.parse(request.action)
+    if values is None or (values["model"] not in MODEL_ALIASES and values["model"] not in (ALL, "all")):
+        raise UserError("error.unknown_action")
+    text = request.values.get(FORM_FIELD, "")
+    if not text.strip():
+        raise UserError("tokens.error.empty", examples="|".join(EXAMPLES))
+    return await answer(request, app, text, values["model"])
+
+
+FORM_FIELD = "texto"
+
+
+def text_form(lang: str, model: str, text: str, max_chars: int) -> Form:
+    """One paragraph field of up to `max_chars` characters (each adapter also keeps it within
+    its platform's limit: 4,000 on Discord, 3,000 on Slack)."""
+    field = FormField(
+        id=FORM_FIELD,
+        label=t(lang, "tokens.form.label"),
+        multiline=True,
+        max_length=max_chars,
+        placeholder=t(lang, "tokens.form.placeholder"),
+        value=text,
+    )
+    return Form(id=actions.TOKENS_FORM.id(model=model), title=t(lang, "tokens.form.title"), fields=(field,))
+
+
+async def answer(request: Request, app: Aula, text: str, model: str) -> Reply:
     check_text(text, app.settings.tokens.max_chars, request.locale)
-    names = encodings_for(request.arg("modelo", "gpt-4o"))
+    names = encodings_for(model)
     recent = app.services.tokens_replies
     key = (text, names, request.locale)
     reply = recent.get(key)
@@ -409,4 +452,4 @@ async def on_startup(app: Aula) -> None:
     await preload(startup_encodings(app))
 
 
-command = Command(spec=SPEC, run=run, on_startup=on_startup)
+command = Command(spec=SPEC, run=run, on_action=on_action, on_startup=on_startup)
