@@ -147,7 +147,7 @@ PROBE_OPTIONS = (
     Option("escala", "help.description", kind="number"),
     Option("gritar", "help.description", kind="boolean", name_en="shout"),
     Option("modo", "help.description", choices=("a", "b")),
-    Option("color", "help.description", choices=tuple(f"c{i:02d}" for i in range(30))),
+    Option("color", "help.description", choices=tuple(f"c{i:02d}" for i in range(30)), choices_en={"c29": "last"}),
 )
 
 PROBE_COMMANDS = [

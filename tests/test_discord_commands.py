@@ -65,6 +65,8 @@ async def test_long_choice_lists_are_filtered_as_typed_and_checked_on_submit(sim
     _, channel, student = world
     choices = await student.autocomplete(channel, "probe", "color", "c2")
     assert [c["value"] for c in choices] == [f"c{i}" for i in range(20, 30)]
+    # Suggested choices are named in the user's language (simcord's users speak en-US); the value stays canonical.
+    assert (choices[-1]["name"], choices[-1]["value"]) == ("last", "c29")
     refused = await student.slash(channel, "probe", texto="x", color="violeta")
     assert refused.ephemeral
     assert "violeta" in refused.response.content and "c00" in refused.response.content

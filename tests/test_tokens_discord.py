@@ -100,3 +100,26 @@ async def test_the_form_is_a_modal_whose_text_keeps_its_newline(simcord_env, mon
     assert f"**{count} tokens** · {len(code)} caracteres" in text
     assert "↵" in text and "\\n" not in text
 
+
+async def test_choices_are_named_in_english_for_english_clients_and_reach_the_core_canonical(simcord_env, monkeypatch):
+    """Issue 15.8: Discord's picker shows `todos` as "all" and `numeros` as "numbers" to an
+    English client (the choice's name localization); the value sent is the canonical one."""
+    synced = [r.json for r in simcord_env.http_requests if r.method == "PUT" and r.path.endswith("/commands")][-1]
+    tokens = next(c for c in synced if c["name"] == "tokens")
+    options = {o["name"]: o for o in tokens["options"]}
+    models = {c["value"]: c for c in options["modelo"]["choices"]}
+    assert models["todos"]["name"] == "todos" and models["todos"]["name_localizations"]["en-US"] == "all"
+    assert not models["gpt-4o"].get("name_localizations")  # a name the same in both languages
+    examples = {c["value"]: c.get("name_localizations", {}).get("en-US") for c in options["ejemplo"]["choices"]}
+    assert examples == {"hola-mundo": "hello-world", "saludo": "greeting", "numeros": "numbers",
+                        "emojis": None, "codigo": "code"}
+
+    for name in ENCODINGS:  # loaded ahead: the first load of all seven takes longer than simcord's settle
+        get_encoding(name)
+    channel, ana = classroom(simcord_env)  # an en-US client: it picked "numbers", Discord sends the value
+    result = await ana.slash(channel, "tokens", ejemplo="numeros", modelo="todos")
+    text, _ = everything(result)
+    assert "Tokens in each encoding" in text
+    for name in ENCODINGS:  # modelo: todos, on the course's numbers example
+        assert ", ".join(map(str, encode_plain(name, EXAMPLES["numeros"].es))) in text
+    assert "·año" in text and "·tiene" in text

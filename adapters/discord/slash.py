@@ -3,8 +3,10 @@
 Each spec becomes an `app_commands.Command` (or a `Group` of them for subcommands)
 whose callback has a generated signature, one keyword parameter per option, and
 discord.py's own `rename`/`describe`/`choices`/`autocomplete` metadata. Option
-names default to Spanish; English names and every description reach Discord as
-localizations through `CatalogTranslator`, backed by bot.i18n.
+names and choice names default to Spanish; English names (`Option.name_en`,
+`Option.choices_en`) and every description reach Discord as localizations through
+`CatalogTranslator`, backed by bot.i18n. A choice's value is always the canonical
+(Spanish) one, so the core gets the same value whatever language the picker showed.
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ class CatalogTranslator(app_commands.Translator):
         name_en = string.extras.get("name_en")
         if lang == "en" and name_en:
             return name_en.lower()
+        choice_en = string.extras.get("choice_en")
+        if lang == "en" and choice_en:
+            return truncate(choice_en, DESCRIPTION_LIMIT)
         return None
 
 
@@ -121,7 +126,7 @@ def _command(
         )
         app_commands.describe(**{p: described(o.description) for p, o in options.items()})(callback)
     choices = {
-        p: [Choice(name=truncate(c, DESCRIPTION_LIMIT), value=_typed(o, c)) for c in o.choices]
+        p: [Choice(name=_choice_name(o, c), value=_typed(o, c)) for c in o.choices]
         for p, o in options.items()
         if o.choices and len(o.choices) <= DISCORD_AUTOCOMPLETE_CHOICES and not o.autocomplete
     }
@@ -150,6 +155,11 @@ def _annotation(option: Option) -> Any:
     return kind
 
 
+def _choice_name(option: Option, choice: str) -> locale_str:
+    """A choice as the picker shows it: Spanish by default, its English name for English clients."""
+    return locale_str(truncate(choice, DESCRIPTION_LIMIT), choice_en=option.choices_en.get(choice, ""))
+
+
 def _typed(option: Option, value: str) -> Any:
     return KIND_TYPES[option.kind](value) if option.kind in ("integer", "number") else value
 
@@ -157,12 +167,17 @@ def _typed(option: Option, value: str) -> Any:
 def _completer(command: str, subcommand: str, option: Option, complete: Complete):
     async def suggest(interaction: discord.Interaction, typed: str) -> list[Choice]:
         choices: list[Choice] = []
+        # Suggested choices are named in the user's language too; their value stays canonical.
+        english = normalize_locale(interaction.locale.value, default=DEFAULT) == "en"
         for text in (await complete(interaction, command, subcommand, option, str(typed)))[
             :DISCORD_AUTOCOMPLETE_CHOICES
         ]:
             try:
                 choices.append(
-                    Choice(name=truncate(str(text), DESCRIPTION_LIMIT), value=_typed(option, str(text)))
+                    Choice(
+                        name=truncate(option.choices_en.get(str(text), str(text)) if english else str(text), DESCRIPTION_LIMIT),
+                        value=_typed(option, str(text)),
+                    )
                 )
             except ValueError:
                 continue  # a suggestion that is not a number for a number option
