@@ -10,6 +10,7 @@ import pytest
 import bot.compare.command as compare
 from adapters.discord import create_bot
 from bot.app import Aula
+from bot.i18n import t
 from bot.settings import load_settings
 from tests.discord_support import assert_within_limits, messages_of, speak
 from tests.fake_llm import API_KEY, BASE_MODEL, INSTRUCT_MODEL, FakeLlmServer
@@ -98,7 +99,7 @@ async def test_blind_votes_with_buttons_then_the_answer_is_revealed(simcord_env,
     assert BASE_MODEL not in str([e.to_dict() for m in messages_of(result) for e in m.embeds])
 
     first = await luis.click(message, label="A is the instruct one")
-    assert first.ephemeral and "1 of 2 votes" in first.response.content
+    assert first.ephemeral and first.response.content == t("en", "compare.voted", slot="A", count=1, needed=2)
     revealed = await eva.click(message, label="B is the instruct one")
     assert not revealed.ephemeral
     [row] = await simcord_bot.aula.db.fetchall("SELECT id, instruct_slot FROM compare_runs")
