@@ -101,6 +101,8 @@ async def test_the_temperature_table_is_a_renormalisation_over_the_k(make_aula):
     tables = [p for p in reply.parts if isinstance(p, Table)]
     temperatures = tables[1]
     assert temperatures.headers == ("token", "T=0.2", "T=0.7", "T=1", "T=1.5")
+    [spanish] = await replies_of(app, next_request(texto=PROMPT, locale="es"))
+    assert [p for p in spanish.parts if isinstance(p, Table)][1].headers[1:] == ("T=0,2", "T=0,7", "T=1", "T=1,5")
     logprobs = [lp for _, _, lp in next_tokens(PROMPT)[:10]]
     for column, temp in enumerate((0.2, 0.7, 1.0, 1.5), start=1):
         weights = [math.exp(lp / temp) for lp in logprobs]

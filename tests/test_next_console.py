@@ -34,7 +34,7 @@ async def test_a_run_and_two_steps_typed_in_the_console(tmp_path):
     third = next_tokens(text1)[1]  # button 4 is the second of the top five (after greedy, sample, 1.)
     assert [body.get("prompt") for _, body in server.calls] == [PROMPT, text1, text1 + third[1].decode()]
     assert "1. ·la" in out and "elegido a mano (n.º 2)" in out
-    assert "⟨e2 80⟩" in out and "T=0.2" in out
+    assert "⟨e2 80⟩" in out and "T=0,2" in out  # the temperature written the Spanish way
 
 
 async def test_no_logprobs_in_english(tmp_path):

@@ -64,7 +64,7 @@ def temperature_parts(lang: str, distribution: Distribution, temperatures: list[
     rows = tuple(
         (shown(c), *(percent(lang, col[i]) for col in columns)) for i, c in enumerate(distribution.candidates)
     )
-    headers = (t(lang, "next.column.token"), *(f"T={temp:g}" for temp in temperatures))
+    headers = (t(lang, "next.column.token"), *(f"T={i18n.number(lang, temp)}" for temp in temperatures))
     caption = t(lang, "next.temperature_caption", count=len(distribution.candidates))
     return [Paragraph.of(Span(t(lang, "next.temperature_title"), bold=True)), Table(headers, rows),
             Paragraph.of(Span(caption, italic=True))]  # fmt: skip
