@@ -107,7 +107,9 @@ async def serve(app: AsyncApp, settings: Settings, check_token: bool = False) ->
             raise SettingsError("Slack HTTP mode needs SLACK_SIGNING_SECRET to verify requests")
         web_app = app.web_app(path=EVENTS_PATH, port=settings.slack.port)
         web_app.middlewares.insert(0, refuse_malformed)
-        runner = web.AppRunner(web_app)
+        # No aiohttp access line: Aula logs each request once (its command's line, or the
+        # refusal's), so a burst of bad requests is one line each, not two.
+        runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         try:
             await web.TCPSite(runner, host=settings.slack.host, port=settings.slack.port).start()
