@@ -201,7 +201,7 @@ HEARTBEAT_EVERY_S = 30
 
 
 def heartbeat_path(settings: Settings) -> Path:
-    return Path(settings.database).parent / "heartbeat"
+    return settings.data_dir / "heartbeat"
 
 
 async def _beat(path: Path) -> None:

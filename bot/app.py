@@ -24,8 +24,7 @@ from bot.replies import Paragraph, Reply, Span, Visibility
 from bot.requests import Request
 from bot.services import Services
 from bot.settings import Settings, load_settings
-from bot.storage import Database
-from bot.storage.database import storage_unavailable
+from bot.storage.database import database_for, storage_unavailable
 from bot.storage.users import CommandLog, UserRepository
 
 log = logging.getLogger("aula")
@@ -42,7 +41,7 @@ class Aula:
         self.commands: dict[str, Command] = {c.spec.name: c for c in (commands or all_commands())}
         self.clock = clock  # seconds since the epoch; tests and simulators may replace it
         self.messengers: dict[str, Messenger] = {}  # platform -> messenger, set by adapters
-        self.db = Database(self.settings.database)
+        self.db = database_for(self.settings.database, self.settings.database_pool_size)
         self.users = UserRepository(self.db, lambda: self.clock())  # a test may replace self.clock later
         self.command_log = CommandLog(self.db, lambda: self.clock())
         self.services = Services(self)  # shared clients (LLM, quiz engine...), typed, created on first use

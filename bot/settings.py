@@ -185,7 +185,10 @@ class Secrets(Section):
 
 class Settings(Section):
     default_locale: Literal["es", "en"] = "es"
+    # A file path or `sqlite:///path` (SQLite, the default), or `postgresql://user@host:5432/db`
+    # (PostgreSQL; the password belongs in AULA_DATABASE, not in this file, and is never shown).
     database: str = "data/aula.sqlite3"
+    database_pool_size: int = Field(10, ge=1, le=200)  # PostgreSQL: most connections per process
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     discord: DiscordSettings = DiscordSettings()
     slack: SlackSettings = SlackSettings()
@@ -198,9 +201,19 @@ class Settings(Section):
     next: NextSettings = NextSettings()
     secrets: Secrets = Secrets()
 
+    @property
+    def data_dir(self) -> Path:
+        """Where Aula keeps files beside the database (console files, the heartbeat): the SQLite
+        file's folder, or `data` when the database is on a server."""
+        if self.database.startswith(("postgresql://", "postgres://")):
+            return Path("data")
+        return Path(self.database.removeprefix("sqlite:///")).parent
+
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets shown only as set or not."""
         data = self.model_dump(mode="json", exclude={"secrets"})
+        if "://" in data["database"]:
+            data["database"] = masked_url(data["database"])
         data["llm"]["base_url"] = masked_url(data["llm"]["base_url"])
         for profile in data["llm"]["profiles"].values():
             profile["base_url"] = masked_url(profile["base_url"])

@@ -54,3 +54,38 @@ async def simcord_bot(discord_settings):
     bot = create_bot(discord_settings)
     yield bot
     await bot.aula.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request, tmp_path):
+    """A `database` setting for a fresh, migrated database: a file in tmp_path ("sqlite"), or a new
+    database on AULA_TEST_POSTGRES ("postgresql": skipped when unset or unreachable, failed under
+    CI). Open it with bot.storage.database.database_for / open_database."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "aula.sqlite3")
+        return
+    from tests.pg_support import create_database, drop_database
+
+    url, name = await create_database()
+    yield url
+    await drop_database(name)
+
+
+@pytest.fixture
+async def postgres_url():
+    """A fresh, migrated PostgreSQL database (as database_url's "postgresql")."""
+    from tests.pg_support import create_database, drop_database
+
+    url, name = await create_database()
+    yield url
+    await drop_database(name)
+
+
+@pytest.fixture
+async def empty_postgres_url():
+    """A fresh PostgreSQL database with no tables (migrations not run)."""
+    from tests.pg_support import create_database, drop_database
+
+    url, name = await create_database(migrated=False)
+    yield url
+    await drop_database(name)

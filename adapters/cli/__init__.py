@@ -166,12 +166,13 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.storage import Database
+    from bot.settings import masked_url
+    from bot.storage.database import database_for
 
     settings = settings_from(args)
 
     async def upgrade() -> tuple[list[str], int]:
-        db = Database(settings.database)
+        db = database_for(settings.database, settings.database_pool_size)
         await db.open(migrate=False)
         try:
             applied = await db.upgrade()
@@ -183,7 +184,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
     applied, version = asyncio.run(upgrade())
     lang = cli_locale()
-    print(t(lang, "cli.db_upgraded", path=settings.database, version=version, applied=", ".join(applied) or "-"))
+    print(t(lang, "cli.db_upgraded", path=masked_url(settings.database) if "://" in settings.database else settings.database, version=version, applied=", ".join(applied) or "-"))
     return 0
 
 

@@ -27,7 +27,7 @@ from bot.i18n import seconds as seconds_text
 from bot.i18n import t
 from bot.llm.client import Completion, LlmClient, Profile, Sampling, UnknownProfile, resolve_profile
 from bot.settings import Settings
-from bot.storage import Database
+from bot.storage.database import database_for
 
 
 def register(subparsers) -> None:
@@ -133,7 +133,7 @@ async def _record(settings: Settings, profile: Profile, base_prompt: str, instru
         else:
             outputs.append(OutputRecord(role=role, model=model, prompt=prompt, text="", finish_reason="error",
                                         error=type(answer).__name__))  # fmt: skip
-    db = Database(settings.database)
+    db = database_for(settings.database, settings.database_pool_size)
     await db.open()
     try:
         user = os.environ.get("USER") or "cli"

@@ -29,7 +29,7 @@ from bot.next.command import llm_error_text
 from bot.next.display import bar, percent
 from bot.next.logic import MAX_TOP, Generation, Step, counted_tokens, fetch, shown
 from bot.settings import Settings
-from bot.storage.database import Database
+from bot.storage.database import database_for
 
 
 def register(subparsers) -> None:
@@ -150,7 +150,7 @@ async def _record(settings: Settings, tokens: int) -> None:
     """Count the run's tokens like a class's (the class "cli"/"local", as `aula compare` stores)."""
     if tokens <= 0:
         return
-    db = Database(settings.database)
+    db = database_for(settings.database, settings.database_pool_size)
     await db.open()
     try:
         await UsageRepository(db).record(time.time(), "cli", "local", tokens)

@@ -22,7 +22,7 @@ from bot.quiz.banks import BankCatalog, BankError, bank_files, load_bank_file
 from bot.quiz.export import export_sheets
 from bot.quiz.store import QuizRepository
 from bot.settings import Settings
-from bot.storage import Database
+from bot.storage.database import database_for
 
 
 def register(subparsers) -> None:
@@ -71,7 +71,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 async def _with_repository(settings: Settings, work):
-    db = Database(settings.database)
+    db = database_for(settings.database, settings.database_pool_size)
     await db.open()
     try:
         return await work(QuizRepository(db))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from bot.errors import UserError
 from bot.exports import write_private
@@ -60,7 +59,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
 
         settings = settings_from(args)
         reply = tokens_reply(text, names, lang, settings.tokens, picture=False)
-        files = Path(settings.database).parent / "console-files"
+        files = settings.data_dir / "console-files"
         renderer = ConsoleRenderer(colour=sys.stdout.isatty(), files_dir=files)
         print(renderer.render(reply))
         if args.encoding == "all":  # how much more Spanish costs than English, per tokenizer

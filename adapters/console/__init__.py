@@ -318,7 +318,7 @@ async def run_console(
         aula=aula,
         user=user,
         out=stdout,
-        renderer=ConsoleRenderer(colour=colour, files_dir=Path(aula.settings.database).parent / "console-files"),
+        renderer=ConsoleRenderer(colour=colour, files_dir=aula.settings.data_dir / "console-files"),
         lines=stdin,
         interactive=interactive,
         instructors={user_name} if instructor else set(),

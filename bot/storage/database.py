@@ -1,6 +1,15 @@
-"""The SQLite connection: WAL, foreign keys, busy timeout, versioned migrations.
+"""The storage: SQLite (the default, embedded) or PostgreSQL, chosen by the `database` setting.
 
-One aiosqlite connection is shared by the process; `transaction()` serialises
+`database_for(setting)` gives the backend: a path or `sqlite:///path` is SQLite (this module's
+`Database`: WAL, foreign keys, busy timeout); `postgresql://…` is PostgreSQL
+(bot/storage/postgres.py, asyncpg). Both have the same methods and run the same statements,
+written once with `?` placeholders in the subset both dialects run: `ON CONFLICT … DO
+NOTHING/UPDATE`, `RETURNING`, `COALESCE`; no `INSERT OR IGNORE/REPLACE`, no `lastrowid` (use
+`RETURNING id`), no `rowid`, no `strftime/julianday/datetime()` (times are the app's clock, as
+params), booleans as 0/1. Migrations are numbered files, one folder per dialect with the same
+numbers (migrations/ and migrations/postgresql/).
+
+On SQLite one aiosqlite connection is shared by the process; `transaction()` serialises
 multi-statement writes so coroutines never interleave inside one.
 """
 
@@ -28,21 +37,33 @@ class DatabaseError(RuntimeError):
     """The database cannot be used; the message says why and names the path."""
 
 
+class StorageUnavailable(DatabaseError):
+    """The database server cannot take a statement now (down, restarting, connection lost, disk
+    full, deadlock): nothing of this statement was saved; a later one may succeed."""
+
+
 # Primary result codes that mean "the storage cannot take a write now", not "this request is wrong":
 # another process holds the lock, the disk (or max_page_count) is full, the file cannot be written.
 UNAVAILABLE_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR}
 
 
 def storage_unavailable(exc: BaseException) -> bool:
-    """True for SQLite errors a user can only wait out (locked, disk full, I/O error)."""
+    """True for errors a user can only wait out: SQLite locked, disk full, I/O error; PostgreSQL
+    down, restarting or unreachable (StorageUnavailable)."""
+    if isinstance(exc, StorageUnavailable):
+        return True
     code = getattr(exc, "sqlite_errorcode", None)
     return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in UNAVAILABLE_CODES
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    """(version, name, sql) for each bot/storage/migrations/NNNN_name.sql, in order."""
+def migrations(dialect: str = "sqlite") -> list[tuple[int, str, str]]:
+    """(version, name, sql) for each bot/storage/migrations/NNNN_name.sql (dialect "sqlite") or
+    migrations/postgresql/NNNN_name.sql ("postgresql"), in order."""
     found = []
-    for entry in resources.files("bot.storage").joinpath("migrations").iterdir():
+    folder = resources.files("bot.storage").joinpath("migrations")
+    if dialect != "sqlite":
+        folder = folder.joinpath(dialect)
+    for entry in folder.iterdir():
         if entry.name.endswith(".sql"):
             version = int(entry.name.split("_", 1)[0])
             found.append((version, entry.name, entry.read_text(encoding="utf-8")))
@@ -53,12 +74,98 @@ def migrations() -> list[tuple[int, str, str]]:
     return found
 
 
-class Database:
+def is_postgres(setting: str | Path) -> bool:
+    return str(setting).startswith(("postgresql://", "postgres://"))
+
+
+def sqlite_path(setting: str | Path) -> str:
+    """The file a `database` setting names: a path, or a URL `sqlite:///relative/path`,
+    `sqlite:////absolute/path`, `sqlite:///:memory:` (SQLAlchemy's spelling)."""
+    text = str(setting)
+    if text.startswith("sqlite:///"):
+        return text[len("sqlite:///") :]
+    if text.startswith("sqlite://"):
+        raise DatabaseError(f"{text}: an SQLite URL is sqlite:///relative/path or sqlite:////absolute/path")
+    return text
+
+
+def database_for(setting: str | Path, pool_size: int = 10):
+    """The backend a `database` setting names, not yet opened: `Database` (SQLite) for a path or
+    `sqlite:///…`, `PostgresDatabase` for `postgresql://…` (pool_size: its most connections)."""
+    if is_postgres(setting):
+        from bot.storage.postgres import PostgresDatabase  # asyncpg only for who uses it
+
+        return PostgresDatabase(str(setting), pool_size=pool_size)
+    return Database(sqlite_path(setting))
+
+
+async def open_database(setting: str | Path, pool_size: int = 10, migrate: bool = True):
+    """database_for(setting), opened (and migrated unless migrate is False)."""
+    return await database_for(setting, pool_size).open(migrate=migrate)
+
+
+class GroupedWrites:
+    """`execute_grouped` for both backends: the rows of one statement that arrive while its previous
+    batch is being written go together in the next one; `_write_rows` writes a batch."""
+
+    def __init__(self) -> None:
+        self._groups: dict[str, _Group] = {}  # execute_grouped's pending rows, per statement
+
+    async def execute_grouped(self, sql: str, params: Iterable[Any] = ()) -> None:
+        """One write statement, committed; returns once its row is stored, like `execute`, but
+        every call of the same statement made while a round trip is under way goes to the database
+        together (one `executemany`: group commit). For the writes most requests make beside
+        their own (users seen, the command log, a player joining): a storm of clicks costs one
+        round trip per batch for them instead of one per click (bench/quiz_clicks.py). Raises
+        what the database raised for the batch its row was in."""
+        group = self._groups.get(sql)
+        if group is None:
+            group = self._groups[sql] = _Group()
+        waiter = asyncio.get_running_loop().create_future()
+        group.rows.append(tuple(params))
+        group.waiters.append(waiter)
+        if group.flushing is None:
+            group.flushing = asyncio.create_task(self._flush_group(sql, group))
+        await waiter
+
+    async def _write_rows(self, sql: str, rows: list[tuple]) -> None:
+        raise NotImplementedError
+
+    async def _flush_group(self, sql: str, group: _Group) -> None:
+        try:
+            while group.rows:
+                rows, waiters = group.rows, group.waiters
+                group.rows, group.waiters = [], []
+                try:
+                    await self._write_rows(sql, rows)
+                except BaseException as exc:
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_exception(exc if isinstance(exc, Exception) else DatabaseError(str(exc)))
+                    if not isinstance(exc, Exception):
+                        raise
+                else:
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_result(None)
+        finally:
+            group.flushing = None
+            for waiter in group.waiters:  # left behind by a cancelled flush
+                if not waiter.done():
+                    waiter.set_exception(DatabaseError("the write was cancelled"))
+            group.rows, group.waiters = [], []
+
+
+class Database(GroupedWrites):
+    """Aula's storage in one SQLite file (path; ":memory:" for a throwaway one)."""
+
+    dialect = "sqlite"
+
     def __init__(self, path: str | Path) -> None:
+        super().__init__()
         self.path = str(path)
         self._conn: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
-        self._groups: dict[str, _Group] = {}  # execute_grouped's pending rows, per statement
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -180,51 +287,14 @@ class Database:
         await self._outside_transactions()
         return list(await self.conn.execute_fetchall(sql, tuple(params)))
 
-    async def execute_grouped(self, sql: str, params: Iterable[Any] = ()) -> None:
-        """One write statement, committed; returns once its row is stored, like `execute`, but
-        every call of the same statement made while a round trip is under way goes to SQLite
-        together (one `executemany`: group commit). For the writes most requests make beside
-        their own (users seen, the command log, a player joining): a storm of clicks costs one
-        round trip to SQLite's thread per batch for them instead of one per click
-        (bench/quiz_clicks.py). Raises what SQLite raised for the batch its row was in."""
-        group = self._groups.get(sql)
-        if group is None:
-            group = self._groups[sql] = _Group()
-        waiter = asyncio.get_running_loop().create_future()
-        group.rows.append(tuple(params))
-        group.waiters.append(waiter)
-        if group.flushing is None:
-            group.flushing = asyncio.create_task(self._flush_group(sql, group))
-        await waiter
-
-    async def _flush_group(self, sql: str, group: _Group) -> None:
-        try:
-            while group.rows:
-                rows, waiters = group.rows, group.waiters
-                group.rows, group.waiters = [], []
-                try:
-                    if len(rows) < GROUP_TRANSACTION_ROWS:
-                        await self._outside_transactions()
-                        await self.conn.executemany(sql, rows)
-                    else:  # one commit for the batch, not one per row (autocommit would): 3 round trips
-                        async with self.transaction() as conn:
-                            await conn.executemany(sql, rows)
-                except BaseException as exc:
-                    for waiter in waiters:
-                        if not waiter.done():
-                            waiter.set_exception(exc if isinstance(exc, Exception) else DatabaseError(str(exc)))
-                    if not isinstance(exc, Exception):
-                        raise
-                else:
-                    for waiter in waiters:
-                        if not waiter.done():
-                            waiter.set_result(None)
-        finally:
-            group.flushing = None
-            for waiter in group.waiters:  # left behind by a cancelled flush
-                if not waiter.done():
-                    waiter.set_exception(DatabaseError("the write was cancelled"))
-            group.rows, group.waiters = [], []
+    async def _write_rows(self, sql: str, rows: list[tuple]) -> None:
+        """execute_grouped's batch."""
+        if len(rows) < GROUP_TRANSACTION_ROWS:
+            await self._outside_transactions()
+            await self.conn.executemany(sql, rows)
+        else:  # one commit for the batch, not one per row (autocommit would): 3 round trips
+            async with self.transaction() as conn:
+                await conn.executemany(sql, rows)
 
     async def _outside_transactions(self) -> None:
         """Wait while another coroutine's transaction is open, so a write never lands inside it.
