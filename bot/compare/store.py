@@ -80,13 +80,13 @@ class CompareRepository:
         """Store one comparison and its outputs together, and add the tokens of its calls that were
         not shared to the class's daily budget; returns its id."""
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+            rows = await conn.execute_fetchall(
                 "INSERT INTO compare_runs (at, platform, workspace_id, channel_id, user_id, user_name, profile,"
-                " blind, instruct_slot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " blind, instruct_slot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (at, platform, workspace_id, channel_id, user_id, user_name, profile,
                  int(instruct_slot is not None), instruct_slot),
             )  # fmt: skip
-            run_id = int(cursor.lastrowid)
+            run_id = int(list(rows)[0]["id"])
             for out in outputs:
                 await conn.execute(
                     "INSERT INTO compare_outputs (run_id, role, model, prompt, text, finish_reason, interruption,"
@@ -154,11 +154,11 @@ class CompareRepository:
             return cursor.rowcount == 1
 
     async def export_sheet(
-        self, platform: str | None = None, workspace_id: str | None = None, since: float = 0, zone: str = "UTC"
+        self, platform: str | None = None, workspace_id: str | None = None, since: float = 0.0, zone: str = "UTC"
     ) -> Sheet:
         """Every output of every comparison (one row per model), oldest first; `at` is ISO 8601 in
         `zone` with its offset."""
-        where, params = ["r.at >= ?"], [since]
+        where, params = ["r.at >= ?"], [float(since)]
         if platform is not None:
             where.append("r.platform = ?")
             params.append(platform)

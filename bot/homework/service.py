@@ -163,7 +163,7 @@ class Homework(Ticker):
                     "homework %s: could not open the thread of question %s", assignment.id, position + 1
                 )
                 continue
-            await self.repo.set_thread(assignment.id, position, message_id, thread.thread_id)
+            await self.repo.set_thread(assignment.id, position, message_id, thread.thread_id, self.app.clock())
 
     # --- publishing and reminders ----------------------------------------------------------
     async def _post_answers(self, now: float) -> None:

@@ -83,6 +83,8 @@ class ClassMember:
     is_instructor: bool
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
 LATEST = """SELECT a.* FROM homework_answers a
     WHERE a.revision = (SELECT MAX(b.revision) FROM homework_answers b
         WHERE b.assignment_id = a.assignment_id AND b.position = a.position AND b.user_id = a.user_id)"""
@@ -112,10 +114,10 @@ class HomeworkRepository:
         snapshot = json.dumps(
             {"title": title, "questions": [q.to_json() for q in questions]}, ensure_ascii=False
         )
-        return await self.db.execute(
+        rows = await self.db.execute_returning(
             """INSERT INTO homework_assignments (platform, workspace_id, channel_id, bank_name, snapshot, locale,
-               due_at, closes_at, publish, anonymous, remind_at, created_by, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               due_at, closes_at, publish, anonymous, remind_at, created_by, created_at, question_count)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
             (
                 place.platform,
                 place.workspace_id,
@@ -130,8 +132,10 @@ class HomeworkRepository:
                 remind_at,
                 created_by,
                 now,
+                len(questions),
             ),
         )
+        return int(rows[0]["id"])
 
     async def delete(self, assignment_id: int) -> None:
         """Undo create when the assignment could not be announced at all."""
@@ -166,11 +170,11 @@ class HomeworkRepository:
 
     async def past_deadline_unnoted(self, now: float) -> list[Assignment]:
         rows = await self.db.fetchall(
-            """SELECT * FROM homework_assignments INDEXED BY homework_assignments_deadline_pending
-               WHERE deadline_posted_at IS NULL AND due_at <= ? ORDER BY id""",
-            (now,),
+            "SELECT * FROM homework_assignments WHERE deadline_posted_at IS NULL AND due_at <= ?", (now,)
         )
-        return [_assignment(r) for r in rows]
+        # Sorted here: with ORDER BY id SQLite would read the table in id order rather than the
+        # pending rows through their partial index (tests/test_query_plans.py).
+        return sorted((_assignment(r) for r in rows), key=lambda a: a.id)
 
     async def mark_deadline_posted(self, assignment_id: int, now: float) -> None:
         await self.db.execute(
@@ -191,13 +195,25 @@ class HomeworkRepository:
         )
 
     # --- discussion threads ---------------------------------------------------------------
-    async def set_thread(self, assignment_id: int, position: int, message_id: str, thread_id: str) -> None:
-        await self.db.execute(
-            """INSERT INTO homework_threads (assignment_id, position, message_id, thread_id) VALUES (?, ?, ?, ?)
-               ON CONFLICT (assignment_id, position) DO UPDATE
-               SET message_id = excluded.message_id, thread_id = excluded.thread_id""",
-            (assignment_id, position, message_id, thread_id),
-        )
+    async def set_thread(
+        self, assignment_id: int, position: int, message_id: str, thread_id: str, now: float = 0.0
+    ) -> None:
+        """Store a question's post and thread ('' while it could not be opened); the assignment is
+        settled (threads_done_at = now) once every question's thread is open."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                """INSERT INTO homework_threads (assignment_id, position, message_id, thread_id) VALUES (?, ?, ?, ?)
+                   ON CONFLICT (assignment_id, position) DO UPDATE
+                   SET message_id = excluded.message_id, thread_id = excluded.thread_id""",
+                (assignment_id, position, message_id, thread_id),
+            )
+            if thread_id:
+                await conn.execute(
+                    """UPDATE homework_assignments SET threads_done_at = ? WHERE id = ? AND threads_done_at IS NULL
+                       AND question_count <= (SELECT COUNT(*) FROM homework_threads t
+                                              WHERE t.assignment_id = ? AND t.thread_id != '')""",
+                    (float(now), assignment_id, assignment_id),
+                )
 
     async def threads(self, assignment_id: int) -> dict[int, tuple[str, str]]:
         """position -> (question message id, thread id; '' while it could not be opened)."""
@@ -210,13 +226,12 @@ class HomeworkRepository:
     async def missing_threads(self, now: float) -> list[Assignment]:
         """Assignments still taking answers with a question whose thread is not open yet."""
         rows = await self.db.fetchall(
-            """SELECT * FROM homework_assignments a INDEXED BY homework_assignments_closing WHERE closes_at > ? AND message_id != '' AND (
-                   (SELECT COUNT(*) FROM homework_threads t WHERE t.assignment_id = a.id AND t.thread_id != '')
-                   < json_array_length(a.snapshot, '$.questions'))
-               ORDER BY id""",
+            """SELECT * FROM homework_assignments
+               WHERE threads_done_at IS NULL AND closes_at > ? AND message_id != ''""",
             (now,),
         )
-        return [_assignment(r) for r in rows]
+        # Sorted here: with ORDER BY id SQLite would read the table in id order (tests/test_query_plans.py).
+        return sorted((_assignment(r) for r in rows), key=lambda a: a.id)
 
     # --- answers --------------------------------------------------------------------------
     async def submit(
@@ -245,7 +260,7 @@ class HomeworkRepository:
             where += " AND user_id = ?"
             params.append(user_id)
         rows = await self.db.fetchall(
-            f"SELECT * FROM ({LATEST}) WHERE {where} ORDER BY position, submitted_at, id", params
+            f"SELECT * FROM ({LATEST}) AS latest WHERE {where} ORDER BY position, submitted_at, id", params
         )
         return [_answer(r) for r in rows]
 
@@ -272,7 +287,7 @@ class HomeworkRepository:
         Reads only the unposted rows (a partial index): its cost follows the answers in flight,
         not every answer ever stored."""
         rows = await self.db.fetchall(
-            """SELECT a.* FROM homework_answers a INDEXED BY homework_answers_unposted
+            """SELECT a.* FROM homework_answers a
                 JOIN homework_assignments h ON h.id = a.assignment_id
                 WHERE a.posted_at IS NULL AND (h.publish = 'on_submit' OR h.due_at <= ?)
                 AND NOT EXISTS (SELECT 1 FROM homework_answers b
@@ -288,7 +303,7 @@ class HomeworkRepository:
         were replaced before anyone saw them), so the unposted rows stay the work in flight."""
         await self.db.execute(
             """UPDATE homework_answers SET posted_at = ? WHERE posted_at IS NULL AND id IN (
-                   SELECT b.id FROM homework_answers a JOIN homework_answers b INDEXED BY homework_answers_unposted
+                   SELECT b.id FROM homework_answers a JOIN homework_answers b
                    ON b.assignment_id = a.assignment_id AND b.position = a.position AND b.user_id = a.user_id
                    AND b.revision <= a.revision AND b.posted_at IS NULL
                    WHERE a.id = ?)""",
@@ -331,12 +346,13 @@ class HomeworkRepository:
     async def members(self, platform: str, workspace_id: str) -> list[ClassMember]:
         rows = await self.db.fetchall(
             """SELECT user_id, display_name, locale, is_instructor FROM homework_students
-               WHERE platform = ? AND workspace_id = ? ORDER BY display_name COLLATE NOCASE, user_id""",
+               WHERE platform = ? AND workspace_id = ?""",
             (platform, workspace_id),
         )
-        return [
-            ClassMember(r["user_id"], r["display_name"], r["locale"], bool(r["is_instructor"])) for r in rows
-        ]
+        members = [ClassMember(r["user_id"], r["display_name"], r["locale"], bool(r["is_instructor"])) for r in rows]
+        # By name, A-Z and a-z alike (SQLite's NOCASE, which PostgreSQL lacks), then id; sorted here
+        # so that both databases give the same order whatever their collation.
+        return sorted(members, key=lambda m: (m.display_name.translate(_ASCII_LOWER), m.user_id))
 
     async def is_member(self, platform: str, workspace_id: str, user_id: str) -> bool:
         row = await self.db.fetchone(

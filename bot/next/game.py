@@ -112,12 +112,13 @@ class GameRepository:
 
     async def create(self, *, at: float, place: Place, user_id: str, prompt: str, model: str,
                      candidates: tuple[Candidate, ...], options: list[str], closes_at: float, locale: str) -> int:  # fmt: skip
-        return await self.db.execute(
+        rows = await self.db.execute_returning(
             "INSERT INTO next_rounds (at, platform, workspace_id, channel_id, thread_id, user_id, prompt, model,"
-            " candidates, options, closes_at, locale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " candidates, options, closes_at, locale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (at, place.platform, place.workspace_id, place.channel_id, place.thread_id, user_id, prompt, model,
              json.dumps(dump_candidates(candidates)), json.dumps(options), closes_at, locale),
         )  # fmt: skip
+        return int(rows[0]["id"])
 
     async def set_message(self, round_id: int, message_id: str) -> None:
         await self.db.execute("UPDATE next_rounds SET message_id = ? WHERE id = ?", (message_id, round_id))
@@ -165,7 +166,7 @@ class GameRepository:
     async def guesses(self, round_id: int) -> list[tuple[str, str, str, float]]:
         """(user_id, user_name, guess, probability), in arrival order."""
         rows = await self.db.fetchall(
-            "SELECT user_id, user_name, guess, probability FROM next_guesses WHERE round_id = ? ORDER BY at, rowid",
+            "SELECT user_id, user_name, guess, probability FROM next_guesses WHERE round_id = ? ORDER BY at, platform, user_id",
             (round_id,),
         )
         return [tuple(r) for r in rows]
@@ -177,7 +178,7 @@ class GameRepository:
             " COUNT(*) AS rounds FROM next_guesses g JOIN next_rounds r ON r.id = g.round_id"
             " WHERE r.platform = ? AND r.workspace_id = ? AND r.channel_id = ? AND r.closes_at <= ?"
             " GROUP BY g.platform, g.user_id ORDER BY points DESC, name LIMIT ?",
-            (POINTS, place.platform, place.workspace_id, place.channel_id, 1e18, limit),
+            (float(POINTS), place.platform, place.workspace_id, place.channel_id, 1e18, limit),
         )
         return [(r["name"], int(r["points"]), int(r["rounds"])) for r in rows]
 
@@ -187,8 +188,8 @@ class GameRepository:
             "SELECT r.id, r.at, r.channel_id, r.prompt, r.model, g.user_id, g.user_name, g.guess, g.probability,"
             " CAST(ROUND(g.probability * ?) AS INTEGER), g.at FROM next_rounds r"
             " JOIN next_guesses g ON g.round_id = r.id WHERE r.platform = ? AND r.workspace_id = ?"
-            " ORDER BY r.id, g.at, g.rowid",
-            (POINTS, platform, workspace_id),
+            " ORDER BY r.id, g.at, g.platform, g.user_id",
+            (float(POINTS), platform, workspace_id),
         )
         header = ("round", "round_at", "channel_id", "prompt", "model", "user_id", "user_name", "guess",
                   "model_probability", "points", "guessed_at")  # fmt: skip

@@ -64,12 +64,14 @@ class NextRepository:
     async def create(self, *, at: float, platform: str, workspace_id: str, channel_id: str, user_id: str,
                      user_name: str, profile: str, temperature: float, generation: Generation,
                      forked_from: int | None = None) -> int:  # fmt: skip
-        return await self.db.execute(
+        rows = await self.db.execute_returning(
             "INSERT INTO next_runs (at, platform, workspace_id, channel_id, user_id, user_name, profile, role,"
-            " prompt, temperature, steps, forked_from, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " prompt, temperature, steps, forked_from, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " RETURNING id",
             (at, platform, workspace_id, channel_id, user_id, user_name, profile, generation.role,
-             generation.prompt, temperature, dump_steps(generation.steps), forked_from, at),
+             generation.prompt, float(temperature), dump_steps(generation.steps), forked_from, at),
         )  # fmt: skip
+        return int(rows[0]["id"])
 
     async def get(self, run_id: int) -> RunRecord | None:
         row = await self.db.fetchone("SELECT * FROM next_runs WHERE id = ?", (run_id,))

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.requests import Place
+from bot.storage.database import DatabaseError
 
 if TYPE_CHECKING:  # the database (aiosqlite) only for the app that opens one
     from bot.storage.database import Database
@@ -120,6 +120,9 @@ class Recorded:
 CHANGE_LIMITS: dict[str, int | None] = {"never": 0, "once": 1, "free": None}
 
 
+# The first row of the answers' VALUES list names its types: PostgreSQL types a VALUES column by
+# its rows (untyped parameters alone would be text), SQLite ignores the casts' cost.
+TYPED_ANSWER_ROW = "(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS DOUBLE PRECISION))"
 ANSWER_BATCH = 500  # answers in one upsert at most: 5 parameters each, far below SQLite's 32,766
 
 
@@ -192,29 +195,32 @@ class QuizRepository:
         snapshot = json.dumps(
             {"title": title, "questions": [q.to_json() for q in questions]}, ensure_ascii=False
         )
-        try:
-            return await self.db.execute(
-                """INSERT INTO quiz_sessions (platform, workspace_id, channel_id, thread_id, bank_name, snapshot,
-                   locale, change_rule, speed_bonus, streaks, anonymous, started_by, started_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (
-                    place.platform,
-                    place.workspace_id,
-                    place.channel_id,
-                    place.thread_id,
-                    bank_name,
-                    snapshot,
-                    locale,
-                    change_rule,
-                    int(speed_bonus),
-                    int(streaks),
-                    int(anonymous),
-                    started_by,
-                    now,
-                ),
-            )
-        except sqlite3.IntegrityError:
-            raise AlreadyRunning from None
+        # The partial unique index (one running quiz per channel) decides; no row back: one runs.
+        rows = await self.db.execute_returning(
+            """INSERT INTO quiz_sessions (platform, workspace_id, channel_id, thread_id, bank_name, snapshot,
+               locale, change_rule, speed_bonus, streaks, anonymous, started_by, started_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (platform, workspace_id, channel_id, thread_id) WHERE ended_at IS NULL DO NOTHING
+               RETURNING id""",
+            (
+                place.platform,
+                place.workspace_id,
+                place.channel_id,
+                place.thread_id,
+                bank_name,
+                snapshot,
+                locale,
+                change_rule,
+                int(speed_bonus),
+                int(streaks),
+                int(anonymous),
+                started_by,
+                now,
+            ),
+        )
+        if not rows:
+            raise AlreadyRunning
+        return int(rows[0]["id"])
 
     async def session(self, session_id: int) -> QuizSession | None:
         row = await self.db.fetchone("SELECT * FROM quiz_sessions WHERE id = ?", (session_id,))
@@ -414,7 +420,7 @@ class QuizRepository:
     async def _send_answers(self, change_rule: str) -> None:
         """Send the waiting batch of one change rule, then the one that gathered meanwhile, until none waits."""
         limit = CHANGE_LIMITS[change_rule]
-        may_change = "0" if limit == 0 else ("1" if limit is None else f"quiz_answers.changes < {limit}")
+        may_change = "1 = 0" if limit == 0 else ("1 = 1" if limit is None else f"quiz_answers.changes < {limit}")
         try:
             queue = self._answer_batches.get(change_rule)
             while queue:
@@ -423,7 +429,7 @@ class QuizRepository:
                     returned = await self.db.execute_returning(
                         f"""INSERT INTO quiz_answers (session_id, position, user_id, choice, answered_at)
                             SELECT v.column1, v.column2, v.column3, v.column4, v.column5
-                            FROM (VALUES {", ".join(["(?, ?, ?, ?, ?)"] * len(batch.rows))}) AS v
+                            FROM (VALUES {", ".join([TYPED_ANSWER_ROW] + ["(?, ?, ?, ?, ?)"] * (len(batch.rows) - 1))}) AS v
                             WHERE EXISTS (SELECT 1 FROM quiz_questions q
                                 WHERE q.session_id = v.column1 AND q.position = v.column2
                                 AND q.closed_at IS NULL AND q.closes_at > v.column5)
@@ -445,7 +451,7 @@ class QuizRepository:
             self._answer_senders.pop(change_rule, None)
             for leftover in self._answer_batches.pop(change_rule, ()):  # only when this task was cancelled
                 if not leftover.done.done():
-                    leftover.done.set_exception(sqlite3.OperationalError("the answer was not sent"))
+                    leftover.done.set_exception(DatabaseError("the answer was not sent"))
                     leftover.done.exception()
 
     async def _join(self, session_id: int, user_id: str, display_name: str, now: float) -> None:
@@ -541,8 +547,8 @@ class QuizRepository:
                FROM quiz_players p LEFT JOIN quiz_answers a
                  ON a.session_id = p.session_id AND a.user_id = p.user_id
                WHERE p.session_id = ?
-               GROUP BY p.user_id HAVING answered > 0
-               ORDER BY points DESC, correct DESC, p.joined_at, p.rowid""",
+               GROUP BY p.user_id, p.display_name, p.joined_at, p.ordinal HAVING COUNT(a.user_id) > 0
+               ORDER BY points DESC, correct DESC, p.joined_at, p.ordinal""",
             (session_id,),
         )
         return [

@@ -35,11 +35,12 @@ class RolesConversations:
         and a class's transactions queue one behind another (bench/class_load.py)."""
         data = json.dumps([[m.role, m.content] for m in messages], ensure_ascii=False)
         await self.db.execute("DELETE FROM roles_conversations WHERE created_at < ?", (now - keep_s,))
-        return await self.db.execute(
+        rows = await self.db.execute_returning(
             "INSERT INTO roles_conversations (platform, workspace_id, user_id, template, messages, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (platform, workspace_id, user_id, template, data, now),
         )
+        return int(rows[0]["id"])
 
     async def get(self, conversation_id: int, platform: str, workspace_id: str) -> tuple[str, list[Message]] | None:
         """(template, messages), or None if it expired, never existed or was written in another

@@ -277,10 +277,11 @@ class Database(GroupedWrites):
                 raise
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """One write statement, committed; returns lastrowid."""
+        """One write statement, committed; returns how many rows it changed (an id is read with
+        `INSERT … RETURNING id` through `execute_returning`: both dialects have it)."""
         await self._outside_transactions()
         cursor = await self.conn.execute(sql, tuple(params))
-        return cursor.lastrowid or 0
+        return max(cursor.rowcount, 0)
 
     async def execute_returning(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """One write statement with a RETURNING clause, committed; the rows it returned."""
