@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the database (aiosqlite) only for the app that opens one
 
 _ADD = (
     "INSERT INTO llm_usage (platform, workspace_id, day, tokens) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT (platform, workspace_id, day) DO UPDATE SET tokens = tokens + excluded.tokens"
+    " ON CONFLICT (platform, workspace_id, day) DO UPDATE SET tokens = llm_usage.tokens + excluded.tokens"
 )
 
 

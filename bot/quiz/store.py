@@ -434,7 +434,7 @@ class QuizRepository:
                                 WHERE q.session_id = v.column1 AND q.position = v.column2
                                 AND q.closed_at IS NULL AND q.closes_at > v.column5)
                             ON CONFLICT (session_id, position, user_id) DO UPDATE
-                            SET choice = excluded.choice, answered_at = excluded.answered_at, changes = changes + 1
+                            SET choice = excluded.choice, answered_at = excluded.answered_at, changes = quiz_answers.changes + 1
                             WHERE quiz_answers.choice != excluded.choice AND {may_change}
                             RETURNING session_id, position, user_id, choice, changes""",
                         [value for row in batch.rows for value in row],

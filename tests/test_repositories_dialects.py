@@ -1,0 +1,92 @@
+"""Every repository method gives the same answer on SQLite and on PostgreSQL (issue 20).
+
+The scenario is tests/test_query_plans.py's: a class filled with a finished quiz, homework with
+revisions and comparisons (`fill_class`), then every public method of every repository called
+as the bot calls it in class (`probe`; that test fails when a method is added and not exercised).
+Here each call's result is recorded, on a fresh SQLite file and on a fresh PostgreSQL database,
+and the two records must be equal: the same ids, rows, order, counts and types (an int stays an
+int, a float a float). A statement only SQLite runs fails here on PostgreSQL; one that runs on
+both but means something else (an order, a count, a type) differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+
+import pytest
+
+from bot.storage.database import open_database
+from tests import test_query_plans as scenario
+from tests.test_query_plans import NOW, fill_class, probe, public_methods, repository_classes
+
+
+def plain(value):
+    """A value with rows, records and dataclasses as plain tuples, dicts and lists, to compare."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value).__name__, {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)})
+    if hasattr(value, "keys") and callable(value.keys):  # sqlite3.Row, asyncpg.Record, dict
+        return {str(k): plain(value[k]) for k in value.keys()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [plain(v) for v in value]
+        return sorted(items, key=repr) if isinstance(value, (set, frozenset)) else (type(value).__name__, items)
+    if isinstance(value, memoryview):
+        return bytes(value)
+    return value
+
+
+def typed(value):
+    """plain(value) with each leaf's type beside it (1 and 1.0 compare equal in Python)."""
+    if isinstance(value, dict):
+        return {k: typed(v) for k, v in value.items()}
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], (list, dict)):
+        return (value[0], typed(value[1]))
+    if isinstance(value, list):
+        return [typed(v) for v in value]
+    return (type(value).__name__, value)
+
+
+async def run_scenario(setting: str, monkeypatch) -> list[tuple[str, str, object]]:
+    """(class, method, result) of every repository call of fill_class and probe, in order."""
+    calls: list[tuple[str, str, object]] = []
+    with monkeypatch.context() as patch:
+        for cls in repository_classes():
+            for name in public_methods(cls):
+                patch.setattr(cls, name, _recording(calls, cls.__name__, name, getattr(cls, name)))
+        # The probe's profile and command log take the wall clock: a fixed one, to compare.
+        patch.setattr(scenario, "time", types.SimpleNamespace(time=lambda: NOW))
+        db = await open_database(setting)
+        try:
+            await fill_class(db, "discord", "guild", players=5, tag="base")
+            await fill_class(db, "slack", "other", players=3, tag="other")
+            await probe(db, "discord", "guild")
+        finally:
+            await db.close()
+    return calls
+
+
+def _recording(calls, cls_name, name, original):
+    async def wrapped(*args, **kwargs):
+        result = await original(*args, **kwargs)
+        calls.append((cls_name, name, typed(plain(result))))
+        return result
+
+    return wrapped
+
+
+@pytest.fixture
+async def postgres_setting():
+    from tests.pg_support import create_database, drop_database
+
+    url, name = await create_database()
+    yield url
+    await drop_database(name)
+
+
+async def test_every_repository_method_answers_the_same_on_both(tmp_path, postgres_setting, monkeypatch):
+    on_sqlite = await run_scenario(str(tmp_path / "aula.sqlite3"), monkeypatch)
+    on_postgres = await run_scenario(postgres_setting, monkeypatch)
+    assert len(on_sqlite) > 100
+    assert [c[:2] for c in on_postgres] == [c[:2] for c in on_sqlite]
+    differing = [(s[0], s[1], s[2], p[2]) for s, p in zip(on_sqlite, on_postgres, strict=True) if s != p]
+    assert differing == [], "\n".join(f"{c}.{m}:\n  sqlite   {s}\n  postgres {p}" for c, m, s, p in differing)
