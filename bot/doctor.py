@@ -42,7 +42,7 @@ from bot.llm.client import (
     resolve_profile,
 )
 from bot.settings import Settings, SettingsError, load_settings
-from bot.storage.database import SQLITE_HEADER, migrations
+from bot.storage.database import SQLITE_HEADER, DatabaseError, is_postgres, migrations, sqlite_path
 
 DISCORD_API = "https://discord.com/api/v10"
 SLACK_API = "https://slack.com/api/"
@@ -102,7 +102,13 @@ async def diagnose(
     discord_api: str = DISCORD_API,
     slack_api: str = SLACK_API,
 ) -> list[Finding]:
-    findings = check_database(settings.database)
+    if is_postgres(settings.database):
+        findings = await check_postgres(settings.database, settings.database_pool_size)
+    else:
+        try:
+            findings = check_database(sqlite_path(settings.database))
+        except DatabaseError as exc:
+            findings = [problem("database", "doctor.db_unreadable", path=settings.database, error=str(exc))]
     findings += check_discord(settings)
     findings += check_slack(settings)
     if not settings.secrets.discord_token and not settings.secrets.slack_bot_token:
@@ -198,11 +204,48 @@ def _check_open_database(conn: sqlite3.Connection, path: str, file: Path) -> lis
 
 
 def _check_migrations(conn: sqlite3.Connection) -> Finding:
-    known = {version: name for version, name, _ in migrations()}
     has_table = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
     ).fetchone()
     applied = {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations")} if has_table else set()
+    return _migrations_finding(applied, "sqlite")
+
+
+async def check_postgres(url: str, pool_size: int) -> list[Finding]:
+    """A PostgreSQL server: it answers (its version), takes writes (not a read-only standby), has
+    room for this process's pool, and which migrations the database lacks. Changes nothing; the
+    address is shown without its password."""
+    from bot.storage.postgres import PostgresDatabase
+
+    db = PostgresDatabase(url, pool_size=1)
+    try:
+        await db.open(migrate=False)
+    except DatabaseError as exc:
+        detail = str(exc).split(": ", 2)[-1]  # "<address>: cannot connect to PostgreSQL: <why>"
+        return [problem("database", "doctor.pg_unreachable", address=db.address, error=detail)]
+    try:
+        findings = [ok("database", "doctor.pg_connected", address=db.address, version=await db.server_version())]
+        row = await db.fetchone(
+            """SELECT current_setting('transaction_read_only') AS read_only,
+                      current_setting('max_connections')::bigint AS most,
+                      current_setting('superuser_reserved_connections')::bigint AS reserved,
+                      (SELECT COUNT(*) FROM pg_stat_activity) AS used"""
+        )
+        if row["read_only"] == "on":
+            findings.append(problem("database", "doctor.pg_read_only", address=db.address))
+        free = int(row["most"]) - int(row["reserved"]) - int(row["used"])
+        if pool_size > free:
+            findings.append(warning("database", "doctor.pg_pool_small", size=pool_size, free=free, most=int(row["most"])))
+        else:
+            findings.append(ok("database", "doctor.pg_pool", size=pool_size, free=free, most=int(row["most"])))
+        findings.append(_migrations_finding(await db.applied_migrations(), "postgresql"))
+        return findings
+    finally:
+        await db.close()
+
+
+def _migrations_finding(applied: set[int], dialect: str) -> Finding:
+    known = {version: name for version, name, _ in migrations(dialect)}
     unknown = sorted(applied - known.keys())
     if unknown:
         return problem("database", "doctor.db_newer", versions=", ".join(map(str, unknown)))

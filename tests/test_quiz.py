@@ -58,8 +58,9 @@ def messenger() -> RecordingMessenger:
 
 
 @pytest.fixture
-def db_path(tmp_path) -> str:
-    return str(tmp_path / "aula.sqlite3")
+def db_path(database_url) -> str:
+    """Every test here runs on SQLite and on PostgreSQL (conftest.database_url)."""
+    return database_url
 
 
 @pytest.fixture
@@ -184,16 +185,33 @@ async def test_a_double_click_records_one_answer(app):
     assert sum("Ya tenías registrada B" in text for text in texts) == 1
 
 
-def count_statements(monkeypatch, conn) -> dict[str, int]:
-    """How many times each kind of statement went to SQLite's thread (a call, whatever its rows)."""
+def count_statements(monkeypatch, db) -> dict[str, int]:
+    """How many times each kind of statement went to the database (a call, whatever its rows):
+    to SQLite's thread, or (PostgreSQL) through the layer that numbers its placeholders."""
     counts: dict[str, int] = {}
+
+    def count(sql: str) -> None:
+        words = sql.split()
+        name = " ".join(words[:3]) if words[0].upper() == "INSERT" else words[0]
+        counts[name] = counts.get(name, 0) + 1
+
+    if db.dialect == "postgresql":
+        import bot.storage.postgres as postgres
+
+        original_sql = postgres.to_postgres
+
+        def counted_sql(sql, types=()):
+            count(sql)
+            return original_sql(sql, types)
+
+        monkeypatch.setattr(postgres, "to_postgres", counted_sql)
+        return counts
+    conn = db.conn
     for method in ("execute", "execute_fetchall", "executemany"):
         original = getattr(conn, method)
 
         def counted(sql, *args, _original=original, **kwargs):
-            words = sql.split()
-            name = " ".join(words[:3]) if words[0].upper() == "INSERT" else words[0]
-            counts[name] = counts.get(name, 0) + 1
+            count(sql)
             return _original(sql, *args, **kwargs)
 
         monkeypatch.setattr(conn, method, counted)
@@ -204,7 +222,7 @@ async def test_a_click_storm_goes_to_sqlite_in_batches(app, monkeypatch):
     """Group commit: 60 students clicking at once cost a few round trips to SQLite, not 60 per kind
     of write; every click is still confirmed and stored, each student's own choice."""
     await start(app)
-    counts = count_statements(monkeypatch, app.db.conn)
+    counts = count_statements(monkeypatch, app.db)
     clicks = [click(f"s{i:02}", f"quiz:answer:1:0:{'ABCD'[i % 4]}") for i in range(60)]
     replies = await asyncio.gather(*(one_reply(app, c) for c in clicks))
     assert all("Respuesta registrada: " + "ABCD"[i % 4] in plain_text(r) for i, r in enumerate(replies))
@@ -237,7 +255,7 @@ async def test_full_answer_batches_queue_in_order(app, monkeypatch):
 
     monkeypatch.setattr(quiz_store, "ANSWER_BATCH", 4)
     await start(app)
-    counts = count_statements(monkeypatch, app.db.conn)
+    counts = count_statements(monkeypatch, app.db)
     clicks = [click(f"s{i:02}", f"quiz:answer:1:0:{'ABCD'[i % 4]}") for i in range(30)]
     replies = await asyncio.gather(*(one_reply(app, c) for c in clicks))
     assert all("Respuesta registrada: " + "ABCD"[i % 4] in plain_text(r) for i, r in enumerate(replies))

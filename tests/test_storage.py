@@ -1,4 +1,5 @@
-"""SQLite: WAL, foreign keys, owner-only file, migrations, clear errors for bad paths."""
+"""SQLite: WAL, foreign keys, owner-only file, migrations, clear errors for bad paths; what holds on
+both backends (database_url: SQLite and PostgreSQL) runs on both."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import stat
 import pytest
 
 from bot.storage import Database, DatabaseError
-from bot.storage.database import migrations
+from bot.storage.database import migrations, open_database
 
 
 async def test_new_database_is_owner_only_wal_and_migrated(tmp_path):
@@ -25,14 +26,13 @@ async def test_new_database_is_owner_only_wal_and_migrated(tmp_path):
         await db.close()
 
 
-async def test_data_survives_reopening(tmp_path):
-    path = tmp_path / "aula.sqlite3"
-    db = await Database(path).open()
+async def test_data_survives_reopening(database_url):
+    db = await open_database(database_url)
     await db.execute(
         "INSERT INTO users VALUES ('console', 'ana', 'Ana', 'es', 1, 1)"
     )
     await db.close()
-    db = await Database(path).open()
+    db = await open_database(database_url)
     try:
         assert (await db.fetchone("SELECT display_name FROM users"))[0] == "Ana"
     finally:
@@ -56,8 +56,8 @@ async def test_a_directory_or_unwritable_path_is_refused(tmp_path):
         await Database(a_file / "aula.sqlite3").open()
 
 
-async def test_a_failed_transaction_keeps_what_was_saved(tmp_path):
-    db = await Database(tmp_path / "a.sqlite3").open()
+async def test_a_failed_transaction_keeps_what_was_saved(database_url):
+    db = await open_database(database_url)
     try:
         await db.execute("INSERT INTO users VALUES ('console', 'ana', 'Ana', 'es', 1, 1)")
         with pytest.raises(RuntimeError):
@@ -112,14 +112,14 @@ async def test_0008_numbers_existing_players_and_settles_replaced_revisions(tmp_
         await db.close()
 
 
-async def test_a_players_ordinal_is_kept_when_an_earlier_player_is_forgotten(tmp_path):
+async def test_a_players_ordinal_is_kept_when_an_earlier_player_is_forgotten(database_url):
     """An anonymous quiz's nickname comes from the join order stored at the first answer: forgetting
     someone who joined earlier renames nobody (it was a count of earlier players, read per click)."""
     from bot.quiz.store import QuizRepository
     from bot.requests import Place
     from tests.test_query_plans import NOW, QUESTION
 
-    db = await Database(tmp_path / "q.sqlite3").open()
+    db = await open_database(database_url)
     try:
         repo = QuizRepository(db)
         session = await repo.create_session(Place("discord", "g", "c"), "b", {"es": "t"}, [QUESTION], "es", "free", False, False, True, "t", NOW)
@@ -136,13 +136,13 @@ async def test_a_players_ordinal_is_kept_when_an_earlier_player_is_forgotten(tmp
         await db.close()
 
 
-async def test_posting_a_revision_settles_the_ones_it_replaced(tmp_path):
+async def test_posting_a_revision_settles_the_ones_it_replaced(database_url):
     """Only work in flight stays unposted (what the homework tick reads through a partial index)."""
     from bot.homework.store import HomeworkRepository
     from bot.requests import Place
     from tests.test_query_plans import NOW, OPEN_QUESTION
 
-    db = await Database(tmp_path / "h.sqlite3").open()
+    db = await open_database(database_url)
     try:
         repo = HomeworkRepository(db)
         assignment = await repo.create(Place("discord", "g", "c"), "b", {"es": "t"}, [OPEN_QUESTION], "es", NOW + 50, NOW + 100, "at_deadline", False, None, "t", NOW)

@@ -1,0 +1,73 @@
+"""`aula db upgrade` and `aula doctor` on PostgreSQL (AULA_DATABASE=postgresql://…): the server's
+version, the connection, the pool, pending migrations; the password never printed."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+from adapters.cli import main
+from bot.doctor import Level
+from bot.storage.database import migrations
+from tests.pg_support import free_port
+
+SECRET_VARS = ("DISCORD_TOKEN", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET",
+               "HYPERBOLIC_API_KEY", "AULA_LLM_API_KEY", "AULA_CONFIG")  # fmt: skip
+
+
+def with_password(url: str, password: str) -> str:
+    """The test server trusts loopback, so any password connects: enough to see where it shows."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:{password}@{parts.hostname}:{parts.port}"))
+
+
+def environment(monkeypatch, tmp_path, database: str) -> None:
+    for name in SECRET_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AULA_DATABASE", database)
+    monkeypatch.setenv("AULA_LOCALE", "en")
+    monkeypatch.setenv("AULA_LLM_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")  # nothing listens
+
+
+def database_findings(out: str) -> str:
+    return out.split("\n\n")[2]  # title, settings, database, ...
+
+
+def test_doctor_then_db_upgrade_then_doctor_on_an_empty_postgresql_database(empty_postgres_url, tmp_path, monkeypatch, capsys):
+    url = with_password(empty_postgres_url, "s3cret-pw")
+    environment(monkeypatch, tmp_path, url)
+    main(["doctor", "--lang", "en"])
+    out = capsys.readouterr().out
+    names = ", ".join(name for _, name, _ in migrations("postgresql"))
+    assert "connected to PostgreSQL 1" in out and f"migrations pending: {names}" in out, out
+    assert "each process opens up to 10 connections (database_pool_size)" in out
+    assert "s3cret-pw" not in out and "****@127.0.0.1" in out
+
+    assert main(["db", "upgrade"]) == 0
+    out = capsys.readouterr().out
+    version = max(v for v, _, _ in migrations("postgresql"))
+    assert f"version {version}" in out and "0001_core.sql" in out and "s3cret-pw" not in out
+    assert main(["db", "upgrade"]) == 0
+    assert "applied now: -" in capsys.readouterr().out  # nothing left to do
+
+    monkeypatch.setenv("AULA__DATABASE_POOL_SIZE", "3")
+    main(["doctor", "--lang", "en"])
+    out = capsys.readouterr().out
+    assert f"schema up to date (version {version})" in out and "up to 3 connections" in out, out
+    assert "✗" not in database_findings(out)
+
+
+async def test_doctor_names_an_unreachable_server_without_its_password():
+    from bot.doctor import check_postgres
+
+    findings = await check_postgres(f"postgresql://aula:s3cret-pw@127.0.0.1:{free_port()}/aula", 5)
+    assert [(f.level, f.key) for f in findings] == [(Level.PROBLEM, "doctor.pg_unreachable")]
+    assert "s3cret-pw" not in str(findings[0].values) and "****@127.0.0.1" in findings[0].values["address"]
+
+
+async def test_a_pool_larger_than_the_server_allows_is_a_warning(postgres_url):
+    from bot.doctor import check_postgres
+
+    findings = await check_postgres(postgres_url, 100_000)
+    assert [f.key for f in findings if f.level is Level.WARNING] == ["doctor.pg_pool_small"]
+    assert findings[-1].key == "doctor.db_migrated"
