@@ -57,11 +57,24 @@ class Services:
         """The fair per-model queues, students' cooldowns and the class's daily token budget."""
         from bot.llm.queue import Cooldowns, LlmTraffic, TokenBudget, Upstream
 
-        llm = self._app.settings.llm
+        app, llm = self._app, self._app.settings.llm
+        if not app.settings.llm_limits_shared():  # one process: the in-memory fast path
+            return LlmTraffic(
+                upstream=Upstream(time.monotonic, asyncio.sleep),
+                cooldowns=Cooldowns(llm.user_cooldown_s, time.monotonic),
+                budget=TokenBudget(llm.daily_token_budget),
+            )
+        from bot.llm.shared import SharedLimits
+
+        def clock() -> float:
+            return app.clock()  # the app's epoch clock, read late: a test may replace it
+
+        shared = SharedLimits(app.db, clock)
         return LlmTraffic(
-            upstream=Upstream(time.monotonic, asyncio.sleep),
+            upstream=Upstream(clock, asyncio.sleep, shared=shared),
             cooldowns=Cooldowns(llm.user_cooldown_s, time.monotonic),
             budget=TokenBudget(llm.daily_token_budget),
+            shared=shared,
         )
 
     @cached_property

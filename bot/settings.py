@@ -83,6 +83,10 @@ class LlmSettings(Section):
     rate_limits: dict[str, int] = {}  # model -> requests per minute, where it differs from requests_per_minute
     blind_reveal_votes: int = Field(10, ge=1)  # blind /compare reveals the answer after this many votes
     stream_update_s: float = Field(0.5, ge=0)  # least time between two streamed versions of a reply
+    # Count the rate limit, the line and the daily budget in the database, for several processes
+    # on one database (bot/llm/shared.py). Unset: on for PostgreSQL, off for SQLite (one process,
+    # counted in memory); set it true when several processes share one SQLite file.
+    shared_limits: bool | None = None
 
 
 class ModelCost(Section):
@@ -208,6 +212,12 @@ class Settings(Section):
         if self.database.startswith(("postgresql://", "postgres://")):
             return Path("data")
         return Path(self.database.removeprefix("sqlite:///")).parent
+
+    def llm_limits_shared(self) -> bool:
+        """Whether the LLM rate limit and budget are counted in the database (llm.shared_limits)."""
+        if self.llm.shared_limits is not None:
+            return self.llm.shared_limits
+        return self.database.startswith(("postgresql://", "postgres://"))
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets shown only as set or not."""

@@ -116,6 +116,8 @@ async def run(request: Request, app: Aula):
     # A student in cooldown is refused before any await (admit checks it again, atomically).
     if not request.user.is_instructor and (wait := state.cooldowns.remaining(student(request))) > 0:
         raise UserError("compare.cooldown", seconds=math.ceil(wait))
+    await state.upstream.refresh(_call_keys(profile, sampling, "base", base_prompt)[1])  # other processes' line
+    await state.upstream.refresh(_call_keys(profile, sampling, "instruct", instruct_prompt)[1])
     used = await used_today(app, *which_class)  # one budget: /compare, /next and live /roles
     # From here to admit() nothing awaits: the budget left and the reservation are one step.
     sampling, shrunk = fit_budget(sampling, state.budget.left(which_class, used), base_tokens + instruct_tokens, 2)
@@ -127,7 +129,7 @@ async def run(request: Request, app: Aula):
     budget = Budget(which_class, used, expected)
     note = Paragraph.of("ℹ️ " + t(request.locale, "compare.budget_shrunk", max_tokens=sampling.max_tokens,
                                   reserved=expected)) if shrunk else None  # fmt: skip
-    with admit(request, state, llm, longest_wait_s=longest_wait, budget=budget) as admission:
+    with await admit(request, state, llm, longest_wait_s=longest_wait, budget=budget) as admission:
         comparison = Comparison(
             profile=profile,
             sampling=sampling,
@@ -167,8 +169,11 @@ async def run(request: Request, app: Aula):
 
 async def used_today(app: Aula, platform: str, workspace_id: str) -> int:
     """Tokens the class spent today (UTC) against its one daily budget: every provider call of
-    /compare, /next and live /roles, as stored (bot.llm.usage; a restart forgets none)."""
-    return await UsageRepository(app.db).used_on(platform, workspace_id, app.clock())
+    /compare, /next and live /roles, as stored (bot.llm.usage; a restart forgets none). With
+    several processes (llm.shared_limits) it also counts what calls in flight anywhere hold."""
+    used = await UsageRepository(app.db).used_on(platform, workspace_id, app.clock())
+    shared = app.services.llm_traffic.shared
+    return used if shared is None else used + await shared.held((platform, workspace_id))
 
 
 def _noted(reply: Reply, note: Paragraph | None) -> Reply:

@@ -5,7 +5,9 @@ cooldown (instructors have none), the class's daily token budget (when the comma
 one), and the wait in line against Discord's follow-up window (an answer can be edited for
 15 minutes: a wait that, with a whole call, could outlast it would leave the student with
 nothing, so it is refused now); then the cooldown starts and the budget is reserved, with no
-await in between, so two requests cannot both slip under one limit. The `Admission` it
+await in between, so two requests cannot both slip under one limit. With several processes on
+one database (`LlmTraffic.shared`, bot/llm/shared.py) the budget is reserved there instead, in
+one transaction that checks and holds under the class's row lock. The `Admission` it
 returns gives the reservation back (`release()`, or as a context manager) once the call's
 tokens are recorded.
 
@@ -60,11 +62,13 @@ class Admission:
         budget: Budget | None,
         who: Hashable | None = None,
         previous_start: float | None = None,
+        hold: str | None = None,
     ) -> None:
         self._traffic = traffic
         self._budget = budget
         self._who = who  # whose cooldown this request started (None: it started none)
         self._previous_start = previous_start
+        self._hold = hold  # the shared reservation's id (several processes), else None
 
     def refund_cooldown(self) -> None:
         """Only a request that produced text counts: after a failure the student may retry at once."""
@@ -73,6 +77,11 @@ class Admission:
             self._who = None
 
     def release(self) -> None:
+        """Give the reservation back. A shared one is deleted in the background (LlmTraffic
+        awaits it on close): until then the class counts it twice at most, never less."""
+        if self._hold is not None:
+            self._traffic.release_shared(self._hold)
+            self._hold, self._budget = None, None
         if self._budget is not None:
             self._traffic.budget.release(self._budget.which_class, self._budget.expected)
             self._budget = None
@@ -89,7 +98,7 @@ def student(request: Request) -> tuple[str, str]:
     return (request.place.platform, request.user.id)
 
 
-def admit(
+async def admit(
     request: Request,
     traffic: LlmTraffic,
     settings: LlmSettings,
@@ -102,26 +111,42 @@ def admit(
     """Check, in order, the cooldown, the budget and the wait in line; raise the UserError of the
     first that fails, else start the cooldown, reserve the budget and return the Admission.
     `longest_wait_s` is the longest estimated wait of the request's calls
-    (Upstream.estimated_wait)."""
+    (Upstream.estimated_wait). Raises what the database raises when the budget is shared and
+    the database is down (the caller's "couldn't save" path)."""
     who = student(request)
     if cooldown and not request.user.is_instructor and (wait := traffic.cooldowns.remaining(who)) > 0:
         raise UserError(refusals.cooldown, seconds=math.ceil(wait))
-    if budget is not None and (left := traffic.budget.left(budget.which_class, budget.used)) < budget.expected:
-        raise UserError(
-            refusals.budget,
-            used=budget.used,
-            budget=settings.daily_token_budget,
-            left=max(0, left),
-            needed=budget.expected,
-        )
+    shared = traffic.shared
+    if budget is not None and shared is None and (left := traffic.budget.left(budget.which_class, budget.used)) < budget.expected:
+        raise _over_budget(refusals, settings, budget.used, left, budget.expected)
     if longest_wait_s > DISCORD_FOLLOWUP_WINDOW_S - settings.total_timeout_s - FOLLOWUP_MARGIN_S:
         raise UserError(refusals.line_too_long, minutes=math.ceil(longest_wait_s / 60))
     started, previous = None, None
     if cooldown and not request.user.is_instructor:
         started, previous = who, traffic.cooldowns.start(who)
-    if budget is not None:
+    if budget is None:
+        return Admission(traffic, budget, started, previous)
+    if shared is None:
         traffic.budget.reserve(budget.which_class, budget.expected)
-    return Admission(traffic, budget, started, previous)
+        return Admission(traffic, budget, started, previous)
+    try:  # the cooldown started first: a second request of the same student cannot pass it meanwhile
+        hold = await shared.reserve(
+            budget.which_class, budget.expected, settings.daily_token_budget,
+            ttl_s=longest_wait_s + settings.total_timeout_s + FOLLOWUP_MARGIN_S,
+        )  # fmt: skip
+    except BaseException:
+        if started is not None:
+            traffic.cooldowns.restore(started, previous)
+        raise
+    if not isinstance(hold, str):
+        if started is not None:
+            traffic.cooldowns.restore(started, previous)
+        raise _over_budget(refusals, settings, hold.used + hold.held, settings.daily_token_budget - hold.used - hold.held, hold.needed)
+    return Admission(traffic, budget, started, previous, hold)
+
+
+def _over_budget(refusals: Refusals, settings: LlmSettings, used: int, left: int, needed: int) -> UserError:
+    return UserError(refusals.budget, used=used, budget=settings.daily_token_budget, left=max(0, left), needed=needed)
 
 
 def longest_wait(calls: Sequence[SharedCall], total_timeout_s: float) -> int:

@@ -10,18 +10,32 @@ only one sent, and its streamed snapshots go to everyone who asked.
 
 Time comes from an injected `now()` and `sleep()` so tests can run minutes of
 queueing in no time.
+
+Several processes on one database (issue 20): given a `SharedLimits` (bot/llm/shared.py), a
+queue still orders its own process's calls in memory (no database round trip for a call that
+is not at the head), but its head starts only by claiming one of the line's shared rate slots,
+and only once no older waiter of another process is alive; the place a student sees counts
+the calls of every process ahead of theirs. `now()` must then be the app's epoch clock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.llm.client import Completion
+
+if TYPE_CHECKING:
+    from bot.llm.shared import SharedLimits
+
+log = logging.getLogger("aula")
 
 WINDOW_S = 60.0
 QUEUE_REFRESH_S = 5.0  # while waiting in line, the estimate is refreshed this often
@@ -38,31 +52,51 @@ class Ticket:
         self.turn = asyncio.Event()  # set when this ticket reaches the head of the queue
         self.on_move = on_move  # told whenever the queue ahead of it changes
         self.admitted_at: float | None = None
+        self.id = uuid.uuid4().hex
+        self.joined_at = 0.0
+        self.others_ahead = 0  # waiters of other processes that joined earlier (shared lines only)
 
 
 class ModelQueue:
     """Admits calls to one model in arrival order, at most `per_minute` starts per minute."""
 
-    def __init__(self, per_minute: int, now: Now = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        per_minute: int,
+        now: Now = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        shared: SharedLimits | None = None,
+        key: Hashable = "",
+    ) -> None:
         self.per_minute = per_minute
         self.now = now
         self.sleep = sleep
-        self.starts: deque[float] = deque()  # admissions in the last minute, oldest first
+        self.shared = shared
+        self.key = key
+        self.starts: deque[float] = deque()  # admissions in the last minute, oldest first (every process's if shared)
         self.waiting: list[Ticket] = []
+        self.others: list[float] = []  # when the live waiters of other processes joined (shared lines)
 
     def position(self, ticket: Ticket) -> int:
-        """1 for the next call to go; 0 once admitted."""
-        return self.waiting.index(ticket) + 1 if ticket in self.waiting else 0
+        """1 for the next call to go; 0 once admitted. On a shared line it counts the waiters of
+        every process ahead (as last read, at most HEARTBEAT_S old while this process waits)."""
+        return self.waiting.index(ticket) + 1 + ticket.others_ahead if ticket in self.waiting else 0
 
     def estimated_wait(self, ticket: Ticket) -> float:
         """Seconds until this ticket is admitted, if everyone ahead goes as soon as allowed."""
         if ticket not in self.waiting:
             return 0.0
-        return self._wait_at(self.waiting.index(ticket) + 1)
+        return self._wait_at(self.position(ticket))
 
     def wait_for_newcomer(self) -> float:
         """Seconds a call joining the line now would wait."""
-        return self._wait_at(len(self.waiting) + 1)
+        return self._wait_at(len(self.waiting) + 1 + len(self.others))
+
+    async def refresh(self) -> None:
+        """Reread the line's shared state (the last minute's starts, other processes' waiters),
+        so a newcomer's estimate counts every process. Nothing to do on a line of one process."""
+        if self.shared is not None:
+            self._see(await self.shared.heartbeat(self.key), await self.shared.recent_starts(self.key, self.per_minute))
 
     def _wait_at(self, position: int) -> float:
         now = self.now()
@@ -79,6 +113,8 @@ class ModelQueue:
         """Take a place at the back of the line (at once, so the place can be shown before waiting)."""
         if ticket in self.waiting:
             return
+        ticket.joined_at = self.now()
+        ticket.others_ahead = sum(1 for joined in self.others if joined < ticket.joined_at)
         self.waiting.append(ticket)
         if len(self.waiting) == 1:
             ticket.turn.set()
@@ -86,14 +122,60 @@ class ModelQueue:
     async def wait_turn(self, ticket: Ticket) -> None:
         """Return when this ticket may call the model; its slot is then counted."""
         self.join(ticket)
+        if self.shared is not None:
+            try:
+                await self.shared.join(self.key, ticket.id, ticket.joined_at)
+            except BaseException:
+                self._leave(ticket)
+                raise
         try:
             await ticket.turn.wait()
-            while (delay := self._delay()) > 0:
-                await self.sleep(delay)
-            ticket.admitted_at = self.now()
+            if self.shared is None:
+                while (delay := self._delay()) > 0:
+                    await self.sleep(delay)
+                ticket.admitted_at = self.now()
+            else:
+                ticket.admitted_at = await self._claim(ticket)
             self.starts.append(ticket.admitted_at)
         finally:
             self._leave(ticket)
+            if self.shared is not None:
+                try:
+                    await self.shared.leave(ticket.id)
+                except Exception:  # its row expires by itself (WAITER_TTL_S)
+                    log.warning("could not take a call out of the shared line", exc_info=True)
+
+    async def _claim(self, ticket: Ticket) -> float:
+        """The head of a shared line: claim a slot at once when the last view allows it, else
+        renew this process's waiters and reread the line every HEARTBEAT_S until a claim wins."""
+        from bot.llm.shared import HEARTBEAT_S
+
+        assert self.shared is not None
+        retried = False
+        while True:
+            if self._delay() <= 0 and not self._older_elsewhere(ticket):
+                started = await self.shared.claim(self.key, self.per_minute, ticket.joined_at)
+                if started is not None:
+                    return started
+            await self.refresh()
+            if self._delay() <= 0 and not self._older_elsewhere(ticket) and not retried:
+                retried = True  # another process won the slot we saw, and one is free again: once at once
+                continue
+            retried = False
+            delay = self._delay()
+            await self.sleep(min(delay, HEARTBEAT_S) if delay > 0 else HEARTBEAT_S)
+
+    def _older_elsewhere(self, ticket: Ticket) -> bool:
+        return any(joined < ticket.joined_at for joined in self.others)
+
+    def _see(self, others: list[float], starts: list[float]) -> None:
+        self.others = others
+        self.starts = deque(starts)
+        for ticket in self.waiting:
+            ahead = sum(1 for joined in others if joined < ticket.joined_at)
+            if ahead != ticket.others_ahead:
+                ticket.others_ahead = ahead
+                ticket.on_move()
 
     def _delay(self) -> float:
         now = self.now()
@@ -179,6 +261,18 @@ class Upstream:
     upstream_calls: int = 0  # how many calls were really sent (the rest were shared)
     _tasks: set[asyncio.Task] = field(default_factory=set)
 
+    shared: SharedLimits | None = None  # several processes on one database: the rate limit counted there
+
+    async def refresh(self, queue_key: Hashable) -> None:
+        """Reread a shared line before estimating a newcomer's wait (nothing on a line of one process)."""
+        queue = self.queues.get(queue_key)
+        if queue is not None:
+            await queue.refresh()
+        elif self.shared is not None:
+            probe = ModelQueue(1, self.now, self.sleep, self.shared, queue_key)
+            self.queues[queue_key] = probe  # replaced by the right limit on the first call
+            await probe.refresh()
+
     def estimated_wait(self, key: Hashable, queue_key: Hashable) -> float:
         """How long a new call for `key` would wait (an identical one in flight: as long as it)."""
         existing = self.calls.get(key)
@@ -201,7 +295,7 @@ class Upstream:
             return existing, True
         queue = self.queues.get(queue_key)
         if queue is None or queue.per_minute != per_minute:
-            queue = self.queues[queue_key] = _carry_over(queue, per_minute, self.now, self.sleep)
+            queue = self.queues[queue_key] = _carry_over(queue, per_minute, self.now, self.sleep, self.shared, queue_key)
         call = self.calls[key] = SharedCall(key, queue)
         queue.join(call.ticket)
         task = asyncio.create_task(self._run(call, start), name=f"upstream {queue_key}")
@@ -235,11 +329,14 @@ class Upstream:
                 await task
 
 
-def _carry_over(old: ModelQueue | None, per_minute: int, now: Now, sleep: Sleep) -> ModelQueue:
+def _carry_over(
+    old: ModelQueue | None, per_minute: int, now: Now, sleep: Sleep, shared: SharedLimits | None, key: Hashable
+) -> ModelQueue:
     """A queue with a new limit (the settings changed) keeps the recent starts of the old one."""
-    queue = ModelQueue(per_minute, now, sleep)
+    queue = ModelQueue(per_minute, now, sleep, shared, key)
     if old is not None:
         queue.starts = old.starts
+        queue.others = old.others
     return queue
 
 
@@ -308,6 +405,25 @@ class LlmTraffic:
     upstream: Upstream
     cooldowns: Cooldowns
     budget: TokenBudget
+    shared: SharedLimits | None = None  # several processes: the rate limit and budget in the database
+    _releases: set[asyncio.Task] = field(default_factory=set)
+
+    def release_shared(self, hold: str) -> None:
+        """Delete a shared budget hold in the background (Admission.release is synchronous)."""
+        assert self.shared is not None
+        task = asyncio.get_running_loop().create_task(self._release(hold))
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+
+    async def _release(self, hold: str) -> None:
+        assert self.shared is not None
+        try:
+            await self.shared.release(hold)
+        except Exception:  # it stops counting at its expiry
+            log.warning("could not release a shared budget hold", exc_info=True)
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
+        for task in list(self._releases):
+            with contextlib.suppress(Exception):
+                await task

@@ -109,10 +109,12 @@ class Asking:
                 raise UserError("next.too_long", tokens=tokens, model=model_of(profile, role),
                                 limit=profile.context_window - 1)  # fmt: skip
             expected += tokens + 1
+        for ask in asks:  # other processes' calls in line, when there are
+            await self.state.upstream.refresh(self.keys(*ask)[1])
         used = await used_today(self.app, *self.workspace)
         wait = max(self.state.upstream.estimated_wait(*self.keys(*ask)) for ask in asks)
         budget = Budget(self.workspace, used, expected)
-        self.admissions.append(admit(self.request, self.state, llm, longest_wait_s=wait, budget=budget, cooldown=False))
+        self.admissions.append(await admit(self.request, self.state, llm, longest_wait_s=wait, budget=budget, cooldown=False))
 
     def release(self) -> None:
         for admission in self.admissions:

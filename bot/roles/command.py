@@ -552,13 +552,15 @@ async def live_run(request: Request, app: Aula, messages: list[Message]) -> Asyn
     which_class = (request.place.platform, request.place.workspace_id)
     if not request.user.is_instructor and (wait := state.cooldowns.remaining(student(request))) > 0:
         raise UserError(LIVE_REFUSALS.cooldown, seconds=math.ceil(wait))  # before anything awaits
+    for _, conversation in conversations:  # other processes' calls in line, when there are
+        await state.upstream.refresh(live_call_keys(app, conversation)[1])
     used = await used_today(app, *which_class)  # the class's one daily budget, with /compare's
     # From here to admit() nothing awaits: the budget left and the reservation are one step.
     longest_wait = max(state.upstream.estimated_wait(*live_call_keys(app, c)) for _, c in conversations)
     max_tokens = Sampling.from_settings(app.settings.llm).max_tokens
     expected = sum(prompt_tokens(messages=_chat(c)) + max_tokens for _, c in conversations)
     budget = Budget(which_class, used, expected)
-    with admit(request, state, app.settings.llm, longest_wait_s=longest_wait, refusals=LIVE_REFUSALS,
+    with await admit(request, state, app.settings.llm, longest_wait_s=longest_wait, refusals=LIVE_REFUSALS,
                budget=budget) as admission:  # fmt: skip
         started = [(title, *live_call(app, state.upstream, conversation)) for title, conversation in conversations]
         calls = [(title, call) for title, call, _ in started]

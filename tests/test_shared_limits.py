@@ -1,0 +1,211 @@
+"""The LLM rate limit, the line and the daily budget shared by several processes on one database
+(issue 20, bot/llm/shared.py): two apps (or two queues, each with its own connection) on one
+SQLite file never start more calls a minute than the provider allows, nor hold more of a class's
+budget than it has, together; the place a student sees counts the other process's waiters."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.app import Aula
+from bot.compare import command as compare
+from bot.errors import UserError
+from bot.llm.live import Budget, admit
+from bot.llm.queue import WINDOW_S, Cooldowns, LlmTraffic, ModelQueue, Ticket, TokenBudget, Upstream
+from bot.llm.shared import WAITER_TTL_S, SharedLimits
+from bot.replies import plain_text
+from bot.settings import load_settings
+from bot.storage import Database
+from tests.conftest import make_request
+from tests.fake_clock import ManualClock
+from tests.fake_llm import API_KEY, FakeLlmServer
+
+
+class LoggedLimits(SharedLimits):
+    """SharedLimits that notes every start it won (the test checks the window over all of them)."""
+
+    def __init__(self, *args, starts: list[float], **kw) -> None:
+        super().__init__(*args, **kw)
+        self.won = starts
+
+    async def claim(self, queue_key, per_minute, joined_at):
+        started = await super().claim(queue_key, per_minute, joined_at)
+        if started is not None:
+            self.won.append(started)
+        return started
+
+
+def most_in_a_window(starts: list[float]) -> int:
+    starts = sorted(starts)
+    return max((sum(1 for s in starts if t <= s < t + WINDOW_S) for t in starts), default=0)
+
+
+async def drive(clock: ManualClock, done, limit_s: float = 3600.0) -> None:
+    """Move the hand clock a second at a time, letting the database threads answer in between."""
+    spent = 0.0
+    while not done() and spent < limit_s:
+        for _ in range(5):
+            await asyncio.sleep(0.002)
+        await clock.advance(1.0)
+        spent += 1.0
+    assert done(), "the calls did not all start"
+
+
+@pytest.fixture
+async def two_databases(tmp_path):
+    path = tmp_path / "shared.sqlite3"
+    first, second = await Database(path).open(), await Database(path).open()
+    yield first, second
+    await first.close()
+    await second.close()
+
+
+async def test_two_processes_start_no_more_than_the_limit_together_and_in_arrival_order(two_databases):
+    clock, starts = ManualClock(), []
+    queues = [
+        ModelQueue(3, clock.now, clock.sleep, LoggedLimits(db, clock.now, starts=starts), ("http://p/v1", "m"))
+        for db in two_databases
+    ]
+    admitted: list[int] = []
+
+    async def call(n: int) -> None:
+        await queues[n % 2].wait_turn(Ticket())
+        admitted.append(n)
+
+    tasks = []
+    for n in range(10):  # alternating between the processes, each joining a little later
+        tasks.append(asyncio.create_task(call(n)))
+        for _ in range(5):
+            await asyncio.sleep(0.002)
+        await clock.advance(0.01)
+    await drive(clock, lambda: len(admitted) == 10)
+    await asyncio.gather(*tasks)
+    assert len(starts) == 10 and most_in_a_window(starts) == 3  # 3 a minute, not 3 per process
+    assert admitted == list(range(10))  # the oldest waiter goes first, whichever process holds it
+    assert await two_databases[0].fetchall("SELECT * FROM llm_queue_waiters") == []
+
+
+async def test_the_place_counts_the_waiters_of_the_other_process(two_databases):
+    clock = ManualClock()
+    key = ("http://p/v1", "m")
+    a, b = (ModelQueue(1, clock.now, clock.sleep, SharedLimits(db, clock.now), key) for db in two_databases)
+    first = Ticket()
+    await a.wait_turn(first)  # the minute's one call, from process A
+    waiting = [(a, Ticket()), (a, Ticket()), (b, Ticket())]
+    tasks = []
+    for queue, ticket in waiting:
+        tasks.append(asyncio.create_task(queue.wait_turn(ticket)))
+        for _ in range(5):
+            await asyncio.sleep(0.002)
+        await clock.advance(0.01)
+    await drive(clock, lambda: b.position(waiting[2][1]) == 3, limit_s=5)
+    assert [q.position(t) for q, t in waiting] == [1, 2, 3]
+    assert b.estimated_wait(waiting[2][1]) == pytest.approx(3 * WINDOW_S - (clock.now() - first.admitted_at))
+    await drive(clock, lambda: all(task.done() for task in tasks))
+    assert [t.admitted_at for _, t in waiting] == sorted(t.admitted_at for _, t in waiting)
+
+
+async def test_a_dead_processs_waiters_stop_holding_the_line(two_databases):
+    clock = ManualClock()
+    key = "line"
+    dead = SharedLimits(two_databases[0], clock.now, process="dead")
+    await dead.join(key, "orphan", clock.now() - 1)  # joined first, then its process was killed
+    alive = ModelQueue(5, clock.now, clock.sleep, SharedLimits(two_databases[1], clock.now), key)
+    ticket = Ticket()
+    task = asyncio.create_task(alive.wait_turn(ticket))
+    await drive(clock, task.done, limit_s=WAITER_TTL_S + 5)
+    assert ticket.admitted_at - 1_000_000.0 >= WAITER_TTL_S - 1  # it waited for the orphan's expiry, no longer
+
+
+async def test_two_processes_never_hold_more_than_the_budget_together(two_databases):
+    clock = ManualClock()
+    limits = [SharedLimits(db, clock.now) for db in two_databases]
+    which = ("slack", "T1")
+    attempts = [limits[n % 2].reserve(which, 30, 100, ttl_s=600) for n in range(10)]
+    holds = await asyncio.gather(*attempts)
+    granted = [h for h in holds if isinstance(h, str)]
+    assert len(granted) == 3 and await limits[1].held(which) == 90
+    refused = [h for h in holds if not isinstance(h, str)]
+    assert all(r.used + r.held + r.needed > 100 for r in refused)
+    await limits[0].release(granted[0])
+    assert await limits[1].held(which) == 60
+    await clock.advance(601)  # a hold whose process died before releasing it stops counting
+    assert await limits[0].held(which) == 0
+    assert isinstance(await limits[1].reserve(which, 100, 100, ttl_s=600), str)
+
+
+@pytest.fixture
+async def server():
+    async with FakeLlmServer(chunk_delay_s=0.001) as running:
+        yield running
+
+
+async def test_two_apps_on_one_file_share_the_class_budget_and_the_rate(tmp_path, server):
+    """Two Aula processes' worth of /compare on one SQLite file: the class's daily budget and
+    the provider's per-minute limit hold for both together."""
+    clock, starts = ManualClock(), []
+    environ = {
+        "AULA_DATABASE": str(tmp_path / "aula.sqlite3"),
+        "AULA_LLM_BASE_URL": server.base_url,
+        "AULA_LLM_API_KEY": API_KEY,
+        "AULA__LLM__STREAM_UPDATE_S": "0",
+        "AULA__LLM__REQUESTS_PER_MINUTE": "2",
+        "AULA__LLM__MAX_TOKENS": "20",
+        "AULA__LLM__DAILY_TOKEN_BUDGET": "400",
+        "AULA__LLM__SHARED_LIMITS": "true",
+    }
+    apps = []
+    for _ in range(2):
+        app = Aula(load_settings(environ=environ, dotenv_path=None), commands=[compare.command])
+        app.clock = clock.now
+        await app.start()
+        shared = LoggedLimits(app.db, clock.now, starts=starts)
+        app.services.llm_traffic = LlmTraffic(
+            Upstream(clock.now, clock.sleep, shared=shared), Cooldowns(0, clock.now), TokenBudget(400), shared=shared
+        )
+        apps.append(app)
+    finals: list = []
+
+    async def student(n: int) -> None:
+        request = make_request("compare", user_id=f"s{n}", args={"prompt": f"Pregunta número {n}"})
+        replies = [reply async for reply in apps[n % 2].handle(request)]
+        finals.append(replies[-1])
+
+    try:
+        tasks = [asyncio.create_task(student(n)) for n in range(12)]
+        await drive(clock, lambda: len(finals) == 12)
+        await asyncio.gather(*tasks)
+        used = (await apps[0].db.fetchone("SELECT tokens FROM llm_usage"))[0]
+        served = [f for f in finals if not f.error]
+        assert 0 < used <= 400 and len(served) < 12  # the budget ran out for both apps at once
+        assert all("tokens de hoy" in plain_text(f) for f in finals if f.error)
+        calls = server.upstream_calls("/v1/completions") + server.upstream_calls("/v1/chat/completions")
+        assert calls == len(starts) == 2 * len(served)  # every call claimed its slot
+        assert most_in_a_window(starts) <= 4  # two models, 2 a minute each, for both apps together
+        await asyncio.gather(*(app.services.llm_traffic.aclose() for app in apps))  # background releases
+        assert await apps[1].db.fetchall("SELECT hold FROM llm_budget_holds") == []  # every hold given back
+    finally:
+        for app in apps:
+            await app.close()
+
+
+async def test_admit_refuses_over_the_shared_budget_and_gives_the_cooldown_back(two_databases):
+    clock = ManualClock()
+    traffic = [
+        LlmTraffic(Upstream(clock.now, clock.sleep), Cooldowns(30, clock.now), TokenBudget(100), shared=SharedLimits(db, clock.now))
+        for db in two_databases
+    ]
+    settings = load_settings(environ={"AULA__LLM__DAILY_TOKEN_BUDGET": "100"}, dotenv_path=None).llm
+    which = ("console", "local")
+    first = await admit(make_request("compare", user_id="a"), traffic[0], settings, longest_wait_s=0, budget=Budget(which, 0, 70))
+    with pytest.raises(UserError) as refused:
+        await admit(make_request("compare", user_id="b"), traffic[1], settings, longest_wait_s=0, budget=Budget(which, 0, 70))
+    assert refused.value.key == "compare.budget" and refused.value.values["left"] == 30
+    assert traffic[1].cooldowns.remaining(("console", "b")) == 0  # refused: no cooldown started
+    first.release()
+    await traffic[0].aclose()  # the background release is done
+    again = await admit(make_request("compare", user_id="b"), traffic[1], settings, longest_wait_s=0,
+                        budget=Budget(which, 0, 70))
+    assert again._hold is not None and await traffic[1].shared.held(which) == 70
