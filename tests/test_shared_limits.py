@@ -1,6 +1,6 @@
 """The LLM rate limit, the line and the daily budget shared by several processes on one database
 (issue 20, bot/llm/shared.py): two apps (or two queues, each with its own connection) on one
-SQLite file never start more calls a minute than the provider allows, nor hold more of a class's
+SQLite file or one PostgreSQL database (AULA_TEST_POSTGRES; skipped without it, failed under CI) never start more calls a minute than the provider allows, nor hold more of a class's
 budget than it has, together; the place a student sees counts the other process's waiters."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from bot.llm.queue import WINDOW_S, Cooldowns, LlmTraffic, ModelQueue, Ticket, T
 from bot.llm.shared import WAITER_TTL_S, SharedLimits
 from bot.replies import plain_text
 from bot.settings import load_settings
-from bot.storage import Database
+from bot.storage.database import open_database
 from tests.conftest import make_request
 from tests.fake_clock import ManualClock
 from tests.fake_llm import API_KEY, FakeLlmServer
@@ -54,9 +54,9 @@ async def drive(clock: ManualClock, done, limit_s: float = 3600.0) -> None:
 
 
 @pytest.fixture
-async def two_databases(tmp_path):
-    path = tmp_path / "shared.sqlite3"
-    first, second = await Database(path).open(), await Database(path).open()
+async def two_databases(database_url):
+    """Two connections (two processes' worth) to one database: a SQLite file, or PostgreSQL."""
+    first, second = await open_database(database_url), await open_database(database_url)
     yield first, second
     await first.close()
     await second.close()
@@ -142,12 +142,12 @@ async def server():
         yield running
 
 
-async def test_two_apps_on_one_file_share_the_class_budget_and_the_rate(tmp_path, server):
+async def test_two_apps_on_one_database_share_the_class_budget_and_the_rate(database_url, server):
     """Two Aula processes' worth of /compare on one SQLite file: the class's daily budget and
     the provider's per-minute limit hold for both together."""
     clock, starts = ManualClock(), []
     environ = {
-        "AULA_DATABASE": str(tmp_path / "aula.sqlite3"),
+        "AULA_DATABASE": database_url,
         "AULA_LLM_BASE_URL": server.base_url,
         "AULA_LLM_API_KEY": API_KEY,
         "AULA__LLM__STREAM_UPDATE_S": "0",

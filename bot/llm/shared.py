@@ -64,7 +64,7 @@ _SWEEP_WAITERS = "DELETE FROM llm_queue_waiters WHERE expires_at < ?"
 
 _LOCK_USAGE = (
     "INSERT INTO llm_usage (platform, workspace_id, day, tokens) VALUES (?, ?, ?, 0)"
-    " ON CONFLICT (platform, workspace_id, day) DO UPDATE SET tokens = llm_usage.tokens RETURNING tokens"
+    " ON CONFLICT (platform, workspace_id, day) DO UPDATE SET tokens = llm_usage.tokens RETURNING llm_usage.tokens"
 )
 _HELD = (
     "SELECT COALESCE(SUM(tokens), 0) FROM llm_budget_holds"
