@@ -150,3 +150,62 @@ def test_the_analysis_does_work_in_proportion_to_the_text(kind, settings):
     reply(small)()  # warm: encodings and caches
     ratio = python_calls(reply(large)) / python_calls(reply(small))
     assert ratio < 5, ratio
+
+
+# --- modelo:todos does the work of one full analysis, not seven (issue 16) -----------------
+
+
+def expected_tsv(text: str, names: tuple[str, ...]) -> list[str]:
+    """tokens.tsv by its definition: a line per token of each encoding, its text decoded alone."""
+    lines = ["encoding\tposition\tid\ttoken"]
+    for name in names:
+        prepared = prepare_text(ENCODINGS[name], text)
+        ids = encode_plain(name, prepared)
+        for position, (token_id, chunk) in enumerate(zip(ids, token_bytes(name, ids), strict=True), 1):
+            shown = chunk.decode("utf-8", "replace").replace(" ", "·").replace("\t", "→")
+            shown = shown.replace("\r", "␍").replace("\n", "↵")
+            lines.append(f"{name}\t{position}\t{token_id}\t{shown}")
+    return lines
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hola Hola Hola 👩‍💻 🇪🇸\tñ\r\n2024 𓀀 " * 40,  # repeated tokens, SentencePiece's first "▁Hola" again later
+        "1 dos\0tres 🍕🍕" * 30,  # a NUL in the text
+    ],
+)
+def test_the_attached_list_has_every_token_of_every_encoding_as_defined(text, settings):
+    from bot.tokens.command import ALL_ENCODINGS, tokens_tsv
+
+    analyses = [analyze(text, name) for name in ALL_ENCODINGS]
+    assert tokens_tsv(analyses).decode("utf-8").split("\n") == [*expected_tsv(text, ALL_ENCODINGS), ""]
+
+
+@pytest.mark.parametrize("kind", TEXTS)
+def test_first_pieces_are_the_first_of_all_the_pieces(kind):
+    text = TEXTS[kind](3_000)
+    for name in ENCODINGS:
+        whole = analyze(text, name).pieces
+        for count in (0, 1, 7, 30, 500, len(whole), len(whole) + 5):
+            assert analyze(text, name).first_pieces(count) == whole[:count], (name, count)
+
+
+def test_a_reply_in_every_encoding_groups_the_tokens_of_one_and_a_few_of_the_others(settings, monkeypatch):
+    """Grouping every token of all seven encodings was most of a long `modelo:todos` reply: the
+    observations need the first encoding's pieces, the other rows only what they show."""
+    import bot.tokens.analysis as analysis_module
+    from bot.tokens.command import ALL_ENCODINGS
+    from bot.tokens.picture import pieces_that_fit
+
+    grouped = []
+    real = analysis_module.group_pieces
+    monkeypatch.setattr(analysis_module, "group_pieces", lambda ids, chunks: grouped.append(len(ids)) or real(ids, chunks))
+    text = emoji(CHAT_LIMIT)
+    reply = tokens_reply(text, ALL_ENCODINGS, "es", settings.tokens)
+    first = len(encode_plain(ALL_ENCODINGS[0], text))
+    # The picture's rows show the most: at most pieces_that_fit pieces of at most 5 tokens each.
+    most = 5 * pieces_that_fit(len(ALL_ENCODINGS)) + 8
+    assert sorted(grouped)[-1] == first and sorted(grouped)[-2] <= most, grouped
+    assert sum(grouped) < first + 2 * 6 * most < 3 * first, grouped
+    assert any(getattr(part, "filename", "") == "tokens.tsv" for part in reply.parts)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from itertools import accumulate, repeat
 from typing import NamedTuple
@@ -24,6 +24,7 @@ from bot.tokens.encodings import (
     encode_plain,
     get_encoding,
     prepare_text,
+    raw_token_bytes,
     token_bytes,
 )
 
@@ -36,6 +37,8 @@ _PIECE_OF_TOKENS = re.compile(rb"e*sc*|e*c+|e+")
 SPECIAL_LOOKALIKE = re.compile(r"(?P<pipes><\|[^|<>\s]{1,60}\|>)|\[/?[A-Z_]{1,60}\]|</?[a-z_]{1,60}>")
 NUMBER = re.compile(r"[0-9]+")  # ASCII digits: one byte each, so every piece of a number is one token
 WORD = re.compile(r"[^\W\d_]+")
+_SPACE_LETTER = re.compile(r" (?=[^\W\d_])")  # a space before a letter (str.isalpha is checked too)
+_ALNUM = re.compile(r"[^\W_]")  # a character for which str.isalnum() is true
 CODE_HINT = re.compile(r"[(){}\[\];=]|^\s*(def|class|return|import|function|const|let|var|for|if)\b", re.M)
 
 # Characters that start or continue an emoji (Extended_Pictographic, roughly) and the
@@ -71,11 +74,16 @@ class Piece(NamedTuple):
 
 @dataclass(frozen=True)
 class TokenAnalysis:
+    """A text's token ids in one encoding; its tokens' bytes and pieces are worked out when asked.
+
+    A reply in seven encodings needs the pieces of the first one only (its observations) and
+    the first few of the others (what is shown): grouping every token of all seven was most of
+    a long `modelo:todos` reply's time (issue 16).
+    """
+
     encoding: EncodingInfo
     text: str
     ids: tuple[int, ...]
-    pieces: tuple[Piece, ...]
-    token_bytes: tuple[bytes, ...] = field(repr=False)
 
     @property
     def count(self) -> int:
@@ -89,9 +97,64 @@ class TokenAnalysis:
     def chars_per_token(self) -> float:
         return self.characters / self.count if self.count else 0.0
 
+    @cached_property
+    def token_bytes(self) -> tuple[bytes, ...]:
+        """Each token's bytes; together they spell the text (bot.tokens.encodings.token_bytes)."""
+        return token_bytes(self.encoding.name, self.ids)
+
+    @cached_property
+    def pieces(self) -> tuple[Piece, ...]:
+        """Every piece of the text, in order (group_pieces)."""
+        return tuple(group_pieces(self.ids, self.token_bytes))
+
+    def first_pieces(self, count: int) -> tuple[Piece, ...]:
+        """The first `count` pieces (all of them for a text with fewer), grouping only the tokens
+        they need: the same pieces as `pieces[:count]`."""
+        if "pieces" in self.__dict__ or count >= len(self.ids):
+            return self.pieces[:count]
+        head = self.__dict__.get("_head", ())  # the first pieces found so far, all whole
+        if len(head) >= count:
+            return head[:count]
+        # A piece is at most a character's 4 bytes in as many tokens, plus an empty token before it.
+        end = 5 * count + 8
+        while True:
+            end = min(end, len(self.ids))
+            ids = self.ids[:end]
+            found = group_pieces(ids, token_bytes(self.encoding.name, ids))
+            if end == len(self.ids):
+                self.__dict__["pieces"] = head = tuple(found)
+                return head[:count]
+            if len(found) > count:  # a later piece started: every piece before the last is whole
+                self.__dict__["_head"] = head = tuple(found[:-1])
+                return head[:count]
+            end *= 2
+
     def token_texts(self) -> list[str]:
         """Each token on its own, with U+FFFD where it holds only part of a character."""
         return list(map(bytes.decode, self.token_bytes, repeat("utf-8"), repeat("replace")))
+
+    def token_lines(self) -> list[str]:
+        """Per token, in order, `"\t<id>\t<text>"`: its id, then its text with whitespace made visible
+        on one line (`visible_inline`; U+FFFD where it holds only part of a character).
+
+        Each distinct id is decoded and formatted once (a long text repeats its tokens), and
+        every token is then one dictionary lookup: this is the tokens.tsv attachment's
+        bulk, a line per token of every encoding.
+        """
+        if not self.ids:
+            return []
+        unique = list(dict.fromkeys(self.ids))
+        texts = list(map(bytes.decode, raw_token_bytes(self.encoding.name, unique), repeat("utf-8"), repeat("replace")))
+        if any("\0" in text for text in texts):  # NUL cannot separate them then
+            texts = list(map(visible_inline, texts))
+        else:  # one pass over all the texts at once, not four replaces per token
+            texts = visible_inline("\0".join(texts)).split("\0")
+        line_of = dict(zip(unique, map("\t%d\t%s".__mod__, zip(unique, texts, strict=True)), strict=True))
+        lines = list(map(line_of.__getitem__, self.ids))
+        first = self.token_bytes[0] if "token_bytes" in self.__dict__ else token_bytes(self.encoding.name, self.ids[:1])[0]
+        if first != raw_token_bytes(self.encoding.name, self.ids[:1])[0]:  # SentencePiece's dummy prefix, taken off
+            lines[0] = f"\t{self.ids[0]}\t{visible_inline(first.decode('utf-8', 'replace'))}"
+        return lines
 
     @cached_property
     def token_byte_ends(self) -> list[int]:
@@ -159,15 +222,14 @@ class CostLine:
 
 
 def analyze(text: str, encoding_name: str) -> TokenAnalysis:
-    """Encode text (special-token look-alikes as plain characters) and group it into pieces.
+    """Encode text (special-token look-alikes as plain characters); the analysis groups its
+    pieces when they are asked for.
 
     The analysis holds the text as the tokenizer saw it: Qwen's NFC form where that differs.
     """
     info = ENCODINGS[get_encoding(encoding_name).name]
     text = prepare_text(info, text)
-    ids = encode_plain(info.name, text)
-    chunks = token_bytes(info.name, ids)
-    return TokenAnalysis(info, text, tuple(ids), tuple(group_pieces(ids, chunks)), chunks)
+    return TokenAnalysis(info, text, tuple(encode_plain(info.name, text)))
 
 
 def group_pieces(ids: Sequence[int], token_bytes: Sequence[bytes]) -> list[Piece]:
@@ -366,13 +428,10 @@ def _word_observations(analysis: TokenAnalysis) -> Iterable[Observation]:
 
 
 def _leading_space_observations(analysis: TokenAnalysis) -> Iterable[Observation]:
-    for piece in analysis.pieces:
-        if (
-            piece.token_count == 1
-            and len(piece.text) > 1
-            and piece.text[0] == " "
-            and piece.text[1].isalpha()
-        ):
+    # Candidates are a space before a letter; the first whose piece starts there and is one token.
+    for match in _SPACE_LETTER.finditer(analysis.text):
+        piece = analysis.pieces[analysis.piece_at(match.start())]
+        if piece.start == match.start() and len(piece.ids) == 1 and piece.text[1:2].isalpha():
             yield Observation("tokens.obs.leading_space", {"token": visible(piece.text)})
             return
 
@@ -380,8 +439,7 @@ def _leading_space_observations(analysis: TokenAnalysis) -> Iterable[Observation
 def _code_observations(analysis: TokenAnalysis) -> Iterable[Observation]:
     if len(CODE_HINT.findall(analysis.text)) < 2:
         return
-    symbolic = [p for p in analysis.pieces if not any(c.isalnum() for c in p.text)]
-    symbolic_tokens = sum(p.token_count for p in symbolic)
+    symbolic_tokens = sum(len(p.ids) for p in analysis.pieces if not _ALNUM.search(p.text))
     if symbolic_tokens >= 3:
         yield Observation("tokens.obs.code", {"symbols": symbolic_tokens, "count": analysis.count})
 

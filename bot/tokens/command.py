@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, repeat
 from typing import TYPE_CHECKING
 
 from cachetools import TTLCache
@@ -37,7 +37,7 @@ from bot.replies import (
     plain_text,
 )
 from bot.requests import Request
-from bot.tokens.analysis import TokenAnalysis, analyze, cost_lines, observations, visible, visible_inline
+from bot.tokens.analysis import TokenAnalysis, analyze, cost_lines, observations, visible
 from bot.tokens.encodings import ENCODINGS, MODEL_ALIASES, encode_plain, preload
 
 if TYPE_CHECKING:
@@ -230,7 +230,7 @@ def tokens_reply(
     truncated = False
     for analysis in analyses:
         segments, shown = segments_part(analysis, lang, budget, multiple=len(analyses) > 1)
-        truncated |= shown < len(analysis.pieces)
+        truncated |= sum(p.token_count for p in analysis.first_pieces(shown)) < analysis.count
         parts.append(segments)
     ids, ids_cut = ids_text(analyses, IDS_BUDGET // len(analyses))
     parts += [Paragraph.of(Span(t(lang, "tokens.ids"), bold=True)), Code(ids)]
@@ -285,7 +285,8 @@ def segments_part(analysis: TokenAnalysis, lang: str, budget: int, multiple: boo
     """The pieces as coloured segments, as many as fit the budget; returns (part, pieces shown)."""
     segments: list[Segment] = []
     used = 0
-    for index, piece in enumerate(analysis.pieces):
+    # Each segment takes at least one character and its overhead: no more pieces than this can fit.
+    for index, piece in enumerate(analysis.first_pieces(budget // (1 + SEGMENT_OVERHEAD) + 1)):
         shown = visible(piece.text)
         used += len(shown) + SEGMENT_OVERHEAD
         if used > budget and segments:
@@ -309,8 +310,8 @@ def segments_part(analysis: TokenAnalysis, lang: str, budget: int, multiple: boo
         caption += " " + t(
             lang, "tokens.segments_grouped", groups=listed + (", …" if len(grouped) > GROUPS_LISTED else "")
         )
-    if len(segments) < len(analysis.pieces):
-        shown_tokens = sum(p.token_count for p in analysis.pieces[: len(segments)])
+    shown_tokens = sum(p.token_count for p in analysis.first_pieces(len(segments)))
+    if shown_tokens < analysis.count:
         caption += " " + t(
             lang,
             "tokens.segments_truncated",
@@ -398,7 +399,11 @@ def costs_parts(text: str, analyses: list[TokenAnalysis], lang: str, settings: T
 
 
 def picture_png(analyses: list[TokenAnalysis], lang: str) -> bytes:
-    from bot.tokens.picture import PictureRow, render_png  # Pillow and the fonts: only when drawing
+    from bot.tokens.picture import (  # Pillow and the fonts: only when drawing
+        PictureRow,
+        pieces_that_fit,
+        render_png,
+    )
 
     def more(count: int) -> str:
         return t(lang, "tokens.picture_more", count=count)
@@ -413,8 +418,9 @@ def picture_png(analyses: list[TokenAnalysis], lang: str) -> bytes:
                 count=count_text(lang, a.count),
                 chars=number(lang, a.characters),
             ),
-            a.pieces,
+            a.first_pieces(pieces_that_fit(len(analyses))),
             more,
+            tokens=a.count,
         )
         for a in analyses
     ]
@@ -423,17 +429,14 @@ def picture_png(analyses: list[TokenAnalysis], lang: str) -> bytes:
 
 def tokens_tsv(analyses: list[TokenAnalysis]) -> bytes:
     """Every token of every encoding: position, id and text (· for spaces, ↵ for newlines, � for part of a character)."""
-    lines = ["encoding\tposition\tid\ttoken"]
+    parts = ["encoding\tposition\tid\ttoken"]
+    positions = list(map(str, range(1, max(a.count for a in analyses) + 1)))
     for analysis in analyses:
-        # One translation of all the token texts at once, not one per token (NUL cannot be a
-        # separator in a text that holds one).
-        if "\0" in analysis.text:
-            texts = [visible_inline(token) for token in analysis.token_texts()]
-        else:
-            texts = visible_inline("\0".join(analysis.token_texts())).split("\0")
-        name = analysis.encoding.name
-        lines.extend(map("%s\t%d\t%d\t%s".__mod__, zip(repeat(name), range(1, analysis.count + 1), analysis.ids, texts, strict=False)))
-    return ("\n".join(lines) + "\n").encode("utf-8")
+        # Three strings per line, joined once at the end: no formatting per token.
+        start = "\n" + analysis.encoding.name + "\t"
+        parts.extend(chain.from_iterable(zip(repeat(start), positions[: analysis.count], analysis.token_lines())))
+    parts.append("\n")
+    return "".join(parts).encode("utf-8")
 
 
 # --- numbers in the user's language (bot.i18n writes them) ------------------------------

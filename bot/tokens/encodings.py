@@ -490,14 +490,19 @@ def token_bytes(name: str, ids: Sequence[int]) -> tuple[bytes, ...]:
     SentencePiece's dummy prefix is the one space a text encoded alone gains: it is taken off
     the first token (which may then hold no bytes at all, as "▁" before a digit does).
     """
+    chunks = raw_token_bytes(name, ids)
+    if chunks and ENCODINGS[MODEL_ALIASES.get(name, name)].dummy_prefix and chunks[0].startswith(b" "):
+        chunks[0] = chunks[0][1:]
+    return tuple(chunks)
+
+
+def raw_token_bytes(name: str, ids: Iterable[int]) -> list[bytes]:
+    """Each id's bytes in the vocabulary, wherever it stands (no dummy prefix taken off)."""
     encoding = get_encoding(name)
     table = _token_bytes.get(MODEL_ALIASES.get(name, name))
     if table is None:  # not a tiktoken vocabulary: each id asked of the tokenizer once, then kept
         table = _token_bytes.setdefault(encoding.name, _BytesOfId(encoding.decode_single_token_bytes))
-    chunks = list(map(table.__getitem__, ids))  # a lookup per id, no call into the tokenizer per id
-    if chunks and ENCODINGS[MODEL_ALIASES.get(name, name)].dummy_prefix and chunks[0].startswith(b" "):
-        chunks[0] = chunks[0][1:]
-    return tuple(chunks)
+    return list(map(table.__getitem__, ids))  # a lookup per id, no call into the tokenizer per id
 
 
 _harmony = None

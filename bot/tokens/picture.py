@@ -90,6 +90,19 @@ class PictureRow:
     pieces: Sequence[Piece]
     more: Callable[[int], str]  # the note when n tokens did not fit, in the user's language
     colours: Sequence[int] | None = None  # per piece, a PALETTE index, MASKED or SPECIAL; None: cycle the palette
+    tokens: int | None = None  # the row's tokens when `pieces` holds only its first pieces (None: all of them)
+
+    def hidden_tokens(self, hidden: int) -> int:
+        """Tokens not drawn when the last `hidden` of `pieces` did not fit."""
+        if self.tokens is None:
+            return sum(p.token_count for p in self.pieces[len(self.pieces) - hidden :])
+        return self.tokens - sum(p.token_count for p in self.pieces[: len(self.pieces) - hidden])
+
+
+def pieces_that_fit(rows: int, max_lines: int = MAX_LINES) -> int:
+    """More pieces than one of `rows` rows can draw: every box is at least its padding and gap wide."""
+    lines_each = max(4, max_lines // max(1, rows))
+    return lines_each * ((WIDTH - 2 * MARGIN) // (2 * BOX_PAD + BOX_GAP) + 1) + 1
 
 
 @dataclass(frozen=True)
@@ -287,7 +300,10 @@ def render_png(rows: Sequence[PictureRow], max_lines: int = MAX_LINES) -> bytes:
 
 def _draw(rows: Sequence[PictureRow], max_lines: int = MAX_LINES) -> Image.Image:
     lines_each = max(4, max_lines // max(1, len(rows)))
-    laid_out = [(row, *layout(row.pieces, max_lines=lines_each, colours=row.colours)) for row in rows]
+    laid_out = []
+    for row in rows:
+        boxes, lines, hidden = layout(row.pieces, max_lines=lines_each, colours=row.colours)
+        laid_out.append((row, boxes, lines, row.hidden_tokens(hidden)))
     title_height, note_height = 28, 22
     height = MARGIN
     width = 360.0  # short texts get a narrow picture, not a wide empty one
@@ -306,7 +322,7 @@ def _draw(rows: Sequence[PictureRow], max_lines: int = MAX_LINES) -> Image.Image
         if hidden:
             draw.text(
                 (MARGIN, y),
-                row.more(sum(p.token_count for p in row.pieces[len(row.pieces) - hidden :])),
+                row.more(hidden),
                 font=small_font(),
                 fill=MUTED,
             )
