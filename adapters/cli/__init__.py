@@ -108,6 +108,20 @@ def build_parser(command: str | None = "") -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(metavar="ACTION")
     upgrade = db_sub.add_parser("upgrade", help="create the database or apply pending migrations")
     upgrade.set_defaults(handler=cmd_db_upgrade)
+    copy = db_sub.add_parser(
+        "copy",
+        help="copy a class, or the whole database, from SOURCE to TARGET (SQLite <-> PostgreSQL); safe to re-run",
+    )
+    copy.add_argument("source", metavar="SOURCE", help="a path, sqlite:///path or postgresql://... URL")
+    copy.add_argument("target", metavar="TARGET", help="a path, sqlite:///path or postgresql://... URL (migrated first)")
+    copy.add_argument(
+        "--clase",
+        "--class",
+        dest="owner",
+        metavar="PLATFORM:ID",
+        help="only this class: discord:<guild id>, slack:<team id> or console:local (default: everything)",
+    )
+    copy.set_defaults(handler=cmd_db_copy)
 
     invite = sub.add_parser("invite", help="print the Discord URL that adds the bot to a server")
     invite.add_argument("--client-id", help="the Discord application id (default: read from DISCORD_TOKEN)")
@@ -185,6 +199,38 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     applied, version = asyncio.run(upgrade())
     lang = cli_locale()
     print(t(lang, "cli.db_upgraded", path=masked_url(settings.database) if "://" in settings.database else settings.database, version=version, applied=", ".join(applied) or "-"))
+    return 0
+
+
+def cmd_db_copy(args: argparse.Namespace) -> int:
+    """aula db copy SOURCE TARGET [--clase PLATFORM:ID]: exit 0 when copied (or already there),
+    1 when refused (nothing written), 2 when a database cannot be opened."""
+    import asyncio
+
+    from bot.i18n import number, t
+    from bot.storage.transfer import CopyRefused, copy_database, shown
+
+    lang = cli_locale()
+    owner = None
+    if args.owner is not None:
+        platform, _, workspace = args.owner.strip().partition(":")
+        if platform not in ("console", "discord", "slack") or not workspace.strip():
+            print(f"aula: {t(lang, 'cli.db_copy_bad_class', value=args.owner)}", file=sys.stderr)
+            return 2
+        owner = (platform, workspace.strip())
+    what = t(lang, "cli.db_copy_class", owner=":".join(owner)) if owner else t(lang, "cli.db_copy_everything")
+    print(t(lang, "cli.db_copy_start", what=what, source=shown(args.source), target=shown(args.target)), flush=True)
+    try:
+        report = asyncio.run(copy_database(args.source, args.target, owner))
+    except CopyRefused as refused:
+        print(f"aula: {t(lang, refused.key, **refused.values)}", file=sys.stderr)
+        return 1
+    headers = t(lang, "cli.db_copy_columns").split("|")
+    rows = [(c.table, number(lang, c.source), number(lang, c.copied), number(lang, c.target)) for c in report.tables]
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(4)]
+    for row in [headers, *rows]:
+        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
+    print(t(lang, "cli.db_copy_done", count=report.copied))
     return 0
 
 
