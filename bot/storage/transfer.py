@@ -23,7 +23,8 @@
 A class is (platform, workspace_id): a table with those columns holds the class's rows; a table
 with a foreign key holds the rows of the class's parents (a comparison's outputs and votes, a
 quiz's questions, players and answers...); `users` holds the people the class's rows name. The
-command log names no class: it is copied with the whole database only.
+command log names no class: it is copied with the whole database only. What running processes
+hold between them (TRANSIENT: rate-limit slots, waiters, budget holds, job claims) is not copied.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ from bot.storage.database import Database, DatabaseError, is_postgres, migration
 COPY_BATCH = 500  # rows per read and per insert (at most ~20 columns each: far below any parameter limit)
 SHARED_TABLES = {"users"}  # rows shared by every class: an existing row is kept, not a conflict
 NO_CLASS = {"command_log"}  # names no class: copied with the whole database only
+# What running processes hold between them (rate-limit slots, who waits in line, budget held by
+# calls in flight, claimed jobs): each row expires within minutes and means nothing to another
+# database, so it is never copied. A new table must be listed here or get a class rule
+# (tests/test_db_copy.py checks).
+TRANSIENT = {"llm_rate_slots", "llm_queue_waiters", "llm_budget_holds", "job_claims"}
 
 
 class CopyRefused(DatabaseError):
@@ -125,6 +131,7 @@ async def schema() -> list[Table]:
 def class_filters(tables: list[Table], owner: tuple[str, str] | None) -> dict[str, tuple[str, tuple]]:
     """table -> (WHERE condition, its params) selecting the class's rows; every row when owner is
     None. A table without a rule for the class (the command log) is left out."""
+    tables = [t for t in tables if t.name not in TRANSIENT]
     if owner is None:
         return {t.name: ("1 = 1", ()) for t in tables}
     filters: dict[str, tuple[str, tuple]] = {}
