@@ -1,18 +1,23 @@
 """/next: the bot's own time per step against the provider's, on loopback.
 
-    .venv/bin/python bench/next.py
+    .venv/bin/python bench/next.py [--repeats 5]
 
-A student's run takes STEPS greedy steps, each a click through Aula.handle: read the run,
-store the choice, ask the loopback server for one token with its top 10 log-probabilities
-(the server waits PROVIDER_S first, as a 300 ms provider would), parse, map ids with Llama 3.1's
-encoding, store the step, render the reply (tables and the bar-chart PNG). The bot's own time per
-step is the click's wall time minus PROVIDER_S; target < 5 % of it. Also shown: the same click
-against a server that answers at once (the floor: loopback HTTP and the bot's work), and the
-parts alone (parse and id mapping, the PNG, the whole reply).
+A student's run takes STEPS greedy steps, each a click through Aula.handle: read the run, store
+the choice, ask the loopback server for one token with its top 10 log-probabilities (the server
+waits PROVIDER_S first, as a 300 ms provider would), parse, map ids with Llama 3.1's encoding,
+store the step, render the reply (tables and the bar-chart PNG).
+
+The floor, after each click: the very request that click sent (path and body, as the server
+received them) sent again with httpx alone to the same server, and its JSON read. The bot's own
+time per step is the click's wall time minus the floor's (target: < 5 % of PROVIDER_S, the
+issue's Benchmark section). Each repeat is a new app and server; the figures are the min / median
+/ max over repeats of each repeat's median step. Also: the same against a server that answers at
+once, and the parts alone (parse and id mapping, the PNG, the whole reply).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import statistics
@@ -20,6 +25,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -39,25 +46,36 @@ PLACE = Place("console", "bench", "bench")
 USER = User(id="bench", name="bench")
 
 
-async def step_times(delay_s: float, folder: str) -> list[float]:
-    """Wall time of each greedy step click of one run, in seconds."""
-    async with FakeLlmServer(first_chunk_delay_s=delay_s) as server:
-        environ = {"AULA_DATABASE": f"{folder}/bench-{delay_s}.sqlite3", "AULA_LLM_BASE_URL": server.base_url,
+async def step_times(delay_s: float, folder: str, repeat: int) -> tuple[list[float], list[float], list[float]]:
+    """Per greedy step of one run, in seconds: the click's wall time, its floor's, and the
+    process's CPU time of the click minus the floor's (the server's work, in this process too,
+    is the same for both and cancels; the reply's worker thread is counted)."""
+    async with FakeLlmServer(first_chunk_delay_s=delay_s) as server, httpx.AsyncClient() as bare:
+        environ = {"AULA_DATABASE": f"{folder}/bench-{delay_s}-{repeat}.sqlite3", "AULA_LLM_BASE_URL": server.base_url,
                    "AULA_LLM_API_KEY": API_KEY, "AULA__LLM__REQUESTS_PER_MINUTE": "100000",
                    "AULA__LLM__DAILY_TOKEN_BUDGET": "1000000000", "AULA__NEXT__MAX_STEPS": str(STEPS + 1),
                    "AULA__NEXT__TICK_SECONDS": "0"}  # fmt: skip
         app = Aula(load_settings(environ=environ, dotenv_path=None), commands=[next_command.command])
         await app.start()
+        origin = server.base_url.removesuffix("/v1")
         try:
             [reply] = [r async for r in app.handle(Request("next", USER, PLACE, args={"texto": PROMPT}))]
-            times = []
+            times, floors, cpu = [], [], []
             for _ in range(STEPS):
                 greedy = next(b.id for b in reply.buttons if b.id.startswith("next:greedy:"))
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 [reply] = [r async for r in app.handle(Request("next", USER, PLACE, action=greedy))]
                 times.append(time.perf_counter() - started)
+                click_cpu = time.process_time() - cpu_started
                 assert not reply.error, reply
-            return times
+                path, body = server.calls[-1]
+                started, cpu_started = time.perf_counter(), time.process_time()
+                response = await bare.post(origin + path, json=body, headers={"Authorization": f"Bearer {API_KEY}"})
+                response.raise_for_status()
+                response.json()
+                floors.append(time.perf_counter() - started)
+                cpu.append(click_cpu - (time.process_time() - cpu_started))
+            return times, floors, cpu
         finally:
             await app.close()
 
@@ -86,21 +104,39 @@ def parts_times() -> dict[str, float]:
     return {name: statistics.median(values) for name, values in out.items()}
 
 
+def spread(values: list[float]) -> str:
+    """min / median / max in ms."""
+    return " / ".join(f"{v * 1000:.1f}" for v in (min(values), statistics.median(values), max(values)))
+
+
 async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    repeats = parser.parse_args().repeats
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{repeats} repeats of {STEPS} greedy steps; figures are min / median / max over repeats"
+          " of each repeat's median step, in ms")  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
-        slow = await step_times(PROVIDER_S, folder)
-        fast = await step_times(0.0, folder)
+        for delay in (PROVIDER_S, 0.0):
+            product, floor, own, own_cpu = [], [], [], []
+            for repeat in range(repeats):
+                times, floors, cpu = await step_times(delay, folder, repeat)
+                own_cpu.append(statistics.median(cpu))
+                product.append(statistics.median(times))
+                floor.append(statistics.median(floors))
+                own.append(statistics.median([t - f for t, f in zip(times, floors, strict=True)]))
+            print(f"provider {delay * 1000:.0f} ms per step (loopback):")
+            print(f"  step through Aula.handle (product): {spread(product)}")
+            print(f"  the same request with httpx alone (floor): {spread(floor)}")
+            print(f"  bot's own time per step (product − floor): {spread(own)}")
+            print(f"  bot's own CPU time per step (process CPU, product − floor): {spread(own_cpu)}")
+            if delay:
+                print(f"  = {100 * statistics.median(own) / delay:.1f} % of the provider's {delay * 1000:.0f} ms"
+                      f" at the median (target < 5 %); ratio product/floor {statistics.median(product) / statistics.median(floor):.3f}")  # fmt: skip
     pieces = parts_times()
-    own = [t - PROVIDER_S for t in slow]
-    print(f"load average before: {os.getloadavg()[0]:.2f}")
-    print(f"{STEPS} greedy steps, provider {PROVIDER_S * 1000:.0f} ms per step (loopback)")
-    print(f"  step wall time, median: {statistics.median(slow) * 1000:.1f} ms  (max {max(slow) * 1000:.1f})")
-    print(f"  bot's own time per step (wall − provider), median: {statistics.median(own) * 1000:.1f} ms"
-          f"  = {100 * statistics.median(own) / PROVIDER_S:.1f} % of the provider's step (target < 5 %)")  # fmt: skip
-    print(f"  same step against an instant server (floor: loopback + bot), median: {statistics.median(fast) * 1000:.1f} ms")
     for name, seconds in pieces.items():
-        print(f"  {name}: {seconds * 1000:.2f} ms")
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+        print(f"  {name} alone, median of 30: {seconds * 1000:.2f} ms")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -372,3 +372,43 @@ def test_a_long_title_keeps_its_end_and_cuts_the_fewest_characters():
     one_more = "…" + flat[len(flat) - len(fitted) :]  # the kept end plus the character before it
     assert draw.textlength(one_more, font=font) > width
     assert _fit(draw, "corto", font, width) == "corto"
+
+
+def test_the_pictures_bars_are_the_servers_probabilities_and_its_tiles_do_not_leak():
+    """Each bar's length is its probability against the largest (the rest included), in the base
+    colour, the rest in grey; the tiles kept across pictures change nothing (a picture drawn
+    with them cold and warm is the same PNG), and they are bounded."""
+    import io
+
+    from PIL import Image as PilImage
+
+    from bot.next import picture
+
+    candidates = tuple(Candidate(t, d, None, lp) for t, d, lp in next_tokens(PROMPT))
+    distribution = Distribution("base", BASE_MODEL, candidates)
+    picture._tile.cache_clear()
+    cold = picture.distribution_png([(PROMPT, distribution)], "es")
+    assert picture.distribution_png([(PROMPT, distribution)], "es") == cold
+    image = PilImage.open(io.BytesIO(cold)).convert("RGB")
+    assert image.width == picture.WIDTH
+    bar_left = picture.MARGIN + picture.LABEL_WIDTH
+    room = picture.WIDTH - bar_left - picture.VALUE_WIDTH - picture.MARGIN
+    probabilities = [c.probability for c in candidates] + [distribution.rest]
+    colours = [picture.BAR_COLOURS[0]] * len(candidates) + [picture.BAR_COLOURS[2]]
+    highest = max(probabilities)
+    pixels = image.load()
+    bars = []
+    for y in range(image.height):
+        left = pixels[bar_left, y]
+        if left in picture.BAR_COLOURS and (not bars or bars[-1][0] != y - 1 or bars[-1][1] != left):
+            width = next(x for x in range(bar_left, image.width) if pixels[x, y] != left) - bar_left
+            bars.append((y, left, width))
+        elif bars and left == bars[-1][1] and bars[-1][0] == y - 1:
+            bars[-1] = (y, left, bars[-1][2])
+    assert [colour for _, colour, _ in bars] == colours
+    for (_, _, width), probability in zip(bars, probabilities, strict=True):
+        assert abs(width - room * probability / highest) <= 2, (width, probability)
+    for number in range(picture.TILES + 50):  # many labels: the tiles kept stay bounded
+        picture._tile(f"t{number}", "DejaVuSansMono.ttf", picture.LABEL_SIZE, picture.LABEL_WIDTH, picture.INK)
+    assert picture._tile.cache_info().currsize <= picture.TILES
+    assert picture.distribution_png([(PROMPT, distribution)], "es") == cold

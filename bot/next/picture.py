@@ -7,6 +7,11 @@ Several distributions (base and instruct) are stacked in one picture.
 Drawn as a palette image (one byte a pixel): the text is anti-aliased on a grey ramp (indices
 0-239, from the text colour to white) and the bars take three indices of their own, so encoding the
 PNG handles a third of an RGB picture's bytes (bench/next.py: the PNG was most of a step's cost).
+960 pixels wide, with the 1280-pixel version's proportions (every length × 3/4): a chat client
+scales a picture to its message column, so the text's share of the width decides what a projector
+shows, while the pixels to draw and deflate are what a step pays for (bench/next.py).
+Each string is rendered once into a tile and pasted afterwards (a class steps through the same
+prompt, so the same tokens and percentages recur from step to step and student to student).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import io
 import zlib
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from PIL import Image, ImageDraw, ImageFont
@@ -22,13 +27,15 @@ from PIL import Image, ImageDraw, ImageFont
 from bot.i18n import percent, t
 from bot.next.logic import Distribution, shown
 
-WIDTH = 1280
-MARGIN = 32
-ROW = 46  # pixels per bar
-TITLE_SIZE = 30
-LABEL_SIZE = 28
-LABEL_WIDTH = 300  # token column
-VALUE_WIDTH = 130  # percentage column
+WIDTH = 960
+MARGIN = 24
+ROW = 34  # pixels per bar
+TITLE_SIZE = 23
+LABEL_SIZE = 21
+VALUE_SIZE = 20
+LABEL_WIDTH = 225  # token column
+VALUE_WIDTH = 98  # percentage column
+TILES = 1024  # strings kept rendered (a tile is at most LABEL_WIDTH x ROW bytes: ~8 KB)
 BACKGROUND = (255, 255, 255)
 TEXT = (24, 24, 32)
 RAMP = 240  # palette indices 0..239: TEXT to BACKGROUND, for anti-aliased text
@@ -83,35 +90,46 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: float) -> str:
     return "…" + text[high:]
 
 
+@lru_cache(maxsize=TILES)
+def _tile(text: str, font_name: str, size: int, width: int, ink: int) -> Image.Image:
+    """`text` fitted to `width` pixels (_fit) and drawn in `ink` on the paper: a palette tile to
+    paste at the text's origin (it starts at (0, 0), whatever the glyphs' bearings)."""
+    font = _font(font_name, size)
+    text = _fit(ImageDraw.Draw(Image.new("L", (1, 1))), text, font, width)
+    right, bottom = font.getbbox(text)[2:]
+    tile = Image.new("L", (max(1, int(right)), max(1, int(bottom))), PAPER)
+    ImageDraw.Draw(tile).text((0, 0), text, fill=ink, font=font)
+    return Image.frombytes("P", tile.size, tile.tobytes())  # the grey values are palette indices
+
+
 def distribution_png(panels: Sequence[tuple[str, Distribution]], lang: str) -> bytes:
     """A PNG of each (title, distribution): bars of probability, most likely on top, then the rest."""
-    heights = [TITLE_SIZE + 24 + ROW * (len(d.candidates) + 1) + 24 for _, d in panels]
-    image = Image.new("L", (WIDTH, MARGIN + sum(heights) + MARGIN // 2), PAPER)
-    draw = ImageDraw.Draw(image)
-    title_font, label_font = _font("DejaVuSans.ttf", TITLE_SIZE), _font("DejaVuSansMono.ttf", LABEL_SIZE)
-    value_font = _font("DejaVuSans.ttf", LABEL_SIZE - 2)
+    heights = [TITLE_SIZE + 18 + ROW * (len(d.candidates) + 1) + 18 for _, d in panels]
+    picture = Image.new("P", (WIDTH, MARGIN + sum(heights) + MARGIN // 2), PAPER)
+    draw = ImageDraw.Draw(picture)
     top = MARGIN
     bar_left = MARGIN + LABEL_WIDTH
     bar_room = WIDTH - bar_left - VALUE_WIDTH - MARGIN
     for index, ((title, distribution), height) in enumerate(zip(panels, heights, strict=True)):
         colour = BARS[index % len(BARS)]
-        draw.text((MARGIN, top), _fit(draw, title, title_font, WIDTH - 2 * MARGIN), fill=INK, font=title_font)
-        y = top + TITLE_SIZE + 24
+        # The title changes every step (the run's text grows): rendered, not kept.
+        picture.paste(_tile.__wrapped__(title, "DejaVuSans.ttf", TITLE_SIZE, WIDTH - 2 * MARGIN, INK), (MARGIN, top))
+        y = top + TITLE_SIZE + 18
         highest = max([c.probability for c in distribution.candidates] + [distribution.rest, 1e-9])
         rows = [(shown(c), c.probability, colour) for c in distribution.candidates]
         rows.append((t(lang, "next.picture_rest"), distribution.rest, REST))
         for label, probability, fill in rows:
-            draw.text((MARGIN, y + 6), _fit(draw, label, label_font, LABEL_WIDTH - 16), fill=INK, font=label_font)
+            picture.paste(_tile(label, "DejaVuSansMono.ttf", LABEL_SIZE, LABEL_WIDTH - 12, INK), (MARGIN, y + 4))
             width = bar_room * probability / highest
+            value = _tile(percent(lang, probability), "DejaVuSans.ttf", VALUE_SIZE, VALUE_WIDTH, MUTED)
+            picture.paste(value, (bar_left + round(width) + 8, y + 6))
             if width >= 1:
-                draw.rectangle((bar_left, y + 6, bar_left + width, y + ROW - 6), fill=fill)
-            draw.text((bar_left + width + 10, y + 8), percent(lang, probability), fill=MUTED, font=value_font)
+                draw.rectangle((bar_left, y + 4, bar_left + width, y + ROW - 5), fill=fill)
             y += ROW
         top += height
-    picture = Image.frombytes("P", image.size, image.tobytes())  # the grey values are palette indices
     picture.putpalette(PALETTE)
     out = io.BytesIO()
     # zlib's run-length strategy: rows of one index (paper, bars) are most of the picture, so this is
-    # faster than level 1's default strategy and smaller (18 KB against 21; bench/next.py).
+    # faster than level 1's default strategy and smaller (bench/next.py).
     picture.save(out, format="PNG", compress_level=1, compress_type=zlib.Z_RLE)
     return out.getvalue()
