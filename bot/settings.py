@@ -18,7 +18,15 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "aula.toml"
 
@@ -34,6 +42,35 @@ class Section(BaseModel):
 class DiscordSettings(Section):
     instructor_role: str = "Instructor"  # members with this role (or Manage Server) are instructors
     guild_ids: list[int] = []  # sync commands to these guilds at start (instant); empty: global sync
+    # Several processes splitting the servers (issue 20): Discord's sharding, guild_id >> 22 %
+    # shard_count picks a server's shard. Each process names its shards (shard_ids); unset, one
+    # process runs them all. Unset shard_count: no sharding (one connection, up to 2,500 servers).
+    shard_count: int | None = Field(None, ge=1)
+    shard_ids: list[int] | None = None
+
+    @model_validator(mode="after")
+    def shards_fit(self) -> DiscordSettings:
+        ids = self.shard_ids
+        if ids is None:
+            return self
+        if self.shard_count is None:
+            raise ValueError("discord.shard_ids needs discord.shard_count (how many shards all processes run together)")
+        if not ids:
+            raise ValueError("discord.shard_ids is empty: name at least one shard, or leave it unset for all")
+        outside = sorted({i for i in ids if not 0 <= i < self.shard_count})
+        if outside:
+            raise ValueError(
+                f"discord.shard_ids {outside} outside 0..{self.shard_count - 1} (discord.shard_count is {self.shard_count})"
+            )
+        if len(set(ids)) != len(ids):
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            raise ValueError(f"discord.shard_ids names shard(s) {twice} twice")
+        return self
+
+    def syncs_commands(self) -> bool:
+        """Whether this process syncs the slash commands: one process is enough (the one that
+        runs shard 0, or the only one), so N processes do not overwrite them N times at start."""
+        return self.shard_ids is None or 0 in self.shard_ids
 
 
 class SlackSettings(Section):

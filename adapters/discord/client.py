@@ -41,13 +41,14 @@ class AulaTree(app_commands.CommandTree):
 class AulaBot(commands.Bot):
     """Built without connecting: `start(token)` connects; tests attach it to a simulator."""
 
-    def __init__(self, settings: Settings, aula: Aula, owns_aula: bool) -> None:
+    def __init__(self, settings: Settings, aula: Aula, owns_aula: bool, **shards: Any) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,
             intents=discord.Intents(guilds=True),  # slash commands need nothing privileged
             allowed_mentions=NO_MENTIONS,
             tree_cls=AulaTree,
+            **shards,
         )
         self.settings = settings
         self.aula = aula
@@ -71,6 +72,9 @@ class AulaBot(commands.Bot):
         await self.sync_commands()
 
     async def sync_commands(self) -> None:
+        if not self.settings.discord.syncs_commands():
+            log.info("slash commands are synced by the process that runs shard 0")
+            return
         guild_ids = self.settings.discord.guild_ids
         for guild_id in guild_ids:  # per guild: visible at once, handy for one class server
             guild = discord.Object(guild_id)
@@ -217,9 +221,22 @@ async def _single(reply: Reply) -> AsyncIterator[Reply]:
     yield reply
 
 
+class ShardedAulaBot(AulaBot, commands.AutoShardedBot):
+    """AulaBot on some of Discord's shards (discord.shard_count / shard_ids): several processes,
+    each with its own shards, split the servers. Interactions reach the process whose shard owns
+    the server; posts nobody asked for (a timer another process runs) go by channel id over REST
+    (DiscordMessenger), so they do not need the server in this process's cache."""
+
+
 def create_bot(settings: Settings | None = None, aula: Aula | None = None) -> AulaBot:
-    """The bot, not connected: `await bot.start(token)` to run it, or drive it in tests."""
+    """The bot, not connected: `await bot.start(token)` to run it, or drive it in tests.
+    With discord.shard_count set, an AutoShardedBot running discord.shard_ids (all if unset)."""
     if settings is None:
         settings = aula.settings if aula is not None else load_settings()
     owns_aula = aula is None
-    return AulaBot(settings, aula or Aula(settings), owns_aula=owns_aula)
+    if settings.discord.shard_count is None:
+        return AulaBot(settings, aula or Aula(settings), owns_aula=owns_aula)
+    return ShardedAulaBot(
+        settings, aula or Aula(settings), owns_aula=owns_aula,
+        shard_count=settings.discord.shard_count, shard_ids=settings.discord.shard_ids,
+    )  # fmt: skip

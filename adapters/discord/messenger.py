@@ -1,4 +1,11 @@
-"""The core's Messenger on Discord: posts nobody asked for (timers, deadlines, reminders)."""
+"""The core's Messenger on Discord: posts nobody asked for (timers, deadlines, reminders).
+
+Posts go by channel id over REST: a channel this process has cached is used as it is, any other
+is a PartialMessageable (no request to look it up). With several processes on Discord's shards
+(discord.shard_ids) the process that closes a question may not hold its server on its shards
+(another process runs the timer once the owner died), and the post still arrives. Only opening
+a thread fetches the channel first (discord.py needs its server for that).
+"""
 
 from __future__ import annotations
 
@@ -22,8 +29,10 @@ class DiscordMessenger:
         self.lang = default_locale  # posts in a channel speak the class's language
 
     async def channel(self, place: Place) -> Any:
+        """The cached channel (or thread), else a PartialMessageable: send and edit need no more."""
         channel_id = int(place.thread_id or place.channel_id)
-        return self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
+        guild_id = int(place.workspace_id) if place.workspace_id.isdigit() else None
+        return self.client.get_channel(channel_id) or self.client.get_partial_messageable(channel_id, guild_id=guild_id)
 
     async def send(self, place: Place, reply: Reply) -> str:
         # One message, so that edit() can replace all of it later: a long reply is
@@ -39,7 +48,8 @@ class DiscordMessenger:
         await channel.get_partial_message(int(message_id)).edit(**message.edit_kwargs())
 
     async def start_thread(self, place: Place, message_id: str, title: str) -> Place:
-        channel = await self.channel(place)
+        channel_id = int(place.thread_id or place.channel_id)
+        channel = self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
         name = " ".join(title.split())[:THREAD_NAME] or "Aula"
         thread = await channel.get_partial_message(int(message_id)).create_thread(name=name)
         return Place(place.platform, place.workspace_id, place.channel_id, thread_id=str(thread.id))
