@@ -25,12 +25,14 @@ class ThreadingMessenger(RecordingMessenger):
 
 
 def homework_settings(tmp_path, environ: dict[str, str] | None = None, **homework):
-    """Settings on a file in tmp_path; timers ticked by the tests; `homework` overrides [homework] keys."""
+    """Settings on a file in tmp_path (or on tmp_path itself when it is a str: a `database` setting,
+    e.g. conftest's database_url); timers ticked by the tests; `homework` overrides [homework] keys."""
     env = {"AULA__HOMEWORK__TICK_SECONDS": "0", **(environ or {})} | {
         f"AULA__HOMEWORK__{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
         for k, v in homework.items()
     }
-    return quiz_settings(str(tmp_path / "aula.sqlite3"), environ=env)
+    database = tmp_path if isinstance(tmp_path, str) else str(tmp_path / "aula.sqlite3")
+    return quiz_settings(database, environ=env)
 
 
 async def started_app(tmp_path, clock: FakeClock, messenger: ThreadingMessenger, **homework) -> Aula:

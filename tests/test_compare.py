@@ -42,12 +42,13 @@ async def server():
 
 
 @pytest.fixture
-async def make_aula(tmp_path, server):
+async def make_aula(tmp_path, server, database_url):
+    """Apps on their own databases: the first on SQLite or PostgreSQL (conftest.database_url)."""
     apps: list[Aula] = []
 
     async def build(**env: str) -> Aula:
         environ = {
-            "AULA_DATABASE": str(tmp_path / f"aula{len(apps)}.sqlite3"),
+            "AULA_DATABASE": database_url if not apps else str(tmp_path / f"aula{len(apps)}.sqlite3"),
             "AULA_LLM_BASE_URL": server.base_url,
             "AULA_LLM_API_KEY": API_KEY,
             "AULA__LLM__STREAM_UPDATE_S": "0",

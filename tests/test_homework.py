@@ -45,8 +45,9 @@ def messenger() -> ThreadingMessenger:
 
 
 @pytest.fixture
-async def app(tmp_path, clock, messenger):
-    aula = await started_app(tmp_path, clock, messenger)
+async def app(database_url, clock, messenger):
+    """On SQLite and on PostgreSQL (conftest.database_url)."""
+    aula = await started_app(database_url, clock, messenger)
     yield aula
     await aula.close()
 

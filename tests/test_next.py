@@ -29,12 +29,13 @@ async def server():
 
 
 @pytest.fixture
-async def make_aula(tmp_path, server):
+async def make_aula(server, database_url):
+    """Apps on one database: SQLite or PostgreSQL (conftest.database_url)."""
     apps: list[Aula] = []
 
     async def build(**env: str) -> Aula:
         environ = {
-            "AULA_DATABASE": str(tmp_path / "aula.sqlite3"),
+            "AULA_DATABASE": database_url,
             "AULA_LLM_BASE_URL": server.base_url,
             "AULA_LLM_API_KEY": API_KEY,
             "AULA__LLM__MAX_RETRIES": "0",

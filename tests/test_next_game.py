@@ -29,8 +29,9 @@ async def server():
 
 
 @pytest.fixture
-def settings(tmp_path, server):
-    environ = {"AULA_DATABASE": str(tmp_path / "aula.sqlite3"), "AULA_LLM_BASE_URL": server.base_url,
+def settings(database_url, server):
+    """On SQLite and on PostgreSQL (conftest.database_url)."""
+    environ = {"AULA_DATABASE": database_url, "AULA_LLM_BASE_URL": server.base_url,
                "AULA_LLM_API_KEY": API_KEY, "AULA__NEXT__TICK_SECONDS": "0", "AULA__NEXT__GAME_SECONDS": "30"}  # fmt: skip
     return load_settings(environ=environ, dotenv_path=None)
 

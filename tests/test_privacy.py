@@ -25,8 +25,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def app(tmp_path, clock):
-    aula = await started_app(tmp_path, clock, ThreadingMessenger())
+async def app(database_url, clock):
+    """On SQLite and on PostgreSQL (conftest.database_url)."""
+    aula = await started_app(database_url, clock, ThreadingMessenger())
     yield aula
     await aula.close()
 

@@ -14,13 +14,20 @@ from bot.roles.command import FORM_ROLES, MESSAGE_MAX
 from bot.roles.templates import Message, render
 from bot.settings import load_settings
 from bot.tokens.encodings import get_encoding
-from tests.conftest import make_request, replies_of
+from tests.conftest import QUIET_LOOPS, make_request, replies_of
 from tests.fake_clock import ManualClock, settle
 from tests.fake_llm import API_KEY, INSTRUCT_MODEL, FakeLlmServer
 
 SYSTEM = "Eres un profesor experto en inteligencia artificial"
 USER = "Explícame qué es el fine-tuning"
 
+
+
+@pytest.fixture
+def settings(database_url):
+    """conftest's, on SQLite and on PostgreSQL (conftest.database_url): every test of the `aula`
+    fixture runs on both."""
+    return load_settings(environ=QUIET_LOOPS | {"AULA_DATABASE": database_url}, dotenv_path=None)
 
 def parts_of(reply: Reply, kind: type) -> list:
     return [p for p in reply.parts if isinstance(p, kind)]
