@@ -16,7 +16,7 @@ from bot.actions import COMPARE_REVEAL, COMPARE_VOTE
 from bot.app import Aula
 from bot.compare.command import MIN_ANSWER_TOKENS
 from bot.compare.store import CompareRepository
-from bot.i18n import percent, t
+from bot.i18n import number, percent, t
 from bot.llm.client import LlmClient, prompt_tokens, resolve_profile
 from bot.llm.queue import Cooldowns, LlmTraffic, TokenBudget, Upstream
 from bot.replies import Attachment, Columns, Reply, plain_text
@@ -593,10 +593,11 @@ async def test_a_hung_provider_is_bounded_by_one_deadline_and_the_real_wait_is_r
     base = panels(final)[f"Base · {BASE_MODEL}"]
     attempts = server.upstream_calls("/v1/completions")
     assert 2 <= attempts < 10  # it retried, but the deadline, not the retry count, ended it
-    shown = re.search(r"lo intenté (\d+) veces y esperé ([\d.]+) s en total", base)
+    shown = re.search(r"lo intenté (\d+) veces y esperé (\d+,\d) s en total", base)  # the Spanish decimal comma
     assert shown, base
-    assert int(shown[1]) == attempts and 0.4 * attempts - 0.05 <= float(shown[2]) <= waited + 0.05  # the real wait (shown to 0.1 s)
-    assert "nunca más de 1.5 s por comparación" in base
+    elapsed = float(shown[2].replace(",", "."))
+    assert int(shown[1]) == attempts and 0.4 * attempts - 0.05 <= elapsed <= waited + 0.05  # the real wait (shown to 0.1 s)
+    assert t("es", "compare.timeout_waited", count=attempts, elapsed=number("es", elapsed, 1), seconds=0.4, deadline=1.5) in base
     assert panels(final)[f"Instruido · {INSTRUCT_MODEL}"].startswith("¡Claro!")  # the other side answered
 
 

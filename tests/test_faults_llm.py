@@ -14,6 +14,7 @@ import socket
 import pytest
 
 from bot.app import Aula
+from bot.i18n import number
 from bot.llm.client import LlmClient, resolve_profile
 from bot.replies import Columns, Reply, plain_text
 from tests.conftest import make_request, replies_of
@@ -121,7 +122,7 @@ async def test_a_provider_slower_than_the_idle_timeout_is_named_and_the_rest_ans
         es, en = await finish(retries, tasks, step=1)
     # the attempts and the real wait, not only the last attempt's limit (issue 14.7)
     assert all("El modelo no respondió a tiempo: lo intenté 2 veces y esperé" in panel for panel in panels(es))
-    assert all("cada intento espera hasta 0.2 s" in panel for panel in panels(es))
+    assert all(f"cada intento espera hasta {number('es', 0.2)} s" in panel for panel in panels(es))  # 0,2: the Spanish comma
     assert all("The model didn't answer in time: I tried 2 times and waited" in panel for panel in panels(en))
     assert len(server.calls) == 4  # each model tried twice (one retry), shared by both students
 

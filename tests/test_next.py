@@ -413,3 +413,19 @@ def test_the_pictures_bars_are_the_servers_probabilities_and_its_tiles_do_not_le
         picture._tile(f"t{number}", "DejaVuSansMono.ttf", picture.LABEL_SIZE, picture.LABEL_WIDTH, picture.INK)
     assert picture._tile.cache_info().currsize <= picture.TILES
     assert picture.distribution_png([(PROMPT, distribution)], "es") == cold
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+async def test_the_chosen_temperature_is_written_in_the_readers_language(make_aula, lang):
+    """T=1,5 for a Spanish reader on the sample button, in each sampled step's line and in the
+    refusal of a temperature out of range (they were written T=1.5 in both languages)."""
+    from bot.i18n import t
+
+    app = await make_aula()
+    [first] = await replies_of(app, next_request(texto=PROMPT, temperatura=1.5, locale=lang))
+    sample = next(b for b in first.buttons if b.id == step_ids(first)["sample"])
+    assert sample.label == t(lang, "next.button.sample", temperature=1.5)
+    [sampled] = await replies_of(app, click(sample.id, locale=lang))
+    assert chosen_lines(sampled)[0].endswith(" · " + t(lang, "next.how.sample", temperature=1.5, rank=1))
+    [refused] = await replies_of(app, next_request(texto=PROMPT, temperatura=2.5, locale=lang))
+    assert refused.error and t(lang, "next.bad_temperature", value=2.5) in plain_text(refused)

@@ -64,7 +64,7 @@ def cmd_next(args: argparse.Namespace) -> int:
     elif args.steps < 0 or args.steps > settings.next.max_steps:
         problem = t(lang, "next.bad_steps", value=args.steps, most=settings.next.max_steps)
     elif args.sample is not None and not 0 < args.sample <= 2:
-        problem = t(lang, "next.bad_temperature", value=f"{args.sample:g}")
+        problem = t(lang, "next.bad_temperature", value=args.sample)
     if problem:
         print(f"aula next: {problem}", file=sys.stderr)
         return 2

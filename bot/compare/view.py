@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from bot.compare.votes import vote_buttons
-from bot.i18n import money, t
+from bot.i18n import money, number, t
 from bot.i18n import seconds as seconds_text
 from bot.limits import DISCORD_EMBED_FIELD_VALUE
 from bot.llm.client import (
@@ -190,8 +190,8 @@ def error_message(error: BaseException | None, lang: str, profile: Profile | Non
         case ConnectionFailed(base_url=base_url):
             return t(lang, "compare.unreachable", base_url=base_url)  # public_address already
         case LlmTimeout(seconds=seconds, elapsed_s=elapsed, attempts=attempts, deadline_s=deadline) if elapsed:
-            return t(lang, "compare.timeout_waited", seconds=f"{seconds:g}", elapsed=f"{elapsed:.1f}",
-                     count=attempts, deadline=f"{deadline:g}")  # fmt: skip
+            return t(lang, "compare.timeout_waited", seconds=seconds, elapsed=number(lang, elapsed, 1),
+                     count=attempts, deadline=deadline)  # fmt: skip
         case LlmTimeout(seconds=seconds):
             return t(lang, "compare.timeout", seconds=seconds)
         case MalformedResponse():

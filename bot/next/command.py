@@ -209,7 +209,7 @@ async def run(request: Request, app: Aula):
     temperature = request.arg("temperatura")
     temperature = settings.temperature if temperature is None else float(temperature)
     if not 0 < temperature <= 2:
-        raise UserError("next.bad_temperature", value=f"{temperature:g}")
+        raise UserError("next.bad_temperature", value=temperature)
     profile = requested_profile(request, app.settings)
     roles = list(ROLES) if which == BOTH else [which]
     asking = Asking(app, request, profile, (request.place.platform, request.place.workspace_id))

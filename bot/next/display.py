@@ -84,7 +84,7 @@ def text_so_far(lang: str, generation: Generation) -> list[Part]:
             continue
         candidate = step.distribution.candidates[step.chosen]
         segments.append(Segment(candidate.text, colour=number, label=percent(lang, candidate.probability)))
-        how = t(lang, f"next.how.{step.how}", temperature=f"{step.temperature or 0:g}", rank=step.chosen + 1)
+        how = t(lang, f"next.how.{step.how}", temperature=step.temperature or 0.0, rank=step.chosen + 1)
         choices.append(Paragraph.of(f"{number}. ", Span(shown(candidate), code=True),
                                     f" · {percent(lang, candidate.probability)} · {how}"))  # fmt: skip
     parts: list[Part] = [Segments(tuple(segments), caption=t(lang, "next.text_so_far"))]
@@ -139,7 +139,7 @@ def step_buttons(lang: str, run_id: int, count: int, distribution: Distribution,
     step = {"run": run_id, "steps": count}
     buttons = [
         Button(actions.NEXT_GREEDY.id(**step), t(lang, "next.button.greedy"), ButtonStyle.PRIMARY),
-        Button(actions.NEXT_SAMPLE.id(**step), t(lang, "next.button.sample", temperature=f"{temperature:g}"), ButtonStyle.SUCCESS),
+        Button(actions.NEXT_SAMPLE.id(**step), t(lang, "next.button.sample", temperature=temperature), ButtonStyle.SUCCESS),
     ]
     for rank, candidate in enumerate(distribution.candidates[:PICK_BUTTONS], start=1):
         buttons.append(Button(actions.NEXT_PICK.id(**step, rank=rank), f"{rank}. {shown(candidate)}"))
