@@ -1,0 +1,75 @@
+"""PostgreSQL restarted mid-quiz, on a throwaway server of this test's own (tests/pg_support.py's
+OwnServer: its own data folder and port, stopped and started here): while it is down every
+command answers "couldn't save" in the user's language and confirms nothing; every answer
+confirmed before is still there after; the pool reconnects by itself (the same Aula, no restart).
+Skipped without PostgreSQL's binaries, failed instead under CI."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.replies import plain_text
+from tests.conftest import make_request
+from tests.pg_support import OwnServer
+from tests.quiz_support import (
+    FakeClock,
+    RecordingMessenger,
+    click,
+    one_reply,
+    quiz_command,
+    quiz_settings,
+    started_aula,
+)
+
+UNSAVED = {
+    "es": "No pude guardar eso ahora (la base de datos no responde)",
+    "en": "I couldn't save that right now (the database isn't answering)",
+}
+
+
+@pytest.fixture
+def server():
+    own = OwnServer()
+    try:
+        own.start()
+        yield own
+    finally:
+        own.remove()
+
+
+def answer(session: int, letter: str) -> str:
+    return f"quiz:answer:{session}:0:{letter}"
+
+
+async def test_a_postgresql_restart_mid_quiz_refuses_clearly_loses_nothing_and_reconnects(server):
+    app = await started_aula(
+        quiz_settings(server.url, {"AULA__DATABASE_POOL_SIZE": "4"}), FakeClock(), RecordingMessenger()
+    )
+    try:
+        started = await one_reply(app, quiz_command("start", banco="seccion-2"))
+        assert not started.error, plain_text(started)
+        session = int((await app.db.fetchone("SELECT id FROM quiz_sessions"))["id"])
+        for user, letter in (("ana", "B"), ("beto", "A")):
+            confirmed = await one_reply(app, click(user, answer(session, letter)))
+            assert "Respuesta registrada: " + letter in plain_text(confirmed)
+
+        server.stop()  # "fast": PostgreSQL ends every session (admin shutdown), then exits
+        for user, lang in (("carl", "es"), ("dana", "en"), ("ana", "es")):
+            refused = await one_reply(app, click(user, answer(session, "C"), locale=lang))
+            text = plain_text(refused)
+            assert refused.error and refused.is_private and UNSAVED[lang] in text, text
+            assert "registrada" not in text and "recorded" not in text
+        results = await one_reply(app, quiz_command("results"))
+        assert results.error and UNSAVED["es"] in plain_text(results)
+
+        server.start()  # same data, same port: the pool's connections are new ones
+        help_reply = await one_reply(app, make_request("help", user_id="carl"))
+        assert not help_reply.error
+        again = await one_reply(app, click("carl", answer(session, "C")))
+        assert "Respuesta registrada: C" in plain_text(again), plain_text(again)
+        kept = await one_reply(app, click("ana", answer(session, "C")))  # never: the first stays
+        assert "registrada" not in plain_text(kept) and not kept.error
+        rows = await app.db.fetchall("SELECT user_id, choice FROM quiz_answers ORDER BY user_id")
+        assert [(r["user_id"], r["choice"]) for r in rows] == [("ana", 1), ("beto", 0), ("carl", 2)]
+    finally:
+        await app.close()
