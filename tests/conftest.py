@@ -89,3 +89,16 @@ async def empty_postgres_url():
     url, name = await create_database(migrated=False)
     yield url
     await drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def empty_database_url(request, tmp_path):
+    """As database_url, but with no tables: migrations not run yet (a test chooses which run)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "aula.sqlite3")
+        return
+    from tests.pg_support import create_database, drop_database
+
+    url, name = await create_database(migrated=False)
+    yield url
+    await drop_database(name)

@@ -69,22 +69,31 @@ async def test_a_failed_transaction_keeps_what_was_saved(database_url):
         await db.close()
 
 
-async def test_0008_numbers_existing_players_and_settles_replaced_revisions(tmp_path, monkeypatch):
-    """A file from before 0008: players get their join order (ties by insertion), and a revision
-    replaced by one already posted stops counting as waiting for its thread."""
+async def open_before(setting: str, version: int, monkeypatch):
+    """The database (either backend) with only the migrations numbered below `version` applied, as
+    a release before that one left it; the next open applies the rest."""
     import bot.storage.database as database
 
-    every = database.migrations()
-    monkeypatch.setattr(database, "migrations", lambda: [m for m in every if m[0] < 8])
-    path = tmp_path / "old.sqlite3"
-    db = await Database(path).open()
+    every = {dialect: database.migrations(dialect) for dialect in ("sqlite", "postgresql")}
+    monkeypatch.setattr(database, "migrations", lambda dialect="sqlite": [m for m in every[dialect] if m[0] < version])
+    try:
+        return await open_database(setting)
+    finally:
+        monkeypatch.setattr(database, "migrations", lambda dialect="sqlite": every[dialect])
+
+
+async def test_0008_numbers_existing_players_and_settles_replaced_revisions(empty_database_url, monkeypatch):
+    """A database from before 0008: players get their join order (ties by insertion on SQLite, by
+    user id on PostgreSQL, which has no rowid), and a revision replaced by one already posted stops
+    counting as waiting for its thread."""
+    db = await open_before(empty_database_url, 8, monkeypatch)
     await db.execute(
         "INSERT INTO quiz_sessions (id, platform, workspace_id, channel_id, thread_id, bank_name, snapshot, locale,"
         " change_rule, speed_bonus, streaks, anonymous, started_by, started_at) VALUES"
         " (1, 'discord', 'g', 'c', '', 'b', '{}', 'es', 'free', 0, 0, 1, 't', 0),"
         " (2, 'discord', 'g', 'd', '', 'b', '{}', 'es', 'free', 0, 0, 1, 't', 0)"
     )
-    for session, user, joined in [(1, "beto", 5.0), (1, "ana", 2.0), (2, "eva", 9.0), (1, "ciro", 5.0)]:
+    for session, user, joined in [(1, "beto", 5.0), (1, "ana", 2.0), (2, "eva", 9.0), (1, "ciro", 5.0)]:  # ciro after beto both ways
         await db.execute(
             "INSERT INTO quiz_players (session_id, user_id, display_name, joined_at) VALUES (?, ?, ?, ?)",
             (session, user, user, joined),
@@ -101,8 +110,7 @@ async def test_0008_numbers_existing_players_and_settles_replaced_revisions(tmp_
             (revision, posted),
         )
     await db.close()
-    monkeypatch.setattr(database, "migrations", lambda: every)
-    db = await Database(path).open()
+    db = await open_database(empty_database_url)
     try:
         rows = await db.fetchall("SELECT session_id, user_id, ordinal FROM quiz_players ORDER BY session_id, ordinal")
         assert [tuple(r) for r in rows] == [(1, "ana", 0), (1, "beto", 1), (1, "ciro", 2), (2, "eva", 0)]

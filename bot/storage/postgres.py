@@ -26,12 +26,8 @@ from typing import Any
 
 import asyncpg
 
-from bot.storage.database import (
-    DatabaseError,
-    GroupedWrites,
-    StorageUnavailable,
-    migrations,
-)
+from bot.storage import database
+from bot.storage.database import DatabaseError, GroupedWrites, StorageUnavailable
 
 # pg_advisory_lock key under which migrations run (any process of any Aula on this database).
 MIGRATION_LOCK = 0x41756C61_0001  # "Aula", 1
@@ -282,7 +278,7 @@ class PostgresDatabase(GroupedWrites):
                         "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
                     )
                     done = {int(r[0]) for r in await con.fetch("SELECT version FROM schema_migrations")}
-                    for version, name, sql in migrations("postgresql"):
+                    for version, name, sql in database.migrations("postgresql"):
                         if version in done:
                             continue
                         async with con.transaction():
