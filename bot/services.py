@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from bot.llm.queue import LlmTraffic
     from bot.next.game import NextGame
     from bot.quiz.engine import QuizEngine
+    from bot.storage.claims import Claims
     from bot.tokens.pool import TokensPool
 
 log = logging.getLogger("aula")
@@ -76,6 +77,14 @@ class Services:
             budget=TokenBudget(llm.daily_token_budget),
             shared=shared,
         )
+
+    @cached_property
+    def claims(self) -> Claims:
+        """This process's claims on jobs that must happen once across processes (bot/storage/claims.py)."""
+        from bot.storage.claims import Claims
+
+        app = self._app
+        return Claims(app.db, lambda: app.clock(), app.settings.timers.lease_seconds)
 
     @cached_property
     def quiz(self) -> QuizEngine:

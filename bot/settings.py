@@ -214,6 +214,14 @@ class HomeworkSettings(Section):
         return value
 
 
+class TimersSettings(Section):
+    """What several processes on one database share: who does a timer's job (bot/storage/claims.py)."""
+
+    # A job held by a process that died is taken over this long after its last renewal (plus
+    # one tick); a holder renews every third of it while it works.
+    lease_seconds: float = Field(15, ge=1, le=600)
+
+
 class Secrets(Section):
     """Only from the environment; masked wherever settings are shown."""
 
@@ -240,6 +248,7 @@ class Settings(Section):
     quiz: QuizSettings = QuizSettings()
     homework: HomeworkSettings = HomeworkSettings()
     next: NextSettings = NextSettings()
+    timers: TimersSettings = TimersSettings()
     secrets: Secrets = Secrets()
 
     @property

@@ -39,10 +39,12 @@ from bot.requests import Place, Request, User
 from bot.roles.store import RolesConversations
 from bot.roles.templates import Message
 from bot.storage import Database
+from bot.storage.claims import Claims
 from bot.storage.users import CommandLog, UserRepository
 
 # Tables that stay small whatever the use (a bank per topic): a full scan of them is fine.
-SMALL_TABLES = {"quiz_banks", "quiz_class_banks", "schema_migrations"}
+# job_claims holds only the jobs being done right now (each claim is deleted once its job is done).
+SMALL_TABLES = {"quiz_banks", "quiz_class_banks", "schema_migrations", "job_claims"}
 
 # Growing tables that still lack an index for a statement, and the migration that must add it (a
 # number is assigned per engineer): the statement is reported, not failed, until then.
@@ -205,6 +207,12 @@ async def probe(db: Database, platform: str, workspace: str) -> None:
     await quiz.end_session(session, NOW + 80)
     await quiz.sessions_awaiting_final()
     await quiz.mark_final_announced(session, NOW + 81)
+    # The claims every tick takes before posting (several processes on one database).
+    claims = Claims(db, lambda: NOW, 15)
+    await claims.claim(f"quiz:question:{session}:0")
+    await claims.holder(f"quiz:question:{session}:0")
+    await claims.release(f"quiz:question:{session}:0")
+    await claims.prune()
     # Homework: an assignment, a submission and its revision, the tick, the roster.
     assignment = await homework.create(place, "bank", {"es": "t"}, [OPEN_QUESTION] * 2, "es", NOW + 50, NOW + 100, "on_submit", False, NOW + 10, me, NOW)
     await homework.set_announcement(assignment, "ann")

@@ -10,6 +10,14 @@ workspace): a request from another one is refused. A DM belongs to no workspace,
 counts as the class when its author is on the class roster (the reminder's buttons).
 The roster is whoever used /quiz in the class: platforms do not hand a bot the member
 list without extra permissions, so Aula reminds and counts missing only people it met.
+
+Several processes on one database each tick; every post is claimed first (bot/storage/claims.py:
+`homework:threads:<id>`, `homework:answers:<id>`, `homework:deadline:<id>`,
+`homework:reminders:<id>`) and what it posts is re-read under the claim, so a deadline is
+published once, each reminder sent once (recorded per student as it goes: a process that takes
+over from a dead one carries on with the students not yet reminded) and each answer posted once.
+A job held by a killed process is taken over within `timers.lease_seconds +
+homework.tick_seconds` of the kill.
 """
 
 from __future__ import annotations
@@ -68,6 +76,10 @@ class Homework(Ticker):
     @property
     def settings(self):
         return self.app.settings.homework
+
+    @property
+    def claims(self):
+        return self.app.services.claims
 
     async def tick(self) -> None:
         """Open missing threads, post answers that are due, note deadlines, send reminders."""
@@ -144,6 +156,11 @@ class Homework(Ticker):
         messenger = self.messenger(assignment.place.platform)
         if messenger is None:
             return
+        async with self.claims.hold(f"homework:threads:{assignment.id}") as mine:
+            if mine:  # else another process is opening them
+                await self._open_threads_held(assignment, messenger)
+
+    async def _open_threads_held(self, assignment: Assignment, messenger: Messenger) -> None:
         threads = await self.repo.threads(assignment.id)
         for position in range(len(assignment.questions)):
             message_id, thread_id = threads.get(position, ("", ""))
@@ -167,10 +184,20 @@ class Homework(Ticker):
 
     # --- publishing and reminders ----------------------------------------------------------
     async def _post_answers(self, now: float) -> None:
+        """Post the answers due, one assignment at a time under its claim (re-read under it)."""
+        pending = sorted({answer.assignment_id for answer in await self.repo.unposted(now)})
+        for assignment_id in pending:
+            async with self.claims.hold(f"homework:answers:{assignment_id}") as mine:
+                if mine:
+                    await self._post_answers_of(assignment_id, now)
+
+    async def _post_answers_of(self, assignment_id: int, now: float) -> None:
         assignments: dict[int, Assignment | None] = {}
         order: dict[int, list[str]] = {}
         threads: dict[int, dict[int, tuple[str, str]]] = {}
         for answer in await self.repo.unposted(now):
+            if answer.assignment_id != assignment_id:
+                continue
             key = ("answer", answer.id)
             if self._posts.given_up(key):
                 continue
@@ -201,6 +228,12 @@ class Homework(Ticker):
         key = ("deadline", assignment.id)
         if messenger is None or self._posts.given_up(key):
             return
+        async with self.claims.hold(f"homework:deadline:{assignment.id}") as mine:
+            current = await self.repo.assignment(assignment.id) if mine else None
+            if current is not None and current.deadline_posted_at is None:  # else done or being done
+                await self._post_deadline(current, messenger, key)
+
+    async def _post_deadline(self, assignment: Assignment, messenger: Messenger, key: tuple) -> None:
         answered = len(await self.repo.first_answerers(assignment.id))
         posting = messenger.send(assignment.place, deadline_reply(assignment, answered))
         if await self._posts.post(key, posting, "homework %s: could not post the deadline", assignment.id):
@@ -211,6 +244,12 @@ class Homework(Ticker):
         messenger = self.messenger(assignment.place.platform)
         if messenger is None:
             return
+        async with self.claims.hold(f"homework:reminders:{assignment.id}") as mine:
+            current = await self.repo.assignment(assignment.id) if mine else None
+            if current is not None and current.reminded_at is None:  # else done or being done
+                await self._remind_held(current, messenger, now)
+
+    async def _remind_held(self, assignment: Assignment, messenger: Messenger, now: float) -> None:
         platform, workspace = assignment.place.platform, assignment.place.workspace_id
         skip = await self.repo.opted_out(platform, workspace) | await self.repo.reminded(assignment.id)
         answered: dict[str, int] = {}

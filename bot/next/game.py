@@ -6,7 +6,10 @@ choices shuffled among other plausible words, a form for a typed guess, and a cl
 `next.game_seconds` (or when the instructor closes it) the ticker posts the class's distribution
 beside the model's; each student scores 1,000 × the probability the model gave their guess, and a
 leaderboard adds up the channel's rounds. One guess per student and round (the table's key);
-rounds close after a restart like quiz questions do.
+rounds close after a restart like quiz questions do. With several processes on one database, a
+round's results are claimed (`next:round:<id>`, bot/storage/claims.py) and its `closed` flag
+re-read under the claim: they are posted once, within `timers.lease_seconds +
+next.tick_seconds` of the death of a process that was posting them.
 """
 
 from __future__ import annotations
@@ -246,12 +249,17 @@ class NextGame(Ticker):
 
     async def tick(self) -> None:
         async with self._lock:
+            claims = self.app.services.claims
             for game_round in await self.repo.due(self.app.clock()):
                 messenger = self.app.messengers.get(game_round.place.platform)
                 if messenger is None:
                     continue  # not connected yet: the next tick posts it
-                if await self._post_results(game_round, messenger):
-                    await self.repo.mark_closed(game_round.id)
+                async with claims.hold(f"next:round:{game_round.id}") as mine:
+                    current = await self.repo.get(game_round.id) if mine else None
+                    if current is None or current.closed:
+                        continue  # another process posts them, or has
+                    if await self._post_results(current, messenger):
+                        await self.repo.mark_closed(current.id)
 
     async def _post_results(self, game_round: Round, messenger: Messenger) -> bool:
         guesses = await self.repo.guesses(game_round.id)

@@ -7,6 +7,17 @@ every `quiz.tick_seconds`; tests call it themselves after moving the clock.
 
 Posting is separate from closing: a question closes (and is scored) even while the
 platform is unreachable, and its results are posted (`announced_at`) once it answers.
+
+Several processes on one database each tick. Closing is a conditional UPDATE (`closed_at IS
+NULL`), so it happens once, by whichever process comes first, within `quiz.tick_seconds` of
+`closes_at`. Posting goes through claims (bot/storage/claims.py): the process that opened a
+question holds its timer (`quiz:question:<session>:<position>`, renewed at each countdown
+refresh): it alone refreshes the countdown and posts the results, then releases it; a quiz's
+final leaderboard is `quiz:final:<session>`. When the holder dies, another process takes the
+timer over once the lease expires: a killed holder's question is closed on time by the others,
+and its results are posted within `timers.lease_seconds + quiz.tick_seconds` of the kill.
+Nothing kept in memory decides anything: the session cache holds what never changes after the
+start, and `_refreshed` only spaces this process's own refreshes.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from typing import TYPE_CHECKING
 
 from bot.errors import UserError
@@ -50,6 +62,16 @@ log = logging.getLogger("aula.quiz")
 STREAK_STEP, STREAK_CAP = 100, 500
 CONFIRMATIONS_KEPT = 4096  # confirmation notes remembered (cleared when full)
 MAX_POST_ATTEMPTS = 5  # then the results of a question are given up on (logged), not retried forever
+WAIT_POLL_SECONDS = 0.2  # /quiz next waiting for the results another process is posting
+
+
+def question_job(session_id: int, position: int) -> str:
+    """The claim key of a question's timer: its countdown refreshes, then its results."""
+    return f"quiz:question:{session_id}:{position}"
+
+
+def final_job(session_id: int) -> str:
+    return f"quiz:final:{session_id}"
 
 
 def speed_points(elapsed: float, limit: float, points: int) -> int:
@@ -134,6 +156,10 @@ class QuizEngine(Ticker):
     def settings(self):
         return self.app.settings.quiz
 
+    @property
+    def claims(self):
+        return self.app.services.claims
+
     async def tick(self) -> None:
         """Close every question whose time is up, post pending results, refresh open questions."""
         async with self._lock:
@@ -204,6 +230,8 @@ class QuizEngine(Ticker):
             if latest is not None and latest.is_open:
                 await self._close(latest, min(self.app.clock(), latest.closes_at))
             await self._announce_pending()
+            if latest is not None:
+                await self._await_results(session.id, latest.position)
             position = 0 if latest is None else latest.position + 1
             if position < len(session.questions):
                 await self._open(session, position)
@@ -228,7 +256,9 @@ class QuizEngine(Ticker):
         messenger = self.messenger(session.place.platform)
         now = self.app.clock()
         question = session.questions[position]
-        await self.repo.open_question(session.id, position, now, now + question.seconds)
+        if not await self.repo.open_question(session.id, position, now, now + question.seconds):
+            return  # another process opened it a moment ago (two /quiz next at once): it posts it
+        await self.claims.claim(question_job(session.id, position))  # this process keeps its timer
         state = await self.repo.question(session.id, position)
         assert state is not None
         try:
@@ -236,6 +266,7 @@ class QuizEngine(Ticker):
         except Exception:
             log.exception("could not post question %s of quiz %s", position + 1, session.id)
             await self.repo.forget_question(session.id, position)
+            await self.claims.release(question_job(session.id, position))
             raise UserError("quiz.cannot_post") from None
         await self.repo.set_message(session.id, position, str(message_id or ""))
         self._refreshed[(session.id, position)] = now
@@ -251,7 +282,9 @@ class QuizEngine(Ticker):
         self._refreshed.pop((state.session_id, state.position), None)
 
     async def _announce_pending(self) -> None:
-        """Post what closed but is not yet shown: each question's results, then final leaderboards."""
+        """Post what closed but is not yet shown: each question's results, then final leaderboards.
+        Each post is claimed first and re-read under the claim: another process may hold it, or
+        have posted it since the list was read."""
         waiting: set[int] = set()
         for state in await self.repo.unannounced_questions():
             session = await self.session(state.session_id)
@@ -259,21 +292,53 @@ class QuizEngine(Ticker):
             if session is None or messenger is None:
                 waiting.add(state.session_id)
                 continue
-            if not await self._post_results(session, state, messenger):
-                waiting.add(state.session_id)
+            async with self.claims.hold(question_job(state.session_id, state.position)) as mine:
+                if not mine:  # another live process holds this question's timer: it posts them
+                    waiting.add(state.session_id)
+                    continue
+                current = await self.repo.question(state.session_id, state.position)
+                if current is None or current.announced_at is not None:
+                    continue  # posted by another process meanwhile
+                if not await self._post_results(session, current, messenger):
+                    waiting.add(state.session_id)
         for session in await self.repo.sessions_awaiting_final():
             messenger = self.app.messengers.get(session.place.platform)
             if session.id in waiting or messenger is None:
                 continue
-            standings, names = await self.standings(session)
-            if await self._post(
-                session.id,
-                -1,
-                messenger.send(
-                    session.place, final_reply(session, standings, names, self.settings.leaderboard_size)
-                ),
-            ):
-                await self.repo.mark_final_announced(session.id, self.app.clock())
+            async with self.claims.hold(final_job(session.id)) as mine:
+                if not mine:
+                    continue
+                current = await self.repo.session(session.id)
+                if current is None or current.final_announced_at is not None:
+                    continue
+                if any(q.announced_at is None for q in await self.repo.questions(session.id)):
+                    continue  # a question another process closed after the list was read: its results first
+                standings, names = await self.standings(session)
+                if await self._post(
+                    session.id,
+                    -1,
+                    messenger.send(
+                        session.place, final_reply(session, standings, names, self.settings.leaderboard_size)
+                    ),
+                ):
+                    await self.repo.mark_final_announced(session.id, self.app.clock())
+
+    async def _await_results(self, session_id: int, position: int) -> None:
+        """/quiz next: while another live process is posting this question's results, wait for
+        them (the next question must not come first); take them over if that process dies. At
+        most `timers.lease_seconds` + 2 ticks; then the quiz moves on, as after a failed post."""
+        job = question_job(session_id, position)
+        limit = time.monotonic() + self.app.settings.timers.lease_seconds + 2 * max(self.tick_seconds, 1)
+        while time.monotonic() < limit:
+            state = await self.repo.question(session_id, position)
+            if state is None or state.announced_at is not None:
+                return
+            holder = await self.claims.holder(job)
+            if holder is None or holder[0] == self.claims.owner:
+                return  # nobody else is at it: this process tried, and the post failed
+            await asyncio.sleep(WAIT_POLL_SECONDS)
+            await self._announce_pending()  # takes them over once the holder's lease expired
+        log.warning("quiz %s: question %s's results still unposted; moving on", session_id, position + 1)
 
     async def _post_results(self, session: QuizSession, state: QuestionState, messenger: Messenger) -> bool:
         answers = await self.repo.answers(session.id, state.position)
@@ -309,6 +374,8 @@ class QuizEngine(Ticker):
             if session is None or messenger is None:
                 continue
             self._refreshed[key] = now
+            if not await self.claims.claim(question_job(state.session_id, state.position)):
+                continue  # another live process keeps this question's timer
             answered = await self.repo.answer_count(state.session_id, state.position)
             try:
                 await messenger.edit(

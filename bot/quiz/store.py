@@ -266,11 +266,14 @@ class QuizRepository:
         return [_session(r) for r in rows]
 
     # --- questions ----------------------------------------------------------------------
-    async def open_question(self, session_id: int, position: int, opened_at: float, closes_at: float) -> None:
-        await self.db.execute(
-            "INSERT INTO quiz_questions (session_id, position, opened_at, closes_at) VALUES (?, ?, ?, ?)",
+    async def open_question(self, session_id: int, position: int, opened_at: float, closes_at: float) -> bool:
+        """Open a question; False when it was open already (another process opened it first)."""
+        rows = await self.db.execute_returning(
+            """INSERT INTO quiz_questions (session_id, position, opened_at, closes_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT (session_id, position) DO NOTHING RETURNING position""",
             (session_id, position, opened_at, closes_at),
         )
+        return bool(rows)
 
     async def forget_question(self, session_id: int, position: int) -> None:
         """Undo open_question when the question could not be posted at all."""
