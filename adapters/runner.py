@@ -52,7 +52,7 @@ def run_platforms(settings: Settings, lang: str) -> int:
         return 2
     lock = hold_database(settings.database)
     if isinstance(lock, str):
-        print(t(lang, "cli.already_running", database=settings.database, holder=lock), file=sys.stderr)
+        print(t(lang, "cli.already_running", database=settings.database_shown, holder=lock), file=sys.stderr)
         return 2
     try:
         print(t(lang, "cli.starting", platforms=", ".join(platforms)), file=sys.stderr)

@@ -265,11 +265,15 @@ class Settings(Section):
             return self.llm.shared_limits
         return self.database.startswith(("postgresql://", "postgres://"))
 
+    @property
+    def database_shown(self) -> str:
+        """`database` as messages and logs may show it: a URL without its password."""
+        return masked_url(self.database) if "://" in self.database else self.database
+
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets shown only as set or not."""
         data = self.model_dump(mode="json", exclude={"secrets"})
-        if "://" in data["database"]:
-            data["database"] = masked_url(data["database"])
+        data["database"] = self.database_shown
         data["llm"]["base_url"] = masked_url(data["llm"]["base_url"])
         for profile in data["llm"]["profiles"].values():
             profile["base_url"] = masked_url(profile["base_url"])

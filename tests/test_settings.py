@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -140,3 +141,27 @@ def test_config_show_masks_credentials_in_every_provider_address(tmp_path):
     shown = json.loads(out.stdout)
     assert shown["llm"]["base_url"] == "https://****@example.com/v1?****"
     assert shown["llm"]["profiles"]["local"]["base_url"] == "http://****@127.0.0.1:8000/v1?****"
+
+
+def test_a_postgresql_database_url_is_shown_without_its_password(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "AULA_DATABASE": "postgresql://aula:leak-pw@db.example:5432/aula?sslmode=require"}
+    out = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "config", "show"],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "leak-pw" not in out.stdout
+    assert json.loads(out.stdout)["database"] == "postgresql://****@db.example:5432/aula?****"
+
+
+def test_the_database_setting_names_a_file_a_sqlite_url_or_a_server():
+    def settings(database: str):
+        return load_settings(environ={"AULA_DATABASE": database}, dotenv_path=None)
+
+    assert settings("data/x.sqlite3").data_dir == Path("data")
+    assert settings("sqlite:////var/lib/aula/x.sqlite3").data_dir == Path("/var/lib/aula")
+    server = settings("postgresql://aula:pw@db:5432/aula")
+    assert server.data_dir == Path("data") and server.database_shown == "postgresql://****@db:5432/aula"
+    assert settings("data/x.sqlite3").database_shown == "data/x.sqlite3"
+    assert settings("data/x.sqlite3").database_pool_size == 10
+    assert load_settings(environ={"AULA__DATABASE_POOL_SIZE": "3"}, dotenv_path=None).database_pool_size == 3

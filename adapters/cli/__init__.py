@@ -180,7 +180,6 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.settings import masked_url
     from bot.storage.database import database_for
 
     settings = settings_from(args)
@@ -198,7 +197,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
     applied, version = asyncio.run(upgrade())
     lang = cli_locale()
-    print(t(lang, "cli.db_upgraded", path=masked_url(settings.database) if "://" in settings.database else settings.database, version=version, applied=", ".join(applied) or "-"))
+    print(t(lang, "cli.db_upgraded", path=settings.database_shown, version=version, applied=", ".join(applied) or "-"))
     return 0
 
 

@@ -128,7 +128,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             lambda repo: repo.save_bank(owner, bank.name, Path(args.file).name, content, "cli", time.time()),
         )
     )
-    print(t(lang, "quiz.cli.imported", bank=bank.name, database=settings.database, owner=":".join(owner)))
+    print(t(lang, "quiz.cli.imported", bank=bank.name, database=settings.database_shown, owner=":".join(owner)))
     return 0
 
 
@@ -205,7 +205,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     written = asyncio.run(_with_repository(settings, files))
     if written is None:
-        print(t(lang, "quiz.cli.no_session", id=args.session, database=settings.database), file=sys.stderr)
+        print(t(lang, "quiz.cli.no_session", id=args.session, database=settings.database_shown), file=sys.stderr)
         return 1
     folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
