@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +52,42 @@ def test_tokens_as_text_needs_settings_but_no_storage_network_or_pictures():
 def test_the_terminal_tools_open_no_database(argv):
     # The repositories import the database for their type annotations only.
     assert "aiosqlite" not in imported_after(argv)
+
+
+EXAMPLE = '{"messages": [{"role": "user", "content": "Hola"}, {"role": "assistant", "content": "¡Hola!"}]}\n'
+
+# Each command run for real, and the heavy libraries it may leave loaded: what it uses. `aula roles`
+# and `aula dataset` render conversations (tiktoken); neither calls a model (httpx, the LLM client:
+# live /roles is bot/roles/live.py), opens a database or, unless a picture is asked for, draws.
+RUNS = {
+    "roles": (["roles", "--user", "Hola"], {"tiktoken"}),
+    "roles --json": (["roles", "--user", "Hola", "--assistant", "¡Hola!", "--json"], {"tiktoken"}),
+    # Every format: Mistral's is mistral-common's (with its pydantic and numpy).
+    "roles --template all --png": (
+        ["roles", "--user", "Hola", "--template", "all", "--png", "{tmp}/roles.png"],
+        {"tiktoken", "PIL", "mistral_common", "numpy", "pydantic"},
+    ),
+    "dataset check": (["dataset", "check", "{tmp}/train.jsonl"], {"tiktoken", "pydantic"}),
+    "dataset check --json": (["dataset", "check", "{tmp}/train.jsonl", "--json"], {"tiktoken", "pydantic"}),
+    "dataset check --png": (
+        ["dataset", "check", "{tmp}/train.jsonl", "--png", "{tmp}/h.png"],
+        {"tiktoken", "pydantic", "PIL"},
+    ),
+    "quiz validate": (["quiz", "validate", "config/quizzes/seccion-2.yaml"], set()),
+    "quiz --help": (["quiz", "--help"], set()),
+    "config show": (["config", "show"], {"pydantic"}),
+}
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_each_command_leaves_loaded_only_the_libraries_it_uses(name, tmp_path):
+    (tmp_path / "train.jsonl").write_text(EXAMPLE * 3, encoding="utf-8")
+    argv, expected = RUNS[name]
+    argv = [word.replace("{tmp}", str(tmp_path)) for word in argv]
+    assert imported_after(argv) == expected
+    for word in argv:
+        if word.endswith(".png"):  # the picture asked for was drawn
+            assert Path(word).read_bytes().startswith(b"\x89PNG")
 
 
 def test_the_locale_files_are_read_with_libyaml_when_pyyaml_has_it():

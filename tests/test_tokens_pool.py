@@ -44,6 +44,18 @@ async def test_a_long_text_is_built_in_the_worker_and_equals_the_in_process_repl
     assert reply == tokens_reply(text, ("o200k_base",), "es", aula.settings.tokens)
 
 
+async def test_the_worker_runs_below_the_bots_cpu_priority_with_its_vocabularies_frozen(aula):
+    """When the cores are busy the bot's event loop (the class's clicks) goes first (issue 16)."""
+    import gc
+
+    from bot.tokens.pool import WORKER_NICENESS
+
+    pool = aula.services.tokens_pool
+    assert not (await tokens(aula, texto=long_text(3), modelo="gpt-4o")).error
+    assert await pool.run(os.nice, 0) == min(19, os.nice(0) + WORKER_NICENESS)
+    assert await pool.run(gc.get_freeze_count) > 0  # the loaded vocabularies, out of full collections
+
+
 async def test_a_worker_that_dies_gives_a_clear_error_and_the_next_request_gets_a_new_one(aula):
     pool = aula.services.tokens_pool
     first = await tokens(aula, texto=long_text(1), modelo="gpt-4o")

@@ -87,7 +87,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             else:
                 print(f"aula dataset: {message}", file=sys.stderr)
             return 1
-    parts = report_parts(lang, report, options, path.name)
+    parts = report_parts(lang, report, options, path.name, pictures=bool(args.png or args.mask_png))
     pictures = {part.filename: part for part in parts if isinstance(part, Image)}
     for wanted, name in ((args.png, HISTOGRAM), (args.mask_png, MASK)):
         if wanted and name in pictures:

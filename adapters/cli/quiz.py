@@ -14,15 +14,16 @@ import asyncio
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from adapters.cli.numbers import whole_number
 from bot.exports import csv_bytes, write_private, xlsx_bytes
 from bot.i18n import t
 from bot.quiz.banks import BankCatalog, BankError, bank_files, load_bank_file
-from bot.quiz.export import export_sheets
-from bot.quiz.store import QuizRepository
-from bot.settings import Settings
-from bot.storage.database import database_for
+
+if TYPE_CHECKING:
+    from bot.quiz.store import QuizRepository
+    from bot.settings import Settings
 
 
 def register(subparsers) -> None:
@@ -71,6 +72,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 async def _with_repository(settings: Settings, work):
+    # The database (and its driver) only for the subcommands that read or write it: not validate.
+    from bot.quiz.store import QuizRepository
+    from bot.storage.database import database_for
+
     db = database_for(settings.database, settings.database_pool_size)
     await db.open()
     try:
@@ -198,6 +203,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(t(lang, "quiz.cli.csv_only"), file=sys.stderr)
         return 2
     settings = _settings(args)
+
+    from bot.quiz.export import export_sheets
 
     async def files(repo: QuizRepository):
         session = await repo.session(args.session)

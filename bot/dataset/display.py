@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from bot.dataset.checker import KINDS, Options, Problem, Refused, Report, estimated_cost, training_mask
-from bot.dataset.picture import histogram_png
-from bot.i18n import t
+from bot.i18n import money as usd
+from bot.i18n import number, t
 from bot.replies import Heading, Image, Paragraph, Part, Segment, Segments, Span, Table
 from bot.roles.command import FRAME_COLOUR, mask_parts, prompt_segments
 from bot.roles.templates import TEMPLATES, Piece, Rendered, render
-from bot.tokens.command import number, usd
 from bot.tokens.encodings import get_encoding
 
 SHOWN_HEAD = 300  # tokens of a long shown example printed from its start...
@@ -49,7 +48,9 @@ def megabytes(lang: str, count: int) -> str:
     return f"{count} bytes"
 
 
-def report_parts(lang: str, report: Report, options: Options, filename: str) -> list[Part]:
+def report_parts(lang: str, report: Report, options: Options, filename: str, pictures: bool = True) -> list[Part]:
+    """The report as reply parts; `pictures=False` leaves out the histogram and the mask picture
+    (`aula dataset` draws them only for --png / --mask-png: Pillow and the drawing not paid otherwise)."""
     label = TEMPLATES[report.template].label
     parts: list[Part] = [
         Heading(t(lang, "dataset.title", file=filename)),
@@ -83,21 +84,19 @@ def report_parts(lang: str, report: Report, options: Options, filename: str) -> 
             (t(lang, "dataset.stats.truncated", context=number(lang, report.context)), number(lang, report.truncated)),
         ]
         parts.append(Table((t(lang, "dataset.stats.what"), t(lang, "dataset.stats.value")), tuple(rows)))
-        parts.append(
-            Image(
-                histogram_png(
-                    report.lengths,
-                    report.context,
-                    t(lang, "dataset.histogram.title", model=label),
-                    t(lang, "dataset.histogram.axis"),
-                    t(lang, "dataset.histogram.context", context=number(lang, report.context)),
-                ),
-                "dataset-lengths.png",
-                t(lang, "dataset.histogram.alt", count=report.valid),
+        if pictures:
+            from bot.dataset.picture import histogram_png  # Pillow: only when drawing
+
+            histogram = histogram_png(
+                report.lengths,
+                report.context,
+                t(lang, "dataset.histogram.title", model=label),
+                t(lang, "dataset.histogram.axis"),
+                t(lang, "dataset.histogram.context", context=number(lang, report.context)),
             )
-        )
+            parts.append(Image(histogram, "dataset-lengths.png", t(lang, "dataset.histogram.alt", count=report.valid)))
         parts += cost_parts(lang, report, options)
-        parts += example_parts(lang, report)
+        parts += example_parts(lang, report, pictures)
     return parts
 
 
@@ -144,7 +143,7 @@ def cost_parts(lang: str, report: Report, options: Options) -> list[Part]:
     ]
 
 
-def example_parts(lang: str, report: Report) -> list[Part]:
+def example_parts(lang: str, report: Report, picture: bool = True) -> list[Part]:
     """The shown example rendered with its training mask (`training_mask`: truncated to the
     context, then masked), its text bounded to its first SHOWN_HEAD and last SHOWN_TAIL
     tokens with the number left out between them."""
@@ -160,7 +159,7 @@ def example_parts(lang: str, report: Report) -> list[Part]:
     return [
         Heading(t(lang, "dataset.example.title", line=report.shown.line)),
         Segments(bounded_segments(lang, rendered, mask), caption=caption),
-        *mask_parts(lang, rendered, mask, "assistant"),
+        *mask_parts(lang, rendered, mask, "assistant", picture),
     ]
 
 

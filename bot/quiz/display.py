@@ -10,7 +10,6 @@ from bot import actions
 from bot.i18n import number, percent, t
 from bot.limits import DISCORD_BUTTON_LABEL, SLACK_BUTTON_TEXT, truncate
 from bot.quiz.banks import LETTERS, localized
-from bot.quiz.chart import distribution_png
 from bot.quiz.store import AnswerRow, LiveQuestion, QuestionState, QuizSession, Recorded
 from bot.replies import (
     BulletList,
@@ -159,6 +158,8 @@ def closed_reply(session: QuizSession, state: QuestionState, answers: Sequence[A
 
 
 def chart_png(session: QuizSession, position: int, answers: Sequence[AnswerRow]) -> bytes:
+    from bot.quiz.chart import distribution_png  # Pillow and the fonts: only when drawing
+
     lang = session.locale
     question = session.questions[position]
     counts = distribution(question, answers)

@@ -19,22 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from bot import actions
 from bot.actions import first_match
 from bot.command import Command, CommandSpec, Option
-from bot.compare.command import used_today
-from bot.compare.view import error_message
 from bot.errors import UserError
 from bot.i18n import t
 from bot.limits import DISCORD_TEXT_INPUT_VALUE, SLACK_PLAIN_INPUT_MAX
-from bot.llm.client import InvalidApiKey, MissingApiKey, RateLimited, Sampling, prompt_tokens, resolve_profile
-from bot.llm.live import Budget, Refusals, admit, changes, longest_wait, student
-from bot.llm.queue import SharedCall, Upstream
-from bot.llm.usage import UsageRepository
 from bot.replies import (
     BulletList,
     Button,
@@ -65,14 +58,13 @@ from bot.roles.templates import (
     render,
     special_token_ids,
 )
-from bot.settings import Settings
 from bot.tokens.analysis import SPECIAL_LOOKALIKE, group_pieces
 from bot.tokens.analysis import Piece as PicturePiece
 from bot.tokens.encodings import get_encoding, preload
-from bot.tokens.picture import MASKED, PictureRow, render_png
 
 if TYPE_CHECKING:
     from bot.app import Aula
+    from bot.settings import Settings
 
 
 log = logging.getLogger("aula.roles")
@@ -145,6 +137,8 @@ async def on_action(request: Request, app: Aula) -> AsyncIterator[Reply]:
         _, messages = await stored(request, app, values["conversation"])
         yield await show(request, app, known_template(values["template"]), messages)
     else:  # ROLES_LIVE
+        from bot.roles.live import live_run  # the LLM client and httpx: only for a live run
+
         _, messages = await stored(request, app, values["conversation"])
         async for reply in live_run(request, app, messages):
             yield reply
@@ -346,6 +340,8 @@ def conversation_reply(
         Button(actions.ROLES_SWITCH.id(conversation=conversation_id, template=other), t(lang, "roles.button.switch", model=TEMPLATES[other].label)),
         Button(actions.ROLES_SWITCH.id(conversation=conversation_id, template=COMPARE), t(lang, "roles.button.compare")),
     ]
+    from bot.roles.live import live_available
+
     if live_available(settings):
         buttons.insert(0, Button(actions.ROLES_LIVE.id(conversation=conversation_id), t(lang, "roles.button.live"), ButtonStyle.PRIMARY))
     else:
@@ -382,8 +378,11 @@ def piece_flags(rendered: Rendered, mask: tuple[bool, ...]) -> list[bool]:
     return flags
 
 
-def mask_parts(lang: str, rendered: Rendered, mask: tuple[bool, ...], scope: LossScope) -> list[Part]:
-    """The count of trained tokens, what the mask covers, and the picture with masked tokens in grey."""
+def mask_parts(
+    lang: str, rendered: Rendered, mask: tuple[bool, ...], scope: LossScope, picture: bool = True
+) -> list[Part]:
+    """The count of trained tokens, what the mask covers, and (unless `picture` is False) the
+    picture with masked tokens in grey."""
     trained = sum(mask)
     ends = sorted(
         {p.text for p, flag in zip(rendered.pieces, piece_flags(rendered, mask), strict=True) if flag and p.kind == "special"}
@@ -396,6 +395,8 @@ def mask_parts(lang: str, rendered: Rendered, mask: tuple[bool, ...], scope: Los
         ),
         Paragraph.of(Span(t(lang, "roles.mask.legend"), italic=True)),
     ]
+    if not picture:
+        return parts
     png = mask_picture(lang, rendered, mask)
     parts.append(Image(png, "roles-mask.png", t(lang, "roles.mask.alt", trained=trained, total=rendered.count)))
     return parts
@@ -403,6 +404,8 @@ def mask_parts(lang: str, rendered: Rendered, mask: tuple[bool, ...], scope: Los
 
 def mask_picture(lang: str, rendered: Rendered, mask: tuple[bool, ...]) -> bytes:
     """The rendering as token boxes: trained ones in their message's colour, masked ones grey."""
+    from bot.tokens.picture import MASKED, PictureRow, render_png  # Pillow: only when drawing
+
     chat_template = TEMPLATES[rendered.template]
     encoding = get_encoding(chat_template.encoding)
     pieces: list[PicturePiece] = []
@@ -522,136 +525,6 @@ def variant_panel(lang: str, title: str, messages: list[Message], yours: Rendere
     shown: Part = Segments(segments) if segments else Paragraph.of(Span(t(lang, "roles.variants.nothing_before"), italic=True))
     delta = f"{rendered.count - yours.count:+d}".replace("-", "−")
     return title, (shown, Paragraph.of(t(lang, "roles.variants.rest", count=rendered.count, delta=delta)))
-
-
-# --- the live run -----------------------------------------------------------------------------
-
-
-def live_available(settings: Settings) -> bool:
-    """A key is set, or the endpoint is a server on this machine (which needs none)."""
-    profile = resolve_profile(settings)
-    return bool(profile.api_key) or not profile.needs_key
-
-
-async def live_run(request: Request, app: Aula, messages: list[Message]) -> AsyncIterator[Reply]:
-    """The conversation and the different-system variant, sent at once to the instruct model.
-
-    Calls go through the shared upstream queue (bot.llm.queue), so the provider's per-minute limit is
-    shared by the whole bot, and identical live runs (a class clicking one button)
-    share one call. A student then waits the same cooldown as after /compare.
-    """
-    lang = request.locale
-    if not live_available(app.settings):
-        yield Reply.private(Paragraph.of(t(lang, "roles.live.unavailable")))
-        return
-    if not request.place.workspace_id:  # a DM has no class, so no daily budget to count against
-        raise UserError("error.not_in_dm", command="roles")
-    state = app.services.llm_traffic
-    other_title = f"{t(lang, 'roles.variants.other_system')}: «{t(lang, 'roles.other_system')}»"
-    conversations = [(t(lang, "roles.live.yours"), messages), (other_title, other_system(lang, messages))]
-    which_class = (request.place.platform, request.place.workspace_id)
-    if not request.user.is_instructor and (wait := state.cooldowns.remaining(student(request))) > 0:
-        raise UserError(LIVE_REFUSALS.cooldown, seconds=math.ceil(wait))  # before anything awaits
-    for _, conversation in conversations:  # other processes' calls in line, when there are
-        await state.upstream.refresh(live_call_keys(app, conversation)[1])
-    used = await used_today(app, *which_class)  # the class's one daily budget, with /compare's
-    # From here to admit() nothing awaits: the budget left and the reservation are one step.
-    longest_wait = max(state.upstream.estimated_wait(*live_call_keys(app, c)) for _, c in conversations)
-    max_tokens = Sampling.from_settings(app.settings.llm).max_tokens
-    expected = sum(prompt_tokens(messages=_chat(c)) + max_tokens for _, c in conversations)
-    budget = Budget(which_class, used, expected)
-    with await admit(request, state, app.settings.llm, longest_wait_s=longest_wait, refusals=LIVE_REFUSALS,
-               budget=budget) as admission:  # fmt: skip
-        started = [(title, *live_call(app, state.upstream, conversation)) for title, conversation in conversations]
-        calls = [(title, call) for title, call, _ in started]
-        async for _ in changes([call for _, call in calls], app.settings.llm.stream_update_s):
-            yield live_reply(lang, app.settings.llm.instruct_model, calls, app.settings.llm.total_timeout_s)
-        # What the calls this request started really used counts against the class's budget
-        # (a call shared with a classmate's click was counted by whoever started it).
-        spent = sum(call.latest.usage.total_tokens for _, call, shared in started
-                    if not shared and call.latest is not None and call.latest.usage is not None)  # fmt: skip
-        try:
-            await UsageRepository(app.db).record(app.clock(), *which_class, spent)
-        except Exception:  # the class still sees the answers; only this run's count is lost
-            log.exception("could not record a live run's token usage")
-        if not any(call.latest is not None and call.latest.text for _, call in calls):
-            admission.refund_cooldown()  # only a run that produced text counts
-        yield live_reply(lang, app.settings.llm.instruct_model, calls)  # the end
-
-
-LIVE_REFUSALS = Refusals(
-    cooldown="roles.live.cooldown", line_too_long="roles.live.line_too_long", budget="roles.live.budget"
-)
-
-
-def live_call_keys(app: Aula, messages: list[Message]) -> tuple[tuple, tuple]:
-    """(what is asked, which queue): the same conversation to the same model is one call for all."""
-    profile = resolve_profile(app.settings)
-    sampling = Sampling.from_settings(app.settings.llm)
-    model = profile.instruct_model
-    asked = (profile.base_url, model, "roles", tuple((m.role, m.content) for m in messages), sampling)
-    return asked, (profile.base_url, model)
-
-
-def live_call(app: Aula, upstream: Upstream, messages: list[Message]) -> tuple[SharedCall, bool]:
-    """(the call, shared): shared when a classmate's identical call was already under way."""
-    profile = resolve_profile(app.settings)
-    sampling = Sampling.from_settings(app.settings.llm)
-    model = profile.instruct_model
-    body = [{"role": m.role, "content": m.content} for m in messages]
-    client = app.services.llm
-
-    def start():
-        return client.stream_chat(body, model=model, profile=profile, sampling=sampling)
-
-    return upstream.call(*live_call_keys(app, messages), profile.per_minute(model), start)
-
-
-def _chat(messages: list[Message]) -> list[dict[str, str]]:
-    return [{"role": m.role, "content": m.content} for m in messages]
-
-
-def live_reply(
-    lang: str, model: str, calls: list[tuple[str, SharedCall]], total_timeout_s: float | None = None
-) -> Reply:
-    """The live run as it stands; while a call is under way and `total_timeout_s` is given, with
-    the longest the student may wait (bot.llm.live.longest_wait)."""
-    parts = [
-        Heading(t(lang, "roles.live.title", model=model)),
-        Paragraph.of(Span(t(lang, "roles.live.note"), italic=True)),
-        Columns(tuple((title, (Paragraph.of(live_text(lang, call)),)) for title, call in calls)),
-    ]
-    if total_timeout_s is not None and not all(call.done for _, call in calls):
-        seconds = longest_wait([call for _, call in calls], total_timeout_s)
-        parts.append(Paragraph.of(Span(t(lang, "roles.live.deadline", seconds=seconds), italic=True)))
-    return Reply.public(*parts)
-
-
-def live_text(lang: str, call: SharedCall) -> str:
-    latest = call.latest
-    if call.done and latest is None:
-        return live_error(lang, call.error)
-    if not call.admitted:
-        return t(lang, "roles.live.queued", position=call.position(), seconds=math.ceil(call.estimated_wait()))
-    if latest is None or not latest.text:
-        return t(lang, "roles.live.waiting")
-    if latest.finish_reason == "length":
-        return latest.text + " …"
-    if latest.finish_reason == "interrupted":
-        return latest.text + " " + t(lang, "roles.live.cut", reason=latest.interruption)
-    return latest.text if latest.done else latest.text + " ▌"
-
-
-def live_error(lang: str, error: BaseException | None) -> str:
-    if isinstance(error, MissingApiKey | InvalidApiKey):
-        return t(lang, "roles.live.error.key", setting=error.setting)
-    if isinstance(error, RateLimited):
-        return t(lang, "roles.live.error.busy")
-    # The provider's own words may quote the key, and its address may hold credentials: the
-    # class reads what kind of failure it was (as /compare says it), the log has the detail.
-    if error is not None:
-        log.warning("live /roles call failed: %s", error)
-    return "⚠️ " + error_message(error, lang)
 
 
 async def on_startup(app: Aula) -> None:

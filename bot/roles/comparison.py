@@ -11,6 +11,7 @@ same dark way in every row, so the markers each model was fine-tuned to expect s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot.errors import UserError
 from bot.i18n import t
@@ -19,7 +20,9 @@ from bot.roles.templates import TEMPLATES, Message, Rendered, render
 from bot.tokens.analysis import Piece as PicturePiece
 from bot.tokens.analysis import group_pieces
 from bot.tokens.encodings import get_encoding
-from bot.tokens.picture import SPECIAL, PictureRow, render_png
+
+if TYPE_CHECKING:
+    from bot.tokens.picture import PictureRow
 
 COMPARE = "all"  # the name that stands for every format (buttons, stored conversations, the CLI)
 FRAME_COLOUR = 5  # the conversation's own frame, as in /roles' segments
@@ -89,6 +92,8 @@ def comparison_parts(lang: str, messages: Sequence[Message]) -> list[Part]:
 
 def picture_row(lang: str, rendered: Rendered) -> PictureRow:
     """One format as token boxes: text tokens in their message's colour, special tokens SPECIAL."""
+    from bot.tokens.picture import SPECIAL, PictureRow  # Pillow: only when drawing
+
     chat_template = TEMPLATES[rendered.template]
     encoding = get_encoding(chat_template.encoding)
     pieces: list[PicturePiece] = []
@@ -117,4 +122,6 @@ PICTURE_LINES = 90  # lines of boxes over all rows: about 18 per format, a short
 
 
 def comparison_picture(lang: str, renderings: Sequence[Rendered]) -> bytes:
+    from bot.tokens.picture import render_png
+
     return render_png([picture_row(lang, r) for r in renderings], max_lines=PICTURE_LINES)

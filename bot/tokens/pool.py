@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -35,12 +36,27 @@ T = TypeVar("T")
 POOL_MIN_WORK = 10_000
 
 
-def _load_encodings(names: tuple[str, ...]) -> None:
-    """Worker initializer: the vocabularies a class uses, loaded once per worker process."""
+# The worker's CPU priority below the bot's (nice(2) increment): when the cores are busy, the bot's
+# event loop (every click and reply of the class) runs first and a long /tokens waits a little.
+WORKER_NICENESS = 10
+
+
+def _start_worker(names: tuple[str, ...], niceness: int = WORKER_NICENESS) -> None:
+    """Worker initializer: a lower CPU priority, then the vocabularies a class uses, loaded once."""
+    import gc
+
     from bot.tokens.encodings import get_encoding
 
+    try:
+        os.nice(niceness)
+    except (AttributeError, OSError):  # no nice() on this platform, or not allowed: same priority
+        log.warning("could not lower the /tokens worker's CPU priority")
     for name in names:
         get_encoding(name)
+    # The vocabularies stay for the worker's life: out of the collector's full passes, which a
+    # long reply's many small objects would otherwise trigger over them (as `aula run` does).
+    gc.collect()
+    gc.freeze()
 
 
 class TokensPool:
@@ -66,7 +82,7 @@ class TokensPool:
         return ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_load_encodings,
+            initializer=_start_worker,
             initargs=(self.preload,),
         )
 
