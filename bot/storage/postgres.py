@@ -32,6 +32,10 @@ from bot.storage.database import DatabaseError, GroupedWrites, StorageUnavailabl
 # pg_advisory_lock key under which migrations run (any process of any Aula on this database).
 MIGRATION_LOCK = 0x41756C61_0001  # "Aula", 1
 CONNECT_TIMEOUT_S = 5.0
+# A statement the server has not answered in this long fails (StorageUnavailable: "couldn't save")
+# instead of holding the command forever (a partitioned network, a stopped server host).
+STATEMENT_TIMEOUT_S = 30.0
+MIGRATION_TIMEOUT_S = 3600.0  # a migration (or waiting for another process's) may take long
 
 _CASTS = {int: "::bigint", bool: "::bigint", float: "::float8", str: "::text", bytes: "::bytea"}
 _UNAVAILABLE = (
@@ -233,6 +237,7 @@ class PostgresDatabase(GroupedWrites):
                 max_size=self.pool_size,
                 init=_init_connection,
                 timeout=CONNECT_TIMEOUT_S,
+                command_timeout=STATEMENT_TIMEOUT_S,
             )
         except Exception as exc:
             raise DatabaseError(f"{self.address}: cannot connect to PostgreSQL: {_describe(exc)}") from None
@@ -271,7 +276,7 @@ class PostgresDatabase(GroupedWrites):
         applied = []
         try:
             async with self.pool.acquire() as con:
-                await con.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+                await con.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK, timeout=MIGRATION_TIMEOUT_S)
                 try:
                     await con.execute(
                         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, "
@@ -282,7 +287,7 @@ class PostgresDatabase(GroupedWrites):
                         if version in done:
                             continue
                         async with con.transaction():
-                            await con.execute(sql)
+                            await con.execute(sql, timeout=MIGRATION_TIMEOUT_S)
                             await con.execute(
                                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
                                 version,
