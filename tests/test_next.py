@@ -429,3 +429,28 @@ async def test_the_chosen_temperature_is_written_in_the_readers_language(make_au
     assert chosen_lines(sampled)[0].endswith(" · " + t(lang, "next.how.sample", temperature=1.5, rank=1))
     [refused] = await replies_of(app, next_request(texto=PROMPT, temperatura=2.5, locale=lang))
     assert refused.error and t(lang, "next.bad_temperature", value=2.5) in plain_text(refused)
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_a_class_distribution_that_adds_up_to_one_draws_no_rest_bar(lang):
+    """The game's picture showed the class's answers with a "(el resto) 0 %" bar under them: a
+    class's shares add up to 1, so there is no rest to show; a model's top k keeps its rest."""
+    import io
+
+    from PIL import Image as PilImage
+
+    from bot.i18n import t
+    from bot.next import picture
+
+    answers = tuple(Candidate(text, text.encode(), None, math.log(share)) for text, share in
+                    (("la", 0.5), ("un", 0.25), ("el", 0.25)))  # fmt: skip
+    class_rows = picture.bar_rows(Distribution("class", "", answers), lang)
+    assert [(label, rest) for label, _, rest in class_rows] == [("la", False), ("un", False), ("el", False)]
+    model = Distribution("base", BASE_MODEL, tuple(Candidate(t_, d, None, lp) for t_, d, lp in next_tokens(PROMPT)[:3]))
+    model_rows = picture.bar_rows(model, lang)
+    assert model_rows[-1][0] == t(lang, "next.picture_rest") and model_rows[-1][1] == pytest.approx(model.rest)
+
+    def height(distribution: Distribution) -> int:
+        return PilImage.open(io.BytesIO(picture.distribution_png([("x", distribution)], lang))).height
+
+    assert height(model) - height(Distribution("class", "", answers)) == picture.ROW  # one bar fewer

@@ -35,6 +35,7 @@ LABEL_SIZE = 21
 VALUE_SIZE = 20
 LABEL_WIDTH = 225  # token column
 VALUE_WIDTH = 98  # percentage column
+REST_SHOWN_FROM = 1e-9  # a rest below this is the rounding of shares that add up to 1
 TILES = 1024  # strings kept rendered (a tile is at most LABEL_WIDTH x ROW bytes: ~8 KB)
 BACKGROUND = (255, 255, 255)
 TEXT = (24, 24, 32)
@@ -90,6 +91,16 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: float) -> str:
     return "…" + text[high:]
 
 
+def bar_rows(distribution: Distribution, lang: str) -> list[tuple[str, float, bool]]:
+    """(label, probability, is the rest) of each bar: the candidates, then the rest of the
+    vocabulary unless nothing is left (a class's answers, when all of them are shown, add up
+    to 1: a "rest" of 0 % would only puzzle the class)."""
+    rows = [(shown(c), c.probability, False) for c in distribution.candidates]
+    if distribution.rest > REST_SHOWN_FROM:
+        rows.append((t(lang, "next.picture_rest"), distribution.rest, True))
+    return rows
+
+
 @lru_cache(maxsize=TILES)
 def _tile(text: str, font_name: str, size: int, width: int, ink: int) -> Image.Image:
     """`text` fitted to `width` pixels (_fit) and drawn in `ink` on the paper: a palette tile to
@@ -104,21 +115,21 @@ def _tile(text: str, font_name: str, size: int, width: int, ink: int) -> Image.I
 
 def distribution_png(panels: Sequence[tuple[str, Distribution]], lang: str) -> bytes:
     """A PNG of each (title, distribution): bars of probability, most likely on top, then the rest."""
-    heights = [TITLE_SIZE + 18 + ROW * (len(d.candidates) + 1) + 18 for _, d in panels]
+    bars = [bar_rows(distribution, lang) for _, distribution in panels]
+    heights = [TITLE_SIZE + 18 + ROW * len(rows) + 18 for rows in bars]
     picture = Image.new("P", (WIDTH, MARGIN + sum(heights) + MARGIN // 2), PAPER)
     draw = ImageDraw.Draw(picture)
     top = MARGIN
     bar_left = MARGIN + LABEL_WIDTH
     bar_room = WIDTH - bar_left - VALUE_WIDTH - MARGIN
-    for index, ((title, distribution), height) in enumerate(zip(panels, heights, strict=True)):
+    for index, ((title, _), rows, height) in enumerate(zip(panels, bars, heights, strict=True)):
         colour = BARS[index % len(BARS)]
         # The title changes every step (the run's text grows): rendered, not kept.
         picture.paste(_tile.__wrapped__(title, "DejaVuSans.ttf", TITLE_SIZE, WIDTH - 2 * MARGIN, INK), (MARGIN, top))
         y = top + TITLE_SIZE + 18
-        highest = max([c.probability for c in distribution.candidates] + [distribution.rest, 1e-9])
-        rows = [(shown(c), c.probability, colour) for c in distribution.candidates]
-        rows.append((t(lang, "next.picture_rest"), distribution.rest, REST))
-        for label, probability, fill in rows:
+        highest = max([probability for _, probability, _ in rows] + [1e-9])
+        for label, probability, rest in rows:
+            fill = REST if rest else colour
             picture.paste(_tile(label, "DejaVuSansMono.ttf", LABEL_SIZE, LABEL_WIDTH - 12, INK), (MARGIN, y + 4))
             width = bar_room * probability / highest
             value = _tile(percent(lang, probability), "DejaVuSans.ttf", VALUE_SIZE, VALUE_WIDTH, MUTED)
