@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Hashable
 
 log = logging.getLogger("aula")
+FINISH_DUE_S = 5.0  # how long closing waits for a tick that tick_soon() started
 
 
 class Ticker:
@@ -41,6 +42,12 @@ class Ticker:
             self._loop = asyncio.create_task(self._run(), name=self.name)
 
     async def aclose(self) -> None:
+        """Stop the timer loop. A tick asked for by tick_soon() (something already due, such as
+        a round an instructor just closed) is let finish first, for up to FINISH_DUE_S: a console
+        whose input ends right after "close now" still shows the results."""
+        if self._wake is not None and not self._wake.done():
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._wake), FINISH_DUE_S)
         for task in (self._loop, self._wake):
             if task is not None:
                 task.cancel()

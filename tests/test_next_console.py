@@ -5,22 +5,24 @@ from __future__ import annotations
 import io
 import math
 
+import pytest
+
 import bot.next.command as next_command
 from adapters.console import run_console
 from bot.app import Aula
-from bot.i18n import percent
+from bot.i18n import percent, t
 from bot.settings import load_settings
 from tests.fake_llm import API_KEY, FakeLlmServer, next_tokens
 
 PROMPT = "El capital de Francia es"
 
 
-async def console_run(tmp_path, server, lines: str, lang: str = "es") -> str:
+async def console_run(tmp_path, server, lines: str, lang: str = "es", instructor: bool = False) -> str:
     settings = load_settings(environ={"AULA_DATABASE": str(tmp_path / "aula.sqlite3"), "AULA_LLM_BASE_URL": server.base_url,
                                       "AULA_LLM_API_KEY": API_KEY}, dotenv_path=None)  # fmt: skip
     out = io.StringIO()
     await run_console(Aula(settings, commands=[next_command.command]), locale=lang, stdin=io.BytesIO(lines.encode()),
-                      stdout=out, colour=False)  # fmt: skip
+                      stdout=out, colour=False, instructor=instructor)  # fmt: skip
     return out.getvalue()
 
 
@@ -41,3 +43,15 @@ async def test_no_logprobs_in_english(tmp_path):
     async with FakeLlmServer(logprobs=False) as server:
         out = await console_run(tmp_path, server, f"/next text:{PROMPT} model:instruct\n", lang="en")
     assert "profile «default» answered without log-probabilities" in out
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+async def test_the_results_of_a_round_closed_just_before_the_input_ends_are_shown(tmp_path, lang):
+    """An instructor's piped class: start a round, a student answers, "close now", end of input.
+    The results were lost: the console closed the app, and with it the tick that posts them."""
+    async with FakeLlmServer() as server:
+        lines = f"/next juego:sí texto:{PROMPT}\n/as ana\n1\n/as profe instructor\n10\n"
+        out = await console_run(tmp_path, server, lines, lang=lang, instructor=True)
+    assert t(lang, "next.game.closing", number=1) in out
+    assert t(lang, "next.game.results_title", number=1) in out
+    assert t(lang, "next.game.count", count=1) in out
