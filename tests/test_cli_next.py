@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+from bot.i18n import t
+from bot.next.logic import MAX_TOP
 from bot.tokens.encodings import get_encoding
 from tests import test_cli_compare
 from tests.fake_llm import BASE_MODEL, INSTRUCT_MODEL, next_tokens
@@ -64,6 +66,11 @@ def test_text_output_and_bad_arguments(cli_env, server, capsys):
     assert "·un" in out and "⟨e2 80⟩" in out and "Estos 10 tokens suman" in out
     assert run_cli(PROMPT, "--top", "50") == 2
     assert run_cli("  ") == 2
+    capsys.readouterr()
+    # --top 0 was taken as "not given" and answered with the default 10
+    assert run_cli(PROMPT, "--top", "0") == 2
+    assert t("es", "next.bad_top", value=0, most=MAX_TOP) in capsys.readouterr().err
+    assert all(body.get("logprobs") != 0 for _, body in server.calls)
 
 
 def test_sampled_steps_are_repeatable_with_a_seed_and_drawn_from_the_top_k(cli_env, server, capsys):

@@ -55,7 +55,7 @@ def cmd_next(args: argparse.Namespace) -> int:
     lang = cli_locale()
     settings = settings_from(args)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    top = args.top or settings.next.top
+    top = settings.next.top if args.top is None else args.top  # 0 is refused below, not the default
     problem = None
     if not args.text.strip():
         problem = t(lang, "next.need_text")
