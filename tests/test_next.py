@@ -454,3 +454,31 @@ def test_a_class_distribution_that_adds_up_to_one_draws_no_rest_bar(lang):
         return PilImage.open(io.BytesIO(picture.distribution_png([("x", distribution)], lang))).height
 
     assert height(model) - height(Distribution("class", "", answers)) == picture.ROW  # one bar fewer
+
+
+def test_a_character_split_across_steps_is_one_segment_of_the_text_so_far():
+    """Byte-level tokens can split a character ("—" is e2 80 94) across steps: the text so far
+    showed "��" for it. Now the steps that only make whole characters together share a segment,
+    and bytes still waiting for the rest of their character are marked as the table marks them."""
+    from bot.next.display import run_reply
+    from bot.next.logic import Generation, Step
+    from bot.replies import Segments
+
+    def step(data: bytes, chosen: bool = True) -> Step:
+        others = (Candidate("x", b"x", None, math.log(0.1)),)
+        distribution = Distribution("base", BASE_MODEL, (Candidate("?", data, None, math.log(0.5)), *others))
+        return Step(distribution, 0 if chosen else None, "greedy" if chosen else "")
+
+    def segments(*chosen: bytes) -> list[tuple[str, int]]:
+        generation = Generation("base", BASE_MODEL, "Hola", [*map(step, chosen), step(b"?", chosen=False)])
+        reply = run_reply("es", generation, run_id=1, temperature=1.0, temperatures=[1.0], max_steps=10)
+        [part] = [p for p in reply.parts if isinstance(p, Segments)]
+        return [(s.text, s.colour) for s in part.segments]
+
+    half = percent("es", 0.5)
+    assert segments(b" \xe2\x80", b"\x94", b" muy") == [("Hola", 0), (" —", 1), (" muy", 3)]
+    generation = Generation("base", BASE_MODEL, "Hola", [step(b"\xe2\x80"), step(b"\x94"), step(b"?", chosen=False)])
+    reply = run_reply("es", generation, run_id=1, temperature=1.0, temperatures=[1.0], max_steps=10)
+    [part] = [p for p in reply.parts if isinstance(p, Segments)]
+    assert part.segments[1].label == f"{half} + {half}"  # both steps' probabilities
+    assert segments(b" muy", b"\xe2\x80") == [("Hola", 0), (" muy", 1), ("⟨e2 80⟩", 2)]  # not U+FFFD

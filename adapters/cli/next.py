@@ -27,7 +27,7 @@ from bot.llm.client import LlmClient, LlmError, Profile, UnknownProfile, resolve
 from bot.llm.usage import UsageRepository
 from bot.next.command import llm_error_text
 from bot.next.display import bar, percent
-from bot.next.logic import MAX_TOP, Generation, Step, counted_tokens, fetch, shown
+from bot.next.logic import MAX_TOP, Generation, Step, counted_tokens, fetch, marked, shown
 from bot.settings import Settings
 from bot.storage.database import database_for
 
@@ -106,7 +106,7 @@ def cmd_next(args: argparse.Namespace) -> int:
                 print(f"{rank:>3}  {shown(candidate):<14} {token_id!s:>7}  {percent(lang, candidate.probability):>8}  {bar(candidate.probability)}")
             print(t(lang, "next.coverage", count=len(step.distribution.candidates),
                     covered=percent(lang, step.distribution.coverage), rest=percent(lang, step.distribution.rest)))  # fmt: skip
-        print(generation.prompt + generation.text)
+        print(generation.prompt + marked(generation.generated))  # a character cut between steps: ⟨e2 80⟩
         print()
     return 0
 

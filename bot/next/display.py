@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bot import actions, i18n
 from bot.i18n import t
-from bot.next.logic import Distribution, Generation, shown
+from bot.next.logic import Distribution, Generation, marked, shown
 from bot.next.picture import distribution_png
 from bot.replies import (
     BulletList,
@@ -28,6 +28,7 @@ from bot.replies import (
     Table,
     Visibility,
 )
+from bot.tokens.analysis import group_pieces
 
 BAR_WIDTH = 20  # characters of the text bar at 100 %
 PICK_BUTTONS = 5
@@ -76,14 +77,23 @@ def distribution_parts(lang: str, distribution: Distribution, temperatures: list
 
 
 def text_so_far(lang: str, generation: Generation) -> list[Part]:
-    """The prompt, then each chosen token in its own colour; and each step's choice with its probability."""
+    """The prompt, then each chosen token in its own colour; and each step's choice with its probability.
+
+    Tokens whose bytes only make whole characters together (a character split across steps, as
+    byte-level BPE does) share one segment, as /tokens groups them; bytes still waiting for the
+    rest of their character are marked ⟨e2 80⟩."""
     segments = [Segment(generation.prompt, colour=0)]
+    chosen = {number: step.distribution.candidates[step.chosen]
+              for number, step in enumerate(generation.steps, start=1) if step.chosen is not None}  # fmt: skip
+    for piece in group_pieces(list(chosen), [c.data for c in chosen.values()]):
+        data = b"".join(chosen[number].data for number in piece.ids)
+        label = " + ".join(percent(lang, chosen[number].probability) for number in piece.ids)
+        segments.append(Segment(marked(data), colour=piece.ids[0], label=label))
     choices = []
     for number, step in enumerate(generation.steps, start=1):
         if step.chosen is None:
             continue
         candidate = step.distribution.candidates[step.chosen]
-        segments.append(Segment(candidate.text, colour=number, label=percent(lang, candidate.probability)))
         how = t(lang, f"next.how.{step.how}", temperature=step.temperature or 0.0, rank=step.chosen + 1)
         choices.append(Paragraph.of(f"{number}. ", Span(shown(candidate), code=True),
                                     f" · {percent(lang, candidate.probability)} · {how}"))  # fmt: skip
@@ -115,7 +125,7 @@ def run_reply(
     latest = steps[-1] if steps and steps[-1].chosen is None else None
     if latest is not None:
         parts.extend(distribution_parts(lang, latest.distribution, temperatures))
-        parts.append(Image(distribution_png([(generation.prompt + generation.text, latest.distribution)], lang),
+        parts.append(Image(distribution_png([(generation.prompt + marked(generation.generated), latest.distribution)], lang),
                            "next.png", t(lang, "next.picture_alt")))  # fmt: skip
     if error:
         parts.append(Paragraph.of("⚠️ " + error))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,13 +226,18 @@ def token_id(data: bytes, encoding: str | None) -> int | None:
 def shown(candidate: Candidate) -> str:
     """A token's text made visible as /tokens shows it (· space, ↵ newline); bytes that are not a
     whole character are marked ⟨e2 80⟩."""
+    return marked(candidate.data, visible_inline) or "∅"
+
+
+def marked(data: bytes, visible: Callable[[str], str] = str) -> str:
+    """UTF-8 bytes as text (passed through `visible`), with the bytes that are not a whole
+    character marked ⟨e2 80⟩ rather than replaced by U+FFFD."""
     out: list[str] = []
-    data = candidate.data
     index = 0
     while index < len(data):
         for end in range(min(len(data), index + 4), index, -1):
             try:
-                out.append(visible_inline(data[index:end].decode("utf-8")))
+                out.append(visible(data[index:end].decode("utf-8")))
                 index = end
                 break
             except UnicodeDecodeError:
@@ -242,7 +247,7 @@ def shown(candidate: Candidate) -> str:
             while index < len(data) and not _starts_character(data, index, start):
                 index += 1
             out.append("⟨" + " ".join(f"{b:02x}" for b in data[start:index]) + "⟩")
-    return "".join(out) or "∅"
+    return "".join(out)
 
 
 def _starts_character(data: bytes, index: int, start: int) -> bool:
