@@ -11,6 +11,7 @@ both but means something else (an order, a count, a type) differs.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import types
 
@@ -53,8 +54,10 @@ async def run_scenario(setting: str, monkeypatch) -> list[tuple[str, str, object
         for cls in repository_classes():
             for name in public_methods(cls):
                 patch.setattr(cls, name, _recording(calls, cls.__name__, name, getattr(cls, name)))
-        # The probe's profile and command log take the wall clock: a fixed one, to compare.
+        # The probe's profile and command log take the wall clock, claims a random owner id per
+        # process: fixed ones, to compare.
         patch.setattr(scenario, "time", types.SimpleNamespace(time=lambda: NOW))
+        patch.setattr("bot.storage.claims.process_owner", lambda: "host:1:owner")
         db = await open_database(setting)
         try:
             await fill_class(db, "discord", "guild", players=5, tag="base")
@@ -90,3 +93,32 @@ async def test_every_repository_method_answers_the_same_on_both(tmp_path, postgr
     assert [c[:2] for c in on_postgres] == [c[:2] for c in on_sqlite]
     differing = [(s[0], s[1], s[2], p[2]) for s, p in zip(on_sqlite, on_postgres, strict=True) if s != p]
     assert differing == [], "\n".join(f"{c}.{m}:\n  sqlite   {s}\n  postgres {p}" for c, m, s, p in differing)
+
+
+async def test_two_processes_joining_players_to_one_quiz_give_each_its_own_ordinal(database_url):
+    """Two Aula processes on one database (two connections, two repositories) take clicks of one
+    quiz at once: each new player gets the next join ordinal (its anonymous nickname) from
+    MAX(ordinal) + 1. On PostgreSQL both processes read the same MAX and the later insert broke
+    the unique ordinal (bench/quiz_storm.py with two processes: clicks answered with an error);
+    the join is tried again, so every click is stored and the ordinals are 0..n-1, each once."""
+    from bot.quiz.store import QuizRepository
+
+    first, second = await open_database(database_url), await open_database(database_url)
+    try:
+        repos = QuizRepository(first), QuizRepository(second)
+        session = await repos[0].create_session(
+            scenario.Place("console", "local", "c"), "b", {"es": "t"}, [scenario.QUESTION], "es", "free",
+            False, False, True, "profe", NOW,
+        )  # fmt: skip
+        await repos[0].open_question(session, 0, NOW, NOW + 600)
+        students = [f"s{i:03}" for i in range(120)]
+        recorded = await asyncio.gather(*(
+            repos[i % 2].record_answer(session, 0, user, user, 0, NOW + 1, "free") for i, user in enumerate(students)
+        ))  # fmt: skip
+        assert {r.status for r in recorded} == {"recorded"}
+        players = await repos[1].players(session)
+        assert sorted(user for user, _, _ in players) == students
+        assert sorted(ordinal for _, _, ordinal in players) == list(range(len(students)))
+    finally:
+        await first.close()
+        await second.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -123,7 +124,8 @@ CHANGE_LIMITS: dict[str, int | None] = {"never": 0, "once": 1, "free": None}
 # The first row of the answers' VALUES list names its types: PostgreSQL types a VALUES column by
 # its rows (untyped parameters alone would be text), SQLite ignores the casts' cost.
 TYPED_ANSWER_ROW = "(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS DOUBLE PRECISION))"
-ANSWER_BATCH = 500  # answers in one upsert at most: 5 parameters each, far below SQLite's 32,766
+ANSWER_BATCH = 500
+JOIN_ATTEMPTS = 8  # a join whose ordinal another process took meanwhile is tried again  # answers in one upsert at most: 5 parameters each, far below SQLite's 32,766
 
 
 @dataclass
@@ -462,12 +464,21 @@ class QuizRepository:
         Players who never got an answer in stay off the standings."""
         if (session_id, user_id) in self._players_seen:
             return
-        await self.db.execute_grouped(  # with the other players joining (group commit)
-            """INSERT INTO quiz_players (session_id, user_id, display_name, joined_at, ordinal)
-               SELECT ?, ?, ?, ?, COALESCE(MAX(ordinal) + 1, 0) FROM quiz_players WHERE session_id = ?
-               ON CONFLICT (session_id, user_id) DO NOTHING""",
-            (session_id, user_id, display_name, now, session_id),
-        )
+        for attempt in range(JOIN_ATTEMPTS):
+            try:
+                await self.db.execute_grouped(  # with the other players joining (group commit)
+                    """INSERT INTO quiz_players (session_id, user_id, display_name, joined_at, ordinal)
+                       SELECT ?, ?, ?, ?, COALESCE(MAX(ordinal) + 1, 0) FROM quiz_players WHERE session_id = ?
+                       ON CONFLICT (session_id, user_id) DO NOTHING""",
+                    (session_id, user_id, display_name, now, session_id),
+                )
+                break
+            except sqlite3.IntegrityError:  # PostgreSQL's IntegrityError is a subclass
+                # Another process gave the same next ordinal to its own player first (PostgreSQL
+                # runs the two inserts at once; the unique ordinal index refused the later batch,
+                # which wrote nothing): read MAX again.
+                if attempt == JOIN_ATTEMPTS - 1:
+                    raise
         self._players_seen.add((session_id, user_id))
 
     async def answer_count(self, session_id: int, position: int) -> int:
