@@ -49,7 +49,19 @@ async def sqlite_schema(path) -> dict:
                 if unique:
                     cols = tuple(r[2] for r in conn.execute(f"PRAGMA index_info({index})"))
                     uniques.add((cols, bool(partial)))
-            schema[table] = {"columns": columns, "unique": uniques}
+            keys = {}
+            for row in conn.execute(f"PRAGMA foreign_key_list({table})"):  # id, seq, table, from, to, ..., on_delete
+                found = keys.setdefault(row[0], [row[2], [], [], row[6]])
+                found[1].append(row[3])
+                found[2].append(row[4])
+            foreign = {(ref, tuple(cols), tuple(to), on_delete) for ref, cols, to, on_delete in keys.values()}
+            indexes = {
+                name: (tuple(r[2] for r in conn.execute(f"PRAGMA index_info({name})")), " WHERE " in sql.upper())
+                for name, sql in conn.execute(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (table,)
+                )
+            }
+            schema[table] = {"columns": columns, "unique": uniques, "foreign": foreign, "indexes": indexes}
         return schema
     finally:
         conn.close()
@@ -64,7 +76,7 @@ async def postgres_schema(db: PostgresDatabase) -> dict:
            ORDER BY c.table_name, c.ordinal_position"""
     )
     for r in rows:
-        table = schema.setdefault(r["table_name"], {"columns": [], "unique": set()})
+        table = schema.setdefault(r["table_name"], {"columns": [], "unique": set(), "foreign": set(), "indexes": {}})
         table["columns"].append((r["column_name"], r["data_type"], r["is_nullable"] == "NO"))
     indexes = await db.fetchall(
         """SELECT t.relname AS table_name, i.indpred IS NOT NULL AS partial,
@@ -77,10 +89,37 @@ async def postgres_schema(db: PostgresDatabase) -> dict:
     )
     for r in indexes:
         schema[r["table_name"]]["unique"].add((tuple(r["columns"]), bool(r["partial"])))
+    foreign = await db.fetchall(
+        """SELECT t.relname AS table_name, r.relname AS ref, c.confdeltype AS on_delete,
+                  array_agg(a.attname ORDER BY k.n) AS columns, array_agg(ra.attname ORDER BY k.n) AS ref_columns
+           FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_class r ON r.oid = c.confrelid
+           JOIN pg_namespace s ON s.oid = t.relnamespace AND s.nspname = current_schema()
+           CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(attnum, ref_attnum, n)
+           JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+           JOIN pg_attribute ra ON ra.attrelid = r.oid AND ra.attnum = k.ref_attnum
+           WHERE c.contype = 'f' GROUP BY t.relname, r.relname, c.oid, c.confdeltype"""
+    )
+    actions = {"c": "CASCADE", "a": "NO ACTION", "r": "RESTRICT", "n": "SET NULL", "d": "SET DEFAULT"}
+    for r in foreign:
+        schema[r["table_name"]]["foreign"].add(
+            (r["ref"], tuple(r["columns"]), tuple(r["ref_columns"]), actions[bytes(r["on_delete"]).decode() if isinstance(r["on_delete"], bytes) else r["on_delete"]])
+        )
+    named = await db.fetchall(
+        """SELECT t.relname AS table_name, x.relname AS name, i.indpred IS NOT NULL AS partial,
+                  array_agg(a.attname ORDER BY k.n) AS columns
+           FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid JOIN pg_class x ON x.oid = i.indexrelid
+           JOIN pg_namespace s ON s.oid = t.relnamespace AND s.nspname = current_schema()
+           CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+           JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+           WHERE NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+           GROUP BY t.relname, x.relname, i.indpred"""
+    )
+    for r in named:  # indexes a migration created by name (not those behind a constraint)
+        schema[r["table_name"]]["indexes"][r["name"]] = (tuple(r["columns"]), bool(r["partial"]))
     return schema
 
 
-async def test_both_schemas_end_with_the_same_tables_columns_types_and_unique_constraints(tmp_path, postgres_url):
+async def test_both_schemas_end_with_the_same_tables_columns_types_keys_and_indexes(tmp_path, postgres_url):
     path = tmp_path / "a.sqlite3"
     await (await Database(path).open()).close()
     expected = await sqlite_schema(path)
@@ -93,6 +132,8 @@ async def test_both_schemas_end_with_the_same_tables_columns_types_and_unique_co
     for table in expected:
         assert found[table]["columns"] == expected[table]["columns"], table
         assert found[table]["unique"] == expected[table]["unique"], table
+        assert found[table]["foreign"] == expected[table]["foreign"], table
+        assert found[table]["indexes"] == expected[table]["indexes"], table
     # uniqueness the issue names stays the database's: one answer per student and question...
     assert (("session_id", "position", "user_id"), False) in found["quiz_answers"]["unique"]
     assert (("run_id", "platform", "user_id"), False) in found["compare_votes"]["unique"]
