@@ -482,3 +482,40 @@ def test_a_character_split_across_steps_is_one_segment_of_the_text_so_far():
     [part] = [p for p in reply.parts if isinstance(p, Segments)]
     assert part.segments[1].label == f"{half} + {half}"  # both steps' probabilities
     assert segments(b" muy", b"\xe2\x80") == [("Hola", 0), (" muy", 1), ("⟨e2 80⟩", 2)]  # not U+FFFD
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+async def test_a_step_button_clicked_again_after_the_last_step_asks_nothing(make_aula, server, lang):
+    """At the cap the last click chose a token and asked nothing more, so the run still had as many
+    steps as that message's buttons said: clicking one of them again (a double click) asked the
+    provider for one more distribution past the cap and showed it. Now it is refused."""
+    from bot.i18n import t
+
+    app = await make_aula(AULA__NEXT__MAX_STEPS="1")
+    [first] = await replies_of(app, next_request(texto=PROMPT, locale=lang))
+    greedy = step_ids(first)["greedy"]
+    [last] = await replies_of(app, click(greedy, locale=lang))
+    assert not last.error and last.buttons == () and t(lang, "next.cap", count=1) in plain_text(last)
+    asked = len(server.calls)
+    for again in (greedy, step_ids(first)["sample"], step_ids(first)["pick2"]):
+        [refused] = await replies_of(app, click(again, locale=lang))
+        assert refused.error and t(lang, "next.cap", count=1) in plain_text(refused)
+    assert len(server.calls) == asked
+
+
+async def test_an_older_step_button_after_a_failed_step_points_to_the_retry(make_aula, server):
+    """The step's token was chosen and its call failed: the latest message offers a retry; the
+    older message's step buttons used to act as that retry, now they say to use the latest."""
+    from bot.i18n import t
+
+    app = await make_aula()
+    [first] = await replies_of(app, next_request(texto=PROMPT))
+    server.faults.append(Fault(status=500, path="/v1/completions"))
+    [failed] = await replies_of(app, click(step_ids(first)["greedy"]))
+    assert "retry" in step_ids(failed)
+    asked = len(server.calls)
+    [refused] = await replies_of(app, click(step_ids(first)["greedy"]))
+    assert refused.error and t("es", "next.stale", steps=1) in plain_text(refused)
+    assert len(server.calls) == asked
+    [retried] = await replies_of(app, click(step_ids(failed)["retry"]))
+    assert not retried.error and len(server.calls) == asked + 1

@@ -302,6 +302,14 @@ async def on_action(request: Request, app: Aula):
                          error=error, private=private, finished=finished)  # fmt: skip
 
     last = steps[-1]
+    if last.chosen is not None and kind != "retry":
+        # This step's token was chosen already (a double click, or an older message's button): at
+        # the cap or after an end token nothing is left to ask; otherwise its retry is the latest.
+        if last.distribution.candidates[last.chosen].token in END_TOKENS:
+            raise UserError("next.finished")
+        if chosen >= settings.max_steps:
+            raise UserError("next.cap", count=settings.max_steps)
+        raise UserError("next.stale", steps=chosen)
     stored = dump_steps(steps)  # as read: every write below is a compare-and-set against it
     chose = False
     if last.chosen is None:
