@@ -71,3 +71,36 @@ async def test_a_pool_larger_than_the_server_allows_is_a_warning(postgres_url):
     findings = await check_postgres(postgres_url, 100_000)
     assert [f.key for f in findings if f.level is Level.WARNING] == ["doctor.pg_pool_small"]
     assert findings[-1].key == "doctor.db_migrated"
+
+
+async def test_two_processes_upgrading_an_empty_database_at_once_migrate_it_once(empty_postgres_url, tmp_path):
+    """Two `aula db upgrade` started together: one applies every migration, the other waits on the
+    advisory lock and then finds nothing to do; each migration is recorded once."""
+    import asyncio
+    import os
+    import sys
+
+    from bot.storage.postgres import PostgresDatabase
+
+    environment = {k: v for k, v in os.environ.items() if k not in SECRET_VARS and not k.startswith("AULA")}
+    environment |= {"PYTHONPATH": os.getcwd(), "AULA_DATABASE": empty_postgres_url, "AULA_LOCALE": "en"}
+
+    async def upgrade() -> tuple[int, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "adapters.cli", "db", "upgrade", env=environment, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await process.communicate()
+        return process.returncode, out.decode()
+
+    results = await asyncio.gather(upgrade(), upgrade())
+    assert [code for code, _ in results] == [0, 0], results
+    names = ", ".join(name for _, name, _ in migrations("postgresql"))
+    assert sorted("applied now: -" in out for _, out in results) == [False, True], results
+    assert any(f"applied now: {names})" in out for _, out in results), results
+    db = await PostgresDatabase(empty_postgres_url).open(migrate=False)
+    try:
+        rows = await db.fetchall("SELECT version, COUNT(*) AS n FROM schema_migrations GROUP BY version ORDER BY version")
+    finally:
+        await db.close()
+    assert [(r["version"], r["n"]) for r in rows] == [(v, 1) for v, _, _ in migrations("postgresql")]
