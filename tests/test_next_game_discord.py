@@ -95,3 +95,29 @@ async def test_thirty_students_guess_the_bot_restarts_and_the_round_closes(simco
         assert any(a.filename == "next-round-1.png" for a in channel.last_message.attachments)
     finally:
         await new.aula.close()
+
+
+async def test_a_typed_guess_through_the_modal_is_scored_and_a_blank_one_refused(simcord_env, simcord_bot, classroom):
+    """"Write another word" opens a Discord modal; what is typed is the guess, scored against the
+    model's own probability for it (the server's " París"-less top k: " la" is the first)."""
+    import math
+
+    from bot.i18n import t
+    from bot.next.game import POINTS
+    from tests.fake_llm import next_tokens
+
+    channel, teacher, [ana, beto, *_] = classroom
+    await teacher.slash(channel, "next", texto=PROMPT, juego=True)
+    round_message = channel.last_message
+    write = next(b["custom_id"] for b in buttons_of(round_message) if b["custom_id"].startswith("next:write:"))
+    shown = await ana.click(round_message, custom_id=write)
+    assert shown.modal is not None
+    [[field]] = [row["components"] for row in shown.modal["components"]]
+    typed = await ana.submit_modal(shown, {field["custom_id"]: "  LA "})
+    assert typed.ephemeral and t("en", "next.game.recorded", guess="LA", number=1) in typed.response.content
+    blank = await beto.submit_modal(await beto.click(round_message, custom_id=write), {field["custom_id"]: "   "})
+    assert blank.ephemeral and t("en", "next.game.empty_guess") in blank.response.content
+    [row] = await simcord_bot.aula.db.fetchall("SELECT guess, probability FROM next_guesses")
+    top = next_tokens(PROMPT)[0]
+    assert top[1] == b" la" and (row["guess"], row["probability"]) == ("LA", math.exp(top[2]))
+    assert round(POINTS * row["probability"]) == round(POINTS * math.exp(top[2]))

@@ -11,10 +11,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 import bot.next.command as next_command
 from adapters.slack import create_app
 from bot.app import Aula
-from bot.i18n import percent
+from bot.i18n import percent, t
 from bot.settings import load_settings
 from tests.fake_llm import API_KEY, FakeLlmServer, next_tokens
-from tests.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, click_body, command_body, signed_request
+from tests.fake_slack import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    FakeSlack,
+    click_body,
+    command_body,
+    signed_request,
+    submission_body,
+)
 from tests.test_compare_slack import block_texts
 
 STUDENT, OTHER = "U0STUDENT", "U0OTHER"
@@ -98,13 +106,29 @@ async def test_the_class_game_over_signed_requests(tmp_path):
                 click = click_body(action, user_id=user, response_url=slack.response_url(user))
                 assert (await app.async_dispatch(signed_request(click))).status == 200
             await slack.wait_for(lambda: "Ya respondiste" in str(slack.calls))
+            # a typed guess: "Escribir otra palabra" opens a modal; its signed submission is the guess
+            third = "U0THIRD"
+            slack.users[third] = {"locale": "es-ES"}
+            write = next(i for i in action_ids(post) if i.startswith("aula:next:write:"))
+            click = click_body(write, user_id=third, response_url=slack.response_url(third))
+            assert (await app.async_dispatch(signed_request(click))).status == 200
+            [opened] = await slack.wait_for(lambda: slack.calls_to("views.open"))
+            view = opened.payload["view"]
+            [block] = [b for b in view["blocks"] if b["type"] == "input"]
+            submitted = submission_body(view, {block["block_id"]: "  LA "}, user_id=third)
+            assert (await app.async_dispatch(signed_request(submitted))).status == 200
+            recorded = t("es", "next.game.recorded", guess="LA", number=1)
+            await slack.wait_for(lambda: recorded in str(slack.calls))
             close = next(i for i in action_ids(post) if i.startswith("aula:next:close:"))
             click = click_body(close, user_id=teacher, response_url=slack.response_url(teacher))
             assert (await app.async_dispatch(signed_request(click))).status == 200
             await slack.wait_for(lambda: "Cerrando la ronda" in str(slack.calls))
             await aula.services.next_game.tick()
             [results] = await slack.wait_for(lambda: posts_with(slack, "Resultados del juego"))
-            assert "2 respuestas de la clase" in block_texts(results.payload["blocks"])
+            assert t("es", "next.game.count", count=3) in block_texts(results.payload["blocks"])
+            [(guess, probability)] = [(r["guess"], r["probability"]) for r in
+                                      await aula.db.fetchall("SELECT * FROM next_guesses WHERE user_id = ?", (third,))]  # fmt: skip
+            assert guess == "LA" and probability == math.exp(next_tokens(PROMPT)[0][2])  # " la", the model's first
         finally:
             others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
             if others:
