@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.replies import plain_text
+from bot.replies import Table, plain_text
+from bot.storage.database import StorageUnavailable
 from tests.conftest import make_request
 from tests.pg_support import OwnServer
 from tests.quiz_support import (
@@ -42,9 +43,8 @@ def answer(session: int, letter: str) -> str:
 
 
 async def test_a_postgresql_restart_mid_quiz_refuses_clearly_loses_nothing_and_reconnects(server):
-    app = await started_aula(
-        quiz_settings(server.url, {"AULA__DATABASE_POOL_SIZE": "4"}), FakeClock(), RecordingMessenger()
-    )
+    clock, messenger = FakeClock(), RecordingMessenger()
+    app = await started_aula(quiz_settings(server.url, {"AULA__DATABASE_POOL_SIZE": "4"}), clock, messenger)
     try:
         started = await one_reply(app, quiz_command("start", banco="seccion-2"))
         assert not started.error, plain_text(started)
@@ -61,6 +61,11 @@ async def test_a_postgresql_restart_mid_quiz_refuses_clearly_loses_nothing_and_r
             assert "registrada" not in text and "recorded" not in text
         results = await one_reply(app, quiz_command("results"))
         assert results.error and UNSAVED["es"] in plain_text(results)
+        help_reply = await one_reply(app, make_request("help", user_id="dana"))  # saves nothing: answers
+        assert not help_reply.error and "/quiz" in plain_text(help_reply)
+        clock.advance(5)
+        with pytest.raises(StorageUnavailable):  # the timer's tick: nothing half-done, tried again later
+            await app.services.quiz.tick()
 
         server.start()  # same data, same port: the pool's connections are new ones
         help_reply = await one_reply(app, make_request("help", user_id="carl"))
@@ -71,5 +76,18 @@ async def test_a_postgresql_restart_mid_quiz_refuses_clearly_loses_nothing_and_r
         assert "registrada" not in plain_text(kept) and not kept.error
         rows = await app.db.fetchall("SELECT user_id, choice FROM quiz_answers ORDER BY user_id")
         assert [(r["user_id"], r["choice"]) for r in rows] == [("ana", 1), ("beto", 0), ("carl", 2)]
+
+        clock.advance(app.settings.quiz.seconds_per_question)  # the question's time is up: its timer closes it
+        await app.services.quiz.tick()
+        question = await app.services.quiz.repo.question(session, 0)
+        assert not question.is_open
+        posts = len(messenger.sent)
+        await app.services.quiz.tick()
+        assert len(messenger.sent) == posts  # results posted once
+        [question_id] = [mid for _, mid, reply in messenger.sent if plain_text(reply).startswith("Pregunta 1 de")]
+        closed = messenger.messages[question_id]  # the question's post as its timer left it
+        assert all(button.disabled for button in closed.buttons)
+        [table] = [p for p in closed.parts if isinstance(p, Table)]
+        assert [row[1] for row in table.rows[:4]] == ["1", "1", "1", "0"]  # A beto, B ana, C carl, D nobody
     finally:
         await app.close()
