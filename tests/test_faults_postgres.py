@@ -42,7 +42,10 @@ def answer(session: int, letter: str) -> str:
     return f"quiz:answer:{session}:0:{letter}"
 
 
-async def test_a_postgresql_restart_mid_quiz_refuses_clearly_loses_nothing_and_reconnects(server):
+@pytest.mark.parametrize("stop", ["fast", "immediate"])
+async def test_a_postgresql_restart_mid_quiz_refuses_clearly_loses_nothing_and_reconnects(server, stop):
+    """stop: "fast" ends every session (admin shutdown) and exits; "immediate" quits at once, as a
+    crash would (recovery from the write-ahead log at the next start)."""
     clock, messenger = FakeClock(), RecordingMessenger()
     app = await started_aula(quiz_settings(server.url, {"AULA__DATABASE_POOL_SIZE": "4"}), clock, messenger)
     try:
@@ -53,7 +56,7 @@ async def test_a_postgresql_restart_mid_quiz_refuses_clearly_loses_nothing_and_r
             confirmed = await one_reply(app, click(user, answer(session, letter)))
             assert "Respuesta registrada: " + letter in plain_text(confirmed)
 
-        server.stop()  # "fast": PostgreSQL ends every session (admin shutdown), then exits
+        server.stop(stop)
         for user, lang in (("carl", "es"), ("dana", "en"), ("ana", "es")):
             refused = await one_reply(app, click(user, answer(session, "C"), locale=lang))
             text = plain_text(refused)
