@@ -41,6 +41,7 @@ from bot.limits import SLACK_ACK_DEADLINE_S, SLACK_EDIT_INTERVAL_S
 from bot.replies import Form, Reply, plain_text
 from bot.requests import Place, Request
 from bot.settings import Settings, SettingsError, load_settings
+from bot.storage.handoffs import Deliveries, PendingUpload, PendingUploads
 
 __all__ = ["create_app", "serve"]
 
@@ -169,6 +170,10 @@ class SlackAdapter:
         self.seen: TTLCache[str, bool] = TTLCache(maxsize=DELIVERY_MEMORY_SIZE, ttl=DELIVERY_MEMORY_S)
         # (channel, message ts) of a command's reply that waits for a file in its thread -> its request
         self.awaiting_file: TTLCache[tuple[str, str], Request] = TTLCache(maxsize=DELIVERY_MEMORY_SIZE, ttl=UPLOAD_WAIT_S)
+        # The same two in the database, for the next request that reaches another process
+        # (HTTP workers behind a load balancer, several Socket Mode connections).
+        self.pending_uploads = PendingUploads(aula.db)
+        self.deliveries = Deliveries(aula.db)
         self.starts = start_slots(aula.services)  # every listener ack()s before taking one
 
     def register(self) -> None:
@@ -247,10 +252,12 @@ class SlackAdapter:
         Bolt acknowledges events itself."""
         files = event.get("files") or []
         key = (event.get("channel", ""), event.get("thread_ts", ""))
-        waiting = self.awaiting_file.get(key)
-        if not files or waiting is None or event.get("bot_id"):
+        if not files or not key[1] or event.get("bot_id"):
             return
-        place = Place("slack", body.get("team_id", "") or waiting.place.workspace_id, key[0], key[1])
+        waiting = await self.waiting_for_file(key)
+        if waiting is None or not await self.first_delivery(body):
+            return
+        place = Place("slack", body.get("team_id", "") or waiting.workspace_id, key[0], key[1])
         origin = await self.origin(event.get("user", ""), "", place, None, "", self.aula.clock())
         try:
             name, data = await self.download(files[0])
@@ -269,6 +276,43 @@ class SlackAdapter:
             received_at=origin.received_at,
         )
         await self.after_ack(self.deliver(origin, self.replies(request)), body, None)
+
+    async def waiting_for_file(self, key: tuple[str, str]) -> PendingUpload | None:
+        """The command waiting for a file in that thread: asked in this process, or another's."""
+        asked = self.awaiting_file.get(key)
+        if asked is not None:
+            return PendingUpload(asked.command, dict(asked.args), asked.place.workspace_id)
+        try:
+            return await self.pending_uploads.get("slack", *key, self.aula.clock())
+        except Exception:  # the database is down: only this process's memory answers
+            log.warning("could not read the commands waiting for a file", exc_info=True)
+            return None
+
+    async def first_delivery(self, body: dict) -> bool:
+        """False when another process already answered this event (Slack redelivered it there)."""
+        event_id = body.get("event_id") or ""
+        if not event_id:
+            return True
+        try:
+            return await self.deliveries.claim("slack", event_id, self.aula.clock())
+        except Exception:  # the database is down: answer (a double answer beats a lost file)
+            log.warning("could not record a delivery", exc_info=True)
+            return True
+
+    async def remember_upload(self, place: Place, ts: str, request: Request) -> None:
+        key = (place.channel_id, ts)
+        if key in self.awaiting_file:
+            return
+        self.awaiting_file[key] = request
+        try:
+            await self.pending_uploads.sweep(self.aula.clock())  # one /dataset at a time: cheap
+            await self.pending_uploads.put(
+                "slack", place.channel_id, ts,
+                PendingUpload(request.command, dict(request.args), request.place.workspace_id),
+                self.aula.clock() + UPLOAD_WAIT_S,
+            )  # fmt: skip
+        except Exception:  # this process still remembers it
+            log.warning("could not store a command waiting for a file", exc_info=True)
 
     async def download(self, file: dict) -> tuple[str, bytes]:
         """A shared file's bytes (Slack's url_private_download, with the bot token), read at most
@@ -476,7 +520,7 @@ class SlackAdapter:
             else:
                 await public.show(reply)
                 if awaits_file is not None and public.ts:  # the reply that asks for the file: its thread takes it
-                    self.awaiting_file[(origin.place.channel_id, public.ts[0])] = awaits_file
+                    await self.remember_upload(origin.place, public.ts[0], awaits_file)
         await public.finish()
         if last_private is not None:
             await self.send_private(origin, last_private)

@@ -44,7 +44,9 @@ NO_CLASS = {"command_log"}  # names no class: copied with the whole database onl
 # calls in flight, claimed jobs): each row expires within minutes and means nothing to another
 # database, so it is never copied. A new table must be listed here or get a class rule
 # (tests/test_db_copy.py checks).
-TRANSIENT = {"llm_rate_slots", "llm_queue_waiters", "llm_budget_holds", "job_claims"}
+TRANSIENT = {
+    "llm_rate_slots", "llm_queue_waiters", "llm_budget_holds", "job_claims", "pending_uploads", "platform_deliveries",
+}
 
 
 class CopyRefused(DatabaseError):

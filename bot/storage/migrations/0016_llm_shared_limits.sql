@@ -36,3 +36,26 @@ CREATE TABLE llm_budget_holds (
     expires_at    REAL NOT NULL
 );
 CREATE INDEX llm_budget_holds_class ON llm_budget_holds (platform, workspace_id, day);
+
+-- What an adapter must find whichever process the platform's next request reaches (Slack's HTTP
+-- workers behind a load balancer, or its Socket Mode connections): a command waiting for a file
+-- in its reply's thread (/dataset on Slack), and the deliveries already answered, so a
+-- redelivered event is answered once (bot/storage/handoffs.py). Short-lived rows.
+CREATE TABLE pending_uploads (
+    platform      TEXT NOT NULL,
+    channel_id    TEXT NOT NULL,
+    message_id    TEXT NOT NULL,          -- the reply whose thread takes the file
+    workspace_id  TEXT NOT NULL,
+    command       TEXT NOT NULL,
+    args          TEXT NOT NULL,          -- the command's options, JSON
+    expires_at    REAL NOT NULL,          -- epoch seconds
+    PRIMARY KEY (platform, channel_id, message_id)
+);
+
+CREATE TABLE platform_deliveries (
+    platform     TEXT NOT NULL,
+    delivery_id  TEXT NOT NULL,           -- Slack's event_id
+    seen_at      REAL NOT NULL,           -- epoch seconds
+    PRIMARY KEY (platform, delivery_id)
+);
+CREATE INDEX platform_deliveries_age ON platform_deliveries (seen_at);

@@ -25,3 +25,23 @@ CREATE TABLE llm_budget_holds (
     expires_at    DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX llm_budget_holds_class ON llm_budget_holds (platform, workspace_id, day);
+
+-- Adapters' hand-offs between processes (see ../0016_llm_shared_limits.sql).
+CREATE TABLE pending_uploads (
+    platform      TEXT NOT NULL,
+    channel_id    TEXT NOT NULL,
+    message_id    TEXT NOT NULL,
+    workspace_id  TEXT NOT NULL,
+    command       TEXT NOT NULL,
+    args          TEXT NOT NULL,
+    expires_at    DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (platform, channel_id, message_id)
+);
+
+CREATE TABLE platform_deliveries (
+    platform     TEXT NOT NULL,
+    delivery_id  TEXT NOT NULL,
+    seen_at      DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (platform, delivery_id)
+);
+CREATE INDEX platform_deliveries_age ON platform_deliveries (seen_at);
