@@ -18,6 +18,7 @@ from pathlib import Path
 from bot.app import Aula
 from bot.i18n import t
 from bot.settings import Settings
+from bot.storage.database import is_postgres, sqlite_path
 
 log = logging.getLogger("aula.run")
 
@@ -62,7 +63,9 @@ def run_platforms(settings: Settings, lang: str) -> int:
 
 
 def lock_path(database: str) -> Path:
-    return Path(database).with_name(Path(database).name + ".lock")
+    """`<file>.lock` beside the SQLite file the setting names (a path or `sqlite:///path`)."""
+    file = Path(sqlite_path(database))
+    return file.with_name(file.name + ".lock")
 
 
 def hold_database(database: str):
@@ -70,8 +73,15 @@ def hold_database(database: str):
     (or the process ends, however it ends: the kernel releases flock locks). Two `aula run` on
     one SQLite file would both post every quiz result; until several processes share the work,
     the second is refused. Returns what the holder wrote (its pid) when another process has it.
-    The console and the CLI do not take it: several consoles on one database are a class."""
+    The console and the CLI do not take it: several consoles on one database are a class.
+    A PostgreSQL database is not a file: processes on any host share it (the job claims keep each
+    result to one post) and its URL, which may hold a password, must never become a path: for it
+    this locks nothing."""
     import fcntl
+    import io
+
+    if is_postgres(database):
+        return io.StringIO()  # close() does nothing that matters
 
     path = lock_path(database)
     path.parent.mkdir(parents=True, exist_ok=True)

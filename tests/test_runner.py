@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -120,3 +121,23 @@ async def test_a_failing_platform_backs_off_with_one_line_per_attempt_saying_wha
     message = lines[0].getMessage()
     assert "attempt 1" in message and "SLACK_BOT_TOKEN" in message and "next attempt in 5 s" in message
     assert "\n" not in message
+
+
+def test_the_single_runner_lock_is_beside_the_sqlite_file_and_never_made_of_a_server_url(tmp_path, monkeypatch):
+    """A PostgreSQL URL (its password in it) never becomes a folder or a file; processes share the
+    server. An SQLite URL's lock is beside its file, as a path's is."""
+    from adapters.runner import hold_database, lock_path
+
+    monkeypatch.chdir(tmp_path)
+    assert lock_path("sqlite:///data/a.sqlite3") == lock_path("data/a.sqlite3") == Path("data/a.sqlite3.lock")
+    first = hold_database("postgresql://aula:leak-pw@db.example:5432/aula")
+    second = hold_database("postgresql://aula:leak-pw@db.example:5432/aula")
+    assert not isinstance(first, str) and not isinstance(second, str)
+    first.close()
+    second.close()
+    assert list(tmp_path.iterdir()) == []
+    held = hold_database("sqlite:///data/a.sqlite3")
+    try:
+        assert isinstance(hold_database("data/a.sqlite3"), str)  # the same file: refused
+    finally:
+        held.close()
