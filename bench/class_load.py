@@ -5,6 +5,8 @@ completion latency, throughput and peak memory.
 
     /work/venv/bin/python bench/class_load.py [--students 300] [--platform discord|slack|both]
                                               [--window 2] [--seed 8] [--json results.json]
+                                              [--databases sqlite,postgresql] [--processes 1,2]
+                                              [--postgres URL]
 
 Each student sends three interactions: /tokens with a pasted text (mostly the course's
 examples, some paragraphs, a few long pastes up to Discord's 6,000-character option), /roles
@@ -32,6 +34,15 @@ request.
   `async_dispatch` returning the HTTP response; the answer is then posted in the background.
   Completion: when that background work has finished (a wrapper around the adapter's
   `after_ack` installed by this script).
+
+Databases and processes (`--databases sqlite,postgresql --processes 1,2 --postgres URL`, default
+both, the server from $AULA_BENCH_POSTGRES or $AULA_TEST_POSTGRES): each platform runs on a fresh
+SQLite file and on a fresh PostgreSQL database (created from the migrated template, dropped
+after). With 2 processes, Slack runs as two HTTP workers behind a load balancer would: two fresh
+interpreters, each an Aula on the same database with its own Bolt app, sharing one fake Web API;
+the first starts the quiz, then each takes every other arrival from one agreed instant, and their
+latencies are pooled (loop lag, memory: the worse process's). Discord's processes are shards that
+split the guilds, so one class stays in one process: it runs with 1.
 
 Latencies count from each interaction's planned arrival, so time an arrival waited for a busy
 event loop is included. A benchmark, not a test: nothing here fails; it prints what it saw.
@@ -201,8 +212,30 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# The database of this run: a fresh SQLite file in the run's folder, or the PostgreSQL database
+# the parent created for it (--database-setting).
+DATABASE_SETTING: str | None = None
+# Two processes sharing a class (Slack): this process's rank, how many, and the agreed start.
+SHARE = {"rank": 0, "processes": 1}
+
+
 def settings_for(folder: Path, **extra: str):
-    return load_settings(environ={"AULA_DATABASE": str(folder / "aula.sqlite3"), **extra}, dotenv_path=None)
+    database = DATABASE_SETTING or str(folder / "aula.sqlite3")
+    return load_settings(environ={"AULA_DATABASE": database, **extra}, dotenv_path=None)
+
+
+async def agreed_start() -> float:
+    """With several processes: say this one is set up, and return the start instant (wall clock)
+    the parent sends once every one is; alone: now."""
+    if SHARE["processes"] == 1:
+        return time.time()
+    print("ready", flush=True)
+    return float(await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline))
+
+
+def my_share(arrivals: list) -> list:
+    """The arrivals this process takes: every processes-th one, so all processes' interleave."""
+    return [a for i, a in enumerate(arrivals) if i % SHARE["processes"] == SHARE["rank"]]
 
 
 async def core_outcomes(aula) -> dict[str, int]:
@@ -251,6 +284,8 @@ class Stopwatch:
                 "done_p99_ms": percentile(done, 99) if done else None,
                 "done_max_ms": max(done) if done else None,
                 "deferred": sum(1 for k in keys if self.ack_kind.get(k) == "defer"),
+                "ack_ms": ack,  # each one, to merge the processes of a shared run
+                "done_ms": done,
             }
         last_ack = max(self.acked.values(), default=t0)
         last_done = max(self.completed.values(), default=t0)
@@ -324,7 +359,8 @@ async def launch(arrivals: list[Arrival], send) -> float:
     hands over what arrived meanwhile; the arrivals keep their planned instants, so the
     wait counts in their latency.
     """
-    t0 = time.perf_counter() + 0.05
+    start = await agreed_start()
+    t0 = time.perf_counter() + (start - time.time()) + 0.05
     for arrival in arrivals:
         due = t0 + arrival.at
         delay = due - time.perf_counter()
@@ -547,22 +583,26 @@ async def serve_fake_slack() -> None:
         print(json.dumps(summary), flush=True)
 
 
-async def run_slack(students: int, window: float, seed: int) -> dict:
+async def run_slack(students: int, window: float, seed: int, api_url: str = "") -> dict:
+    """The Slack run; with api_url, one of several processes sharing the class and that fake Slack
+    (the parent started it and reads what it received)."""
     from slack_sdk.web.async_client import AsyncWebClient
 
     from adapters.slack import create_app
     from bot.app import Aula
     from tests.fake_slack import BOT_TOKEN, SIGNING_SECRET
 
-    server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        __file__,
-        "--serve-fake-slack",
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    api_url = (await server.stdout.readline()).decode().strip()
+    server = None
+    if not api_url:
+        server = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--serve-fake-slack",
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        api_url = (await server.stdout.readline()).decode().strip()
     folder = Path(tempfile.mkdtemp(prefix="aula-class-"))
     settings = settings_for(folder, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET)
     aula = Aula(settings)
@@ -573,7 +613,10 @@ async def run_slack(students: int, window: float, seed: int) -> dict:
         result = await slack_storm(app, aula, api_url.removesuffix("/api/"), students, window, seed)
     finally:
         await aula.close()
-        server.stdin.close()
+        if server is not None:
+            server.stdin.close()
+    if server is None:
+        return result  # the parent reads the fake Slack's summary once every process is done
     fake = json.loads(await server.stdout.readline())  # what the fake Slack received
     await server.wait()
     missing = [s for s in range(students) if f"quiz-{s}" not in fake["answered_urls"]]
@@ -590,7 +633,7 @@ async def slack_storm(app, aula, base: str, students: int, window: float, seed: 
     import adapters.slack as slack_adapter
     from tests.fake_slack import click_body, command_body, signed_headers
 
-    arrivals = plan(students, window, seed)
+    arrivals = my_share(plan(students, window, seed))
     watch = Stopwatch(arrivals)
     original_after_ack = slack_adapter.SlackAdapter.after_ack
 
@@ -604,12 +647,13 @@ async def slack_storm(app, aula, base: str, students: int, window: float, seed: 
 
     slack_adapter.SlackAdapter.after_ack = after_ack_timed
 
-    start = command_body(
-        "/quiz", "start banco:seccion-2 tiempo:600", user_id=TEACHER, response_url=f"{base}/response/start"
-    )
-    response = await app.async_dispatch(AsyncBoltRequest(body=start, headers=signed_headers(start)))
-    assert response.status == 200, response
-    for _ in range(500):  # the question is posted after the ack
+    if SHARE["rank"] == 0:  # with several processes, the first starts the quiz; the others find it
+        start = command_body(
+            "/quiz", "start banco:seccion-2 tiempo:600", user_id=TEACHER, response_url=f"{base}/response/start"
+        )
+        response = await app.async_dispatch(AsyncBoltRequest(body=start, headers=signed_headers(start)))
+        assert response.status == 200, response
+    for _ in range(3000):  # the question is posted after the ack
         session = await aula.db.fetchone("SELECT session_id AS id FROM quiz_questions WHERE message_id != ''")
         if session:
             break
@@ -749,22 +793,120 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({model}), {memory:.0f} GB RAM, Python {platform.python_version()}"
 
 
-def run_in_fresh_interpreter(name: str, options: argparse.Namespace) -> dict:
-    command = [
-        sys.executable,
-        __file__,
-        "--platform",
-        name,
-        "--students",
-        str(options.students),
-        "--window",
-        str(options.window),
-        "--seed",
-        str(options.seed),
-        "--raw",
-    ]
-    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+def command_line(name: str, options: argparse.Namespace, setting: str | None) -> list[str]:
+    command = [sys.executable, __file__, "--platform", name, "--students", str(options.students),
+               "--window", str(options.window), "--seed", str(options.seed), "--raw"]  # fmt: skip
+    return command + (["--database-setting", setting] if setting else [])
+
+
+def run_in_fresh_interpreter(name: str, options: argparse.Namespace, setting: str | None = None) -> dict:
+    out = subprocess.run(command_line(name, options, setting), cwd=ROOT, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_shared_slack(options: argparse.Namespace, setting: str, processes: int) -> dict:
+    """Slack's run in `processes` fresh interpreters sharing the database and one fake Slack (as
+    HTTP workers behind a load balancer): each takes every processes-th arrival, all from one
+    agreed instant; their figures merged."""
+    server = subprocess.Popen([sys.executable, __file__, "--serve-fake-slack"], cwd=ROOT,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    api_url = server.stdout.readline().strip()
+    base = command_line("slack", options, setting) + ["--processes", str(processes), "--slack-api", api_url]
+    workers = []
+    for rank in range(processes):
+        workers.append(subprocess.Popen(base + ["--rank", str(rank)], cwd=ROOT,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))  # fmt: skip
+        if rank == 0:  # it starts the quiz: the others find it set up
+            assert workers[0].stdout.readline().strip() == "ready"
+    for worker in workers[1:]:
+        assert worker.stdout.readline().strip() == "ready"
+    start = time.time() + 0.3
+    for worker in workers:
+        worker.stdin.write(f"{start}\n")
+        worker.stdin.flush()
+    parts = []
+    for worker in workers:
+        out, _ = worker.communicate(timeout=900)
+        parts.append(json.loads(out.strip().splitlines()[-1]))
+    server.stdin.close()
+    fake = json.loads(server.stdout.readline())
+    server.wait()
+    merged = merge(parts)
+    missing = [s for s in range(options.students) if f"quiz-{s}" not in fake["answered_urls"]]
+    if missing:
+        merged["failures"]["quiz click without its private answer"] = len(missing)
+    merged["error_replies"] = fake["error_replies"]
+    merged["fake_slack_calls"] = fake["methods"]
+    merged |= asyncio.run(stored_figures(setting))
+    return merged
+
+
+async def stored_figures(setting: str) -> dict:
+    from bot.storage.database import open_database
+
+    db = await open_database(setting, migrate=False)
+    try:
+        rows = await db.fetchall("SELECT outcome, COUNT(*) AS n FROM command_log GROUP BY outcome")
+        answered = await db.fetchone("SELECT COUNT(DISTINCT user_id) AS n FROM quiz_answers")
+        return {"core_outcomes": {r["outcome"]: r["n"] for r in rows}, "answers_recorded": answered["n"]}
+    finally:
+        await db.close()
+
+
+def merge(parts: list[dict]) -> dict:
+    """One run's figures from its processes': latencies pooled, last instants and peaks the latest/highest."""
+    kinds = {}
+    for kind in (*KINDS, "all"):
+        ack = [x for p in parts for x in p["kinds"][kind]["ack_ms"]]
+        done = [x for p in parts for x in p["kinds"][kind]["done_ms"]]
+        kinds[kind] = {
+            "sent": sum(p["kinds"][kind]["sent"] for p in parts),
+            "acknowledged": len(ack),
+            "within_deadline": sum(1 for a in ack if a <= DEADLINE_MS),
+            "ack_p50_ms": statistics.median(ack) if ack else None,
+            "ack_p99_ms": percentile(ack, 99) if ack else None,
+            "ack_max_ms": max(ack) if ack else None,
+            "done": len(done),
+            "done_p50_ms": statistics.median(done) if done else None,
+            "done_p99_ms": percentile(done, 99) if done else None,
+            "done_max_ms": max(done) if done else None,
+            "deferred": sum(p["kinds"][kind]["deferred"] for p in parts),
+            "ack_ms": ack,
+            "done_ms": done,
+        }
+    last_ack, last_done = max(p["last_ack_s"] for p in parts), max(p["last_done_s"] for p in parts)
+    failures: Counter = Counter()
+    for p in parts:
+        failures.update(p["failures"])
+    return {
+        "kinds": kinds,
+        "last_ack_s": last_ack,
+        "last_done_s": last_done,
+        "acks_per_s": kinds["all"]["acknowledged"] / last_ack if last_ack else None,
+        "done_per_s": kinds["all"]["done"] / last_done if last_done else None,
+        "failures": dict(failures),
+        "loop_lag_p50_ms": max(p["loop_lag_p50_ms"] for p in parts),
+        "loop_lag_p99_ms": max(p["loop_lag_p99_ms"] for p in parts),
+        "loop_lag_max_ms": max(p["loop_lag_max_ms"] for p in parts),
+        "http_statuses": dict(sum((Counter(p["http_statuses"]) for p in parts), Counter())),
+        "rss_before_mb": max(p["rss_before_mb"] for p in parts),
+        "peak_rss_mb": max(p["peak_rss_mb"] for p in parts),
+        "load_before": min((p["load_before"] for p in parts), key=lambda x: x[0]),
+        "load_after": max((p["load_after"] for p in parts), key=lambda x: x[0]),
+    }
+
+
+async def fresh_postgres(url: str) -> tuple[str, str]:
+    os.environ["AULA_TEST_POSTGRES"] = url
+    from tests.pg_support import create_database
+
+    return await create_database()
+
+
+async def drop_postgres(name: str) -> None:
+    from tests.pg_support import drop_database
+
+    await drop_database(name)
 
 
 def main() -> None:
@@ -776,20 +918,65 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--databases", default="sqlite,postgresql", type=lambda v: v.split(","))
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("AULA_BENCH_POSTGRES") or os.environ.get("AULA_TEST_POSTGRES"),
+        help="a PostgreSQL server where the benchmark may create and drop databases",
+    )
+    parser.add_argument(
+        "--processes", default="1,2", type=lambda v: [int(p) for p in v.split(",")],
+        help="Aula processes sharing the class: 2 runs Slack as two HTTP workers (Discord splits guilds by shard)",
+    )  # fmt: skip
     parser.add_argument("--raw", action="store_true", help=argparse.SUPPRESS)  # one platform, JSON on stdout
     parser.add_argument("--serve-fake-slack", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--database-setting", help=argparse.SUPPRESS)
+    parser.add_argument("--rank", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--slack-api", default="", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve_fake_slack:
         asyncio.run(serve_fake_slack())
         return
-    runners = {"discord": run_discord, "slack": run_slack}
     if options.raw:
-        result = asyncio.run(runners[options.platform](options.students, options.window, options.seed))
+        global DATABASE_SETTING
+        DATABASE_SETTING = options.database_setting
+        SHARE.update(rank=options.rank, processes=options.processes[0])
+        if options.platform == "slack":
+            result = asyncio.run(run_slack(options.students, options.window, options.seed, options.slack_api))
+        else:
+            result = asyncio.run(run_discord(options.students, options.window, options.seed))
         print(json.dumps(result))
         return
     names = ("discord", "slack") if options.platform == "both" else (options.platform,)
     print(f"{machine()}; {time.strftime('%Y-%m-%d %H:%M')}")
-    results = {name: run_in_fresh_interpreter(name, options) for name in names}
+    results = {}
+    for database in options.databases:
+        if database == "postgresql" and not options.postgres:
+            print("postgresql: skipped (no server: --postgres URL, AULA_BENCH_POSTGRES or AULA_TEST_POSTGRES)")
+            continue
+        for processes in options.processes:
+            for name in names:
+                if processes > 1 and name != "slack":
+                    continue  # Discord's processes are shards, each with its own guilds: one class is one process
+                setting, created = None, None
+                if database == "postgresql":
+                    setting, created = asyncio.run(fresh_postgres(options.postgres))
+                elif processes > 1:
+                    setting = str(Path(tempfile.mkdtemp(prefix="aula-class-")) / "aula.sqlite3")
+                try:
+                    label = f"{name} · {database}" + (f" · {processes} processes" if processes > 1 else "")
+                    if processes > 1:
+                        results[label] = run_shared_slack(options, setting, processes)
+                    else:
+                        results[label] = run_in_fresh_interpreter(name, options, setting)
+                    print(f"{label}: done (load average {os.getloadavg()[0]:.2f})", flush=True)
+                finally:
+                    if created:
+                        asyncio.run(drop_postgres(created))
+    for result in results.values():
+        for kind in result["kinds"].values():
+            kind.pop("ack_ms", None)
+            kind.pop("done_ms", None)
     print(table(results, options.students, options.window))
     if options.json:
         options.json.write_text(
