@@ -10,7 +10,9 @@ would show it to the user:
          {"id": 8, "user": "profe", "instructor": true, "command": "quiz", "subcommand": "next"}
          {"advance": 31}                      (move this process's clock forward)
          {"disk_full": true}                  (files may no longer grow; false: room again)
-    out: {"event": "ready"}
+         {"hang_sends": true}                 (from now on a post never returns: a platform call in
+                                               flight when the process is killed; printed as "hanging")
+    out: {"event": "ready", "pid": 4242, "owner": "host:4242:9f1c"}   (owner: its claims' id)
          {"event": "reply", "id": 7, "error": false, "text": "✅ Respuesta registrada: B ...", "buttons": []}
          {"event": "post", "thread": "", "text": "...", "buttons": ["quiz:answer:1:0:A", ...]}   (and "edit")
     A reply that opens a form shows its id and fields: {"form": "quiz:hw-submit:1:0,1", "fields": ["p0", "p1"]}.
@@ -69,8 +71,12 @@ class PrintingMessenger:
 
     def __init__(self) -> None:
         self.count = 0
+        self.hang = False
 
     async def send(self, place: Place, reply: Reply) -> str:
+        if self.hang:
+            emit("hanging", thread=place.thread_id, **shown(reply))
+            await asyncio.Event().wait()
         self.count += 1
         emit("post", message_id=str(self.count), thread=place.thread_id, **shown(reply))
         return str(self.count)
@@ -119,14 +125,17 @@ async def main() -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead
     clock = Clock(float(os.environ.get("FAULT_CLOCK_OFFSET_S", "0")))
     aula = Aula(load_settings(dotenv_path=None), clock=clock)
-    aula.messengers["console"] = PrintingMessenger()
+    messenger = aula.messengers["console"] = PrintingMessenger()
     await aula.start()
-    emit("ready")
+    emit("ready", pid=os.getpid(), owner=aula.services.claims.owner)
     running: set[asyncio.Task] = set()
     while line := await asyncio.to_thread(sys.stdin.readline):
         data = json.loads(line)
         if "advance" in data:
             clock.offset += float(data["advance"])
+            continue
+        if "hang_sends" in data:
+            messenger.hang = bool(data["hang_sends"])
             continue
         if "disk_full" in data:
             await asyncio.gather(*running)  # what was sent before runs with the room it had
