@@ -215,7 +215,11 @@ def heartbeat_path(settings: Settings) -> Path:
 
 
 async def _beat(path: Path) -> None:
-    """Touch a file while the event loop runs, so a container healthcheck can tell it is alive."""
+    """Touch a file while the event loop runs, so a container healthcheck can tell it is alive.
+    Its folder is made first: on PostgreSQL it is `data` in the working directory, which
+    nothing else creates."""
+    with contextlib.suppress(OSError):
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
     while True:
         with contextlib.suppress(OSError):
             await asyncio.to_thread(path.touch)
