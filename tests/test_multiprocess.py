@@ -18,9 +18,11 @@ import asyncio
 import pytest
 
 from bot.app import Aula
+from bot.i18n import t
 from bot.replies import plain_text
 from bot.requests import Request
 from bot.storage.claims import Claims
+from tests.fake_llm import API_KEY, FakeLlmServer
 from tests.homework_support import DAY, ThreadingMessenger, assign, submit
 from tests.homework_support import ask as ask_homework
 from tests.homework_support import quiz as homework_quiz
@@ -298,3 +300,38 @@ async def test_a_tick_cancelled_as_its_claimed_job_ends_is_cancelled_and_release
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await claims.holder("job") is None
+
+
+# --- /next's class game -----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def llm_server():
+    async with FakeLlmServer() as running:
+        yield running
+
+
+async def test_a_next_round_closed_by_two_processes_posts_its_results_once(database_url, clock, llm_server):
+    environ = {"AULA_DATABASE": database_url, "AULA_LLM_BASE_URL": llm_server.base_url, "AULA_LLM_API_KEY": API_KEY,
+               "AULA__NEXT__TICK_SECONDS": "0", "AULA__NEXT__GAME_SECONDS": "30"}  # fmt: skip
+    apps = []
+    try:
+        for _ in range(2):
+            app = Aula(quiz_settings(database_url, environ=environ), clock=clock)
+            app.messengers[PLACE.platform] = ThreadingMessenger()
+            await app.start()
+            apps.append(app)
+        a, b = apps
+        game = Request(command="next", args={"texto": "El capital de Francia es", "juego": True},
+                       user=person("profe", instructor=True), place=PLACE)  # fmt: skip
+        assert not (await one_reply(a, game)).error
+        guess = Request(command="next", action="next:guess:1:0", user=person("ana"), place=PLACE)
+        assert not (await one_reply(b, guess)).error
+        clock.advance(31)
+        for _ in range(3):
+            await tick_both(a, b, "next_game")
+        title = t("es", "next.game.results_title", number=1)
+        assert sum(text.startswith(title) or title in text for text in sent(a, b)) == 1
+    finally:
+        for app in apps:
+            await app.close()
