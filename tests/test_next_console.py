@@ -12,7 +12,7 @@ from adapters.console import run_console
 from bot.app import Aula
 from bot.i18n import percent, t
 from bot.settings import load_settings
-from tests.fake_llm import API_KEY, FakeLlmServer, next_tokens
+from tests.fake_llm import API_KEY, BASE_MODEL, INSTRUCT_MODEL, FakeLlmServer, next_tokens
 
 PROMPT = "El capital de Francia es"
 
@@ -55,3 +55,19 @@ async def test_the_results_of_a_round_closed_just_before_the_input_ends_are_show
     assert t(lang, "next.game.closing", number=1) in out
     assert t(lang, "next.game.results_title", number=1) in out
     assert t(lang, "next.game.count", count=1) in out
+
+
+async def test_both_models_by_their_english_name(tmp_path):
+    """`model:both` in English was refused by the option's choices ("Choices: base, instruct,
+    ambos"): the issue's and the CLI's name for it is "both". Either name works in any language,
+    and an English reader is offered "both"."""
+    from bot.next.command import SPEC
+
+    async with FakeLlmServer() as server:
+        out = await console_run(tmp_path, server, f"/next text:{PROMPT} model:both\n/next text:{PROMPT} model:ambos\n"
+                                                  f"/next text:{PROMPT} model:huge\n", lang="en")  # fmt: skip
+    assert out.count(t("en", "next.both_title")) == 2
+    assert sorted(body["model"] for _, body in server.calls) == sorted([BASE_MODEL, INSTRUCT_MODEL] * 2)
+    option = next(o for o in SPEC.options if o.name == "modelo")
+    refusal = t("en", "error.bad_choice", value="huge", option="model", choices=", ".join(option.choices_in("en")))
+    assert refusal in out and "both" in option.choices_in("en")

@@ -54,7 +54,7 @@ SPEC = CommandSpec(
     description="next.description",
     options=(
         Option("texto", "next.option.text", name_en="text", max_length=4000),
-        Option("modelo", "next.option.model", choices=MODEL_CHOICES, name_en="model"),
+        Option("modelo", "next.option.model", choices=MODEL_CHOICES, name_en="model", choices_en={BOTH: "both"}),
         Option("temperatura", "next.option.temperature", kind="number", name_en="temperature"),
         Option("perfil", "next.option.profile", autocomplete=True, name_en="profile"),
         Option("juego", "next.option.game", kind="boolean", name_en="game"),
