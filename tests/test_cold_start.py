@@ -76,6 +76,8 @@ RUNS = {
     "quiz validate": (["quiz", "validate", "config/quizzes/seccion-2.yaml"], set()),
     "quiz --help": (["quiz", "--help"], set()),
     "config show": (["config", "show"], {"pydantic"}),
+    # The LLM client and the class's shared budget (a database); no picture in a terminal.
+    "next --help": (["next", "--help"], {"httpx", "pydantic", "tiktoken", "aiosqlite"}),
 }
 
 

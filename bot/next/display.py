@@ -11,7 +11,6 @@ from __future__ import annotations
 from bot import actions, i18n
 from bot.i18n import t
 from bot.next.logic import Distribution, Generation, marked, shown
-from bot.next.picture import distribution_png
 from bot.replies import (
     BulletList,
     Button,
@@ -125,6 +124,8 @@ def run_reply(
     latest = steps[-1] if steps and steps[-1].chosen is None else None
     if latest is not None:
         parts.extend(distribution_parts(lang, latest.distribution, temperatures))
+        from bot.next.picture import distribution_png  # Pillow and the fonts: only when drawing
+
         parts.append(Image(distribution_png([(generation.prompt + marked(generation.generated), latest.distribution)], lang),
                            "next.png", t(lang, "next.picture_alt")))  # fmt: skip
     if error:
@@ -174,5 +175,7 @@ def both_reply(lang: str, prompt: str, distributions: dict[str, Distribution | s
     parts.append(Columns(tuple(panels)))
     parts.append(Paragraph.of(Span(t(lang, "next.both_lesson"), italic=True)))
     if shown_pairs:
+        from bot.next.picture import distribution_png  # Pillow and the fonts: only when drawing
+
         parts.append(Image(distribution_png(shown_pairs, lang), "next.png", t(lang, "next.picture_alt")))
     return Reply(parts=tuple(parts), error=not shown_pairs)

@@ -29,7 +29,6 @@ from bot.i18n import iso_moment, number, percent, t
 from bot.llm.client import LlmError
 from bot.messenger import Messenger
 from bot.next.logic import Candidate, Distribution, NoLogprobs, shown
-from bot.next.picture import distribution_png
 from bot.next.store import dump_candidates, load_candidates
 from bot.replies import (
     Button,
@@ -313,6 +312,8 @@ def results_reply(game_round: Round, guesses: list[tuple[str, str, str, float]],
     if ranked:
         class_candidates = tuple(Candidate(text, text.encode(), None, math.log(count / total)) for text, count, _ in ranked[:10])
         panels.append((t(lang, "next.game.class_panel"), Distribution("class", "", class_candidates)))
+    from bot.next.picture import distribution_png  # Pillow and the fonts: only when drawing
+
     parts.append(Image(distribution_png(panels, lang), f"next-round-{game_round.id}.png", t(lang, "next.game.picture_alt")))
     parts.append(Paragraph.of(Span(t(lang, "next.game.scoring", points=POINTS), italic=True)))
     if standings:
