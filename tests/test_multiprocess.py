@@ -335,3 +335,21 @@ async def test_a_next_round_closed_by_two_processes_posts_its_results_once(datab
     finally:
         for app in apps:
             await app.close()
+
+
+async def test_claims_left_by_dead_processes_are_deleted_at_start_up_once_expired(database_url, clock):
+    settings = quiz_settings(database_url)
+    first = Aula(settings, clock=clock)
+    await first.start()
+    try:
+        await first.db.execute("INSERT INTO job_claims (job, owner, expires_at) VALUES (?, ?, ?), (?, ?, ?)",
+                               ("quiz:final:7", "gone:1:x", clock() - 1, "quiz:final:8", "alive:2:y", clock() + LEASE))  # fmt: skip
+    finally:
+        await first.close()
+    second = Aula(settings, clock=clock)
+    await second.start()
+    try:
+        rows = await second.db.fetchall("SELECT job FROM job_claims")
+        assert [row["job"] for row in rows] == ["quiz:final:8"]  # a live holder's claim stays
+    finally:
+        await second.close()

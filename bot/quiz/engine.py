@@ -160,6 +160,15 @@ class QuizEngine(Ticker):
     def claims(self):
         return self.app.services.claims
 
+    async def start(self) -> None:
+        """Forget the claims of processes that died (expired: anyone may take them, so deleting
+        them changes nothing but the table's size), then tick as every Ticker does."""
+        try:
+            await self.claims.prune()
+        except Exception:  # a full disk or a locked file: they stay, expired, until the next start
+            log.warning("could not delete expired claims", exc_info=True)
+        await super().start()
+
     async def tick(self) -> None:
         """Close every question whose time is up, post pending results, refresh open questions."""
         async with self._lock:
