@@ -38,6 +38,7 @@ NEVER_ONE = {
     "homework.too_long": "a length over the limit",
     "next.game.long_guess": "the limit of a guess's length",
     "next.too_long": "a text over the model's context",
+    "next.context_full": "a run's text over the model's context",
     "quiz.bad_time": "the bounds of a question's time",
     "quiz.schema.options_count": "the bounds of options per question",
     "quiz.schema.too_big": "the bank's size limit in bytes",

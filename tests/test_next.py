@@ -519,3 +519,22 @@ async def test_an_older_step_button_after_a_failed_step_points_to_the_retry(make
     assert len(server.calls) == asked
     [retried] = await replies_of(app, click(step_ids(failed)["retry"]))
     assert not retried.error and len(server.calls) == asked + 1
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+async def test_a_run_that_fills_the_models_context_ends_without_a_retry(make_aula, server, lang):
+    """A run whose text grew past the model's context was refused with "Shorten it" and a retry
+    button that could only be refused again. Now the choice is kept, the run says it ends there,
+    and there is nothing to click."""
+    from bot.i18n import t
+    from bot.next.logic import counted_tokens
+
+    tokens = counted_tokens("base", PROMPT, "")
+    app = await make_aula(AULA__LLM__CONTEXT_WINDOW=str(tokens + 1))  # the prefix and its one token fit
+    [first] = await replies_of(app, next_request(texto=PROMPT, locale=lang))
+    asked = len(server.calls)
+    [ended] = await replies_of(app, click(step_ids(first)["greedy"], locale=lang))
+    grown = counted_tokens("base", PROMPT, next_tokens(PROMPT)[0][1].decode())
+    assert t(lang, "next.context_full", tokens=grown, model=BASE_MODEL, limit=tokens) in plain_text(ended)
+    assert ended.buttons == () and len(server.calls) == asked
+    assert chosen_lines(ended)[0].startswith("1. ")  # the chosen token is kept in the text so far

@@ -296,10 +296,10 @@ async def on_action(request: Request, app: Aula):
     chosen = sum(1 for s in steps if s.chosen is not None)
     private = record.forked_from is not None
 
-    async def reply(error: str = "", finished: bool = False) -> Reply:
+    async def reply(error: str = "", finished: bool = False, can_retry: bool = True) -> Reply:
         return await rendered(lang, record.generation, run_id=run_id, temperature=record.temperature,
                          temperatures=settings.temperatures, max_steps=settings.max_steps, profile=record.profile,
-                         error=error, private=private, finished=finished)  # fmt: skip
+                         error=error, private=private, finished=finished, can_retry=can_retry)  # fmt: skip
 
     last = steps[-1]
     if last.chosen is not None and kind != "retry":
@@ -352,7 +352,10 @@ async def on_action(request: Request, app: Aula):
         await asking.reserve([(role, prompt, generated)])
     except UserError as refusal:
         await keep_the_choice()
-        yield await reply(error=t(lang, refusal.key, **refusal.values))
+        if refusal.key == "next.too_long":  # the run has filled the model's context: a retry would be refused too
+            yield await reply(error=t(lang, "next.context_full", **refusal.values), can_retry=False)
+        else:
+            yield await reply(error=t(lang, refusal.key, **refusal.values))
         return
     try:
         call = asking.start(role, prompt, generated)

@@ -114,6 +114,7 @@ def run_reply(
     error: str = "",
     private: bool = False,
     finished: bool = False,
+    can_retry: bool = True,
 ) -> Reply:
     """A single-model run as it stands: the text so far, then the latest distribution (or the error
     of the step that could not be asked), and the buttons of the next step."""
@@ -137,6 +138,8 @@ def run_reply(
         if finished or chosen >= max_steps:
             parts.append(Paragraph.of(Span(t(lang, "next.finished" if finished else "next.cap", steps=max_steps, count=max_steps),
                                            italic=True)))  # fmt: skip
+        elif latest is None and not can_retry:
+            pass  # the error says why the run cannot go on (its text is over the model's context)
         elif latest is None:
             buttons = (Button(actions.NEXT_RETRY.id(run=run_id, steps=len(steps)), t(lang, "next.button.retry"), ButtonStyle.PRIMARY),)
         else:
