@@ -353,3 +353,25 @@ async def test_claims_left_by_dead_processes_are_deleted_at_start_up_once_expire
         assert [row["job"] for row in rows] == ["quiz:final:8"]  # a live holder's claim stays
     finally:
         await second.close()
+
+
+async def test_two_processes_closing_one_question_at_once_close_and_score_it_once(pair, tmp_path, clock):
+    a, b = await quiz_pair(pair, tmp_path)
+    await one_reply(a, quiz_command("start", banco="prueba"))
+    await one_reply(b, click("s1", "quiz:answer:1:0:A"))
+    clock.advance(20)
+    scored: list[str] = []
+
+    def scorer(name):
+        def score(answers, history):
+            scored.append(name)
+            return {answer.user_id: (True, 100) for answer in answers}
+
+        return score
+
+    closed = await asyncio.gather(
+        a.services.quiz.repo.close_question(1, 0, clock(), scorer("a")),
+        b.services.quiz.repo.close_question(1, 0, clock(), scorer("b")),
+    )
+    assert sorted(closed) == [False, True] and len(scored) == 1
+    assert [tuple(r) for r in await a.db.fetchall("SELECT user_id, points FROM quiz_answers")] == [("s1", 100)]
