@@ -15,7 +15,8 @@ question holds its timer (`quiz:question:<session>:<position>`, renewed at each 
 refresh): it alone refreshes the countdown and posts the results, then releases it; a quiz's
 final leaderboard is `quiz:final:<session>`. When the holder dies, another process takes the
 timer over once the lease expires: a killed holder's question is closed on time by the others,
-and its results are posted within `timers.lease_seconds + quiz.tick_seconds` of the kill.
+and its results are taken over within `timers.lease_seconds + quiz.tick_seconds` of the kill
+(then posted in the time rendering and posting them takes).
 Nothing kept in memory decides anything: the session cache holds what never changes after the
 start, and `_refreshed` only spaces this process's own refreshes.
 """
