@@ -227,13 +227,24 @@ def test_placeholders_become_numbered_and_typed_outside_quotes_and_comments():
     assert to_postgres("x = ? AND y = ?", (float,)) == "x = $1::float8 AND y = $2"
 
 
-async def test_an_unreachable_server_is_a_clear_error_without_the_password():
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://aula:s3cret@127.0.0.1:{port}/aula",  # nothing listens
+        "postgresql://aula:s3cret@127.0.0.1:notaport/aula",
+        "postgresql://aula:s3cret@[::1/aula",
+        "postgresql://aula:s3cret@127.0.0.1:{port}/aula?sslmode=bogus&password=s3cret",
+        "postgresql://aula:s3cret@nohost.invalid/aula",
+    ],
+)
+async def test_a_server_that_cannot_be_reached_is_a_clear_error_without_the_password(url):
     from tests.pg_support import free_port
 
-    db = PostgresDatabase(f"postgresql://aula:s3cret@127.0.0.1:{free_port()}/aula")
+    db = PostgresDatabase(url.format(port=free_port()))
     with pytest.raises(DatabaseError) as caught:
         await db.open()
     assert "s3cret" not in str(caught.value) and "cannot connect" in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__  # no traceback quoting it
 
 
 def test_storage_unavailable_covers_the_server_going_away():
