@@ -4,7 +4,7 @@
 messages (options, or a form for multi-line conversations of up to five messages) it
 shows the prompt as the model's chat template renders it (bot.roles.templates), special
 tokens highlighted, the token counts, the same conversation without a system message
-and with a different one, and, when an LLM endpoint is configured, a live run.
+and with a different one, and, when an LLM endpoint is configured, a live run (bot/roles/live.py).
 
 Action ids (stable across restarts; conversations wait in bot/storage/roles.py):
   roles:form:<template>       the form was submitted
