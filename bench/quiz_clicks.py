@@ -33,6 +33,7 @@ from quiz_storm import PLACE, NullMessenger, flat_out, one, request  # noqa: E40
 from bot.app import Aula  # noqa: E402
 from bot.requests import User  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
+from bot.uploads import Upload  # noqa: E402
 
 FLOOR_TABLE = """CREATE TABLE IF NOT EXISTS floor_answers (
     session_id INTEGER NOT NULL, position INTEGER NOT NULL, user_id TEXT NOT NULL,
@@ -91,7 +92,7 @@ async def run(students: int, repeats: int, stored: int) -> tuple[list[float], li
             f"  - question: P{i}\n    options: [a, b, c, d]\n    answer: A\n    time: 3600\n" for i in range(repeats + 1)
         )
         for setup in (
-            request(instructor, subcommand="import", attachments=(("clicks.yaml", bank.encode()),)),
+            request(instructor, subcommand="import", attachments=(Upload.of_bytes("clicks.yaml", bank.encode()),)),
             request(instructor, subcommand="start", args={"banco": "clicks"}),
         ):
             _, reply = await one(aula, setup)

@@ -51,6 +51,7 @@ from bot.i18n import t  # noqa: E402
 from bot.replies import Reply  # noqa: E402
 from bot.requests import Place, Request, User  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
+from bot.uploads import Upload  # noqa: E402
 
 PLACE = Place("console", "bench", "storm")
 
@@ -366,7 +367,7 @@ async def setup(setting: str, database: str) -> int:
             f"  - question: P{i}\n    options: [a, b, c, d]\n    answer: A\n    time: 3600\n" for i in range(3)
         )
         for step in (
-            request(instructor, subcommand="import", attachments=(("storm.yaml", bank.encode()),)),
+            request(instructor, subcommand="import", attachments=(Upload.of_bytes("storm.yaml", bank.encode()),)),
             request(instructor, subcommand="start", args={"banco": "storm"}),
         ):
             _, reply = await one(aula, step)

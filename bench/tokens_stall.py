@@ -32,6 +32,7 @@ from quiz_storm import PLACE, NullMessenger, one, percentile, request  # noqa: E
 from bot.app import Aula  # noqa: E402
 from bot.requests import Request, User  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
+from bot.uploads import Upload  # noqa: E402
 
 EMOJI = "🍕☕👩‍💻🇪🇸👍🏽❤️🎉🤖 "
 
@@ -83,7 +84,7 @@ async def main(clicks: int, rate: float, chars: int, pool: bool = True) -> None:
             f"  - question: P{i}\n    options: [a, b]\n    answer: A\n    time: 3600\n" for i in range(3)
         )
         for setup in (
-            request(instructor, subcommand="import", attachments=(("stall.yaml", bank.encode()),)),
+            request(instructor, subcommand="import", attachments=(Upload.of_bytes("stall.yaml", bank.encode()),)),
             request(instructor, subcommand="start", args={"banco": "stall"}),
         ):
             _, reply = await one(aula, setup)

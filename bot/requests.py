@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.uploads import Upload
+
 
 @dataclass(frozen=True)
 class User:
@@ -43,7 +45,7 @@ class Request:
     subcommand: str = ""
     action: str = ""
     values: dict[str, str] = field(default_factory=dict)
-    attachments: tuple[tuple[str, bytes], ...] = ()  # (filename, content) uploaded with the command
+    attachments: tuple[Upload, ...] = ()  # files that came with the command, read as they arrive
     received_at: float | None = None
 
     @property

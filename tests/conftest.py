@@ -36,6 +36,17 @@ async def replies_of(aula: Aula, request: Request):
     return [reply async for reply in aula.handle(request)]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def simcord_cdn_over_http():
+    """In every simcord test the Discord adapter streams attachments through its own httpx
+    client, as from Discord's CDN, out of the simulator's store (tests/discord_support.py)."""
+    from tests.discord_support import route_simcord_cdn
+
+    with pytest.MonkeyPatch.context() as patch:
+        route_simcord_cdn(patch)
+        yield
+
+
 @pytest.fixture
 def discord_settings(tmp_path) -> Settings:
     """Settings for the simulated Discord: quiz timers are ticked by the tests, not by a

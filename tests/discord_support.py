@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import weakref
+from urllib.parse import unquote
 
 import discord
+import httpx
 import pytest
 import simcord.interactions
+from simcord.backend.cdn import CdnStore
 
 import bot.help.command as help_command
 from adapters.discord import create_bot
@@ -66,7 +70,8 @@ async def probe_complete(request, app, option, typed):
 
 
 async def probe_file(request, app):
-    (name, data), *_ = request.attachments
+    upload, *_ = request.attachments
+    name, data = upload.name, await upload.read(limit=1024 * 1024)
     return Reply.private(Paragraph.of(f"{name} {len(data)} {hashlib.sha256(data).hexdigest()[:12]}"))
 
 
@@ -248,3 +253,46 @@ def assert_within_limits(message) -> None:
 def messages_of(result) -> list:
     """The response and every followup of an interaction, in order."""
     return [m for m in [result.response, *result.followups] if m is not None]
+
+
+_CDN_STORES: weakref.WeakSet[CdnStore] = weakref.WeakSet()  # every simulator's CDN, as made
+
+
+def route_simcord_cdn(patch: pytest.MonkeyPatch) -> None:
+    """From now on every simulator's CDN store is known, and the Discord adapter's httpx client
+    fetches attachments from them (tests/conftest.py does this once for the whole run)."""
+    from adapters.discord import client
+
+    original = CdnStore.__init__
+
+    def tracked(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        _CDN_STORES.add(self)
+
+    patch.setattr(CdnStore, "__init__", tracked)
+    patch.setattr(client, "cdn_transport", lambda: simcord_cdn())
+
+
+def simcord_cdn(env=None, declared_length: int | None = None, served: dict[str, int] | None = None) -> httpx.MockTransport:
+    """Discord's CDN for the adapter's httpx client: attachments from simcord's store (env's, or
+    any simulator's), streamed in 16 KB pieces. declared_length: a Content-Length to claim
+    instead of the real one (a lying server). served: url -> bytes the client pulled so far."""
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        url = unquote(str(request.url))
+        stores = [env.backend.cdn] if env is not None else list(_CDN_STORES)
+        blob = next((b for b in (store.get(url) for store in stores) if b is not None), None)
+        if blob is None:
+            return httpx.Response(404)
+
+        async def pieces():
+            for start in range(0, len(blob), 16 * 1024):
+                piece = blob[start : start + 16 * 1024]
+                if served is not None:
+                    served[url] = served.get(url, 0) + len(piece)
+                yield piece
+
+        headers = {"content-length": str(declared_length)} if declared_length is not None else {}
+        return httpx.Response(200, headers=headers, content=pieces())
+
+    return httpx.MockTransport(handler)

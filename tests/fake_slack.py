@@ -66,6 +66,8 @@ class FakeSlack:
         self.envelopes: asyncio.Queue[dict] = asyncio.Queue()  # pushed to Socket Mode clients
         self.sockets: dict[web.WebSocketResponse, web.Request] = {}  # Socket Mode connections open now
         self.files: dict[str, bytes] = {}  # name -> bytes served at file_url(name) to the bot token only
+        self.shared: list[dict[str, Any]] = []  # file objects files.list answers with (see share_file)
+        self.served: dict[str, int] = {}  # name -> bytes of that file written to the wire so far
         self._numbers = itertools.count(1)
         self._server: TestServer | None = None
 
@@ -93,6 +95,27 @@ class FakeSlack:
     def file_url(self, name: str) -> str:
         """Where a shared file is downloaded from (its url_private_download)."""
         return str(self._server.make_url(f"/files/{name}"))
+
+    def share_file(
+        self, name: str, data: bytes, user: str, channel: str = CHANNEL_ID, created: float | None = None,
+        size: int | None = None,
+    ) -> dict[str, Any]:
+        """A file `user` shared in `channel` (at `created`, epoch seconds; now by default), as
+        files.list and a message's `files` describe it. size: what Slack declares (a lie if you like)."""
+        self.files[name] = data
+        file = {
+            "id": f"F{len(self.shared) + 1:06d}",
+            "name": name,
+            "user": user,
+            "channels": [channel],
+            "created": int(time.time() if created is None else created),
+            "size": len(data) if size is None else size,
+            "mode": "hosted",
+            "url_private": self.file_url(name),
+            "url_private_download": self.file_url(name),
+        }
+        self.shared.append(file)
+        return file
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -180,6 +203,15 @@ class FakeSlack:
                 return {"upload_url": str(self._server.make_url(f"/upload/F{n}")), "file_id": f"F{n}"}
             case "files.completeUploadExternal":
                 return {"files": [{"id": f["id"], "title": f.get("title", "")} for f in payload["files"]]}
+            case "files.list":  # newest first, as Slack lists them
+                found = [
+                    f for f in self.shared
+                    if (not payload.get("channel") or payload["channel"] in f["channels"])
+                    and (not payload.get("user") or payload["user"] == f["user"])
+                    and f["created"] >= int(payload.get("ts_from") or 0)
+                ]
+                found.sort(key=lambda f: f["created"], reverse=True)
+                return {"files": found[: int(payload.get("count") or 100)]}
             case "apps.connections.open":
                 return {"url": str(self._server.make_url("/socket")).replace("http://", "ws://")}
         return {}
@@ -197,7 +229,21 @@ class FakeSlack:
             return web.Response(status=403)
         if name not in self.files:
             return web.Response(status=404)
-        return web.Response(body=self.files[name], content_type="application/octet-stream")
+        # Streamed in 16 KB pieces with no Content-Length (chunked), as a large download may come:
+        # a reader must count what arrives, not trust a declared size.
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        data = self.files[name]
+        try:
+            for start in range(0, len(data), 16 * 1024):
+                piece = data[start : start + 16 * 1024]
+                await response.write(piece)
+                self.served[name] = self.served.get(name, 0) + len(piece)
+            await response.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass  # the reader let go early (an oversized file refused)
+        return response
 
     async def _response_url(self, request: web.Request) -> web.Response:
         payload = await request.json()
@@ -421,6 +467,24 @@ def submission_body(view: dict, values: dict[str, str], user_id: str = "U0STUDEN
         "api_app_id": "A1",
         "trigger_id": f"trigger.{next(_triggers)}",
         "view": {**view, "id": "V1", "team_id": TEAM_ID, "state": {"values": state}},
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def shortcut_body(files: list[dict], text: str = "", user_id: str = "U0STUDENT", channel: str = CHANNEL_ID) -> str:
+    """A message_action payload: someone chose the message shortcut "Comprobar con Aula"
+    (callback_id aula_dataset) on a message holding `files` (as share_file returns them)."""
+    payload = {
+        "type": "message_action",
+        "callback_id": "aula_dataset",
+        "team": {"id": TEAM_ID, "domain": "aula"},
+        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": TEAM_ID},
+        "channel": {"id": channel, "name": "clase"},
+        "api_app_id": "A1",
+        "trigger_id": f"trigger.{next(_triggers)}",
+        "response_url": "",
+        "message_ts": "1700000050.000001",
+        "message": {"type": "message", "user": user_id, "ts": "1700000050.000001", "text": text, "files": files},
     }
     return urlencode({"payload": json.dumps(payload)})
 

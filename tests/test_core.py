@@ -7,7 +7,7 @@ import asyncio
 from bot.app import Aula
 from bot.command import Command, CommandSpec
 from bot.errors import UserError
-from bot.i18n import catalog, normalize_locale
+from bot.i18n import catalog, normalize_locale, t
 from bot.replies import Heading, Paragraph, Reply, plain_text
 from bot.requests import Place, Request
 from tests.conftest import make_request, replies_of
@@ -134,6 +134,11 @@ async def test_help_names_commands_as_typed_on_each_platform(settings):
         [on_console] = await replies_of(app, make_request("help"))
         assert "- /aula-tokens [texto]" in plain_text(on_slack)
         assert "- /tokens [texto]" in plain_text(on_console) and "/aula-tokens" not in plain_text(on_console)
+        # A file cannot be typed into a Slack command: its help says how a file goes with /dataset.
+        minutes = settings.dataset.slack_file_minutes
+        assert t("es", "help.slack_file", count=minutes) in plain_text(on_slack)
+        assert "- /dataset [formato:" in plain_text(on_slack) and "- /dataset [archivo] [formato:" in plain_text(on_console)
+        assert t("es", "help.slack_file", count=minutes) not in plain_text(on_console)
     finally:
         await app.close()
 

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from bot.dataset.checker import KINDS, Limits, Options, Refused, check, percentile
-from bot.dataset.display import report_json
-from bot.i18n import number
+from bot.dataset.display import megabytes, report_json
+from bot.errors import UserError
+from bot.i18n import number, t
 from bot.replies import Image, Reply, Segments, Table, plain_text
 from bot.roles.templates import Message, render
 from bot.tokens.encodings import get_encoding
+from bot.uploads import CHUNK_BYTES, Upload
 from tests.conftest import make_request, replies_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dataset"
@@ -198,7 +200,8 @@ def test_percentiles_are_nearest_rank():
 
 
 async def dataset(aula, locale="es", files=(), **args):
-    request = make_request("dataset", locale=locale, args=args, attachments=tuple(files))
+    uploads = tuple(f if isinstance(f, Upload) else Upload.of_bytes(*f) for f in files)
+    request = make_request("dataset", locale=locale, args=args, attachments=uploads)
     [reply] = await replies_of(aula, request)
     return reply
 
@@ -230,6 +233,65 @@ async def test_a_refused_file_names_the_limit(aula):
     reply = await dataset(aula, files=[("big.jsonl", b'{"prompt": "a", "completion": "b"}\n' * 100)])
     assert reply.error and reply.is_private
     assert "El archivo supera el límite de 1 KB." in plain_text(reply)
+
+
+def endless(line: bytes, served: list[int], declared: int | None = None, total: int = 64 << 20) -> Upload:
+    """A download of `total` bytes of `line` repeated (64 MB by default), made as it is read,
+    that declares `declared` bytes (a lie, or None: no size at all). served[0] counts what the
+    reader pulled."""
+    per_chunk = line * (CHUNK_BYTES // len(line))
+
+    async def chunks():
+        sent = 0
+        while sent < total:
+            piece = per_chunk[: total - sent]
+            served[0] += len(piece)
+            sent += len(piece)
+            yield piece
+
+    return Upload("enorme.jsonl", chunks, declared)
+
+
+@pytest.mark.parametrize("declared", [None, 100], ids=["no size", "a lying size"])
+async def test_a_stream_over_the_cap_is_refused_after_the_cap_and_one_chunk_in_bounded_memory(aula, declared):
+    aula.settings.dataset.max_bytes = cap = 4 * 1024 * 1024
+    await dataset(aula, files=[("calentar.jsonl", b'{"prompt": "a", "completion": "b"}\n')])  # encodings loaded
+    served = [0]
+    blank = b" " * 1023 + b"\n"  # lines the checker skips at once: the cap is what stops it
+    tracemalloc.start()
+    reply = await dataset(aula, files=[endless(blank, served, declared)])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert reply.error and t("es", "dataset.refused.too_large", limit=megabytes("es", cap)) in plain_text(reply)
+    assert cap < served[0] <= cap + CHUNK_BYTES
+    assert peak < 1024 * 1024  # a quarter of the cap: chunks pass through, never held together
+
+
+async def test_a_streamed_file_is_checked_in_memory_that_does_not_grow_with_its_size(aula):
+    example = b'{"messages": [{"role": "user", "content": "Hola"}, {"role": "assistant", "content": "Hola, que tal"}]}'
+    padded = example + b" " * (4096 - len(example) - 1) + b"\n"  # 4 KB lines: bytes grow faster than examples
+    await dataset(aula, files=[("calentar.jsonl", padded)])
+    peaks = []
+    for megabytes_in in (2, 8):
+        served = [0]
+        tracemalloc.start()
+        reply = await dataset(aula, files=[endless(padded, served, total=megabytes_in * 1024 * 1024)])
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        lines = megabytes_in * 1024 * 1024 // len(padded)
+        assert served[0] == megabytes_in * 1024 * 1024
+        assert t("es", "dataset.summary", count=lines, valid=lines, format=t("es", "dataset.format.openai"), model="Llama 3.1 Instruct") in plain_text(reply)
+    assert peaks[1] < 2 * 1024 * 1024 and peaks[1] < peaks[0] * 2  # four times the file, not four times the memory
+
+
+async def test_a_whole_read_stops_at_its_limit(aula):
+    served = [0]
+    upload = endless(b"x" * 63 + b"\n", served)
+    with pytest.raises(UserError) as refused:
+        await upload.read(limit=256 * 1024)
+    assert refused.value.key == "upload.too_large" and served[0] <= 256 * 1024 + CHUNK_BYTES
+    with pytest.raises(UserError):  # a declared size over the limit: nothing is read
+        await Upload.of_bytes("x.yaml", b"x" * 2048).read(limit=1024)
 
 
 async def test_the_bot_keeps_serving_while_a_file_is_checked(aula, monkeypatch):

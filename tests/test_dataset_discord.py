@@ -77,3 +77,32 @@ async def test_an_attachment_no_longer_there_is_explained(simcord_env, monkeypat
     channel, ana = classroom(simcord_env)
     result = await ana.slash(channel, "dataset", archivo=("datos.jsonl", b'{"prompt": "a", "completion": "b"}\n'))
     assert result.ephemeral and "I couldn't download «datos.jsonl»: it is no longer there" in result.response.content
+
+
+async def test_an_attachment_over_the_limit_is_refused_while_streaming_whatever_its_declared_size(
+    simcord_env, monkeypatch, simcord_bot
+):
+    """Discord and its CDN both claim 10 bytes; the adapter counts what arrives and stops there."""
+    from adapters.discord import client
+    from bot.dataset.display import megabytes
+    from bot.i18n import t
+    from bot.uploads import CHUNK_BYTES
+    from tests.discord_support import simcord_cdn
+
+    store = CdnStore.store_attachment
+
+    def declared_tiny(self, *args, **kwargs):
+        return {**store(self, *args, **kwargs), "size": 10}
+
+    monkeypatch.setattr(CdnStore, "store_attachment", declared_tiny)
+    served: dict[str, int] = {}
+    monkeypatch.setattr(client, "cdn_transport", lambda: simcord_cdn(simcord_env, declared_length=10, served=served))
+    simcord_bot.aula.settings.dataset.max_bytes = cap = 256 * 1024
+    channel, ana = classroom(simcord_env)
+    big = b'{"prompt": "a", "completion": "b"}\n' * (4 * 1024 * 1024 // 35)
+    result = await ana.slash(channel, "dataset", archivo=("grande.jsonl", big))
+    assert result.ephemeral
+    shown = result.response.content.replace("\\_", "_")  # Discord markdown escapes the underscore
+    assert t("en", "dataset.refused.too_large", limit=megabytes("en", cap)) in shown
+    [pulled] = served.values()
+    assert cap < pulled <= cap + CHUNK_BYTES + 16 * 1024  # one chunk past the cap (the CDN sends 16 KB pieces)

@@ -14,6 +14,7 @@ from bot.homework.deadline import format_moment
 from bot.i18n import iso_moment, t
 from bot.replies import plain_text
 from bot.requests import Place, Request
+from bot.uploads import Upload
 from tests.export_support import xlsx_rows
 from tests.homework_support import (
     DAY,
@@ -316,7 +317,7 @@ async def test_a_bank_with_more_than_five_open_questions_is_answered_five_at_a_t
             TEACHER,
             PLACE,
             subcommand="import",
-            attachments=(("larga.yaml", f"questions:\n{questions}".encode()),),
+            attachments=(Upload.of_bytes("larga.yaml", f"questions:\n{questions}".encode()),),
         ),
     )
     assert not imported.error, plain_text(imported)
@@ -330,7 +331,7 @@ async def test_a_bank_with_more_than_five_open_questions_is_answered_five_at_a_t
 
 async def test_a_bank_without_open_questions_cannot_be_assigned(app):
     bank = b"questions:\n  - {question: 'A?', options: [a, b], answer: A}\n"
-    await ask(app, Request("quiz", TEACHER, PLACE, subcommand="import", attachments=(("vivo.yaml", bank),)))
+    await ask(app, Request("quiz", TEACHER, PLACE, subcommand="import", attachments=(Upload.of_bytes("vivo.yaml", bank),)))
     refused = await ask(app, quiz("assign", banco="vivo"))
     assert refused.error and t("es", "homework.no_open_questions", bank="vivo") in plain_text(refused)
 

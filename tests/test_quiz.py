@@ -17,6 +17,7 @@ from bot.quiz.display import competition_ranks
 from bot.quiz.engine import speed_points
 from bot.replies import Attachment, Image, Table, plain_text
 from bot.requests import Request
+from bot.uploads import Upload
 from tests.export_support import xlsx_rows
 from tests.quiz_support import (
     PLACE,
@@ -78,7 +79,7 @@ async def import_test_bank(aula: Aula, text: str = BANK, filename: str = "prueba
         subcommand="import",
         user=person("profe", instructor=True),
         place=PLACE,
-        attachments=((filename, text.encode()),),
+        attachments=(Upload.of_bytes(filename, text.encode()),),
     )
     return await one_reply(aula, request)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from bot.command import slash_name
+from bot.i18n import t
 from bot.registry import all_commands
 from bot.settings import REPO_CONFIG, Settings, load_settings
 
@@ -23,6 +24,7 @@ SCOPE_OF_METHOD = {
     "files_upload_v2": "files:write",
     "users_info": "users:read",
     "conversations_open": "im:write",
+    "files_list": "files:read",
     "views_open": None,  # needs only a trigger_id
     "auth_test": None,  # any valid token may call it (Slack: "Required scopes: No scope required")
 }
@@ -71,3 +73,13 @@ def test_the_scopes_cover_every_method_the_adapter_calls():
     assert not unknown, f"add the scope these methods need to SCOPE_OF_METHOD and the manifest: {unknown}"
     needed = {SCOPE_OF_METHOD[m] for m in called} - {None} | {"commands"}
     assert needed <= set(MANIFEST["oauth_config"]["scopes"]["bot"])
+
+
+def test_the_dataset_shortcut_is_declared_under_the_adapters_callback_id():
+    from adapters.slack import FILE_SHORTCUT
+
+    [shortcut] = MANIFEST["features"]["shortcuts"]
+    assert shortcut["type"] == "message" and shortcut["callback_id"] == FILE_SHORTCUT
+    assert 1 <= len(shortcut["name"]) <= 24 and 1 <= len(shortcut["description"]) <= 150
+    assert "«Comprobar con Aula»" in t("es", "dataset.attach.slack", limit=20, count=10)
+    assert f"«{shortcut['name']}»" in t("en", "dataset.attach.slack", limit=20, count=10)

@@ -32,6 +32,7 @@ from bot.errors import UserError, echo
 from bot.i18n import t
 from bot.replies import Button, Form, Reply
 from bot.requests import Place, Request, User
+from bot.uploads import Upload
 
 if TYPE_CHECKING:  # the app (and its storage: aiosqlite) only for a console that runs one;
     from bot.app import Aula  # `aula tokens`/`roles`/`dataset` use this package's renderer alone
@@ -237,11 +238,9 @@ class ConsoleSession:
         self.out.write(self.renderer.style(t(lang, "console.as_now", name=name, role=role), "\x1b[2m") + "\n\n")
         self.out.flush()
 
-    def local_files(self, spec, args: dict) -> tuple[tuple[str, bytes], ...]:
-        """An attachment option's value is a path on this machine: the file is read, at most one
-        byte past the largest file the bot accepts ([dataset] max_bytes), so an oversized file
-        is refused by size without being read whole."""
-        limit = self.aula.settings.dataset.max_bytes
+    def local_files(self, spec, args: dict) -> tuple[Upload, ...]:
+        """An attachment option's value is a path on this machine: each is an Upload the command
+        reads as it needs (/dataset streams it from disk, never whole)."""
         files = []
         for option in spec.options:
             value = args.get(option.name)
@@ -249,8 +248,9 @@ class ConsoleSession:
                 continue
             path = Path(str(value)).expanduser()
             try:
-                with path.open("rb") as handle:
-                    files.append((path.name, handle.read(limit + 1)))
+                if not path.is_file():
+                    raise OSError(value)
+                files.append(Upload.of_path(path))
             except OSError:
                 raise UserError("console.no_such_file", file=echo(value)) from None
             args[option.name] = path.name

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import discord
+import httpx
 from discord import app_commands
 from discord.ext import commands
 
@@ -26,11 +27,18 @@ from bot.i18n import t
 from bot.replies import Reply
 from bot.requests import Request
 from bot.settings import Settings, load_settings
+from bot.uploads import CHUNK_BYTES, Upload
 
 log = logging.getLogger("aula.discord")
 
-# Students upload prompts and datasets, not videos; bigger files are refused before download.
-ATTACHMENT_MAX_BYTES = 8 * 1024 * 1024
+# Attachments are streamed from Discord's CDN with httpx, a chunk at a time, as the command reads
+# them; each command caps what it reads (/dataset: [dataset] max_bytes; quiz banks: 8 MB).
+CDN_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+def cdn_transport() -> httpx.AsyncBaseTransport | None:
+    """Where CDN requests go: None is the network. Tests route them to the simulator's CDN store."""
+    return None
 
 
 class AulaTree(app_commands.CommandTree):
@@ -57,6 +65,7 @@ class AulaBot(commands.Bot):
         self.private_hints: dict[str, bool] = {}
         self.starts = start_slots(aula.services)  # deferral happens outside them: see respond.py
         self.awaiting_first = 0  # interactions that arrived and have no first reply yet
+        self._cdn: httpx.AsyncClient | None = None  # opened on the first attachment, closed with the bot
         for command in slash_commands(
             [c.spec for c in aula.commands.values()], self.run_command, self.suggest
         ):
@@ -86,6 +95,8 @@ class AulaBot(commands.Bot):
 
     async def close(self) -> None:
         await super().close()
+        if self._cdn is not None:
+            await self._cdn.aclose()
         if self.owns_aula:
             await self.aula.close()
 
@@ -156,22 +167,42 @@ class AulaBot(commands.Bot):
 
     async def _arguments(
         self, command: str, subcommand: str, args: dict[str, Any]
-    ) -> tuple[dict[str, Any], tuple[tuple[str, bytes], ...]]:
-        """Option values as the core expects them, and the uploads, downloaded."""
+    ) -> tuple[dict[str, Any], tuple[Upload, ...]]:
+        """Option values as the core expects them, and the uploads, to be streamed as read."""
         spec = self.aula.spec(command, subcommand)
         options = {o.name: o for o in spec.options} if spec else {}
         values: dict[str, Any] = {}
-        attachments: list[tuple[str, bytes]] = []
+        attachments: list[Upload] = []
         for name, value in args.items():
             option = options.get(name)
             if isinstance(value, discord.Attachment):
-                attachments.append((value.filename, await _download(value)))
+                attachments.append(self.upload(value))
                 values[name] = value.filename
             elif option is not None and option.choices:
                 values[name] = convert(option, str(value))  # autocompleted choices are typed freely
             else:
                 values[name] = value
         return values, tuple(attachments)
+
+    def upload(self, attachment: discord.Attachment) -> Upload:
+        """An attachment as an Upload: its bytes streamed from the CDN in CHUNK_BYTES pieces when
+        the command reads them. A file deleted (or its link expired, 403/404) or a download that
+        fails raises UserError("discord.attachment_gone")."""
+        if self._cdn is None:
+            self._cdn = httpx.AsyncClient(transport=cdn_transport(), timeout=CDN_TIMEOUT, follow_redirects=True)
+        client, name, url = self._cdn, attachment.filename, attachment.url
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async with client.stream("GET", url) as response:
+                    if response.status_code != 200:
+                        raise UserError("discord.attachment_gone", name=name)
+                    async for chunk in response.aiter_bytes(CHUNK_BYTES):
+                        yield chunk
+            except httpx.HTTPError:
+                raise UserError("discord.attachment_gone", name=name) from None
+
+        return Upload(name, chunks, attachment.size)
 
     async def suggest(
         self, interaction: discord.Interaction, command: str, subcommand: str, option: Option, typed: str
@@ -201,20 +232,6 @@ class AulaBot(commands.Bot):
                 await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
         except Exception:  # the interaction may have expired too; the log has the story
             log.warning("could not tell the user about the failure", exc_info=True)
-
-
-async def _download(attachment: discord.Attachment) -> bytes:
-    if attachment.size > ATTACHMENT_MAX_BYTES:
-        raise UserError(
-            "discord.attachment_too_large",
-            name=attachment.filename,
-            size=round(attachment.size / 1024 / 1024, 1),
-            limit=ATTACHMENT_MAX_BYTES // 1024 // 1024,
-        )
-    try:
-        return await attachment.read()
-    except (discord.NotFound, discord.Forbidden):  # deleted, or its link expired, before we got to it
-        raise UserError("discord.attachment_gone", name=attachment.filename) from None
 
 
 async def _single(reply: Reply) -> AsyncIterator[Reply]:

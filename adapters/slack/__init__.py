@@ -14,7 +14,9 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
@@ -42,6 +44,7 @@ from bot.replies import Form, Reply, plain_text
 from bot.requests import Place, Request
 from bot.settings import Settings, SettingsError, load_settings
 from bot.storage.handoffs import Deliveries, PendingUpload, PendingUploads
+from bot.uploads import CHUNK_BYTES, Upload
 
 __all__ = ["create_app", "serve"]
 
@@ -57,10 +60,19 @@ VIEW_ACK_BUDGET_S = (
 AFTER_ACK_DELAY_S = 0.011  # just past Bolt's 10 ms look for the ack(): see after_ack
 DELIVERY_MEMORY_S = 15 * 60  # Slack retries within minutes: remember deliveries a little longer
 DELIVERY_MEMORY_SIZE = 10_000
-# /dataset: Slack's slash commands carry no files, so the command posts a message and the file
-# comes as a reply in its thread. Each such message is remembered (its options with it) this long.
+# /dataset: Slack's slash commands carry no files. A file goes with the command in three ways:
+#  - the user shares it in the channel (or one of its threads) and runs /dataset there within
+#    [dataset] slack_file_minutes: the command takes that user's newest file there (files.list);
+#  - the message shortcut "Comprobar con Aula" (FILE_SHORTCUT) on the message that holds it;
+#  - with no such file, the command's reply asks for one in its thread: a file shared there
+#    within UPLOAD_WAIT_S completes it (remembered in the database too: bot.storage.handoffs).
 UPLOAD_WAIT_S = 30 * 60
 UPLOAD_COMMANDS = ("dataset",)
+FILE_SHORTCUT = "aula_dataset"  # callback_id of the message shortcut in config/slack-manifest.yaml
+RECENT_FILES = 20  # files.list page searched for the newest of the user's files in the channel
+# A shared file's download: no total deadline (the checker reads it at its own pace), but a
+# connection that stalls this long is given up.
+DOWNLOAD_TIMEOUT = ClientTimeout(total=None, sock_connect=10, sock_read=60)
 # A Web API call answered 429 is tried again after Slack's Retry-After, this many times, before
 # the caller sees `ratelimited` (a streamed reply then skips that version: see PublicReply).
 RATE_LIMIT_RETRIES = 2
@@ -189,6 +201,8 @@ class SlackAdapter:
         self.app.action(re.compile("^" + re.escape(ACTION_PREFIX)))(self.on_click)
         self.app.view(re.compile(r"^[^:]+:"))(self.on_form_submit)
         self.app.event("message")(self.on_message)
+        if any(name in self.aula.commands for name in UPLOAD_COMMANDS):
+            self.app.shortcut(FILE_SHORTCUT)(self.on_file_shortcut)
         self.app.error(self.on_error)
         self.aula.messengers["slack"] = self.messenger
 
@@ -242,13 +256,69 @@ class SlackAdapter:
         except UserError as exc:
             await self.send_private(origin, error_reply(origin.user.locale, exc.key, **exc.values))
             return
-        awaits_file = request if name in UPLOAD_COMMANDS else None
+        awaits_file = None
+        if name in UPLOAD_COMMANDS and not request.attachments:
+            shared = await self.recent_file(origin)
+            if shared is not None:
+                request = replace(request, attachments=(shared,))
+            else:
+                awaits_file = request
         await self.deliver(origin, self.replies(request), awaits_file)
 
+    async def recent_file(self, origin: Origin) -> Upload | None:
+        """The newest file this user shared in this channel (or its threads) within [dataset]
+        slack_file_minutes, as an Upload; None when there is none or Slack would not list them."""
+        since = int(time.time() - self.settings.dataset.slack_file_minutes * 60)
+        try:
+            answer = await self.app.client.files_list(
+                channel=origin.place.channel_id, user=origin.user.id, ts_from=str(since), count=RECENT_FILES
+            )
+        except SlackApiError as exc:  # e.g. missing_scope on an app created from an older manifest
+            log.warning("could not list the files shared for /dataset: %s", exc.response.get("error"))
+            return None
+        files = [f for f in answer.get("files") or [] if isinstance(f, dict) and f.get("mode") != "tombstone"]
+        if not files:
+            return None
+        return self.upload(max(files, key=lambda f: f.get("created") or f.get("timestamp") or 0))
+
+    async def on_file_shortcut(self, ack, body: dict, respond: AsyncRespond) -> None:
+        received_at = self.aula.clock()
+        await ack()
+        await self.after_ack(self.run_file_shortcut(body, respond, received_at), body, respond)
+
+    async def run_file_shortcut(self, body: dict, respond: AsyncRespond, received_at: float) -> None:
+        """"Comprobar con Aula" on a message: /dataset on the message's first file, with any
+        options written in the message (modelo:gpt-4o contexto:4096); other words are ignored."""
+        message = body.get("message") or {}
+        channel = (body.get("channel") or {}).get("id", "")
+        place = Place("slack", _team_id(body), channel, message.get("thread_ts", ""))
+        user = body.get("user") or {}
+        origin = await self.origin(
+            user.get("id", ""), user.get("name", ""), place, respond, body.get("trigger_id", ""), received_at
+        )
+        files = [f for f in message.get("files") or [] if isinstance(f, dict)]
+        if not files:
+            await self.send_private(origin, error_reply(origin.user.locale, "dataset.shortcut.no_file"))
+            return
+        spec = self.aula.commands[UPLOAD_COMMANDS[0]].spec
+        try:
+            args = parse_arguments(spec, message.get("text", "") or "", origin.user.locale)
+        except UserError:
+            args = {}  # the message's own words, not options: check the file with the defaults
+        request = Request(
+            command=spec.name,
+            args=args,
+            user=origin.user,
+            place=place,
+            attachments=(self.upload(files[0]),),
+            received_at=received_at,
+        )
+        await self.deliver(origin, self.replies(request))
+
     async def on_message(self, body: dict, event: dict) -> None:
-        """A file shared in the thread of a command's reply that asked for one (/dataset):
-        downloaded (bounded by the declared size and [dataset] max_bytes) and handed to the
-        command as its attachment, with any options typed beside it. Other messages are ignored.
+        """A file shared in the thread of a command's reply that asked for one (/dataset): handed
+        to the command as its attachment (an Upload, streamed as the command reads it), with any
+        options typed beside it. Other messages are ignored.
         Bolt acknowledges events itself."""
         files = event.get("files") or []
         key = (event.get("channel", ""), event.get("thread_ts", ""))
@@ -260,7 +330,7 @@ class SlackAdapter:
         place = Place("slack", body.get("team_id", "") or waiting.workspace_id, key[0], key[1])
         origin = await self.origin(event.get("user", ""), "", place, None, "", self.aula.clock())
         try:
-            name, data = await self.download(files[0])
+            upload = self.upload(files[0])
             typed = parse_arguments(
                 self.aula.commands[waiting.command].spec, event.get("text", "") or "", origin.user.locale
             )
@@ -272,7 +342,7 @@ class SlackAdapter:
             args={**waiting.args, **typed},
             user=origin.user,
             place=place,
-            attachments=((name, data),),
+            attachments=(upload,),
             received_at=origin.received_at,
         )
         await self.after_ack(self.deliver(origin, self.replies(request)), body, None)
@@ -314,24 +384,31 @@ class SlackAdapter:
         except Exception:  # this process still remembers it
             log.warning("could not store a command waiting for a file", exc_info=True)
 
-    async def download(self, file: dict) -> tuple[str, bytes]:
-        """A shared file's bytes (Slack's url_private_download, with the bot token), read at most
-        one byte past [dataset] max_bytes so an oversized one is refused without holding it."""
+    def upload(self, file: dict) -> Upload:
+        """A shared file as an Upload: streamed from Slack's url_private_download with the bot
+        token, CHUNK_BYTES at a time, when the command reads it. A file deleted, a link refused
+        or a failed download raises UserError("dataset.attach.gone")."""
         name = str(file.get("name") or file.get("title") or "archivo")
         url = file.get("url_private_download") or file.get("url_private")
-        limit = self.settings.dataset.max_bytes
-        if not url or file.get("mode") == "tombstone" or file.get("file_access") == "file_not_found":
-            raise UserError("dataset.attach.gone", file=echo(name))
+        declared = file.get("size")
+        size = declared if isinstance(declared, int) and not isinstance(declared, bool) and declared >= 0 else None
         token = _secret(self.settings.secrets.slack_bot_token) or self.app.client.token or ""
-        self.share_connections()
-        try:
-            async with self.app.client.session.get(url, headers={"Authorization": f"Bearer {token}"}) as response:
-                if response.status != 200:
-                    raise UserError("dataset.attach.gone", file=echo(name))
-                data = await response.content.read(limit + 1)
-        except (OSError, TimeoutError, ClientError):
-            raise UserError("dataset.attach.gone", file=echo(name)) from None
-        return name, data
+
+        async def chunks() -> AsyncIterator[bytes]:
+            if not url or file.get("mode") == "tombstone" or file.get("file_access") == "file_not_found":
+                raise UserError("dataset.attach.gone", file=echo(name))
+            self.share_connections()
+            headers = {"Authorization": f"Bearer {token}"}
+            try:
+                async with self.app.client.session.get(url, headers=headers, timeout=DOWNLOAD_TIMEOUT) as response:
+                    if response.status != 200:
+                        raise UserError("dataset.attach.gone", file=echo(name))
+                    async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+                        yield chunk
+            except (OSError, TimeoutError, ClientError):
+                raise UserError("dataset.attach.gone", file=echo(name)) from None
+
+        return Upload(name, chunks, size)
 
     async def on_click(self, ack, body: dict, action: dict, respond: AsyncRespond) -> None:
         received_at = self.aula.clock()

@@ -2,17 +2,18 @@
 
     /dataset archivo:<file> [formato:auto|openai|prompt-completion|sharegpt] [modelo:…] [contexto:N] [epocas:N]
 
-The file comes as the command's attachment (Discord), a file shared in reply to the
-command's message (Slack), or a local path (console). The check (bot.dataset.checker)
-runs in a worker thread, at most `dataset.concurrent_checks` at once, so the bot keeps
-answering everyone else while a large file is read. The price per million tokens, its
+The file comes as the command's attachment (Discord), a file the user shared in the channel
+(Slack: see adapters/slack), or a local path (console), as a bot.uploads.Upload. The check
+(bot.dataset.checker) runs in a worker thread, at most `dataset.concurrent_checks` at once,
+so the bot keeps answering everyone else while a large file is read; a download is streamed
+into it chunk by chunk (bot.uploads.blocking_stream), never held whole, and refused once more
+than [dataset] max_bytes arrived, whatever size the platform declared. The price per million tokens, its
 provider and date come from the settings ([dataset] in config/aula.toml).
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 from typing import TYPE_CHECKING
 
 from bot.command import Command, CommandSpec, Option
@@ -25,6 +26,7 @@ from bot.requests import Request
 from bot.roles.templates import TEMPLATES
 from bot.settings import DatasetSettings
 from bot.tokens.encodings import preload
+from bot.uploads import TooLarge, Upload, blocking_stream
 
 if TYPE_CHECKING:
     from bot.app import Aula
@@ -79,27 +81,50 @@ async def run(request: Request, app: Aula) -> Reply:
     if not request.attachments:
         limit = app.settings.dataset.max_bytes // 1024 // 1024
         if request.place.platform == "slack":
-            # Slack's commands carry no files: this message asks for one in its thread (the adapter
-            # hands a file shared there back to /dataset, with these options).
-            return Reply.public(Paragraph.of(t(lang, "dataset.attach.slack", limit=limit)))
+            # Slack's commands carry no files, and the user shared none in the channel within
+            # [dataset] slack_file_minutes: this public message asks for one in its thread (the
+            # adapter hands a file shared there back to /dataset, with these options).
+            minutes = app.settings.dataset.slack_file_minutes
+            return Reply.public(Paragraph.of(t(lang, "dataset.attach.slack", limit=limit, count=minutes)))
         return Reply.private(Paragraph.of(t(lang, "dataset.attach.other", limit=limit)))
-    filename, content = request.attachments[0]
-    return await check_reply(app, lang, filename, content, options)
+    return await check_reply(app, lang, request.attachments[0], options)
 
 
-async def check_reply(app: Aula, lang: str, filename: str, content: bytes, options: Options) -> Reply:
+async def check_reply(app: Aula, lang: str, upload: Upload, options: Options) -> Reply:
     """Check one uploaded file off the event loop and answer with its report (private: the
-    file may hold a class's data)."""
+    file may hold a class's data). A local file is opened by the worker thread itself; any
+    other is streamed to it from the loop. UserError when the file cannot be fetched."""
     async with app.services.dataset_slots:
-        return await asyncio.to_thread(_checked, lang, filename, content, options)
+        if upload.path is not None:
+            return await asyncio.to_thread(_checked_path, lang, upload, options)
+        stream, _, close = blocking_stream(upload, asyncio.get_running_loop(), options.limits.max_bytes)
+        try:
+            return await asyncio.to_thread(_checked, lang, upload.name, stream, options, upload.size)
+        finally:
+            await close()
 
 
-def _checked(lang: str, filename: str, content: bytes, options: Options) -> Reply:
+def _checked_path(lang: str, upload: Upload, options: Options) -> Reply:
+    assert upload.path is not None
     try:
-        report = check(io.BytesIO(content), options, size=len(content))
+        with upload.path.open("rb") as stream:
+            return _checked(lang, upload.name, stream, options, upload.size)
+    except OSError:
+        raise UserError("console.no_such_file", file=upload.name) from None
+
+
+def _checked(lang: str, filename: str, stream, options: Options, size: int | None) -> Reply:
+    try:
+        report = check(stream, options, size=size)
+    except TooLarge as exc:
+        return _refusal(lang, Refused("too_large", limit=exc.limit))
     except Refused as refused:
-        return Reply(parts=(Paragraph.of("⚠️ ", refusal_message(lang, refused)),), visibility=Visibility.PRIVATE, error=True)
+        return _refusal(lang, refused)
     return Reply.private(*report_parts(lang, report, options, filename))
+
+
+def _refusal(lang: str, refused: Refused) -> Reply:
+    return Reply(parts=(Paragraph.of("⚠️ ", refusal_message(lang, refused)),), visibility=Visibility.PRIVATE, error=True)
 
 
 async def on_startup(app: Aula) -> None:

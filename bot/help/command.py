@@ -20,8 +20,12 @@ async def run(request: Request, app: Aula) -> Reply:
     items = []
     for command in app.commands.values():
         spec = command.spec
-        usage = _usage(spec, lang, slash_name(app.settings, request.place.platform, spec.name))
+        slack = request.place.platform == "slack"
+        usage = _usage(spec, lang, slash_name(app.settings, request.place.platform, spec.name), files=not slack)
         line = [Span(usage, code=True), Span(" — " + t(lang, spec.description))]
+        if slack and any(o.kind == "attachment" for o in spec.options):
+            # Slack's commands carry no files: how a file goes with this one (adapters/slack).
+            line.append(Span(" " + t(lang, "help.slack_file", count=app.settings.dataset.slack_file_minutes)))
         items.append(Paragraph(tuple(line)))
         for sub in spec.subcommands:
             if sub.instructor_only and not request.user.is_instructor:
@@ -49,9 +53,11 @@ async def run(request: Request, app: Aula) -> Reply:
     )
 
 
-def _usage(spec: CommandSpec, lang: str, typed: str) -> str:
+def _usage(spec: CommandSpec, lang: str, typed: str, files: bool = True) -> str:
     words = [typed]
     for option in spec.options:
+        if option.kind == "attachment" and not files:
+            continue
         name = option.name_in(lang)
         value = "|".join(option.choices_in(lang)) if option.choices else "…"
         if option.required:

@@ -32,6 +32,9 @@ from bot.requests import Request
 if TYPE_CHECKING:
     from bot.app import Aula
 
+# A bank file is read whole (YAML or CSV); larger files are refused with the limit named.
+BANK_MAX_BYTES = 8 * 1024 * 1024
+
 SESSION_OPTION = Option("sesion", "quiz.opt.session", kind="integer", name_en="session")
 
 SPEC = CommandSpec(
@@ -188,7 +191,8 @@ async def import_bank(request: Request, engine: QuizEngine) -> Reply:
     if not request.attachments:
         raise UserError("quiz.attach_a_file")
     parts = []
-    for filename, content in request.attachments:
+    for upload in request.attachments:
+        filename, content = upload.name, await upload.read(BANK_MAX_BYTES)
         try:
             bank = await parse_bank_off_loop(content, filename)
         except BankError as exc:
