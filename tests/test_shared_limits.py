@@ -209,3 +209,20 @@ async def test_admit_refuses_over_the_shared_budget_and_gives_the_cooldown_back(
     again = await admit(make_request("compare", user_id="b"), traffic[1], settings, longest_wait_s=0,
                         budget=Budget(which, 0, 70))
     assert again._hold is not None and await traffic[1].shared.held(which) == 70
+
+
+async def test_an_idle_process_estimates_a_newcomers_wait_from_every_processs_starts(two_databases):
+    """The wait a command checks before admitting (Upstream.estimated_wait) counts the calls the
+    other process started this minute, at the line's own limit."""
+    clock = ManualClock()
+    key = ("http://p/v1", "m")
+    busy = ModelQueue(3, clock.now, clock.sleep, SharedLimits(two_databases[0], clock.now), key)
+    idle = Upstream(clock.now, clock.sleep, shared=SharedLimits(two_databases[1], clock.now))
+    await busy.wait_turn(Ticket())
+    await busy.wait_turn(Ticket())
+    await idle.refresh(key, 3)
+    assert idle.estimated_wait("call", key) == 0.0  # 2 of 3 this minute: a newcomer goes at once
+    await busy.wait_turn(Ticket())
+    await clock.advance(10)
+    await idle.refresh(key, 3)
+    assert idle.estimated_wait("call", key) == pytest.approx(WINDOW_S - 10)  # the three are the other's

@@ -116,8 +116,8 @@ async def run(request: Request, app: Aula):
     # A student in cooldown is refused before any await (admit checks it again, atomically).
     if not request.user.is_instructor and (wait := state.cooldowns.remaining(student(request))) > 0:
         raise UserError("compare.cooldown", seconds=math.ceil(wait))
-    await state.upstream.refresh(_call_keys(profile, sampling, "base", base_prompt)[1])  # other processes' line
-    await state.upstream.refresh(_call_keys(profile, sampling, "instruct", instruct_prompt)[1])
+    for model in (profile.base_model, profile.instruct_model):  # other processes' calls in line, if any
+        await state.upstream.refresh((profile.base_url, model), profile.per_minute(model))
     used = await used_today(app, *which_class)  # one budget: /compare, /next and live /roles
     # From here to admit() nothing awaits: the budget left and the reservation are one step.
     sampling, shrunk = fit_budget(sampling, state.budget.left(which_class, used), base_tokens + instruct_tokens, 2)

@@ -263,15 +263,15 @@ class Upstream:
 
     shared: SharedLimits | None = None  # several processes on one database: the rate limit counted there
 
-    async def refresh(self, queue_key: Hashable) -> None:
-        """Reread a shared line before estimating a newcomer's wait (nothing on a line of one process)."""
+    async def refresh(self, queue_key: Hashable, per_minute: int) -> None:
+        """Reread a shared line before estimating a newcomer's wait (nothing on a line of one
+        process). `per_minute` is the line's limit, as `call` gets it."""
+        if self.shared is None:
+            return
         queue = self.queues.get(queue_key)
-        if queue is not None:
-            await queue.refresh()
-        elif self.shared is not None:
-            probe = ModelQueue(1, self.now, self.sleep, self.shared, queue_key)
-            self.queues[queue_key] = probe  # replaced by the right limit on the first call
-            await probe.refresh()
+        if queue is None or queue.per_minute != per_minute:
+            queue = self.queues[queue_key] = _carry_over(queue, per_minute, self.now, self.sleep, self.shared, queue_key)
+        await queue.refresh()
 
     def estimated_wait(self, key: Hashable, queue_key: Hashable) -> float:
         """How long a new call for `key` would wait (an identical one in flight: as long as it)."""

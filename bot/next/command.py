@@ -110,7 +110,7 @@ class Asking:
                                 limit=profile.context_window - 1)  # fmt: skip
             expected += tokens + 1
         for ask in asks:  # other processes' calls in line, when there are
-            await self.state.upstream.refresh(self.keys(*ask)[1])
+            await self.state.upstream.refresh(self.keys(*ask)[1], profile.per_minute(model_of(profile, ask[0])))
         used = await used_today(self.app, *self.workspace)
         wait = max(self.state.upstream.estimated_wait(*self.keys(*ask)) for ask in asks)
         budget = Budget(self.workspace, used, expected)

@@ -59,7 +59,8 @@ async def live_run(request: Request, app: Aula, messages: list[Message]) -> Asyn
     if not request.user.is_instructor and (wait := state.cooldowns.remaining(student(request))) > 0:
         raise UserError(LIVE_REFUSALS.cooldown, seconds=math.ceil(wait))  # before anything awaits
     for _, conversation in conversations:  # other processes' calls in line, when there are
-        await state.upstream.refresh(live_call_keys(app, conversation)[1])
+        profile = resolve_profile(app.settings)
+        await state.upstream.refresh(live_call_keys(app, conversation)[1], profile.per_minute(profile.instruct_model))
     used = await used_today(app, *which_class)  # the class's one daily budget, with /compare's
     # From here to admit() nothing awaits: the budget left and the reservation are one step.
     longest_wait = max(state.upstream.estimated_wait(*live_call_keys(app, c)) for _, c in conversations)
