@@ -284,6 +284,7 @@ def comparison_table(analyses: list[TokenAnalysis], lang: str) -> Table:
 def segments_part(analysis: TokenAnalysis, lang: str, budget: int, multiple: bool) -> tuple[Segments, int]:
     """The pieces as coloured segments, as many as fit the budget; returns (part, pieces shown)."""
     segments: list[Segment] = []
+    labels: dict[int, str] = {}  # "3 tokens", written once per count (an emoji text repeats a few)
     used = 0
     # Each segment takes at least one character and its overhead: no more pieces than this can fit.
     for index, piece in enumerate(analysis.first_pieces(budget // (1 + SEGMENT_OVERHEAD) + 1)):
@@ -291,7 +292,8 @@ def segments_part(analysis: TokenAnalysis, lang: str, budget: int, multiple: boo
         used += len(shown) + SEGMENT_OVERHEAD
         if used > budget and segments:
             break
-        label = t(lang, "tokens.segment_tokens", count=piece.token_count) if piece.token_count > 1 else ""
+        tokens = len(piece.ids)
+        label = "" if tokens < 2 else labels.get(tokens) or labels.setdefault(tokens, t(lang, "tokens.segment_tokens", count=tokens))
         segments.append(Segment(shown, index, label))
     if multiple:
         caption = t(
