@@ -228,6 +228,12 @@ async def test_without_a_file_it_says_how_to_attach_one(aula):
     assert reply.is_private and "archivo" in plain_text(reply)
 
 
+async def test_a_bad_context_is_named_in_the_readers_language(aula):
+    for lang, name in (("es", "contexto"), ("en", "context")):
+        reply = await dataset(aula, locale=lang, files=[("a.jsonl", b'{"prompt": "a", "completion": "b"}\n')], contexto=0)
+        assert reply.error and t(lang, "dataset.error.positive", option=name, value=0) in plain_text(reply)
+
+
 async def test_a_refused_file_names_the_limit(aula):
     aula.settings.dataset.max_bytes = 1024
     reply = await dataset(aula, files=[("big.jsonl", b'{"prompt": "a", "completion": "b"}\n' * 100)])

@@ -93,3 +93,19 @@ def test_dataset_in_the_console_reads_a_local_path(tmp_path):
     assert "Revisión de «prompt_completion.jsonl»" in out and "pares prompt/completion" in out
     assert "3      completion  el contenido está vacío" in out
     assert "No encuentro el archivo" in out  # the second line: no such file, and the console goes on
+
+
+def test_a_bad_option_is_named_as_it_was_typed(capsys, monkeypatch):
+    """The CLI's --flags, not the chat option's Spanish name; a price may be 0 but not negative."""
+    from bot.i18n import t
+
+    monkeypatch.setenv("AULA_LOCALE", "en")
+    openai = str(FIXTURES / "openai.jsonl")
+    assert main(["dataset", "check", openai, "--context", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "aula dataset: " + t("en", "dataset.error.positive", option="--context", value=0)
+    assert main(["dataset", "check", openai, "--price-per-million", "-1"]) == 2
+    assert capsys.readouterr().err.strip() == "aula dataset: " + t(
+        "en", "dataset.error.negative", option="--price-per-million", value=-1.0
+    )
+    assert main(["dataset", "check", openai, "--price-per-million", "0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["estimated_cost"]["usd"] == 0

@@ -67,6 +67,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             context=args.context,
             epochs=args.epochs,
             price_per_million=args.price_per_million,
+            names={"context": "--context", "price_per_million": "--price-per-million"},
         )
     except UserError as exc:
         print(f"aula dataset: {t(lang, exc.key, **exc.values)}", file=sys.stderr)

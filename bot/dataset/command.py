@@ -46,17 +46,20 @@ SPEC = CommandSpec(
 
 def options_from(settings: DatasetSettings, *, format: str | None = None, template: str | None = None,
                  context: int | None = None, epochs: int | None = None,
-                 price_per_million: float | None = None) -> Options:
-    """The check's options: what was asked, else the settings. Raises UserError for a bad value."""
+                 price_per_million: float | None = None, names: dict[str, str] | None = None) -> Options:
+    """The check's options: what was asked, else the settings. Raises UserError for a bad value,
+    naming the option as the user typed it: names maps "context" and "price_per_million" to
+    that (the option in the reader's language; the CLI's --flags)."""
+    names = {"context": "contexto", "price_per_million": "price-per-million"} | (names or {})
     template = template or settings.template
     if template not in TEMPLATES:
         raise UserError("roles.error.template", template=template, choices=", ".join(TEMPLATES))
     if context is not None and context < 1:
-        raise UserError("dataset.error.positive", option="contexto", value=context)
+        raise UserError("dataset.error.positive", option=names["context"], value=context)
     if epochs is not None and not 1 <= epochs <= 100:
         raise UserError("dataset.error.epochs", value=epochs)
     if price_per_million is not None and price_per_million < 0:
-        raise UserError("dataset.error.positive", option="price-per-million", value=price_per_million)
+        raise UserError("dataset.error.negative", option=names["price_per_million"], value=price_per_million)
     return Options(
         format=format or "auto",  # type: ignore[arg-type]
         template=template,
@@ -77,6 +80,7 @@ async def run(request: Request, app: Aula) -> Reply:
         template=request.arg("modelo"),
         context=request.arg("contexto"),
         epochs=request.arg("epocas"),
+        names={"context": next(o for o in SPEC.options if o.name == "contexto").name_in(lang)},
     )
     if not request.attachments:
         limit = app.settings.dataset.max_bytes // 1024 // 1024
