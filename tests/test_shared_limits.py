@@ -226,3 +226,31 @@ async def test_an_idle_process_estimates_a_newcomers_wait_from_every_processs_st
     await clock.advance(10)
     await idle.refresh(key, 3)
     assert idle.estimated_wait("call", key) == pytest.approx(WINDOW_S - 10)  # the three are the other's
+
+
+async def test_a_students_cooldown_holds_in_every_process(two_databases):
+    """Slack's HTTP workers: a student's second request may reach the other process; it waits
+    the same cooldown there, and a request that produced nothing gives it back everywhere."""
+    clock = ManualClock()
+    traffic = [
+        LlmTraffic(Upstream(clock.now, clock.sleep), Cooldowns(30, clock.now), TokenBudget(10**9),
+                   shared=SharedLimits(db, clock.now))
+        for db in two_databases
+    ]  # fmt: skip
+    settings = load_settings(environ={"AULA__LLM__USER_COOLDOWN_S": "30"}, dotenv_path=None).llm
+    ana = make_request("compare", user_id="ana")
+    first = await admit(ana, traffic[0], settings, longest_wait_s=0)
+    await clock.advance(10)
+    with pytest.raises(UserError) as refused:
+        await admit(ana, traffic[1], settings, longest_wait_s=0)
+    assert refused.value.key == "compare.cooldown" and refused.value.values["seconds"] == 20
+    other = await admit(make_request("compare", user_id="beto"), traffic[1], settings, longest_wait_s=0)
+    assert other is not None  # another student is not held back
+    first.refund_cooldown()  # ana's request produced nothing
+    await traffic[0].aclose()
+    assert await admit(ana, traffic[1], settings, longest_wait_s=0) is not None
+    await clock.advance(31)
+    assert await admit(ana, traffic[0], settings, longest_wait_s=0) is not None  # the cooldown is over
+    teacher = make_request("compare", user_id="profe", instructor=True)
+    for process in traffic:
+        await admit(teacher, process, settings, longest_wait_s=0)  # instructors have none

@@ -63,18 +63,22 @@ class Admission:
         who: Hashable | None = None,
         previous_start: float | None = None,
         hold: str | None = None,
+        shared_start: str | None = None,
     ) -> None:
         self._traffic = traffic
         self._budget = budget
         self._who = who  # whose cooldown this request started (None: it started none)
         self._previous_start = previous_start
         self._hold = hold  # the shared reservation's id (several processes), else None
+        self._shared_start = shared_start  # the shared cooldown's start (several processes), else None
 
     def refund_cooldown(self) -> None:
         """Only a request that produced text counts: after a failure the student may retry at once."""
         if self._who is not None:
             self._traffic.cooldowns.restore(self._who, self._previous_start)
-            self._who = None
+            if self._shared_start is not None:
+                self._traffic.give_back_shared_cooldown(self._who, self._shared_start)
+            self._who, self._shared_start = None, None
 
     def release(self) -> None:
         """Give the reservation back. A shared one is deleted in the background (LlmTraffic
@@ -123,26 +127,37 @@ async def admit(
         raise UserError(refusals.line_too_long, minutes=math.ceil(longest_wait_s / 60))
     started, previous = None, None
     if cooldown and not request.user.is_instructor:
-        started, previous = who, traffic.cooldowns.start(who)
-    if budget is None:
-        return Admission(traffic, budget, started, previous)
+        started, previous = who, traffic.cooldowns.start(who)  # this process's first: no await before it
     if shared is None:
-        traffic.budget.reserve(budget.which_class, budget.expected)
+        if budget is not None:
+            traffic.budget.reserve(budget.which_class, budget.expected)
         return Admission(traffic, budget, started, previous)
-    try:  # the cooldown started first: a second request of the same student cannot pass it meanwhile
-        hold = await shared.reserve(
-            budget.which_class, budget.expected, settings.daily_token_budget,
-            ttl_s=longest_wait_s + settings.total_timeout_s + FOLLOWUP_MARGIN_S,
-        )  # fmt: skip
+    # Several processes: the cooldown and the budget are taken in the database, each in one
+    # atomic step; a refusal gives back what was taken before it.
+    shared_start: str | None = None
+    hold: str | None = None
+    try:
+        if started is not None and settings.user_cooldown_s > 0:
+            got = await shared.start_cooldown(who, settings.user_cooldown_s)
+            if not isinstance(got, str):
+                raise UserError(refusals.cooldown, seconds=max(1, math.ceil(got)))
+            shared_start = got
+        if budget is not None:
+            reserved = await shared.reserve(
+                budget.which_class, budget.expected, settings.daily_token_budget,
+                ttl_s=longest_wait_s + settings.total_timeout_s + FOLLOWUP_MARGIN_S,
+            )  # fmt: skip
+            if not isinstance(reserved, str):
+                used = reserved.used + reserved.held
+                raise _over_budget(refusals, settings, used, settings.daily_token_budget - used, reserved.needed)
+            hold = reserved
     except BaseException:
         if started is not None:
             traffic.cooldowns.restore(started, previous)
+        if shared_start is not None:
+            traffic.give_back_shared_cooldown(who, shared_start)
         raise
-    if not isinstance(hold, str):
-        if started is not None:
-            traffic.cooldowns.restore(started, previous)
-        raise _over_budget(refusals, settings, hold.used + hold.held, settings.daily_token_budget - hold.used - hold.held, hold.needed)
-    return Admission(traffic, budget, started, previous, hold)
+    return Admission(traffic, budget, started, previous, hold, shared_start)
 
 
 def _over_budget(refusals: Refusals, settings: LlmSettings, used: int, left: int, needed: int) -> UserError:

@@ -411,16 +411,23 @@ class LlmTraffic:
     def release_shared(self, hold: str) -> None:
         """Delete a shared budget hold in the background (Admission.release is synchronous)."""
         assert self.shared is not None
-        task = asyncio.get_running_loop().create_task(self._release(hold))
+        self._background(self.shared.release(hold), "could not release a shared budget hold")
+
+    def give_back_shared_cooldown(self, who: tuple[str, str], started: str) -> None:
+        """Undo a shared cooldown's start in the background (the request produced nothing)."""
+        assert self.shared is not None
+        self._background(self.shared.give_back_cooldown(who, started), "could not give a cooldown back")
+
+    def _background(self, work: Awaitable[None], failure: str) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception:  # a hold stops counting at its expiry; a cooldown ends by itself
+                log.warning(failure, exc_info=True)
+
+        task = asyncio.get_running_loop().create_task(run())
         self._releases.add(task)
         task.add_done_callback(self._releases.discard)
-
-    async def _release(self, hold: str) -> None:
-        assert self.shared is not None
-        try:
-            await self.shared.release(hold)
-        except Exception:  # it stops counting at its expiry
-            log.warning("could not release a shared budget hold", exc_info=True)
 
     async def aclose(self) -> None:
         await self.upstream.aclose()

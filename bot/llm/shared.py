@@ -18,6 +18,9 @@ the place a student sees is the calls of this process ahead of theirs plus those
 processes that joined earlier and are still alive. A process renews its waiters' expiry
 (`heartbeat`) while it waits; a dead process's waiters stop counting after WAITER_TTL_S.
 
+Cooldowns: a student's start is one conditional upsert on llm_cooldowns (it wins only if the
+last start is `user_cooldown_s` old), so two processes cannot both let one student through.
+
 Budget: a request reserves its worst case in llm_budget_holds under the class's llm_usage row
 lock (INSERT … ON CONFLICT DO UPDATE takes it on PostgreSQL; SQLite's writer lock serializes the
 whole transaction), after checking used + held + needed <= the daily budget, so two processes
@@ -74,6 +77,13 @@ _HOLD = (
     "INSERT INTO llm_budget_holds (hold, platform, workspace_id, day, tokens, expires_at) VALUES (?, ?, ?, ?, ?, ?)"
 )
 _RELEASE = "DELETE FROM llm_budget_holds WHERE hold = ?"
+_COOLDOWN = (
+    "INSERT INTO llm_cooldowns (platform, user_id, started_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (platform, user_id) DO UPDATE SET started_at = excluded.started_at"
+    " WHERE llm_cooldowns.started_at <= ? RETURNING llm_cooldowns.started_at"
+)
+_COOLDOWN_STARTED = "SELECT started_at FROM llm_cooldowns WHERE platform = ? AND user_id = ?"
+_COOLDOWN_BACK = "UPDATE llm_cooldowns SET started_at = ? WHERE platform = ? AND user_id = ? AND started_at = ?"
 _SWEEP_HOLDS = "DELETE FROM llm_budget_holds WHERE expires_at < ?"
 
 
@@ -185,6 +195,25 @@ class SharedLimits:
     async def release(self, hold: str) -> None:
         self.statements += 1
         await self.db.execute(_RELEASE, (hold,))
+
+    # --- students' cooldowns --------------------------------------------------------------
+
+    async def start_cooldown(self, who: tuple[str, str], seconds: float) -> float | str:
+        """Start who's (platform, user id) cooldown now unless one started less than `seconds`
+        ago in any process: the start's token (for `give_back_cooldown`), else the seconds left."""
+        now = self.clock()
+        rows = await self.db.execute_returning(_COOLDOWN, (*who, now, now - seconds))
+        self.statements += 1
+        if rows:
+            return repr(now)
+        row = await self.db.fetchone(_COOLDOWN_STARTED, who)
+        self.statements += 1
+        return max(0.0, float(row[0]) + seconds - now) if row else 0.0
+
+    async def give_back_cooldown(self, who: tuple[str, str], started: str) -> None:
+        """Undo a start (the request produced nothing): only if no later one replaced it."""
+        await self.db.execute(_COOLDOWN_BACK, (0.0, *who, float(started)))
+        self.statements += 1
 
     async def sweep(self) -> None:
         """Forget expired waiters and holds (they already stopped counting; this keeps tables small)."""

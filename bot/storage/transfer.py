@@ -45,7 +45,8 @@ NO_CLASS = {"command_log"}  # names no class: copied with the whole database onl
 # database, so it is never copied. A new table must be listed here or get a class rule
 # (tests/test_db_copy.py checks).
 TRANSIENT = {
-    "llm_rate_slots", "llm_queue_waiters", "llm_budget_holds", "job_claims", "pending_uploads", "platform_deliveries",
+    "llm_rate_slots", "llm_queue_waiters", "llm_budget_holds", "llm_cooldowns", "job_claims", "pending_uploads",
+    "platform_deliveries",
 }
 
 

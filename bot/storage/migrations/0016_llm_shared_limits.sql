@@ -59,3 +59,12 @@ CREATE TABLE platform_deliveries (
     PRIMARY KEY (platform, delivery_id)
 );
 CREATE INDEX platform_deliveries_age ON platform_deliveries (seen_at);
+
+-- When each student's last live LLM request started (llm.user_cooldown_s), for every process: a
+-- student whose requests reach two processes (Slack's HTTP workers) waits the same cooldown.
+CREATE TABLE llm_cooldowns (
+    platform    TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    started_at  REAL NOT NULL,            -- epoch seconds
+    PRIMARY KEY (platform, user_id)
+);

@@ -45,3 +45,10 @@ CREATE TABLE platform_deliveries (
     PRIMARY KEY (platform, delivery_id)
 );
 CREATE INDEX platform_deliveries_age ON platform_deliveries (seen_at);
+
+CREATE TABLE llm_cooldowns (
+    platform    TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    started_at  DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (platform, user_id)
+);
