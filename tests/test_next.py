@@ -538,3 +538,59 @@ async def test_a_run_that_fills_the_models_context_ends_without_a_retry(make_aul
     assert t(lang, "next.context_full", tokens=grown, model=BASE_MODEL, limit=tokens) in plain_text(ended)
     assert ended.buttons == () and len(server.calls) == asked
     assert chosen_lines(ended)[0].startswith("1. ")  # the chosen token is kept in the text so far
+
+
+async def test_a_step_is_one_read_and_one_write_and_a_stale_write_spends_nothing(make_aula, server, database_url):
+    """A step's database round trips (bench/next.py: each one waits for a core): the run and the
+    class's tokens today in one read, the choice, the new step and the tokens spent in one write
+    (one statement on PostgreSQL, one transaction on SQLite). A write against steps another click
+    changed first stores nothing and adds no tokens, on both backends."""
+    from bot.llm.usage import UsageRepository
+    from bot.next.store import NextRepository, dump_steps
+
+    app = await make_aula(AULA__LLM__SHARED_LIMITS="false")  # one process: the budget is read, not held
+    [first] = await replies_of(app, next_request(texto=PROMPT))
+    trips: list[str] = []  # the backend's public calls made by the step (not those they make themselves)
+    inside = [0]
+    for name in ("fetchone", "fetchall", "execute", "execute_returning", "execute_grouped"):
+        original = getattr(app.db, name)
+
+        async def counting(*args, _name=name, _original=original, **kwargs):
+            if not inside[0]:
+                trips.append(_name)
+            inside[0] += _name != "execute_grouped"
+            try:
+                return await _original(*args, **kwargs)
+            finally:
+                inside[0] -= _name != "execute_grouped"
+
+        setattr(app.db, name, counting)
+    transaction = app.db.transaction
+
+    def counted_transaction():
+        trips.append("transaction")
+        return transaction()
+
+    app.db.transaction = counted_transaction
+    [second] = await replies_of(app, click(step_ids(first)["greedy"]))
+    assert not second.error
+    write = "execute_returning" if app.db.dialect == "postgresql" else "transaction"
+    # users seen and the command log are every command's (group commit, bot/storage/users.py)
+    assert [trip for trip in trips if trip != "execute_grouped"] == ["fetchone", write]
+
+    repo, usage = NextRepository(app.db), UsageRepository(app.db)
+    run_id = int(first_match(tuple(STEP_ACTIONS), step_ids(second)["greedy"])[1]["run"])
+    record = await repo.get(run_id, usage_at=app.clock())
+    used = await usage.used_on("console", record.workspace_id, app.clock())
+    assert record.used_today == used == 16  # the server's usage for the two calls (test_steps_spend_the_class_budget)
+    steps = record.generation.steps
+    stale = dump_steps(steps[:1])
+    assert not await repo.save_steps(run_id, steps, stale, app.clock(), usage=("console", record.workspace_id, 5))
+    assert await usage.used_on("console", record.workspace_id, app.clock()) == 16
+    assert (await repo.get(run_id)).generation.steps[-1].chosen is None
+    current = dump_steps((await repo.get(run_id)).generation.steps)
+    steps[-1].chosen, steps[-1].how = 0, "greedy"
+    assert await repo.save_steps(run_id, steps, current, app.clock(), usage=("console", record.workspace_id, 5))
+    assert await usage.used_on("console", record.workspace_id, app.clock()) == 21
+    assert (await repo.get(run_id, usage_at=app.clock())).used_today == 21
+    assert (await repo.get(run_id)).generation.steps[-1].chosen == 0

@@ -97,8 +97,11 @@ class Asking:
         self.state = app.services.llm_traffic
         self.admissions: list[Admission] = []
 
-    async def reserve(self, asks: list[tuple[str, str, str]]) -> None:
-        """Refuse now what cannot be sent: no key, a text over the context, no budget, a line too long."""
+    async def reserve(self, asks: list[tuple[str, str, str]], used: int | None = None) -> None:
+        """Refuse now what cannot be sent: no key, a text over the context, no budget, a line too long.
+        `used`: the class's tokens today when the caller read them already (NextRepository.get's
+        `used_today`, in the same round trip as the run); else they are read here. With shared
+        limits the budget is checked and held in the database (bot.llm.shared), so nothing is read."""
         profile, llm = self.profile, self.app.settings.llm
         if profile.needs_key and not profile.api_key:
             raise UserError("next.no_key", setting=profile.key_setting)
@@ -111,7 +114,10 @@ class Asking:
             expected += tokens + 1
         for ask in asks:  # other processes' calls in line, when there are
             await self.state.upstream.refresh(self.keys(*ask)[1], profile.per_minute(model_of(profile, ask[0])))
-        used = await used_today(self.app, *self.workspace)
+        if self.state.shared is not None:
+            used = 0  # admit() checks the shared budget under its row lock; Budget.used is not read
+        elif used is None:
+            used = await used_today(self.app, *self.workspace)
         wait = max(self.state.upstream.estimated_wait(*self.keys(*ask)) for ask in asks)
         budget = Budget(self.workspace, used, expected)
         self.admissions.append(await admit(self.request, self.state, llm, longest_wait_s=wait, budget=budget, cooldown=False))
@@ -272,7 +278,7 @@ async def on_action(request: Request, app: Aula):
     kind = STEP_ACTIONS[action]
     run_id, count, rank = values["run"], values["steps"], values.get("rank", 0)
     repo = NextRepository(app.db)
-    record = await repo.get(run_id)
+    record = await repo.get(run_id, usage_at=app.clock())  # with the class's tokens today: one read
     # A button id names a run by number: another class must neither step nor fork (copy) it.
     if record is None or (record.platform, record.workspace_id) != (
         request.place.platform,
@@ -349,7 +355,7 @@ async def on_action(request: Request, app: Aula):
     generated = record.generation.generated.decode("utf-8", errors="ignore")  # a trailing byte fragment can't be sent
     role, prompt = record.generation.role, record.generation.prompt
     try:
-        await asking.reserve([(role, prompt, generated)])
+        await asking.reserve([(role, prompt, generated)], used=record.used_today)
     except UserError as refusal:
         await keep_the_choice()
         if refusal.key == "next.too_long":  # the run has filled the model's context: a retry would be refused too

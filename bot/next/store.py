@@ -4,11 +4,12 @@ guesses (one guess per student and round: the primary key)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.llm.usage import add_usage
+from bot.llm.queue import day_start
 from bot.next.logic import Candidate, Distribution, Generation, Step
 
 if TYPE_CHECKING:  # the database (aiosqlite) only for the app that opens one
@@ -27,6 +28,7 @@ class RunRecord:
     temperature: float
     generation: Generation
     forked_from: int | None
+    used_today: int | None = None  # the class's tokens today, when `get` was given `usage_at`
 
 
 def dump_steps(steps: list[Step]) -> str:
@@ -55,6 +57,19 @@ def load_candidates(rows: list[list[Any]]) -> tuple[Candidate, ...]:
     return tuple(Candidate(token, bytes.fromhex(data), token_id, logprob) for token, data, token_id, logprob in rows)
 
 
+_SAVE_WITH_USAGE = (  # PostgreSQL: a data-modifying WITH (SQLite has none)
+    "WITH updated AS (UPDATE next_runs SET steps = ?, updated_at = ? WHERE id = ? AND steps = ? RETURNING id),"
+    " spent AS (INSERT INTO llm_usage (platform, workspace_id, day, tokens) SELECT ?, ?, ?, ? FROM updated"
+    "  ON CONFLICT (platform, workspace_id, day) DO UPDATE SET tokens = llm_usage.tokens + excluded.tokens)"
+    " SELECT id FROM updated"
+)
+_USAGE_IF_UNCHANGED = (  # SQLite, inside the transaction, before the UPDATE
+    "INSERT INTO llm_usage (platform, workspace_id, day, tokens) SELECT ?, ?, ?, ? FROM next_runs"
+    " WHERE id = ? AND steps = ?"
+    " ON CONFLICT (platform, workspace_id, day) DO UPDATE SET tokens = llm_usage.tokens + excluded.tokens"
+)
+
+
 class NextRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -73,8 +88,18 @@ class NextRepository:
         )  # fmt: skip
         return int(rows[0]["id"])
 
-    async def get(self, run_id: int) -> RunRecord | None:
-        row = await self.db.fetchone("SELECT * FROM next_runs WHERE id = ?", (run_id,))
+    async def get(self, run_id: int, usage_at: float | None = None) -> RunRecord | None:
+        """The run, or None. With `usage_at` (epoch seconds) the same statement also reads the
+        run's class's tokens used that UTC day (bot.llm.usage), as `used_today`: a step needs
+        both, and one read is one round trip to the database instead of two."""
+        if usage_at is None:
+            row = await self.db.fetchone("SELECT *, NULL AS used_today FROM next_runs WHERE id = ?", (run_id,))
+        else:
+            row = await self.db.fetchone(
+                "SELECT r.*, COALESCE((SELECT u.tokens FROM llm_usage u WHERE u.platform = r.platform"
+                " AND u.workspace_id = r.workspace_id AND u.day = ?), 0) AS used_today FROM next_runs r WHERE r.id = ?",
+                (day_start(usage_at), run_id),
+            )
         if row is None:
             return None
         steps = load_steps(row["steps"])
@@ -83,25 +108,42 @@ class NextRepository:
             id=row["id"], platform=row["platform"], workspace_id=row["workspace_id"], channel_id=row["channel_id"],
             user_id=row["user_id"], user_name=row["user_name"], profile=row["profile"],
             temperature=row["temperature"], generation=Generation(row["role"], model, row["prompt"], steps),
-            forked_from=row["forked_from"],
+            forked_from=row["forked_from"], used_today=None if row["used_today"] is None else int(row["used_today"]),
         )  # fmt: skip
 
     async def save_steps(
         self, run_id: int, steps: list[Step], before: str, at: float, usage: tuple[str, str, int] | None = None
     ) -> bool:
         """Replace a run's steps if they are still `before` (their JSON as read), and with them
-        record `usage` (platform, workspace, tokens) in the class's budget, in one transaction.
-        False when a concurrent click changed the steps first: then nothing is written."""
-        async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+        record `usage` (platform, workspace, tokens) in the class's budget, atomically.
+        False when a concurrent click changed the steps first: then nothing is written.
+
+        Round trips (each one a crossing to the database's thread or server, bench/next.py):
+        without usage one UPDATE; with it, on PostgreSQL one statement (the UPDATE in a WITH,
+        the usage added only for the row it updated), on SQLite one transaction whose two
+        statements are sent together (the usage is added only while the run still has
+        `before`, then the UPDATE: both read the same state under SQLite's write lock)."""
+        steps_json = dump_steps(steps)
+        tokens = 0 if usage is None else int(usage[2])
+        if tokens <= 0:
+            changed = await self.db.execute(
                 "UPDATE next_runs SET steps = ?, updated_at = ? WHERE id = ? AND steps = ?",
-                (dump_steps(steps), at, run_id, before),
+                (steps_json, at, run_id, before),
             )
-            if cursor.rowcount != 1:
-                return False
-            if usage is not None:
-                await add_usage(conn, at, *usage)
-            return True
+            return changed == 1
+        assert usage is not None
+        platform, workspace_id = usage[0], usage[1]
+        if self.db.dialect == "postgresql":
+            rows = await self.db.execute_returning(_SAVE_WITH_USAGE, (steps_json, at, run_id, before, platform,
+                                                                      workspace_id, day_start(at), tokens))  # fmt: skip
+            return len(rows) == 1
+        async with self.db.transaction() as conn:
+            _, cursor = await asyncio.gather(
+                conn.execute(_USAGE_IF_UNCHANGED, (platform, workspace_id, day_start(at), tokens, run_id, before)),
+                conn.execute("UPDATE next_runs SET steps = ?, updated_at = ? WHERE id = ? AND steps = ?",
+                             (steps_json, at, run_id, before)),
+            )  # fmt: skip
+            return cursor.rowcount == 1
 
     # --- privacy -----------------------------------------------------------------------------
 
