@@ -158,6 +158,19 @@ def percent(lang: str, fraction: float) -> str:
     return _percent(lang, str(shown))
 
 
+SMALLEST_PROBABILITY = 0.0001  # 0.01 %: below it a probability reads as "<0,01 %"
+
+
+def probability(lang: str, p: float) -> str:
+    """A probability (0..1) as a percentage, as `percent` writes it ('45,7 %', '0,52 %',
+    '0,011 %') down to 0.01 %; below that, if not zero, '<0,01 %' / '<0.01%' (the bound through
+    the locale's percent format): a sharpened distribution (T=0.2) gives its tail probabilities
+    like 3.7e-11, whose digits say nothing a reader can use. 0 stays '0 %'."""
+    if 0 < p < SMALLEST_PROBABILITY:
+        return "<" + percent(lang, SMALLEST_PROBABILITY)
+    return percent(lang, p)
+
+
 @lru_cache(maxsize=8192)
 def _percent(lang: str, shown: str) -> str:
     """Babel's rendering of a rounded percentage, remembered: /next prints some 60 shares a

@@ -10,7 +10,7 @@ import bot.help.command as help_command
 import bot.next.command as next_command
 from bot.actions import first_match
 from bot.app import Aula
-from bot.i18n import percent
+from bot.i18n import probability as percent
 from bot.next.command import STEP_ACTIONS
 from bot.next.logic import Candidate, Distribution, encoding_for, shown, token_bytes, token_id
 from bot.replies import Columns, Image, Reply, Table, plain_text
@@ -594,3 +594,27 @@ async def test_a_step_is_one_read_and_one_write_and_a_stale_write_spends_nothing
     assert await usage.used_on("console", record.workspace_id, app.clock()) == 21
     assert (await repo.get(run_id, usage_at=app.clock())).used_today == 21
     assert (await repo.get(run_id)).generation.steps[-1].chosen == 0
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_tiny_probabilities_read_as_below_the_smallest_shown(lang):
+    """At T=0.2 the tail of a distribution is ~1e-11: the table said '0,0000000037 %'. Below
+    0.01 % a probability now reads '<0,01 %' ('<0.01%'), the bound through the locale's percent
+    format; a share above it keeps its digits, and the candidates table reads the same way."""
+    from bot import i18n
+    from bot.next.display import candidates_table, temperature_parts
+
+    candidates = tuple(Candidate(text, text.encode(), None, logprob)
+                       for text, logprob in ((" la", -0.05), (" una", -3.2), (" el", -5.0), (" mi", -11.0)))  # fmt: skip
+    distribution = Distribution("base", BASE_MODEL, candidates)
+    [table] = [p for p in temperature_parts(lang, distribution, [0.2, 1.0]) if isinstance(p, Table)]
+    below = "<" + i18n.percent(lang, 0.0001)
+    assert below == {"es": "<0,01\xa0%", "en": "<0.01%"}[lang]  # CLDR's percent format (Babel)
+    cold = distribution.at_temperature(0.2)
+    assert cold[3] < 1e-20 and 0 < cold[1] < 0.0001  # the tail the table used to spell out
+    assert [row[1] for row in table.rows] == [i18n.percent(lang, cold[0]), below, below, below]
+    warm = distribution.at_temperature(1.0)
+    assert warm[2] > 0.0001 and [row[2] for row in table.rows][:3] == [i18n.percent(lang, p) for p in warm[:3]]
+    assert table.rows[3][2] == (below if warm[3] < 0.0001 else i18n.percent(lang, warm[3]))
+    assert candidates_table(lang, distribution).rows[3][3] == below  # e^-11 = 0.0017 %
+    assert i18n.probability(lang, 0.0) == i18n.percent(lang, 0.0)  # zero is zero, not "less than"

@@ -10,7 +10,8 @@ import pytest
 import bot.next.command as next_command
 from adapters.console import run_console
 from bot.app import Aula
-from bot.i18n import percent, t
+from bot.i18n import probability as percent
+from bot.i18n import t
 from bot.settings import load_settings
 from tests.fake_llm import API_KEY, BASE_MODEL, INSTRUCT_MODEL, FakeLlmServer, next_tokens
 

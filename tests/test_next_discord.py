@@ -9,7 +9,7 @@ import pytest
 import bot.next.command as next_command
 from adapters.discord import create_bot
 from bot.app import Aula
-from bot.i18n import percent as percent_text
+from bot.i18n import probability as percent_text
 from bot.settings import load_settings
 from tests.discord_support import assert_within_limits, messages_of
 from tests.fake_llm import API_KEY, BASE_MODEL, FakeLlmServer, next_tokens

@@ -9,7 +9,7 @@ import pytest
 
 import bot.next.command as next_command
 from bot.app import Aula
-from bot.i18n import percent
+from bot.i18n import probability as percent
 from bot.next.game import FILLERS, guess_key
 from bot.replies import Attachment, Table, plain_text
 from bot.requests import Request

@@ -11,7 +11,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 import bot.next.command as next_command
 from adapters.slack import create_app
 from bot.app import Aula
-from bot.i18n import percent, t
+from bot.i18n import probability as percent
+from bot.i18n import t
 from bot.settings import load_settings
 from tests.fake_llm import API_KEY, FakeLlmServer, next_tokens
 from tests.fake_slack import (

@@ -34,7 +34,8 @@ PICK_BUTTONS = 5
 
 
 def percent(lang: str, probability: float) -> str:
-    return i18n.percent(lang, probability)
+    """A probability as /next shows it everywhere: bot.i18n.probability ('<0,01 %' for the tail)."""
+    return i18n.probability(lang, probability)
 
 
 def bar(probability: float) -> str:

@@ -21,11 +21,11 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot import actions
+from bot import actions, i18n
 from bot.actions import first_match
 from bot.errors import UserError
 from bot.exports import Sheet, attachments
-from bot.i18n import iso_moment, number, percent, t
+from bot.i18n import iso_moment, number, t
 from bot.llm.client import LlmError
 from bot.messenger import Messenger
 from bot.next.logic import Candidate, Distribution, NoLogprobs, shown
@@ -297,14 +297,14 @@ def results_reply(game_round: Round, guesses: list[tuple[str, str, str, float]],
         counts[key] = (text, count + 1, probability)
     total = len(guesses)
     ranked = sorted(counts.values(), key=lambda item: (-item[1], -item[2], item[0]))
-    rows = tuple((text, number(lang, count), percent(lang, count / total), percent(lang, p), number(lang, round(POINTS * p)))
+    rows = tuple((text, number(lang, count), i18n.probability(lang, count / total), i18n.probability(lang, p), number(lang, round(POINTS * p)))
                  for text, count, p in ranked)  # fmt: skip
     headers = tuple(t(lang, f"next.game.column.{c}") for c in ("guess", "votes", "class", "model", "points"))
     model = Distribution("base", game_round.model, game_round.candidates)
     top = game_round.candidates[0] if game_round.candidates else None
     parts: list = [Heading(t(lang, "next.game.results_title", number=game_round.id)), Code(game_round.prompt + " …")]
     if top is not None:
-        parts.append(Paragraph.of(t(lang, "next.game.model_top", token=shown(top), percent=percent(lang, top.probability))))
+        parts.append(Paragraph.of(t(lang, "next.game.model_top", token=shown(top), percent=i18n.probability(lang, top.probability))))
     parts.append(Paragraph.of(Span(t(lang, "next.game.count", count=total), bold=True)))
     if rows:
         parts.append(Table(headers, rows))

@@ -24,7 +24,8 @@ from importlib import resources
 
 from PIL import Image, ImageDraw, ImageFont
 
-from bot.i18n import percent, t
+from bot import i18n
+from bot.i18n import t
 from bot.next.logic import Distribution, shown
 
 WIDTH = 960
@@ -132,7 +133,7 @@ def distribution_png(panels: Sequence[tuple[str, Distribution]], lang: str) -> b
             fill = REST if rest else colour
             picture.paste(_tile(label, "DejaVuSansMono.ttf", LABEL_SIZE, LABEL_WIDTH - 12, INK), (MARGIN, y + 4))
             width = bar_room * probability / highest
-            value = _tile(percent(lang, probability), "DejaVuSans.ttf", VALUE_SIZE, VALUE_WIDTH, MUTED)
+            value = _tile(i18n.probability(lang, probability), "DejaVuSans.ttf", VALUE_SIZE, VALUE_WIDTH, MUTED)
             picture.paste(value, (bar_left + round(width) + 8, y + 6))
             if width >= 1:
                 draw.rectangle((bar_left, y + 4, bar_left + width, y + ROW - 5), fill=fill)
