@@ -122,3 +122,28 @@ async def test_two_processes_joining_players_to_one_quiz_give_each_its_own_ordin
     finally:
         await first.close()
         await second.close()
+
+
+async def test_two_processes_storing_one_students_submissions_give_each_its_own_revision(database_url):
+    """Homework: one version per submit, numbered MAX + 1. Two processes storing submissions of
+    one student at once (a form sent twice, reaching two workers) both read the same MAX on
+    PostgreSQL; the later transaction is refused by the unique revision and tried again."""
+    from bot.homework.store import HomeworkRepository
+
+    first, second = await open_database(database_url), await open_database(database_url)
+    try:
+        repos = HomeworkRepository(first), HomeworkRepository(second)
+        assignment = await repos[0].create(
+            scenario.Place("console", "local", "c"), "b", {"es": "t"}, [scenario.OPEN_QUESTION] * 2, "es",
+            NOW + 50, NOW + 100, "on_submit", False, None, "profe", NOW,
+        )  # fmt: skip
+        submitted = await asyncio.gather(*(
+            repos[i % 2].submit(assignment, "ana", "Ana", {0: f"uno {i}", 1: f"dos {i}"}, NOW + i, False)
+            for i in range(30)
+        ))  # fmt: skip
+        assert sorted(r[0] for r in submitted) == sorted(r[1] for r in submitted) == list(range(1, 31))
+        counts = await repos[1].revision_counts(assignment)
+        assert counts == {(0, "ana"): 30, (1, "ana"): 30}
+    finally:
+        await first.close()
+        await second.close()

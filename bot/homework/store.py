@@ -8,6 +8,7 @@ reminded by comparing stored times with the clock.
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +84,7 @@ class ClassMember:
     is_instructor: bool
 
 
+SUBMIT_ATTEMPTS = 8  # a submission whose revision another process took meanwhile is tried again
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 LATEST = """SELECT a.* FROM homework_answers a
@@ -237,21 +239,31 @@ class HomeworkRepository:
     async def submit(
         self, assignment_id: int, user_id: str, user_name: str, texts: dict[int, str], now: float, late: bool
     ) -> dict[int, int]:
-        """Store one submission (a new revision per question) in one transaction; position -> revision."""
-        revisions: dict[int, int] = {}
-        async with self.db.transaction() as conn:
-            for position, text in sorted(texts.items()):
-                rows = await conn.execute_fetchall(
-                    """INSERT INTO homework_answers
-                       (assignment_id, position, user_id, user_name, revision, text, submitted_at, late)
-                       SELECT ?, ?, ?, ?, COALESCE(MAX(revision), 0) + 1, ?, ?, ? FROM homework_answers
-                       WHERE assignment_id = ? AND position = ? AND user_id = ?
-                       RETURNING revision""",
-                    (assignment_id, position, user_id, user_name, text, now, int(late))
-                    + (assignment_id, position, user_id),
-                )
-                revisions[position] = int(list(rows)[0]["revision"])
-        return revisions
+        """Store one submission (a new revision per question) in one transaction; position -> revision.
+
+        The revision is the student's MAX + 1: two processes storing submissions of one student at
+        once (PostgreSQL) may both read the same MAX, and the unique revision refuses the later
+        transaction, which wrote nothing: it is tried again, so each submit is its own version."""
+        for attempt in range(SUBMIT_ATTEMPTS):
+            revisions: dict[int, int] = {}
+            try:
+                async with self.db.transaction() as conn:
+                    for position, text in sorted(texts.items()):
+                        rows = await conn.execute_fetchall(
+                            """INSERT INTO homework_answers
+                               (assignment_id, position, user_id, user_name, revision, text, submitted_at, late)
+                               SELECT ?, ?, ?, ?, COALESCE(MAX(revision), 0) + 1, ?, ?, ? FROM homework_answers
+                               WHERE assignment_id = ? AND position = ? AND user_id = ?
+                               RETURNING revision""",
+                            (assignment_id, position, user_id, user_name, text, now, int(late))
+                            + (assignment_id, position, user_id),
+                        )
+                        revisions[position] = int(list(rows)[0]["revision"])
+                return revisions
+            except sqlite3.IntegrityError:  # PostgreSQL's IntegrityError is a subclass
+                if attempt == SUBMIT_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     async def latest_answers(self, assignment_id: int, user_id: str | None = None) -> list[Answer]:
         """The latest revision of each answer (of one student, or of everyone), by question then time."""
