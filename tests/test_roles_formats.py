@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.i18n import t as tr
 from bot.replies import Table, plain_text
-from bot.roles.templates import Message, render
+from bot.roles.templates import Message, loss_mask, render
 from bot.tokens.encodings import get_encoding
 from tests.test_roles import SYSTEM, USER, button_id, parts_of, prompt_of, roles
 
@@ -81,15 +82,26 @@ async def test_comparar_renders_the_conversation_in_every_format_side_by_side(au
     renderings = {name: render(messages, name) for name in TEMPLATES}
     [table] = [t for t in parts_of(reply, Table) if t.headers[0] == "Formato"]
     assert [row[0] for row in table.rows] == [TEMPLATES[name].label for name in TEMPLATES]
+    # A training example: each format's trained tokens by its loss mask, in its own column.
+    assert table.headers[4] == tr("es", "roles.compare.trained")
     for row, rendered in zip(table.rows, renderings.values(), strict=True):
         assert row[1:] == (
             str(rendered.count), str(rendered.overhead), str(rendered.count - rendered.overhead),
-            " ".join(special_names(rendered)),
+            str(sum(loss_mask(rendered))), " ".join(special_names(rendered)),
         )
-    assert table.rows[2][4] == "<|im_start|> <|im_end|> <think> </think>"  # Qwen3, in order of first use
-    assert table.rows[4][4] == "<s> [INST] [/INST] </s>"  # Mistral NeMo
+    assert table.rows[2][5] == "<|im_start|> <|im_end|> <think> </think>"  # Qwen3, in order of first use
+    assert table.rows[4][5] == "<s> [INST] [/INST] </s>"  # Mistral NeMo
     prompts = parts_of(reply, Segments)
     assert ["".join(s.text for s in p.segments) for p in prompts] == [r.prompt for r in renderings.values()]
+    for prompt, rendered in zip(prompts, renderings.values(), strict=True):  # the mask marked, as /roles marks it
+        trained = "".join(s.text for s in prompt.segments if s.trained)
+        assert trained.startswith("El fine-tuning es…") and all(s.trained is not None for s in prompt.segments)
+    everything = await roles(aula, sistema=SYSTEM, usuario=USER, asistente="Sí", comparar=True, entrenar="todo")
+    [table_all] = [t for t in parts_of(everything, Table) if t.headers[0] == "Formato"]
+    assert all(row[4] == row[1] for row in table_all.rows)  # entrenar:todo trains every token
+    prompt_only = await roles(aula, usuario=USER, comparar=True)
+    [table_prompt] = [t for t in parts_of(prompt_only, Table) if t.headers[0] == "Formato"]
+    assert tr("es", "roles.compare.trained") not in table_prompt.headers  # a prompt trains nothing
     counts = [r.count for r in renderings.values()]
     assert f"cuestan entre {min(counts)} y {max(counts)} tokens" in plain_text(reply)
     [image] = parts_of(reply, Image)

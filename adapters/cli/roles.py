@@ -83,7 +83,7 @@ def compare_all(args: argparse.Namespace, lang: str) -> int:
     for rendered in renderings:
         title = t(lang, "roles.compare.caption", model=TEMPLATES[rendered.template].label, count=rendered.count, overhead=rendered.overhead)
         sys.stdout.write(f"── {title}\n{rendered.prompt}\n\n")
-    sys.stdout.write(renderer.part(comparison_table(lang, renderings)) + "\n")
+    sys.stdout.write(renderer.part(comparison_table(lang, renderings, args.train)) + "\n")
     return 0
 
 

@@ -285,14 +285,14 @@ async def show(
         request.place.platform, request.place.workspace_id, request.user.id, template, messages, app.clock(), keep_s
     )
     if template == COMPARE:  # five renderings and a picture: off the event loop too
-        return await asyncio.to_thread(comparison_reply, request.locale, messages, conversation_id)
+        return await asyncio.to_thread(comparison_reply, request.locale, messages, conversation_id, scope)
     # A training example brings a picture: drawing it takes CPU, so off the event loop.
     return await asyncio.to_thread(
         conversation_reply, request.locale, template, messages, conversation_id, app.settings, scope
     )
 
 
-def comparison_reply(lang: str, messages: list[Message], conversation_id: int) -> Reply:
+def comparison_reply(lang: str, messages: list[Message], conversation_id: int, scope: LossScope = "assistant") -> Reply:
     """The conversation in every format side by side (bot.roles.comparison)."""
     buttons = (
         Button(actions.ROLES_EDIT.id(conversation=conversation_id), t(lang, "roles.button.edit")),
@@ -301,7 +301,7 @@ def comparison_reply(lang: str, messages: list[Message], conversation_id: int) -
             t(lang, "roles.button.switch", model=TEMPLATES[DEFAULT_TEMPLATE].label),
         ),
     )
-    return Reply.public(Heading(t(lang, "roles.compare.title")), *comparison_parts(lang, messages), buttons=buttons)
+    return Reply.public(Heading(t(lang, "roles.compare.title")), *comparison_parts(lang, messages, scope), buttons=buttons)
 
 
 def conversation_reply(

@@ -3,7 +3,9 @@
 For each format (bot.roles.templates.TEMPLATES, in its order) the reply shows the rendered
 prompt with its special tokens highlighted, and a table of the total tokens, the template's
 overhead (every token that is not message content), the content tokens (the same text costs
-differently in each tokenizer) and the special tokens the format uses. The picture has one
+differently in each tokenizer), the special tokens the format uses and, for a training example
+(it ends with the assistant), the tokens its loss mask trains in that format, each prompt's
+trained tokens marked as /roles marks them (bot.roles.templates.loss_mask). The picture has one
 row per format: tokens as boxes in their message's colour, every special token drawn the
 same dark way in every row, so the markers each model was fine-tuned to expect stand out.
 """
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING
 from bot.errors import UserError
 from bot.i18n import t
 from bot.replies import Image, Paragraph, Part, Segments, Span, Table
-from bot.roles.templates import TEMPLATES, Message, Rendered, render
+from bot.roles.templates import TEMPLATES, LossScope, Message, Rendered, loss_mask, render
 from bot.tokens.analysis import Piece as PicturePiece
 from bot.tokens.analysis import group_pieces
 from bot.tokens.encodings import get_encoding
@@ -48,21 +50,27 @@ def special_names(rendered: Rendered) -> list[str]:
     return list(dict.fromkeys(p.text for p in rendered.pieces if p.kind == "special"))
 
 
-def comparison_table(lang: str, renderings: Sequence[Rendered]) -> Table:
+def comparison_table(lang: str, renderings: Sequence[Rendered], scope: LossScope = "assistant") -> Table:
+    """One row per format; a training example gains a column of trained tokens (by `scope`)."""
+    training = bool(renderings) and renderings[0].is_training_example
     rows = tuple(
         (
             TEMPLATES[r.template].label,
             str(r.count),
             str(r.overhead),
             str(r.count - r.overhead),
+            *((str(sum(loss_mask(r, scope))),) if training else ()),
             " ".join(special_names(r)),
         )
         for r in renderings
     )
-    return Table(tuple(t(lang, "roles.compare.headers").split("|")), rows)
+    headers = t(lang, "roles.compare.headers").split("|")
+    if training:
+        headers.insert(4, t(lang, "roles.compare.trained"))
+    return Table(tuple(headers), rows)
 
 
-def comparison_parts(lang: str, messages: Sequence[Message]) -> list[Part]:
+def comparison_parts(lang: str, messages: Sequence[Message], scope: LossScope = "assistant") -> list[Part]:
     """Table, summary, each format's prompt as segments, and the picture."""
     from bot.roles.command import prompt_segments  # the same segments a single format shows
 
@@ -70,7 +78,7 @@ def comparison_parts(lang: str, messages: Sequence[Message]) -> list[Part]:
     renderings = render_all(messages, refused)
     counts = [r.count for r in renderings]
     parts: list[Part] = [
-        comparison_table(lang, renderings),
+        comparison_table(lang, renderings, scope),
         Paragraph.of(
             t(lang, "roles.compare.summary", count=len(messages), least=min(counts), most=max(counts))
         ),
@@ -83,7 +91,8 @@ def comparison_parts(lang: str, messages: Sequence[Message]) -> list[Part]:
             count=rendered.count,
             overhead=rendered.overhead,
         )
-        parts.append(Segments(prompt_segments(rendered), caption=caption))
+        mask = loss_mask(rendered, scope) if rendered.is_training_example else None
+        parts.append(Segments(prompt_segments(rendered, mask=mask), caption=caption))
     parts += [Paragraph.of("⚠️ " + t(lang, error.key, **error.values)) for error in refused]
     parts.append(Paragraph.of(Span(t(lang, "roles.compare.note"), italic=True)))
     parts.append(Image(comparison_picture(lang, renderings), "roles-formats.png", t(lang, "roles.compare.alt")))
