@@ -93,7 +93,7 @@ async def test_comparar_renders_the_conversation_in_every_format_side_by_side(au
     assert table.rows[4][5] == "<s> [INST] [/INST] </s>"  # Mistral NeMo
     prompts = parts_of(reply, Segments)
     assert ["".join(s.text for s in p.segments) for p in prompts] == [r.prompt for r in renderings.values()]
-    for prompt, rendered in zip(prompts, renderings.values(), strict=True):  # the mask marked, as /roles marks it
+    for prompt in prompts:  # the mask marked, as /roles marks it
         trained = "".join(s.text for s in prompt.segments if s.trained)
         assert trained.startswith("El fine-tuning es…") and all(s.trained is not None for s in prompt.segments)
     everything = await roles(aula, sistema=SYSTEM, usuario=USER, asistente="Sí", comparar=True, entrenar="todo")
