@@ -9,13 +9,19 @@ then times, alternating in the same run:
   checker: bot.dataset.checker.check with the default options (Llama 3.1 template, size and line limits lifted), which
            also validates, renders every example in the chat template, computes its loss
            mask and hashes it for duplicates.
-Prints lines/s of each (best of the repeats), their ratio, the checker's peak traced
-memory, and the load average before and after. Encodings are loaded before timing.
+  streamed: the same check as the bot runs it on a Discord or Slack upload: the file's 64 KB
+           chunks come from an async iterator on the event loop and are pulled by the
+           checker's worker thread (bot.uploads.blocking_stream), never held whole.
+Prints lines/s of each (best of the repeats), their ratios, the peak traced memory of the
+checker and of the streamed check, and the load average before and after. Encodings are
+loaded before timing.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
 import io
 import json
 import os
@@ -30,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.dataset.checker import Limits, Options, check  # noqa: E402
 from bot.tokens.encodings import get_encoding  # noqa: E402
+from bot.uploads import Upload, blocking_stream  # noqa: E402
 
 # The default options, with limits lifted so a bigger file can be timed.
 OPTIONS = Options(limits=Limits(max_bytes=1 << 30, max_lines=10_000_000))
@@ -74,6 +81,20 @@ def checker(path: Path) -> int:
         return check(handle, OPTIONS, size=path.stat().st_size).examples
 
 
+def streamed(path: Path) -> int:
+    """The bot's path for an upload: chunks on the loop, the check in a worker thread."""
+
+    async def run() -> int:
+        upload = dataclasses.replace(Upload.of_path(path), size=None, path=None)  # as a download: no size, no path
+        stream, _, close = blocking_stream(upload, asyncio.get_running_loop(), OPTIONS.limits.max_bytes)
+        try:
+            return (await asyncio.to_thread(check, stream, OPTIONS)).examples
+        finally:
+            await close()
+
+    return asyncio.run(run())
+
+
 def timed(run, path: Path) -> tuple[float, int]:
     start = time.perf_counter()
     lines = run(path)
@@ -92,22 +113,26 @@ def main() -> None:
         path = Path(folder) / "bench.jsonl"
         write_file(path, args.examples)
         size_mb = path.stat().st_size / 1024 / 1024
-        best = {"floor": float("inf"), "checker": float("inf")}
+        best = {"floor": float("inf"), "checker": float("inf"), "streamed": float("inf")}
         for _ in range(args.repeats):
-            for name, run in (("floor", floor), ("checker", checker)):
+            for name, run in (("floor", floor), ("checker", checker), ("streamed", streamed)):
                 seconds, lines = timed(run, path)
                 assert lines == args.examples
                 best[name] = min(best[name], seconds)
-        tracemalloc.start()
-        checker(path)
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
+        peaks = {}
+        for name, run in (("checker", checker), ("streamed", streamed)):
+            tracemalloc.start()
+            run(path)
+            peaks[name] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
     load_after = os.getloadavg()
     print(f"file: {args.examples} examples, {size_mb:.1f} MB; best of {args.repeats}")
-    for name in ("floor", "checker"):
+    for name in ("floor", "checker", "streamed"):
         print(f"{name:8s} {args.examples / best[name]:>10,.0f} lines/s  ({best[name]:.2f} s)")
     print(f"ratio    checker takes {best['checker'] / best['floor']:.0f}× the bare json.loads loop")
-    print(f"checker peak traced memory {peak / 1024 / 1024:.1f} MB")
+    print(f"ratio    streamed takes {best['streamed'] / best['checker']:.2f}× the checker reading the file itself")
+    for name, peak in peaks.items():
+        print(f"{name} peak traced memory {peak / 1024 / 1024:.1f} MB")
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
 
 
