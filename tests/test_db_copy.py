@@ -133,7 +133,7 @@ async def test_rows_the_target_holds_otherwise_refuse_the_copy_and_nothing_is_wr
     with pytest.raises(CopyRefused) as refused:
         await copy_database(source, database_url)
     assert refused.value.key == "cli.db_copy_conflict"
-    assert refused.value.values["table"] == "compare_runs" and refused.value.values["key"] == "id=1"
+    assert refused.value.values["table"] == "compare_runs" and refused.value.values["row"] == "id=1"
     assert await dump(database_url) == before
 
 
@@ -220,3 +220,32 @@ def test_the_command_prints_each_table_in_the_readers_language_and_refuses_clear
     assert t("en", "cli.db_copy_same") in capsys.readouterr().err
     assert main(["db", "copy", source, target, "--clase", "guild"]) == 2
     assert t("en", "cli.db_copy_bad_class", value="guild") in capsys.readouterr().err
+
+
+def test_the_command_names_the_conflicting_row_in_the_readers_language(tmp_path, capsys, monkeypatch):
+    """The refusal the README documents (a target holding another row under the same id) is a
+    message and exit 1, not a traceback: the message's placeholder must not clash with t()'s own
+    parameters."""
+    import asyncio
+
+    source = asyncio.run(filled(tmp_path / "source.sqlite3"))
+    target = str(tmp_path / "target.sqlite3")
+    asyncio.run(_another_comparison(target))
+    for lang in ("es", "en"):
+        monkeypatch.setenv("AULA_LOCALE", lang)
+        assert main(["db", "copy", source, target]) == 1
+        err = capsys.readouterr().err
+        assert t(lang, "cli.db_copy_conflict", table="compare_runs", row="id=1") in err
+        assert "Traceback" not in err
+
+
+async def _another_comparison(path: str) -> None:
+    db = await open_database(path)
+    try:  # another database's comparison holds id 1 there
+        await db.execute_returning(
+            "INSERT INTO compare_runs (at, platform, workspace_id, channel_id, user_id, user_name, profile)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (5.0, "discord", "elsewhere", "c", "x", "X", "p"),
+        )
+    finally:
+        await db.close()

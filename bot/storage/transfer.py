@@ -267,7 +267,7 @@ async def _copy(src, dst, tables: list[Table], filters, progress, batch: int) ->
                         missing.append(row)
                     elif table.name not in SHARED_TABLES and not all(map(_same, row, there)):
                         raise CopyRefused("cli.db_copy_conflict", table=table.name,
-                                          key=", ".join(f"{k}={v}" for k, v in zip(table.key, key, strict=True)))  # fmt: skip
+                                          row=", ".join(f"{k}={v}" for k, v in zip(table.key, key, strict=True)))  # fmt: skip
                 if missing:
                     try:
                         await conn.executemany(insert, missing)
