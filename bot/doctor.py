@@ -108,7 +108,7 @@ async def diagnose(
         try:
             findings = check_database(sqlite_path(settings.database))
         except DatabaseError as exc:
-            findings = [problem("database", "doctor.db_unreadable", path=settings.database, error=str(exc))]
+            findings = [problem("database", "doctor.db_unreadable", path=settings.database_shown, error=str(exc))]
     findings += check_discord(settings)
     findings += check_slack(settings)
     if not settings.secrets.discord_token and not settings.secrets.slack_bot_token:

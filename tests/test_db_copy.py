@@ -249,3 +249,23 @@ async def _another_comparison(path: str) -> None:
         )
     finally:
         await db.close()
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_a_url_aula_does_not_open_is_refused_not_made_into_folders(tmp_path, capsys, monkeypatch, lang):
+    """`mysql://…` or a misspelt `postgresq://…` in AULA_DATABASE or as a copy's side used to be
+    taken for an SQLite file name: folders named after the URL, password included, and a class on
+    a private SQLite file instead of the shared server."""
+    import asyncio
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AULA_LOCALE", lang)
+    source = asyncio.run(filled(tmp_path / "source.sqlite3"))
+    head = t(lang, "cli.database_error", error="\0").split("\0")[0]
+    for url in ("mysql://u:s3cret@h/x", "postgresq://u:s3cret@127.0.0.1:1/x"):
+        monkeypatch.setenv("AULA_DATABASE", url)
+        assert main(["db", "upgrade"]) == 2
+        assert main(["db", "copy", source, url]) == 2
+        err = capsys.readouterr().err
+        assert err.count(head) == 2 and "sqlite:///path" in err and "s3cret" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["source.sqlite3"]

@@ -20,6 +20,7 @@ from adapters.cli import main
 from adapters.cli.doctor import render
 from bot import doctor
 from bot.doctor import Level, check_database, check_discord, check_slack, diagnose, has_problem
+from bot.i18n import t
 from bot.llm.client import resolve_profile
 from bot.settings import load_settings
 from bot.storage import Database
@@ -228,6 +229,23 @@ async def test_without_online_discord_and_slack_are_not_asked(tmp_path):
     findings = await diagnose(settings, transport=httpx.MockTransport(refuse))
     assert "doctor.online_skipped" in keys(findings)
     assert {r.url.host for r in seen} == {"127.0.0.1"}  # only the LLM endpoint
+
+
+@pytest.mark.parametrize("url", ["mysql://u:s3cret@h/x", "sqlite://u:s3cret@h/x"])
+async def test_a_database_url_that_cannot_be_opened_is_shown_without_its_password(tmp_path, url):
+    settings = settings_with(tmp_path, AULA_DATABASE=url, AULA_LLM_BASE_URL="http://127.0.0.1:9/v1")
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("no network in this test")
+
+    findings = await diagnose(settings, transport=httpx.MockTransport(refuse))
+    database = [f for f in findings if f.area == "database"]
+    assert [(f.level, f.key) for f in database] == [(Level.PROBLEM, "doctor.db_unreadable")]
+    for lang in ("es", "en"):
+        text = render(findings, lang)
+        assert "s3cret" not in text
+        assert t(lang, "doctor.db_unreadable", **database[0].values) in text
+    assert not any(tmp_path.iterdir())
 
 
 # --- Slack ----------------------------------------------------------------------------------

@@ -213,6 +213,10 @@ def test_the_setting_chooses_the_backend():
     assert sqlite_path("sqlite:///:memory:") == ":memory:"
     with pytest.raises(DatabaseError):
         sqlite_path("sqlite://host/x")
+    for typo in ("mysql://u:s3cret@h/x", "postgresq://u:s3cret@h/x", "postgresql+asyncpg://u:s3cret@h/x"):
+        with pytest.raises(DatabaseError) as refused:  # not folders named after the URL, password and all
+            database_for(typo)
+        assert "s3cret" not in str(refused.value) and "sqlite:///path" in str(refused.value)
     pg = database_for("postgresql://aula:s3cret@db.example:5432/aula", pool_size=7)
     assert isinstance(pg, PostgresDatabase) and pg.pool_size == 7
     assert "s3cret" not in pg.path and "db.example:5432" in pg.path

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
@@ -80,13 +81,24 @@ def is_postgres(setting: str | Path) -> bool:
 
 def sqlite_path(setting: str | Path) -> str:
     """The file a `database` setting names: a path, or a URL `sqlite:///relative/path`,
-    `sqlite:////absolute/path`, `sqlite:///:memory:` (SQLAlchemy's spelling)."""
+    `sqlite:////absolute/path`, `sqlite:///:memory:` (SQLAlchemy's spelling). DatabaseError (the URL
+    shown without its password) for `sqlite://host/…` or any other `scheme://` (`mysql://`, a
+    misspelt `postgresq://`), which would otherwise become folders named after the URL."""
+    from bot.settings import masked_url
+
     text = str(setting)
     if text.startswith("sqlite:///"):
         return text[len("sqlite:///") :]
     if text.startswith("sqlite://"):
-        raise DatabaseError(f"{text}: an SQLite URL is sqlite:///relative/path or sqlite:////absolute/path")
+        raise DatabaseError(f"{masked_url(text)}: an SQLite URL is sqlite:///relative/path or sqlite:////absolute/path")
+    if _URL_SCHEME.match(text):  # mysql://…, postgresq://…: not a file name (it would become folders)
+        raise DatabaseError(
+            f"{masked_url(text)}: not a database Aula opens; use a file path, sqlite:///path or postgresql://…"
+        )
     return text
+
+
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def database_for(setting: str | Path, pool_size: int = 10):
