@@ -124,8 +124,11 @@ class Aula:
             )
             try:
                 await self.command_log.record(request, latency_ms, outcome)
-            except Exception:  # a full disk must not turn an answer into a crash
-                log.exception("could not record the command log")
+            except Exception as exc:  # a full disk must not turn an answer into a crash
+                if storage_unavailable(exc):  # the user was told "couldn't save"; no traceback
+                    log.warning("could not record the command log: %s", exc)
+                else:
+                    log.exception("could not record the command log")
 
     def _known(self, request: Request) -> tuple[str, str]:
         """The command and subcommand names for the log: a name nobody registered is what the

@@ -13,6 +13,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Hashable
 
+from bot.storage.database import storage_unavailable
+
 log = logging.getLogger("aula")
 FINISH_DUE_S = 5.0  # how long closing waits for a tick that tick_soon() started
 
@@ -23,6 +25,7 @@ class Ticker:
     def __init__(self) -> None:
         self._loop: asyncio.Task | None = None
         self._wake: asyncio.Task | None = None
+        self._storage_down = False  # the last tick found the database unavailable (logged once)
 
     @property
     def settings(self):
@@ -66,10 +69,22 @@ class Ticker:
             await self._tick_logged()
 
     async def _tick_logged(self) -> None:
+        """One tick, never raising. The database being unavailable (a PostgreSQL restart, SQLite
+        locked or its disk full) is one warning when it starts and one line when a tick succeeds
+        again, not a traceback every tick: nothing is lost, the due work stays due and is done at
+        the first tick after. Anything else is logged with its traceback at every tick."""
         try:
             await self.tick()
-        except Exception:  # one bad tick must not stop the timers
-            log.exception("%s tick failed", self.name)
+        except Exception as exc:  # one bad tick must not stop the timers
+            if not storage_unavailable(exc):
+                log.exception("%s tick failed", self.name)
+            elif not self._storage_down:
+                log.warning("%s ticks wait for the database: %s", self.name, exc)
+            self._storage_down = storage_unavailable(exc)
+        else:
+            if self._storage_down:
+                log.info("%s ticks resumed: the database answers again", self.name)
+            self._storage_down = False
 
 
 class PostRetries:

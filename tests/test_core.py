@@ -153,3 +153,28 @@ async def test_who_was_seen_and_the_command_log_are_stamped_by_the_apps_clock(se
         assert logged["at"] == 1_700_000_000.0
     finally:
         await app.close()
+
+
+async def test_a_command_log_the_database_cannot_take_is_one_warning_without_traceback(settings, caplog):
+    """With PostgreSQL down every command logged an error with a traceback for its log row, beside
+    the user's "couldn't save"; a bug in the log still gets its traceback."""
+    import logging
+
+    from bot.storage.database import StorageUnavailable
+
+    app = await Aula(settings, commands=_commands_for_test()).start()
+    try:
+        failures = [StorageUnavailable("PostgreSQL is unavailable: ConnectionRefusedError"), RuntimeError("a bug")]
+
+        async def record(*args, **kwargs):
+            raise failures.pop(0)
+
+        app.command_log.record = record
+        with caplog.at_level(logging.INFO, logger="aula"):
+            for _ in range(2):
+                [reply] = await replies_of(app, make_request("refuse", locale="en"))
+                assert t("en", "error.empty_text") in plain_text(reply)
+        logged = [(r.levelno, r.exc_info is not None) for r in caplog.records if "command log" in r.getMessage()]
+        assert logged == [(logging.WARNING, False), (logging.ERROR, True)]
+    finally:
+        await app.close()

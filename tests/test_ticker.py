@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from types import SimpleNamespace
 
 import bot.ticker as ticker_module
+from bot.storage.database import StorageUnavailable
 from bot.ticker import Ticker
 
 
@@ -42,3 +44,38 @@ async def test_a_due_tick_that_hangs_is_cancelled_at_the_bound(monkeypatch):
     ticker.tick_soon()
     await asyncio.wait_for(ticker.aclose(), 10)  # bounded: closing never waits on a stuck tick
     assert ticker.ended == 0 and ticker._wake is None
+
+
+class Outage(Ticker):
+    """A ticker whose tick raises what `failures` holds next (None: the tick succeeds)."""
+
+    def __init__(self, failures: list[Exception | None]) -> None:
+        super().__init__()
+        self.failures = failures
+
+    @property
+    def settings(self):
+        return SimpleNamespace(tick_seconds=0)
+
+    async def tick(self) -> None:
+        failure = self.failures.pop(0)
+        if failure is not None:
+            raise failure
+
+
+async def test_a_database_outage_is_one_warning_not_a_traceback_every_tick(caplog):
+    """PostgreSQL restarting for 25 s logged 25 error lines with a traceback each (one per
+    tick), in the console's terminal among the class's messages."""
+    down = StorageUnavailable("PostgreSQL is unavailable: ConnectionRefusedError")
+    ticker = Outage([down] * 5 + [None, None, down, None, RuntimeError("a bug")])
+    with caplog.at_level(logging.INFO, logger="aula"):
+        for _ in range(10):
+            await ticker._tick_logged()
+    lines = [(r.levelno, r.getMessage().split(":")[0], r.exc_info is not None) for r in caplog.records]
+    assert lines == [
+        (logging.WARNING, "ticker ticks wait for the database", False),
+        (logging.INFO, "ticker ticks resumed", False),
+        (logging.WARNING, "ticker ticks wait for the database", False),
+        (logging.INFO, "ticker ticks resumed", False),
+        (logging.ERROR, "ticker tick failed", True),  # a bug still says where, every time
+    ]
