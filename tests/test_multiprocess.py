@@ -21,6 +21,7 @@ from bot.app import Aula
 from bot.i18n import t
 from bot.replies import plain_text
 from bot.requests import Request
+from bot.uploads import Upload
 from bot.storage.claims import Claims
 from tests.fake_llm import API_KEY, FakeLlmServer
 from tests.homework_support import DAY, ThreadingMessenger, assign, submit
@@ -99,7 +100,7 @@ def homework_settings_on(database: str, **homework: object):
 async def quiz_pair(pair, tmp_path) -> tuple[Aula, Aula]:
     a, b = await pair()
     imported = Request(command="quiz", subcommand="import", user=person("profe", instructor=True), place=PLACE,
-                       attachments=(("prueba.yaml", BANK.encode()),))  # fmt: skip
+                       attachments=(Upload.of_bytes("prueba.yaml", BANK.encode()),))  # fmt: skip
     assert not (await one_reply(a, imported)).error
     return a, b
 
