@@ -109,3 +109,20 @@ def test_a_bad_option_is_named_as_it_was_typed(capsys, monkeypatch):
     )
     assert main(["dataset", "check", openai, "--price-per-million", "0", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["estimated_cost"]["usd"] == 0
+
+
+def test_a_lone_surrogate_escape_is_reported_not_a_crash(tmp_path, capsys):
+    r"""`"\ud800"` is valid JSON but half a character: the checker took the example, and printing
+    the example shown with its mask died with UnicodeEncodeError (a traceback, no report). An
+    emoji escaped as a pair (`\ud83d\ude00`) is one character and fine."""
+    from bot.i18n import t
+
+    bad = '{"messages": [{"role": "user", "content": "hola \\ud800"}, {"role": "assistant", "content": "y"}]}'
+    pair = '{"messages": [{"role": "user", "content": "hola \\ud83d\\ude00"}, {"role": "assistant", "content": "y"}]}'
+    path = tmp_path / "surrogate.jsonl"
+    path.write_text(bad + "\n" + pair + "\n", encoding="utf-8")
+    for lang in ("es", "en"):
+        assert main(["dataset", "check", str(path), "--lang", lang]) == 1
+        out = capsys.readouterr().out
+        assert t(lang, "dataset.kind.not_utf8", position=bad.index("\\ud800") + 1) in out
+        assert out.count(t(lang, "dataset.kind.not_utf8", position=bad.index("\\ud800") + 1)) == 1  # the pair is fine

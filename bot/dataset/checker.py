@@ -277,6 +277,10 @@ def check(stream: IO[bytes], options: Options, size: int | None = None) -> Repor
             column = getattr(exc, "colno", 0)
             add(report, limits, Problem(number, None, "not_json", {"column": column}))
             continue
+        lone = lone_surrogate(text)
+        if lone is not None:  # valid JSON, but half a character: no tokenizer or trainer encodes it
+            add(report, limits, Problem(number, None, "not_utf8", {"position": lone}))
+            continue
         if shape == "auto":
             shape = detect(data) or "auto"
             report.format = shape
@@ -298,6 +302,39 @@ def check(stream: IO[bytes], options: Options, size: int | None = None) -> Repor
             seen[digest] = number
         measure(report, options, example)
     return report
+
+
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def lone_surrogate(line: str) -> int | None:
+    """The 1-based byte of the line where a `\\uD800`-`\\uDFFF` escape stands alone (half of a
+    character; JSON parses it, but the text cannot be written as UTF-8 and tokenizers, trainers
+    and the bot's own output fail on it), or None. A high surrogate escape followed by a low one
+    is one character (how JSON escapes an emoji) and fine. Costs nothing on lines without such
+    escapes."""
+    if "\\u" not in line:
+        return None
+    skip_to = -1
+    for found in SURROGATE_ESCAPE.finditer(line):
+        start = found.start()
+        if start < skip_to or _escaped_backslash(line, start):
+            continue
+        code = int(found.group()[2:], 16)
+        after = SURROGATE_ESCAPE.match(line, found.end())
+        if code < 0xDC00 and after is not None and int(after.group()[2:], 16) >= 0xDC00:
+            skip_to = after.end()
+            continue
+        return len(line[:start].encode("utf-8", "surrogatepass")) + 1
+    return None
+
+
+def _escaped_backslash(line: str, start: int) -> bool:
+    """Whether the backslash at `start` is itself escaped (an odd run of backslashes before it)."""
+    run = 0
+    while start - run - 1 >= 0 and line[start - run - 1] == "\\":
+        run += 1
+    return run % 2 == 1
 
 
 def example_digest(example: Example) -> bytes:
