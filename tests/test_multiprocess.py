@@ -21,8 +21,8 @@ from bot.app import Aula
 from bot.i18n import t
 from bot.replies import plain_text
 from bot.requests import Request
-from bot.uploads import Upload
 from bot.storage.claims import Claims
+from bot.uploads import Upload
 from tests.fake_llm import API_KEY, FakeLlmServer
 from tests.homework_support import DAY, ThreadingMessenger, assign, submit
 from tests.homework_support import ask as ask_homework
