@@ -126,3 +126,19 @@ def test_a_lone_surrogate_escape_is_reported_not_a_crash(tmp_path, capsys):
         out = capsys.readouterr().out
         assert t(lang, "dataset.kind.not_utf8", position=bad.index("\\ud800") + 1) in out
         assert out.count(t(lang, "dataset.kind.not_utf8", position=bad.index("\\ud800") + 1)) == 1  # the pair is fine
+
+
+def test_a_utf16_file_is_named_as_such_not_as_binary(tmp_path, capsys):
+    """Windows PowerShell's `>` writes UTF-16: it was refused as 'not a text file (an image, a
+    PDF, a zip?)', which sends a student looking for the wrong fault."""
+    from bot.i18n import t
+
+    line = '{"messages": [{"role": "user", "content": "hola"}, {"role": "assistant", "content": "y"}]}\n'
+    for encoding in ("utf-16", "utf-16-le", "utf-16-be"):  # with its byte order mark, and without
+        path = tmp_path / f"{encoding}.jsonl"
+        path.write_bytes(line.encode(encoding) * 3)
+        for lang in ("es", "en"):
+            assert main(["dataset", "check", str(path), "--lang", lang]) == 1
+            captured = capsys.readouterr()
+            assert t(lang, "dataset.refused.utf16") in captured.err + captured.out
+            assert t(lang, "dataset.refused.binary") not in captured.err + captured.out

@@ -61,7 +61,7 @@ KINDS = (
     "duplicate",
 )
 # Whole-file refusals.
-REFUSALS = ("too_large", "too_many_lines", "binary", "json_array", "unreadable")
+REFUSALS = ("too_large", "too_many_lines", "binary", "utf16", "json_array", "unreadable")
 
 SHAREGPT_ROLES = {"system": "system", "human": "user", "gpt": "assistant"}
 CHAT_ROLES = ("system", "user", "assistant")
@@ -174,6 +174,12 @@ def estimated_cost(report: Report, options: Options) -> dict[str, Any]:
 # --- reading lines --------------------------------------------------------------------------
 
 
+def utf16(start: bytes) -> bool:
+    """Whether a file starting with these bytes is UTF-16 text: its byte order mark (FF FE or
+    FE FF), or a JSON object's `{` with a NUL beside it (UTF-16 without the mark)."""
+    return start[:2] in (b"\xff\xfe", b"\xfe\xff", b"{\x00", b"\x00{")
+
+
 def read_lines(stream: IO[bytes], limits: Limits) -> Iterator[tuple[int, bytes | None]]:
     """(line number from 1, the line's bytes without its end, or None when it was longer
     than max_line_bytes and skipped). Counts bytes as it goes and refuses past the limits."""
@@ -184,6 +190,8 @@ def read_lines(stream: IO[bytes], limits: Limits) -> Iterator[tuple[int, bytes |
         if not chunk:
             return
         number += 1
+        if number == 1 and utf16(chunk):
+            raise Refused("utf16")  # text, but not UTF-8: Windows PowerShell's `>` writes this
         if total < BINARY_SNIFF_BYTES and b"\x00" in chunk[: BINARY_SNIFF_BYTES - total]:
             raise Refused("binary")  # text never holds NUL; images, archives and PDFs do within 8 KB
         if number > limits.max_lines:
