@@ -238,10 +238,38 @@ async def check_postgres(url: str, pool_size: int) -> list[Finding]:
             findings.append(warning("database", "doctor.pg_pool_small", size=pool_size, free=free, most=int(row["most"])))
         else:
             findings.append(ok("database", "doctor.pg_pool", size=pool_size, free=free, most=int(row["most"])))
-        findings.append(_migrations_finding(await db.applied_migrations(), "postgresql"))
+        applied = await db.applied_migrations()
+        findings.append(_migrations_finding(applied, "postgresql"))
+        findings += await _pg_privileges(db, pending=any(v not in applied for v, _, _ in migrations("postgresql")))
         return findings
     finally:
         await db.close()
+
+
+async def _pg_privileges(db, pending: bool) -> list[Finding]:
+    """What the connecting role lacks for Aula's work: creating tables in its schema while
+    migrations are pending; reading and writing every table of the schema (SELECT, INSERT, UPDATE,
+    DELETE) and using every sequence (ids) once they exist. A role that may only read passed
+    every other check and then failed at start or at the first save."""
+    row = await db.fetchone(
+        """SELECT current_user AS who, current_schema() AS schema,
+                  has_schema_privilege(current_schema(), 'CREATE') AS can_create,
+                  (SELECT string_agg(c.relname, ', ' ORDER BY c.relname)
+                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = current_schema()
+                      AND ((c.relkind IN ('r', 'p') AND NOT (has_table_privilege(c.oid, 'SELECT')
+                            AND has_table_privilege(c.oid, 'INSERT') AND has_table_privilege(c.oid, 'UPDATE')
+                            AND has_table_privilege(c.oid, 'DELETE')))
+                        OR (c.relkind = 'S' AND NOT has_sequence_privilege(c.oid, 'USAGE')))) AS lacking"""
+    )
+    findings = []
+    if pending and not row["can_create"]:
+        findings.append(problem("database", "doctor.pg_cannot_migrate", user=row["who"], schema=row["schema"]))
+    if row["lacking"]:
+        names = row["lacking"].split(", ")
+        shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+        findings.append(problem("database", "doctor.pg_cannot_write", user=row["who"], schema=row["schema"], tables=shown))
+    return findings
 
 
 def _migrations_finding(applied: set[int], dialect: str) -> Finding:

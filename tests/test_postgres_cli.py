@@ -104,3 +104,58 @@ async def test_two_processes_upgrading_an_empty_database_at_once_migrate_it_once
     finally:
         await db.close()
     assert [(r["version"], r["n"]) for r in rows] == [(v, 1) for v, _, _ in migrations("postgresql")]
+
+
+def with_user(url: str, user: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}@{parts.hostname}:{parts.port}"))
+
+
+async def _as_admin(url: str, *statements: str) -> None:
+    import asyncpg
+
+    con = await asyncpg.connect(url)
+    try:
+        for statement in statements:
+            await con.execute(statement)
+    finally:
+        await con.close()
+
+
+async def test_doctor_names_what_the_role_lacks_and_a_role_that_reads_and_writes_starts(postgres_url, empty_postgres_url):
+    """A role with SELECT only passed every doctor check, then Aula failed at start ('a migration
+    failed: permission denied for schema public': the up-to-date database was still sent DDL) or
+    at the first save. Now doctor names the missing grants, and an up-to-date database opens for
+    a role that may read and write but not create."""
+    import uuid
+
+    from bot.doctor import check_postgres
+    from bot.i18n import t
+    from bot.storage.database import open_database
+
+    role = f"aula_tester_{uuid.uuid4().hex[:8]}"
+    await _as_admin(postgres_url, f"CREATE ROLE {role} LOGIN", f"GRANT USAGE ON SCHEMA public TO {role}",
+                    f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")  # fmt: skip
+    try:
+        findings = await check_postgres(with_user(postgres_url, role), 5)
+        [lacking] = [f for f in findings if f.level is Level.PROBLEM]
+        assert lacking.key == "doctor.pg_cannot_write" and lacking.values["user"] == role
+        for lang in ("es", "en"):
+            assert role in t(lang, lacking.key, **lacking.values) and "GRANT" in t(lang, lacking.key, **lacking.values).upper()
+        findings = await check_postgres(with_user(empty_postgres_url, role), 5)  # nothing migrated, no CREATE
+        assert "doctor.pg_cannot_migrate" in [f.key for f in findings if f.level is Level.PROBLEM]
+        await _as_admin(postgres_url, f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+                        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")  # fmt: skip
+        findings = await check_postgres(with_user(postgres_url, role), 5)
+        assert [f.key for f in findings if f.level is Level.PROBLEM] == []
+        db = await open_database(with_user(postgres_url, role))  # migrate=True: nothing to apply
+        try:
+            await db.execute(
+                "INSERT INTO users (platform, user_id, display_name, locale, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?)",
+                ("console", "ana", "Ana", "es", 1.0, 1.0),
+            )
+        finally:
+            await db.close()
+    finally:
+        await _as_admin(postgres_url, f"DROP OWNED BY {role}")
+        await _as_admin(empty_postgres_url, f"DROP OWNED BY {role}", f"DROP ROLE {role}")

@@ -274,6 +274,9 @@ class PostgresDatabase(GroupedWrites):
         """Apply the migrations this database lacks, each in its own transaction, under an advisory
         lock: processes started at once wait for the first one and then find nothing to do."""
         applied = []
+        wanted = {version for version, _, _ in database.migrations("postgresql")}
+        if wanted <= await self.applied_migrations():
+            return applied  # up to date: no lock, no DDL (a role that may only read and write starts)
         try:
             async with self.pool.acquire() as con:
                 await con.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK, timeout=MIGRATION_TIMEOUT_S)
