@@ -618,3 +618,29 @@ def test_tiny_probabilities_read_as_below_the_smallest_shown(lang):
     assert table.rows[3][2] == (below if warm[3] < 0.0001 else i18n.percent(lang, warm[3]))
     assert candidates_table(lang, distribution).rows[3][3] == below  # e^-11 = 0.0017 %
     assert i18n.probability(lang, 0.0) == i18n.percent(lang, 0.0)  # zero is zero, not "less than"
+
+
+async def test_two_clicks_on_one_step_at_once_store_it_and_spend_its_tokens_once(make_aula, server, database_url):
+    """A double click races: both clicks read the run (and share one provider call, or make one
+    each when the first call ended already); one write wins, the other (its reply drawn
+    meanwhile) is dropped and says how far the run is, and every call made is in the budget."""
+    import asyncio
+
+    from bot.i18n import t
+    from bot.llm.usage import UsageRepository
+
+    app = await make_aula()
+    [first] = await replies_of(app, next_request(texto=PROMPT))
+    greedy = step_ids(first)["greedy"]
+    calls = len(server.calls)
+    results = await asyncio.gather(replies_of(app, click(greedy)), replies_of(app, click(greedy)))
+    finals = [replies[-1] for replies in results]
+    assert sorted(reply.error for reply in finals) == [False, True]
+    [refused] = [reply for reply in finals if reply.error]
+    assert t("es", "next.stale", steps=1) in plain_text(refused)
+    assert len(server.calls) in (calls + 1, calls + 2)
+    used = await UsageRepository(app.db).used_on("console", "local", app.clock())
+    assert used == 8 * len(server.calls)  # 8 tokens a call here (test_steps_spend_the_class_budget)
+    [winner] = [reply for reply in finals if not reply.error]
+    [next_step] = await replies_of(app, click(step_ids(winner)["greedy"]))
+    assert not next_step.error

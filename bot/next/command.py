@@ -339,7 +339,7 @@ async def on_action(request: Request, app: Aula):
         chosen += 1
         if candidates[index].token in END_TOKENS or chosen >= settings.max_steps:
             if not await repo.save_steps(run_id, steps, stored, app.clock()):
-                raise UserError("next.stale", steps=chosen - 1)
+                raise await _moved_on(repo, run_id)
             yield await reply(finished=candidates[index].token in END_TOKENS)
             return
 
@@ -347,7 +347,7 @@ async def on_action(request: Request, app: Aula):
         """The step could not be asked: the chosen token is stored, so the text so far stays and
         the retry button asks again."""
         if chose and not await repo.save_steps(run_id, steps, stored, app.clock()):
-            raise UserError("next.stale", steps=chosen - 1)
+            raise await _moved_on(repo, run_id)
 
     # Ask for the distribution after the text so far (also the retry of a step that failed).
     profile = resolve_profile(app.settings, "" if record.profile == "default" else record.profile)
@@ -377,10 +377,30 @@ async def on_action(request: Request, app: Aula):
         asking.release()
     steps.append(Step(distribution))
     usage = None if call[1] else (record.platform, record.workspace_id, distribution.prompt_tokens + 1)
-    # One write: the choice, the new step and the tokens spent.
-    if not await repo.save_steps(run_id, steps, stored, app.clock(), usage=usage):
-        raise UserError("next.stale", steps=chosen - 1 if chose else chosen)
-    yield await reply()
+    # One write: the choice, the new step and the tokens spent. The reply is drawn meanwhile (its
+    # worker thread beside the database's: the two waits for a core overlap, bench/next.py); it
+    # is shown only once the write succeeded, and dropped when a concurrent click won.
+    drawing = asyncio.ensure_future(reply())
+    drawing.add_done_callback(lambda done: done.cancelled() or done.exception())  # not shown: not logged either
+    try:
+        saved = await repo.save_steps(run_id, steps, stored, app.clock(), usage=usage)
+    except BaseException:
+        drawing.cancel()
+        raise
+    if not saved:
+        drawing.cancel()
+        if usage is not None:  # its step is dropped, but the provider call was made: the budget counts it
+            await UsageRepository(app.db).record(app.clock(), *usage)
+        raise await _moved_on(repo, run_id)
+    yield await drawing
+
+
+async def _moved_on(repo: NextRepository, run_id: int) -> UserError:
+    """A concurrent click stored its step first: the refusal says how many steps the run has now
+    (read again: a rare path), not how many this click read."""
+    record = await repo.get(run_id)
+    steps = record.generation.steps if record is not None else []
+    return UserError("next.stale", steps=sum(1 for s in steps if s.chosen is not None))
 
 
 async def _fork(request: Request, app: Aula, record, count: int) -> Reply:
