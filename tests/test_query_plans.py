@@ -30,6 +30,7 @@ import pytest
 import bot
 from bot.compare.store import CompareRepository, OutputRecord
 from bot.homework.store import HomeworkQuestion, HomeworkRepository
+from bot.llm.shared import SharedLimits
 from bot.llm.usage import UsageRepository
 from bot.next.game import GameRepository
 from bot.next.logic import Candidate, Distribution, Generation, Step
@@ -40,11 +41,17 @@ from bot.roles.store import RolesConversations
 from bot.roles.templates import Message
 from bot.storage import Database
 from bot.storage.claims import Claims
+from bot.storage.handoffs import Deliveries, PendingUpload, PendingUploads
 from bot.storage.users import CommandLog, UserRepository
 
 # Tables that stay small whatever the use (a bank per topic): a full scan of them is fine.
-# job_claims holds only the jobs being done right now (each claim is deleted once its job is done).
-SMALL_TABLES = {"quiz_banks", "quiz_class_banks", "schema_migrations", "job_claims"}
+# job_claims holds only the jobs being done right now (each claim is deleted once its job is done);
+# llm_queue_waiters and llm_budget_holds only the provider calls waiting or in flight (expired rows
+# are swept within seconds); pending_uploads only the /dataset commands of the last half hour.
+SMALL_TABLES = {
+    "quiz_banks", "quiz_class_banks", "schema_migrations", "job_claims",
+    "llm_queue_waiters", "llm_budget_holds", "pending_uploads",
+}  # fmt: skip
 
 # Growing tables that still lack an index for a statement, and the migration that must add it (a
 # number is assigned per engineer): the statement is reported, not failed, until then.
@@ -267,6 +274,28 @@ async def probe(db: Database, platform: str, workspace: str) -> None:
     # The class's daily budget, read on every /compare, /next step and live /roles run.
     await UsageRepository(db).record(NOW, platform, workspace, 12)
     await UsageRepository(db).used_on(platform, workspace, NOW)
+    # The same limits shared by several processes: the rate line, the budget holds, cooldowns.
+    shared = SharedLimits(db, lambda: NOW, "probe-process")
+    line = ("https://llm.example/v1", "m")
+    await shared.join(line, "probe-ticket", NOW)
+    await shared.heartbeat(line)
+    await shared.claim(line, 3, NOW)
+    await shared.recent_starts(line, 3)
+    await shared.leave("probe-ticket")
+    hold = await shared.reserve((platform, workspace), 10, 1000, 60)
+    await shared.held((platform, workspace))
+    await shared.release(hold)
+    started = await shared.start_cooldown((platform, me), 30)
+    await shared.start_cooldown((platform, me), 30)  # refused: the seconds left
+    await shared.give_back_cooldown((platform, me), started)
+    await shared.sweep()
+    # Slack with several workers: a command waiting for its file, an event delivered once.
+    uploads, deliveries = PendingUploads(db), Deliveries(db)
+    await uploads.put(platform, "live", "m1", PendingUpload(command="dataset", args={}, workspace_id=workspace), NOW + 60)
+    await uploads.get(platform, "live", "m1", NOW)
+    await uploads.sweep(NOW + 61)
+    await deliveries.claim(platform, "ev-1", NOW)
+    await deliveries.claim(platform, "ev-1", NOW)  # a redelivery
     round_id = await game.create(at=NOW, place=place, user_id=me, prompt="La capital", model="m",
                                  candidates=CANDIDATES, options=[" París"], closes_at=NOW + 30, locale="es")
     await game.set_message(round_id, "msg")
@@ -362,11 +391,23 @@ def partial_indexes(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql LIKE '%WHERE%'")}
 
 
+def unique_indexes(conn: sqlite3.Connection) -> dict[str, set[str]]:
+    """Unique index name -> its columns: a search on all of them reads at most one row, whatever
+    else the statement filters on."""
+    found = {}
+    for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+        for row in conn.execute(f"PRAGMA index_list({table})"):
+            if row[2]:  # unique
+                found[row[1]] = {info[2] for info in conn.execute(f"PRAGMA index_info({row[1]})")}
+    return found
+
+
 def faults(conn: sqlite3.Connection, sql: str, params: tuple, columns: dict[str, set[str]]) -> list[str]:
     steps = plan(conn, sql, params)
     names = aliases(sql, set(columns))
     several = len(names) > 1
     partial = partial_indexes(conn)
+    unique = unique_indexes(conn)
     problems, read = [], {}  # read: plan node -> the aliases its loops read
     parents = {node: parent for node, parent, _ in steps}
     for _node, parent, step in steps:
@@ -393,7 +434,8 @@ def faults(conn: sqlite3.Connection, sql: str, params: tuple, columns: dict[str,
             table = names.get(alias, alias)
             used = set(re.findall(r"(\w+)[=<>]", search.group(3)))
             wanted = set()
-            if table in columns and table not in SMALL_TABLES and "rowid" not in used:
+            one_row = search.group(2) in unique and unique[search.group(2)] <= used  # a whole unique key
+            if table in columns and table not in SMALL_TABLES and "rowid" not in used and not one_row:
                 wanted = wanted_columns(sql, table, alias, columns[table], seen, qualified_only=several and alias != table)
             read[parent].add(alias)
             if not wanted <= used and table not in AWAITING_INDEX:
@@ -474,6 +516,13 @@ def test_the_plan_check_catches_a_full_scan_and_a_per_row_rescan():
     assert any("full scan of answers" in f for f in faults(conn, "SELECT COUNT(*) FROM answers WHERE user_id = ?", ("u",), columns))
     conn.execute("CREATE INDEX answers_player ON answers (session_id, user_id)")
     assert faults(conn, standings, (1,), columns) == []
+    # A whole unique key reads one row, whatever else is filtered; part of it is a search.
+    conn.execute("CREATE TABLE cooldowns (platform, user_id, started_at, UNIQUE (platform, user_id))")
+    columns["cooldowns"] = {"platform", "user_id", "started_at"}
+    one = "UPDATE cooldowns SET started_at = ? WHERE platform = ? AND user_id = ? AND started_at = ?"
+    assert faults(conn, one, (1, "p", "u", 0), columns) == []
+    part = "SELECT * FROM cooldowns WHERE platform = ? AND started_at = ?"
+    assert any("not on ['started_at']" in f for f in faults(conn, part, ("p", 0), columns))
 
 
 async def test_no_statement_costs_more_when_unrelated_rows_pile_up(recorded):
