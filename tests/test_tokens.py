@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from PIL import Image as PILImage
 
 from bot.app import Aula
+from bot.i18n import t
 from bot.replies import Attachment, BulletList, Code, Heading, Image, Segments, Table, plain_text
 from bot.tokens.analysis import CostLine, analyze, observations, visible
 from bot.tokens.command import EXAMPLES, percent, tokens_reply, usd
@@ -52,6 +53,19 @@ async def test_emoji_example_counts_groups_and_pictures_in_spanish(aula):
     [image] = parts_of(reply, Image)
     assert PILImage.open(io.BytesIO(image.png)).format == "PNG"
     assert not parts_of(reply, Attachment)
+
+
+async def test_pieces_joined_into_whole_characters_are_listed_once_each(aula):
+    """A repeated emoji text listed the same joined piece again and again («‍» 2 tokens, «‍» 2
+    tokens, …) in the caption, in place of the other pieces."""
+    text = "👨‍👩‍👧 " * 30
+    for lang in ("es", "en"):
+        reply = await tokens(aula, locale=lang, texto=text, modelo="qwen3")
+        [segments] = parts_of(reply, Segments)
+        distinct = list(dict.fromkeys((s.text, s.label) for s in segments.segments if s.label))
+        assert len(distinct) < len([s for s in segments.segments if s.label])  # the text repeats pieces
+        listed = ", ".join(f"«{piece}» {label}" for piece, label in distinct[:5]) + (", …" if len(distinct) > 5 else "")
+        assert t(lang, "tokens.segments_grouped", groups=listed) in segments.caption
 
 
 async def test_english_locale_gets_english_words(aula):

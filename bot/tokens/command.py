@@ -306,9 +306,10 @@ def segments_part(analysis: TokenAnalysis, lang: str, budget: int, multiple: boo
     else:
         caption = t(lang, "tokens.segments_caption")
     # Adapters draw segments without their labels, so the caption says which ones join several tokens.
-    grouped = [s for s in segments if s.label]
+    # Each piece once: an emoji text repeats the same joined pieces (a ZWJ, a family emoji).
+    grouped = list(dict.fromkeys((s.text, s.label) for s in segments if s.label))
     if grouped:
-        listed = ", ".join(f"«{s.text}» {s.label}" for s in grouped[:GROUPS_LISTED])
+        listed = ", ".join(f"«{text}» {label}" for text, label in grouped[:GROUPS_LISTED])
         caption += " " + t(
             lang, "tokens.segments_grouped", groups=listed + (", …" if len(grouped) > GROUPS_LISTED else "")
         )
