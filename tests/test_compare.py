@@ -596,7 +596,9 @@ async def test_a_hung_provider_is_bounded_by_one_deadline_and_the_real_wait_is_r
     shown = re.search(r"lo intenté (\d+) veces y esperé (\d+,\d) s en total", base)  # the Spanish decimal comma
     assert shown, base
     elapsed = float(shown[2].replace(",", "."))
-    assert int(shown[1]) == attempts and 0.4 * attempts - 0.05 <= elapsed <= waited + 0.05  # the real wait (shown to 0.1 s)
+    # The real wait (shown to 0.1 s): every attempt's idle timeout, the last one possibly cut short
+    # by the whole call's deadline (4 attempts then show 1,5 s, not 1,6).
+    assert int(shown[1]) == attempts and min(0.4 * attempts, 1.5) - 0.05 <= elapsed <= waited + 0.05
     assert t("es", "compare.timeout_waited", count=attempts, elapsed=number("es", elapsed, 1), seconds=0.4, deadline=1.5) in base
     assert panels(final)[f"Instruido · {INSTRUCT_MODEL}"].startswith("¡Claro!")  # the other side answered
 
