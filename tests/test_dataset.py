@@ -228,6 +228,18 @@ async def test_without_a_file_it_says_how_to_attach_one(aula):
     assert reply.is_private and "archivo" in plain_text(reply)
 
 
+async def test_the_masked_example_suggests_no_option_dataset_lacks(aula):
+    """/dataset shows its example's mask as /roles does, without /roles' entrenar:todo (which
+    /dataset has not); /roles still suggests it, in each language's own words."""
+    for lang in ("es", "en"):
+        report = plain_text(await dataset(aula, locale=lang, files=[("openai.jsonl", (FIXTURES / "openai.jsonl").read_bytes())]))
+        assert t(lang, "roles.mask.rule.assistant", ends="<|eot_id|>") in report
+        assert t(lang, "roles.mask.try_all") not in report
+        [roles] = await replies_of(aula, make_request("roles", locale=lang, args={"usuario": "Hola", "asistente": "Adiós"}))
+        assert t(lang, "roles.mask.try_all") in plain_text(roles)
+    assert "train:all" in t("en", "roles.mask.try_all") and "entrenar:todo" in t("es", "roles.mask.try_all")
+
+
 async def test_a_bad_context_is_named_in_the_readers_language(aula):
     for lang, name in (("es", "contexto"), ("en", "context")):
         reply = await dataset(aula, locale=lang, files=[("a.jsonl", b'{"prompt": "a", "completion": "b"}\n')], contexto=0)

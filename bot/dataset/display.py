@@ -159,7 +159,7 @@ def example_parts(lang: str, report: Report, picture: bool = True) -> list[Part]
     return [
         Heading(t(lang, "dataset.example.title", line=report.shown.line)),
         Segments(bounded_segments(lang, rendered, mask), caption=caption),
-        *mask_parts(lang, rendered, mask, "assistant", picture),
+        *mask_parts(lang, rendered, mask, "assistant", picture, try_all=False),  # /dataset has no entrenar:
     ]
 
 

@@ -379,10 +379,12 @@ def piece_flags(rendered: Rendered, mask: tuple[bool, ...]) -> list[bool]:
 
 
 def mask_parts(
-    lang: str, rendered: Rendered, mask: tuple[bool, ...], scope: LossScope, picture: bool = True
+    lang: str, rendered: Rendered, mask: tuple[bool, ...], scope: LossScope, picture: bool = True,
+    try_all: bool = True,
 ) -> list[Part]:
     """The count of trained tokens, what the mask covers, and (unless `picture` is False) the
-    picture with masked tokens in grey."""
+    picture with masked tokens in grey. try_all: suggest /roles' entrenar:todo (a command
+    without that option, such as /dataset, passes False)."""
     trained = sum(mask)
     ends = sorted(
         {p.text for p, flag in zip(rendered.pieces, piece_flags(rendered, mask), strict=True) if flag and p.kind == "special"}
@@ -392,6 +394,7 @@ def mask_parts(
             Span(t(lang, "roles.mask.count", trained=trained, total=rendered.count), bold=True),
             " ",
             t(lang, f"roles.mask.rule.{scope}", ends=", ".join(ends) or "—"),
+            *((" " + t(lang, "roles.mask.try_all"),) if try_all and scope == "assistant" else ()),
         ),
         Paragraph.of(Span(t(lang, "roles.mask.legend"), italic=True)),
     ]
