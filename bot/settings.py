@@ -302,10 +302,26 @@ def split_address(url: str) -> tuple[urllib.parse.SplitResult | None, str]:
     return parts, host + (f":{port}" if port else "")
 
 
+def unencoded_credentials(url: str) -> bool:
+    """Whether the part of `url` before its last `@` (the user name and password) holds `@`, `/`,
+    `?` or `#` as they are: URL parsers then split the password as a host, a port, a path, a
+    query or a fragment, and their errors quote those pieces. Written percent-encoded (`%40`,
+    `%2F`, `%3F`, `%23`) they are fine."""
+    if "://" not in url:
+        return False
+    rest = url.split("://", 1)[1]
+    at = rest.rfind("@")
+    return at >= 0 and any(c in rest[:at] for c in "@/?#")
+
+
 def masked_url(url: str) -> str:
     """url with its credentials masked: `https://user:pass@host/v1?api_key=k` becomes
     `https://****@host/v1?****` (a fragment, too, is masked). A URL that does not parse is
-    masked whole, since it may hold anything."""
+    masked whole, since it may hold anything. A user name or password holding a character a URL
+    reserves (`@ / ? #`, not percent-encoded) is masked up to the last `@`, where it ends."""
+    if unencoded_credentials(url):
+        scheme, rest = url.split("://", 1)
+        return masked_url(f"{scheme}://x@{rest[rest.rfind('@') + 1 :]}")
     parts, host = split_address(url)
     if parts is None:
         return "****"

@@ -3,7 +3,10 @@ version, the connection, the pool, pending migrations; the password never printe
 
 from __future__ import annotations
 
+import re
 import urllib.parse
+
+import pytest
 
 from adapters.cli import main
 from bot.doctor import Level
@@ -159,3 +162,29 @@ async def test_doctor_names_what_the_role_lacks_and_a_role_that_reads_and_writes
     finally:
         await _as_admin(postgres_url, f"DROP OWNED BY {role}")
         await _as_admin(empty_postgres_url, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
+
+
+@pytest.mark.parametrize("password", ["Zq7@Wk9#Xy3", "Zq7/Wk9", "Zq7?Wk9", "Zq7#Wk9"])
+async def test_a_password_with_a_reserved_character_is_refused_without_quoting_any_piece_of_it(password, tmp_path, monkeypatch, capsys):
+    """An unencoded `/` made the URL parser read the password's start as a port and its error
+    quoted it ("invalid literal for int() with base 10: 'Zq'"); `?` quoted the rest as a query
+    field; `@` and `#` showed a piece as the host. No server is needed: nothing connects."""
+    import asyncio
+
+    from bot.doctor import check_postgres
+    from bot.i18n import t
+    from bot.settings import masked_url
+
+    url = f"postgresql://aula:{password}@127.0.0.1:{free_port()}/aula"
+    pieces = {p for p in re.split(r"[@/?#]", password) if p}
+    assert masked_url(url).startswith("postgresql://****@127.0.0.1:")
+    [finding] = await check_postgres(url, 5)
+    assert finding.key == "doctor.pg_unreachable" and "%40" in finding.values["error"]
+    for lang in ("es", "en"):
+        text = t(lang, finding.key, **finding.values)
+        assert not any(piece in text for piece in pieces), text
+    environment(monkeypatch, tmp_path, url)
+    assert await asyncio.to_thread(main, ["db", "upgrade"]) == 2
+    err = capsys.readouterr().err
+    assert t("en", "cli.database_error", error="\0").split("\0")[0] in err
+    assert "%40" in err and not any(piece in err for piece in pieces), err

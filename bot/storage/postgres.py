@@ -230,6 +230,13 @@ class PostgresDatabase(GroupedWrites):
         return self._pool
 
     async def open(self, migrate: bool = True) -> PostgresDatabase:
+        from bot.settings import unencoded_credentials
+
+        if unencoded_credentials(self.url):  # the parser's error would quote pieces of the password
+            raise DatabaseError(
+                f"{self.address}: the user name or password holds @, /, ? or # as it is; write it"
+                " percent-encoded in the URL (@ as %40, / as %2F, ? as %3F, # as %23)"
+            )
         try:
             self._pool = await asyncpg.create_pool(
                 self.url,
