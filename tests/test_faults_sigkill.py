@@ -43,7 +43,10 @@ class Classroom:
         self.requests: dict[int, dict] = {}
 
     @classmethod
-    async def open(cls, database: Path, logs: Path, clock_offset_s: float = 0) -> Classroom:
+    async def open(
+        cls, database: Path | str, logs: Path, clock_offset_s: float = 0, settings: dict[str, str] | None = None
+    ) -> Classroom:
+        """A fault_driver process on `database` (a path or URL), ready; `settings` adds AULA_* variables."""
         env = {
             "PATH": os.environ.get("PATH", ""),
             "AULA_DATABASE": str(database),
@@ -51,6 +54,7 @@ class Classroom:
             "AULA__QUIZ__TICK_SECONDS": "0.05",
             "AULA__HOMEWORK__TICK_SECONDS": "0.05",
             "FAULT_CLOCK_OFFSET_S": str(clock_offset_s),
+            **(settings or {}),
         }
         with logs.open("ab") as stderr:
             process = await asyncio.create_subprocess_exec(

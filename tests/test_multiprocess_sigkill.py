@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import pytest
 
 from bot.actions import QUIZ_ANSWER
 from bot.storage.database import open_database
-from tests.test_faults_sigkill import ROOT, Classroom
+from tests.test_faults_sigkill import Classroom
 
 LEASE_S = 3.0  # timers.lease_seconds for both processes: a holder renews every second
 TICK_S = 0.05  # quiz.tick_seconds
@@ -31,23 +30,12 @@ SCHEDULING_MARGIN_S = 5.0  # two Python processes on a shared, loaded machine
 
 
 async def open_room(database: str, logs: Path) -> Classroom:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "AULA_DATABASE": database,
-        "AULA_LOG_LEVEL": "WARNING",
+    return await Classroom.open(database, logs, settings={
         "AULA__QUIZ__TICK_SECONDS": str(TICK_S),
         "AULA__QUIZ__REFRESH_SECONDS": "1",  # the holder renews its timer at each refresh
         "AULA__HOMEWORK__TICK_SECONDS": str(TICK_S),
         "AULA__TIMERS__LEASE_SECONDS": str(LEASE_S),
-    }
-    with logs.open("ab") as stderr:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.fault_driver",
-            cwd=ROOT, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr,
-        )  # fmt: skip
-    room = Classroom(process)
-    await room.wait_for(lambda e: e["event"] == "ready")
-    return room
+    })  # fmt: skip
 
 
 @pytest.fixture
