@@ -167,7 +167,7 @@ class DatasetSettings(Section):
     # Source: OpenAI's pricing page (platform.openai.com/docs/pricing, "Fine-tuning" table),
     # gpt-4o-2024-08-06 "Training $25.00 / 1M tokens", announced 2024-08-20 with GPT-4o
     # fine-tuning and unchanged on that page in 2025 (checked against a mid-2025 copy).
-    price_per_million: float = Field(25.0, ge=0)  # USD per million training tokens
+    price_per_million: float = Field(25.0, ge=0, le=1_000_000, allow_inf_nan=False)  # USD per million training tokens
     price_provider: str = "OpenAI, fine-tuning gpt-4o-2024-08-06"
     price_date: str = "2024-08-20"  # when OpenAI published that price (or when you set yours)
     concurrent_checks: int = Field(1, ge=1, le=8)  # files checked at once by the bot; others wait their turn

@@ -142,3 +142,25 @@ def test_a_utf16_file_is_named_as_such_not_as_binary(tmp_path, capsys):
             captured = capsys.readouterr()
             assert t(lang, "dataset.refused.utf16") in captured.err + captured.out
             assert t(lang, "dataset.refused.binary") not in captured.err + captured.out
+
+
+def test_a_price_that_is_not_a_finite_amount_is_refused_and_a_given_price_is_not_attributed(capsys):
+    """--price-per-million nan printed a cost of 0, inf one of ∞, 1e308 a decimal.InvalidOperation
+    traceback; and a price the user gave was still attributed to the settings' provider and date
+    ("OpenAI, fine-tuning gpt-4o…, price set on 2024-08-20")."""
+    from bot.dataset.command import MOST_PRICE
+    from bot.i18n import money as usd
+    from bot.i18n import t
+
+    clean = str(FIXTURES / "openai.jsonl")
+    for lang in ("es", "en"):
+        for value in ("nan", "inf", "1e308"):
+            assert main(["dataset", "check", clean, "--price-per-million", value, "--lang", lang]) == 2
+            expected = t(lang, "dataset.error.price", option="--price-per-million", value=str(float(value)), most=MOST_PRICE)
+            assert expected in capsys.readouterr().err
+        assert main(["dataset", "check", clean, "--price-per-million", "10", "--epochs", "2", "--json"]) == 0
+        cost = json.loads(capsys.readouterr().out)["estimated_cost"]
+        assert main(["dataset", "check", clean, "--price-per-million", "10", "--epochs", "2", "--lang", lang]) == 0
+        formula = t(lang, "dataset.cost.formula_given", trained=t(lang, "dataset.cost.trained", count=cost["trained_tokens"]),
+                    epochs=t(lang, "dataset.cost.epochs", count=2), price=usd(lang, 10.0))  # fmt: skip
+        assert formula in capsys.readouterr().out and cost["provider"] == ""

@@ -44,6 +44,9 @@ SPEC = CommandSpec(
 )
 
 
+MOST_PRICE = 1_000_000  # USD per million trained tokens: above any provider's price, and a cost Babel can format
+
+
 def options_from(settings: DatasetSettings, *, format: str | None = None, template: str | None = None,
                  context: int | None = None, epochs: int | None = None,
                  price_per_million: float | None = None, names: dict[str, str] | None = None) -> Options:
@@ -60,14 +63,18 @@ def options_from(settings: DatasetSettings, *, format: str | None = None, templa
         raise UserError("dataset.error.epochs", value=epochs)
     if price_per_million is not None and price_per_million < 0:
         raise UserError("dataset.error.negative", option=names["price_per_million"], value=price_per_million)
+    if price_per_million is not None and not price_per_million <= MOST_PRICE:  # NaN, inf, 1e308
+        raise UserError("dataset.error.price", option=names["price_per_million"], value=str(price_per_million),
+                        most=MOST_PRICE)  # fmt: skip
+    given = price_per_million is not None  # then it is the user's price, not the settings' provider's
     return Options(
         format=format or "auto",  # type: ignore[arg-type]
         template=template,
         context=context or settings.context_tokens,
         epochs=epochs or settings.epochs,
         price_per_million=settings.price_per_million if price_per_million is None else price_per_million,
-        provider=settings.price_provider,
-        price_date=settings.price_date,
+        provider="" if given else settings.price_provider,
+        price_date="" if given else settings.price_date,
         limits=Limits(settings.max_bytes, settings.max_lines, settings.max_line_bytes, settings.max_errors),
     )
 

@@ -132,11 +132,11 @@ def cost_parts(lang: str, report: Report, options: Options) -> list[Part]:
             " ",
             t(
                 lang,
-                "dataset.cost.formula",
+                "dataset.cost.formula" if cost["provider"] else "dataset.cost.formula_given",
                 trained=t(lang, "dataset.cost.trained", count=cost["trained_tokens"]),
                 epochs=t(lang, "dataset.cost.epochs", count=cost["epochs"]),
                 price=usd(lang, cost["price_per_million"]),
-                provider=cost["provider"] or "—",
+                provider=cost["provider"],
                 date=cost["price_date"] or "—",
             ),
         ),
