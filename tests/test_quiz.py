@@ -377,6 +377,17 @@ async def test_the_channel_sees_how_many_answered_not_what(app, clock, messenger
     assert not any(b.disabled for b in latest.buttons)
 
 
+async def test_one_answer_so_far_is_said_in_the_singular(app, clock, messenger):
+    """'1 ya respondieron' on every countdown refresh after the first answer."""
+    await start(app)
+    await one_reply(app, click("s1", "quiz:answer:1:0:A"))
+    clock.advance(app.settings.quiz.refresh_seconds)
+    await engine(app).tick()
+    _, latest = question_message(messenger)
+    assert t("es", "quiz.status_open", count=1, seconds=15) in plain_text(latest)
+    assert "1 ya respondió" in t("es", "quiz.status_open", count=1, seconds=15)
+
+
 async def test_the_timer_closes_the_question_disables_buttons_and_shows_the_distribution(
     app, clock, messenger
 ):

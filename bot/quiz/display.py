@@ -113,7 +113,7 @@ def question_reply(session: QuizSession, state: QuestionState, answered: int, no
         _heading(session, state.position, lang),
         Paragraph.of(Span(localized(question.text, lang), bold=True)),
         _options_list(question, lang),
-        Paragraph.of(t(lang, "quiz.status_open", answered=answered, seconds=seconds_left)),
+        Paragraph.of(t(lang, "quiz.status_open", count=answered, seconds=seconds_left)),
     ]
     if session.anonymous:
         parts.append(Paragraph.of(Span(t(lang, "quiz.anonymous_notice"), italic=True)))
