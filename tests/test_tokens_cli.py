@@ -142,3 +142,11 @@ def test_the_form_opens_filled_with_an_example_and_a_blank_field_is_refused(tmp_
     code = EXAMPLES["codigo"].es
     assert f"*{len(encode_plain('o200k_base', code))} tokens* · {len(code)} caracteres" in out
     assert "Escribe un texto (texto:…) o elige un ejemplo del curso" in out
+
+
+def test_the_mistral_encodings_load_without_library_chatter_on_stderr(tmp_path):
+    """`aula tokens … --encoding all` printed mistral-common's three INFO lines ("Adding special
+    tokens <SPECIAL_20>, ..., <SPECIAL_999>", vocabulary sizes) among the user's output."""
+    result = aula(tmp_path, "tokens", "Hola", "--encoding", "mistral-tekken")
+    assert result.returncode == 0 and result.stderr.decode() == ""
+    assert "Tekken" in result.stdout.decode()

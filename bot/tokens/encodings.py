@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import binascii
 import hashlib
+import logging
 import struct
 import threading
 import unicodedata
@@ -378,6 +379,9 @@ class MistralEncoding:
             )
         self.name = info.name
         self.info = info
+        # mistral-common logs three INFO lines while loading Tekken ("Adding special tokens …",
+        # vocabulary sizes): chatter on `aula tokens`' terminal and in every process's log.
+        logging.getLogger("mistral_common").setLevel(logging.WARNING)
         if info.vocab_file.endswith(".json"):
             from mistral_common.tokens.tokenizers.tekken import Tekkenizer
 
