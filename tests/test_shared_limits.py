@@ -6,18 +6,31 @@ budget than it has, together; the place a student sees counts the other process'
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 
 from bot.app import Aula
 from bot.compare import command as compare
+from bot.compare.view import error_message
 from bot.errors import UserError
+from bot.i18n import t
 from bot.llm.live import Budget, admit
-from bot.llm.queue import WINDOW_S, Cooldowns, LlmTraffic, ModelQueue, Ticket, TokenBudget, Upstream
+from bot.llm.queue import (
+    WINDOW_S,
+    Cooldowns,
+    LlmTraffic,
+    ModelQueue,
+    SharedCall,
+    Ticket,
+    TokenBudget,
+    Upstream,
+)
 from bot.llm.shared import WAITER_TTL_S, SharedLimits
 from bot.replies import plain_text
+from bot.roles.live import live_text
 from bot.settings import load_settings
-from bot.storage.database import open_database
+from bot.storage.database import StorageUnavailable, open_database
 from tests.conftest import make_request
 from tests.fake_clock import ManualClock
 from tests.fake_llm import API_KEY, FakeLlmServer
@@ -254,3 +267,118 @@ async def test_a_students_cooldown_holds_in_every_process(two_databases):
     teacher = make_request("compare", user_id="profe", instructor=True)
     for process in traffic:
         await admit(teacher, process, settings, longest_wait_s=0)  # instructors have none
+
+
+class FlakyDatabase:
+    """A Database whose next `fail_next` statements raise `error` (the server went down, or
+    another process holds SQLite's lock), then answer again; everything else is the real one."""
+
+    def __init__(self, db, error: BaseException) -> None:
+        self.db, self.error, self.fail_next = db, error, 0
+
+    def _fault(self) -> None:
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            raise self.error
+
+    async def execute(self, *args):
+        self._fault()
+        return await self.db.execute(*args)
+
+    async def execute_returning(self, *args):
+        self._fault()
+        return await self.db.execute_returning(*args)
+
+    async def fetchall(self, *args):
+        self._fault()
+        return await self.db.fetchall(*args)
+
+    async def fetchone(self, *args):
+        self._fault()
+        return await self.db.fetchone(*args)
+
+    def transaction(self):
+        self._fault()
+        return self.db.transaction()
+
+
+def _locked() -> sqlite3.OperationalError:
+    error = sqlite3.OperationalError("database is locked")
+    error.sqlite_errorcode = sqlite3.SQLITE_BUSY  # as sqlite3 raises it
+    return error
+
+
+FAULTS = [StorageUnavailable("PostgreSQL is unavailable: ConnectionRefusedError"), _locked()]
+
+
+async def settle() -> None:
+    for _ in range(10):
+        await asyncio.sleep(0.002)
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=["unavailable", "locked"])
+async def test_a_database_fault_while_waiting_ends_in_the_storage_message_and_frees_the_line(two_databases, fault):
+    """The database fails while a call waits in a shared line (its heartbeat, then its leave):
+    the call ends with the "couldn't save" message in the student's language (never the error's
+    Python name), leaves this process's line, and the row it could not delete is removed by the
+    next heartbeat instead of being kept alive by it (it would hold the other process back)."""
+    clock = ManualClock()
+    key = ("http://p/v1", "m")
+    flaky = FlakyDatabase(two_databases[1], fault)
+    a = ModelQueue(1, clock.now, clock.sleep, SharedLimits(two_databases[0], clock.now), key)
+    b = ModelQueue(1, clock.now, clock.sleep, SharedLimits(flaky, clock.now), key)
+    await a.wait_turn(Ticket())  # the minute's one call
+    stuck = Ticket()
+    waiting = asyncio.create_task(b.wait_turn(stuck))
+    await settle()
+    assert not waiting.done() and b.position(stuck) == 1
+    flaky.fail_next = 2  # the heartbeat's renewal, then the leave
+    await clock.advance(1.0)
+    await settle()
+    assert waiting.done()
+    error = waiting.exception()
+    call = SharedCall(key, b)
+    call.finish(error)
+    for lang in ("es", "en"):
+        assert error_message(error, lang) == t(lang, "error.database")
+        assert live_text(lang, call) == "⚠️ " + t(lang, "error.database")
+        assert type(error).__name__ not in live_text(lang, call)
+    assert b.waiting == []  # the failed waiter left this process's line
+    async def rows():
+        return [row[0] for row in await two_databases[0].fetchall("SELECT ticket FROM llm_queue_waiters")]
+
+    assert await rows() == [stuck.id]  # the database was down for its leave
+    later = Ticket()  # the next call of that process: its heartbeat renews its waiters
+    task = asyncio.create_task(b.wait_turn(later))
+    await settle()
+    await clock.advance(1.0)
+    await settle()
+    assert await rows() == [later.id]  # the left-behind row is gone, not renewed
+    await drive(clock, task.done)
+    assert await rows() == []
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=["unavailable", "locked"])
+async def test_a_hold_and_a_cooldown_that_could_not_be_given_back_expire(two_databases, fault):
+    """The database fails after the call, when its budget hold is released and the student's
+    cooldown given back: nothing is raised at the student; the hold stops counting at its
+    expiry and the cooldown ends at its end."""
+    clock = ManualClock()
+    flaky = FlakyDatabase(two_databases[0], fault)
+    traffic = LlmTraffic(Upstream(clock.now, clock.sleep), Cooldowns(30, clock.now), TokenBudget(100),
+                         shared=SharedLimits(flaky, clock.now))  # fmt: skip
+    settings = load_settings(environ={"AULA__LLM__DAILY_TOKEN_BUDGET": "100", "AULA__LLM__USER_COOLDOWN_S": "30"},
+                             dotenv_path=None).llm  # fmt: skip
+    which, ana = ("console", "local"), make_request("compare", user_id="ana")
+    admission = await admit(ana, traffic, settings, longest_wait_s=0, budget=Budget(which, 0, 70))
+    flaky.fail_next = 2
+    admission.refund_cooldown()
+    admission.release()
+    await traffic.aclose()  # the background give-backs failed quietly
+    assert await traffic.shared.held(which) == 70
+    with pytest.raises(UserError) as refused:
+        await admit(ana, traffic, settings, longest_wait_s=0)
+    assert refused.value.key == "compare.cooldown"
+    await clock.advance(settings.total_timeout_s + 31 + 60)  # past the hold's expiry and the cooldown
+    assert await traffic.shared.held(which) == 0
+    assert await admit(ana, traffic, settings, longest_wait_s=0, budget=Budget(which, 0, 100)) is not None

@@ -32,6 +32,7 @@ from bot.llm.live import longest_wait
 from bot.llm.queue import SharedCall
 from bot.replies import Attachment, Button, Columns, Heading, Paragraph, Reply, Span
 from bot.settings import LlmSettings
+from bot.storage.database import storage_unavailable
 
 log = logging.getLogger("aula.compare")
 
@@ -198,6 +199,11 @@ def error_message(error: BaseException | None, lang: str, profile: Profile | Non
             return t(lang, "compare.malformed")
         case PromptTooLong(tokens=tokens, limit=limit):
             return t(lang, "compare.too_long", tokens=tokens, limit=limit, model="")
+    if error is not None and storage_unavailable(error):
+        # The shared rate line (bot/llm/shared.py) could not be read or written: nothing was
+        # sent; the class reads the "couldn't save" message the rest of Aula gives.
+        log.warning("compare call: the database is unavailable: %s", error)
+        return t(lang, "error.database")
     log.error("compare call failed", exc_info=error)
     return t(lang, "compare.failed")
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.llm.client import Completion
+from bot.storage.database import storage_unavailable
 
 if TYPE_CHECKING:
     from bot.llm.shared import SharedLimits
@@ -142,8 +143,9 @@ class ModelQueue:
             if self.shared is not None:
                 try:
                     await self.shared.leave(ticket.id)
-                except Exception:  # its row expires by itself (WAITER_TTL_S)
-                    log.warning("could not take a call out of the shared line", exc_info=True)
+                except Exception as exc:  # deleted at the next heartbeat, or expires (WAITER_TTL_S)
+                    log.warning("could not take a call out of the shared line: %s", exc,
+                                exc_info=not storage_unavailable(exc))  # fmt: skip
 
     async def _claim(self, ticket: Ticket) -> float:
         """The head of a shared line: claim a slot at once when the last view allows it, else
@@ -422,8 +424,11 @@ class LlmTraffic:
         async def run() -> None:
             try:
                 await work
-            except Exception:  # a hold stops counting at its expiry; a cooldown ends by itself
-                log.warning(failure, exc_info=True)
+            except Exception as exc:  # a hold stops counting at its expiry; a cooldown ends by itself
+                if storage_unavailable(exc):
+                    log.warning("%s (it expires by itself): %s", failure, exc)
+                else:
+                    log.warning(failure, exc_info=True)
 
         task = asyncio.get_running_loop().create_task(run())
         self._releases.add(task)

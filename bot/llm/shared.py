@@ -115,6 +115,7 @@ class SharedLimits:
         self.clock = clock
         self.process = process or uuid.uuid4().hex
         self._slots_ready: set[tuple[str, int]] = set()
+        self._left_behind: set[str] = set()  # tickets whose leave failed (the database was down)
         self.statements = 0  # round trips made (tests bound them)
 
     # --- the rate limit ---------------------------------------------------------------------
@@ -152,13 +153,23 @@ class SharedLimits:
         await self.db.execute(_JOIN, (ticket, line_name(queue_key), self.process, joined_at, self.clock() + WAITER_TTL_S))
 
     async def leave(self, ticket: str) -> None:
+        """Take a ticket out of the line. If the database fails, the ticket is remembered and
+        deleted by this process's next `heartbeat` (before it renews its waiters, so a row left
+        behind is never kept alive); if none comes, it stops counting after WAITER_TTL_S."""
         self.statements += 1
-        await self.db.execute(_LEAVE, (ticket,))
+        try:
+            await self.db.execute(_LEAVE, (ticket,))
+        except BaseException:
+            self._left_behind.add(ticket)
+            raise
+        self._left_behind.discard(ticket)
 
     async def heartbeat(self, queue_key: Hashable) -> list[float]:
         """Renew this process's waiters on the line; returns when the live waiters of the other
         processes joined (epoch seconds, oldest first)."""
         line, now = line_name(queue_key), self.clock()
+        for ticket in list(self._left_behind):  # first, or the renewal would keep them counting
+            await self.leave(ticket)
         await self.db.execute(_RENEW, (now + WAITER_TTL_S, line, self.process))
         rows = await self.db.fetchall(_OTHERS, (line, self.process, now))
         self.statements += 2
