@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,6 +16,7 @@ from bot.compare import command as compare
 from bot.compare.view import error_message
 from bot.errors import UserError
 from bot.i18n import t
+from bot.llm.client import Completion, Sampling, resolve_profile
 from bot.llm.live import Budget, admit
 from bot.llm.queue import (
     WINDOW_S,
@@ -28,7 +30,8 @@ from bot.llm.queue import (
 )
 from bot.llm.shared import WAITER_TTL_S, SharedLimits
 from bot.replies import plain_text
-from bot.roles.live import live_text
+from bot.roles.live import live_call_keys, live_text
+from bot.roles.templates import Message
 from bot.settings import load_settings
 from bot.storage.database import StorageUnavailable, open_database
 from tests.conftest import make_request
@@ -382,3 +385,67 @@ async def test_a_hold_and_a_cooldown_that_could_not_be_given_back_expire(two_dat
     await clock.advance(settings.total_timeout_s + 31 + 60)  # past the hold's expiry and the cooldown
     assert await traffic.shared.held(which) == 0
     assert await admit(ana, traffic, settings, longest_wait_s=0, budget=Budget(which, 0, 100)) is not None
+
+
+def _profile(base_url: str, api_key: str):
+    settings = load_settings(environ={"AULA_LLM_BASE_URL": base_url, "AULA_LLM_API_KEY": api_key}, dotenv_path=None)
+    return resolve_profile(settings, environ={})
+
+
+def _line(profile):
+    """The line /compare's instruct call waits in (its key builder, as the command uses it)."""
+    return compare._call_keys(profile, Sampling(20, 0.7, 1.0), "instruct", "Hola")[1]
+
+
+KEY_A, KEY_B = "sk-first-profile-0123456789", "sk-second-profile-9876543210"
+
+
+async def test_the_line_is_the_providers_limit_per_api_key_in_every_process(two_databases):
+    """A provider limits requests per API key and model: two keys on one server each start their
+    minute's call at once, across processes; one key under two spellings of the server's address
+    shares one limit. The database holds a fingerprint of the key, never the key."""
+    clock = ManualClock()
+    first, other_key = _profile("https://api.example.com/v1", KEY_A), _profile("https://api.example.com/v1", KEY_B)
+    same_key = _profile("HTTPS://API.Example.com:443/v1/", KEY_A)
+    assert _line(first) != _line(other_key) and _line(first) == _line(same_key)
+
+    def queue(db, profile):
+        return ModelQueue(1, clock.now, clock.sleep, SharedLimits(db, clock.now), _line(profile))
+
+    await queue(two_databases[0], first).wait_turn(Ticket())
+    other = Ticket()
+    await asyncio.wait_for(queue(two_databases[1], other_key).wait_turn(other), 5)  # its own limit: no wait
+    assert other.admitted_at == clock.now()
+    spelled = Ticket()
+    task = asyncio.create_task(queue(two_databases[1], same_key).wait_turn(spelled))
+    await drive(clock, task.done, limit_s=WINDOW_S + 5)
+    assert spelled.admitted_at - 1_000_000.0 == pytest.approx(WINDOW_S, abs=1.0)  # the first key's minute
+    stored = " ".join(row[0] for row in await two_databases[0].fetchall("SELECT queue_key FROM llm_rate_slots"))
+    assert KEY_A not in stored and KEY_B not in stored and "Example" not in stored
+
+
+async def test_the_in_memory_line_is_keyed_as_the_shared_one():
+    """One process (no shared limits): the same keying, two keys two lines, two spellings one."""
+    clock = ManualClock()
+    upstream = Upstream(clock.now, clock.sleep)
+    first, other_key = _profile("https://api.example.com/v1", KEY_A), _profile("https://api.example.com/v1", KEY_B)
+    same_key = _profile("https://api.example.com:443/v1/", KEY_A)
+
+    async def answer():
+        yield Completion(model="m", text="ok", finish_reason="stop")
+
+    calls = [upstream.call(("ask", n), _line(p), 1, answer)[0] for n, p in enumerate((first, other_key, same_key))]
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert [call.admitted for call in calls] == [True, True, False]
+    assert calls[2].estimated_wait() == pytest.approx(WINDOW_S)
+    assert len(upstream.queues) == 2
+    await upstream.aclose()
+
+
+def test_live_roles_waits_in_the_same_line_as_compare():
+    """Live /roles' calls count against the same limit as /compare's on that server, key and model."""
+    settings = load_settings(environ={"AULA_LLM_BASE_URL": "https://api.example.com/v1", "AULA_LLM_API_KEY": KEY_A},
+                             dotenv_path=None)  # fmt: skip
+    line = live_call_keys(SimpleNamespace(settings=settings), [Message("user", "Hola")])[1]
+    assert line == _line(resolve_profile(settings, environ={})) and KEY_A not in repr(line)

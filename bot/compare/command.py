@@ -117,7 +117,7 @@ async def run(request: Request, app: Aula):
     if not request.user.is_instructor and (wait := state.cooldowns.remaining(student(request))) > 0:
         raise UserError("compare.cooldown", seconds=math.ceil(wait))
     for model in (profile.base_model, profile.instruct_model):  # other processes' calls in line, if any
-        await state.upstream.refresh((profile.base_url, model), profile.per_minute(model))
+        await state.upstream.refresh(profile.rate_line(model), profile.per_minute(model))
     used = await used_today(app, *which_class)  # one budget: /compare, /next and live /roles
     # From here to admit() nothing awaits: the budget left and the reservation are one step.
     sampling, shrunk = fit_budget(sampling, state.budget.left(which_class, used), base_tokens + instruct_tokens, 2)
@@ -211,10 +211,12 @@ def _prompts(request: Request) -> tuple[str, str]:
 
 
 def _call_keys(profile: Profile, sampling: Sampling, role: str, prompt: str) -> tuple[tuple, tuple]:
-    """(what is asked, which queue): same server, model, prompt and sampling is the same question,
-    so one call serves all who ask it; each model on each server has its own line."""
+    """(what is asked, which queue): same server, key, model, prompt and sampling is the same
+    question, so one call serves all who ask it; each model on each server and key has its own
+    line (Profile.rate_line)."""
     model = profile.base_model if role == "base" else profile.instruct_model
-    return (profile.base_url, model, role, prompt, sampling), (profile.base_url, model)
+    line = profile.rate_line(model)
+    return (*line, role, prompt, sampling), line
 
 
 def _side(

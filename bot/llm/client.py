@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import hashlib
 import ipaddress
 import json
 import logging
@@ -144,6 +145,20 @@ def public_address(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+def normal_address(url: str) -> str:
+    """One spelling of a provider's base URL, for telling whether two are the same server:
+    scheme and host in lower case, the scheme's default port dropped, no trailing slash, and no
+    user name, password, query or fragment ("?" when the URL does not parse)."""
+    parts, host = split_address(url)
+    if parts is None:
+        return "?"
+    scheme = parts.scheme.lower()
+    default = {"http": ":80", "https": ":443"}.get(scheme)
+    if default and host.endswith(default):
+        host = host[: -len(default)]
+    return urllib.parse.urlunsplit((scheme, host.lower(), parts.path.rstrip("/"), "", ""))
+
+
 class LlmTimeout(LlmError):
     def __init__(self, kind: str, seconds: float) -> None:
         super().__init__(f"{kind} timeout after {seconds:g} s")
@@ -198,6 +213,22 @@ class Profile:
 
     def per_minute(self, model: str) -> int:
         return self.rate_limits.get(model, self.requests_per_minute)
+
+    def rate_line(self, model: str) -> tuple[str, str, str]:
+        """The provider rate limit a call to `model` counts against, and the line it waits in
+        (bot/llm/queue.py in memory, bot/llm/shared.py across processes): a provider limits
+        requests per API key and model, so two profiles with different keys on one server have
+        a line each, and one key under two spellings of one address shares one.
+
+        (the server's address normalised, the credentials' fingerprint, the model): the address
+        as `normal_address` gives it, without user name, password or query; the fingerprint is
+        the first 16 hex digits of the SHA-256 of the API key together with any credentials the
+        address carries (`https://user:pass@…`, `?api_key=…`), so the key itself is never
+        stored in the database nor logged."""
+        parts, _ = split_address(self.base_url)
+        hidden = self.base_url if parts is None else f"{parts.username or ''}:{parts.password or ''}?{parts.query}"
+        secret = f"{self.api_key or ''}\0{hidden}"
+        return normal_address(self.base_url), hashlib.sha256(secret.encode()).hexdigest()[:16], model
 
     def cost_usd(self, usage: Usage | None) -> float:
         if usage is None:

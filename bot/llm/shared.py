@@ -6,7 +6,7 @@ bot/llm/live.py must be counted in the database (migration 0016). `SharedLimits`
 database side; a single process keeps its in-memory fast path (ModelQueue.starts,
 TokenBudget) unless `llm.shared_limits` is on (by default: on for PostgreSQL, off for SQLite).
 
-Rate: a model's line owns `per_minute` rows of llm_rate_slots, each holding when its last call
+Rate: a line (Profile.rate_line: one server, API key and model) owns `per_minute` rows of llm_rate_slots, each holding when its last call
 started. `claim` moves the least recently used slot to now in one conditional UPDATE, only if
 that slot's last start is at least a minute old and no older live waiter of another process is
 in line; so in any 60 s window each slot starts at most one call, whatever the processes, and
@@ -88,7 +88,9 @@ _SWEEP_HOLDS = "DELETE FROM llm_budget_holds WHERE expires_at < ?"
 
 
 def line_name(queue_key: Hashable) -> str:
-    """The stored name of a line: (server address, model) joined by a space; never the API key."""
+    """The stored name of a line: its parts joined by a space, for a call's line
+    (Profile.rate_line) the normalised address, the key's fingerprint and the model; never the
+    API key itself."""
     if isinstance(queue_key, tuple):
         return " ".join(str(part) for part in queue_key)
     return str(queue_key)

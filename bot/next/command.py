@@ -130,7 +130,8 @@ class Asking:
     def keys(self, role: str, prompt: str, generated: str) -> tuple[tuple, tuple]:
         model = model_of(self.profile, role)
         top = self.app.settings.next.top
-        return (self.profile.base_url, model, "next", role, prompt, generated, top), (self.profile.base_url, model)
+        line = self.profile.rate_line(model)  # one line per server, API key and model
+        return (*line, "next", role, prompt, generated, top), line
 
     def start(self, role: str, prompt: str, generated: str) -> tuple[SharedCall, bool]:
         client, profile, top = self.app.services.llm, self.profile, self.app.settings.next.top

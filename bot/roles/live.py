@@ -96,8 +96,8 @@ def live_call_keys(app: Aula, messages: list[Message]) -> tuple[tuple, tuple]:
     profile = resolve_profile(app.settings)
     sampling = Sampling.from_settings(app.settings.llm)
     model = profile.instruct_model
-    asked = (profile.base_url, model, "roles", tuple((m.role, m.content) for m in messages), sampling)
-    return asked, (profile.base_url, model)
+    line = profile.rate_line(model)  # one line per server, API key and model
+    return (*line, "roles", tuple((m.role, m.content) for m in messages), sampling), line
 
 
 def live_call(app: Aula, upstream: Upstream, messages: list[Message]) -> tuple[SharedCall, bool]:
