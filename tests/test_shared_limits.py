@@ -277,10 +277,12 @@ class FlakyDatabase:
     another process holds SQLite's lock), then answer again; everything else is the real one."""
 
     def __init__(self, db, error: BaseException) -> None:
-        self.db, self.error, self.fail_next = db, error, 0
+        self.db, self.error, self.fail_next, self.skip = db, error, 0, 0
 
     def _fault(self) -> None:
-        if self.fail_next > 0:
+        if self.fail_next > 0 and self.skip > 0:
+            self.skip -= 1  # statements that still answer before the fault
+        elif self.fail_next > 0:
             self.fail_next -= 1
             raise self.error
 
@@ -449,3 +451,27 @@ def test_live_roles_waits_in_the_same_line_as_compare():
                              dotenv_path=None)  # fmt: skip
     line = live_call_keys(SimpleNamespace(settings=settings), [Message("user", "Hola")])[1]
     assert line == _line(resolve_profile(settings, environ={})) and KEY_A not in repr(line)
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=["unavailable", "locked"])
+@pytest.mark.parametrize("answered", [0, 1, 2], ids=["join", "slots", "claim"])
+async def test_a_database_fault_as_a_call_joins_the_line_ends_in_the_storage_message(two_databases, fault, answered):
+    """The database fails at the call's first statements (taking its place, creating the line's
+    slots, claiming one): the storage message in the student's language, and the line is empty
+    behind it (this process's and the database's, once its next heartbeat ran)."""
+    clock = ManualClock()
+    flaky = FlakyDatabase(two_databases[1], fault)
+    queue = ModelQueue(1, clock.now, clock.sleep, SharedLimits(flaky, clock.now), ("http://p/v1", "m"))
+    # the statement at `answered`, then the leave (none when taking the place failed: no row was written)
+    flaky.skip, flaky.fail_next = answered, 2 if answered else 1
+    ticket = Ticket()
+    with pytest.raises(type(fault)) as failed:
+        await queue.wait_turn(ticket)
+    for lang in ("es", "en"):
+        assert error_message(failed.value, lang) == t(lang, "error.database")
+    assert queue.waiting == []
+    again = Ticket()
+    await queue.wait_turn(again)  # the database is back: the next call goes at once
+    assert again.admitted_at == clock.now()
+    await queue.refresh()  # a heartbeat: what the failed leave left behind is gone
+    assert await two_databases[0].fetchall("SELECT ticket FROM llm_queue_waiters") == []
