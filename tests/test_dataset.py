@@ -7,6 +7,7 @@ import io
 import json
 import tracemalloc
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -418,3 +419,21 @@ def test_wrong_types_are_said_in_the_students_words_not_json_jargon():
     assert english == "expected a list of messages and there is none"
     jargon = ("array", "null/missing", "string", "missing")
     assert not [m for m in messages.values() if any(word in m for word in jargon)]
+
+
+async def test_the_start_loads_only_the_configured_templates_encoding(settings, monkeypatch):
+    """Preloading every template's encoding (Qwen3's, Mistral's Tekken…) held the app's start,
+    and the console's first answer, 2-3 s longer; the others load on first use, off the loop."""
+    import bot.dataset.command as dataset_command
+    from bot.roles.templates import TEMPLATES
+
+    asked: list[set] = []
+
+    async def preload(names):
+        asked.append(set(names))
+
+    monkeypatch.setattr(dataset_command, "preload", preload)
+    for template in ("llama-3.1", "mistral"):
+        settings.dataset.template = template
+        await dataset_command.on_startup(SimpleNamespace(settings=settings))
+        assert asked.pop() == {TEMPLATES[template].encoding}

@@ -139,7 +139,11 @@ def _refusal(lang: str, refused: Refused) -> Reply:
 
 
 async def on_startup(app: Aula) -> None:
-    await preload({template.encoding for template in TEMPLATES.values()})
+    """The configured template's encoding only: every template's (Qwen3's and Mistral's Tekken
+    among them) held the whole app's start, the console's first answer included, 2-3 s longer.
+    Another template's encoding loads on first use, in the checker's worker thread."""
+    template = TEMPLATES.get(app.settings.dataset.template)  # an unknown one is refused per request
+    await preload({template.encoding} if template else ())
 
 
 command = Command(spec=SPEC, run=run, on_startup=on_startup)
