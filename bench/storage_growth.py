@@ -103,7 +103,7 @@ class App:
     def __init__(self, db: Database) -> None:
         from bot.storage.users import UserRepository
 
-        self.db, self.users = db, UserRepository(db)
+        self.db, self.users = db, UserRepository(db, time.time)
         self.services = SimpleNamespace(
             quiz=SimpleNamespace(repo=QuizRepository(db)), homework=SimpleNamespace(repo=HomeworkRepository(db))
         )
