@@ -10,10 +10,18 @@ counts only when its value touches the colon (`modelo:todos`) or when it ends th
 `def f(modelo: str)` stays text. Integers stay within ±(2**53 - 1), the range Discord allows
 for an integer option, so every adapter accepts the same numbers and none reaches storage
 too large for SQLite; numbers must be finite.
+
+A word shaped like an option name touching its value (`plazo:2m`) that is none of the command's
+options, in Spanish or English, is refused as a mistyped option ("error.unknown_option", with
+the closest name by difflib) instead of being swallowed into the previous option's value;
+except inside a free-text option (`Option.free_text`: /tokens texto, /next texto, /compare
+prompt, /roles messages), where "nota:ver" is what the student wrote. A URL (`https://…`) or
+a time (`10:30`) is never taken for an option name.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from typing import Any
@@ -25,6 +33,9 @@ TRUE_WORDS = {"sí", "si", "yes", "true", "1", "on", "verdadero"}
 FALSE_WORDS = {"no", "false", "0", "off", "falso"}
 # Discord's documented bounds for INTEGER options (-2^53, 2^53); SQLite's INTEGER holds 2^63.
 MAX_INTEGER = 2**53 - 1
+# A word shaped like an option name whose value touches its colon (or that ends the line): starts
+# with a letter, so `10:30` is not one; `https://…` and `C:\\…` are not either.
+OPTION_SHAPED = re.compile(r"(?:(?<=\s)|^)([^\W\d_][\w-]*):(?=[^\s/\\]|\s*$)")
 
 
 def split_subcommand(spec: CommandSpec, text: str) -> tuple[str, str]:
@@ -55,6 +66,8 @@ def parse_arguments(spec: CommandSpec, text: str, lang: str = "es") -> dict[str,
         end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
         value = text[match.end() : end].strip()
         if option.kind == "text" and not option.choices:
+            if not option.free_text:
+                refuse_unknown_option(spec, value, lang)
             args[option.name] = value
             continue
         word, _, rest = value.partition(" ")
@@ -62,6 +75,8 @@ def parse_arguments(spec: CommandSpec, text: str, lang: str = "es") -> dict[str,
         if rest.strip():
             leftovers.append(rest.strip())
     if leftovers:
+        if primary is None or not primary.free_text:
+            refuse_unknown_option(spec, " ".join(leftovers), lang)
         if primary is None or primary.name in args:
             extra = " ".join(leftovers)
             if primary is None:
@@ -70,6 +85,21 @@ def parse_arguments(spec: CommandSpec, text: str, lang: str = "es") -> dict[str,
         else:
             args[primary.name] = " ".join(leftovers) if len(leftovers) > 1 else leftovers[0]
     return args
+
+
+def refuse_unknown_option(spec: CommandSpec, text: str, lang: str) -> None:
+    """UserError("error.unknown_option"[_suggest]) naming the first word of `text` shaped like an
+    option (`plazo:2m`) that is not one of spec's options in either language, listing spec's
+    options in `lang` and, when difflib finds one close enough, the likeliest meant; else None."""
+    known = {name.lower() for opt in spec.options for name in opt.names()}
+    typed = next((m.group(1) for m in OPTION_SHAPED.finditer(text) if m.group(1).lower() not in known), None)
+    if typed is None:
+        return
+    options = ", ".join(f"{opt.name_in(lang)}:" for opt in spec.options)
+    close = difflib.get_close_matches(typed.lower(), sorted(known), n=1)
+    if close:
+        raise UserError("error.unknown_option_suggest", option=echo(typed), options=options, suggestion=close[0])
+    raise UserError("error.unknown_option", option=echo(typed), options=options)
 
 
 def convert(option: Option, raw: str, lang: str = "es") -> Any:

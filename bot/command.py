@@ -33,6 +33,10 @@ class Option:
     # English names of choices that are Spanish words ("todos": "all"); both are accepted where
     # options are typed, and the command always gets the Spanish (canonical) one.
     choices_en: Mapping[str, str] = field(default_factory=dict)
+    # Free text that may hold anything a student writes ("Hora: 10:30", "nota:ver"): where options
+    # are typed as `name:value`, a word shaped like an unknown option stays text here; in any other
+    # option's value it is refused as a mistyped option name (bot/arguments.py).
+    free_text: bool = False
 
     def names(self) -> tuple[str, ...]:
         return (self.name, self.name_en) if self.name_en and self.name_en != self.name else (self.name,)

@@ -64,7 +64,7 @@ SPEC = CommandSpec(
     in_direct_messages=False,  # spends the class's budget: only where a class is
     description="compare.description",
     options=(
-        Option("prompt", "compare.option.prompt", name_en="prompt"),
+        Option("prompt", "compare.option.prompt", name_en="prompt", free_text=True),
         Option(
             "ejemplo",
             "compare.option.example",

@@ -53,7 +53,7 @@ SPEC = CommandSpec(
     in_direct_messages=False,  # spends the class's budget: only where a class is
     description="next.description",
     options=(
-        Option("texto", "next.option.text", name_en="text", max_length=4000),
+        Option("texto", "next.option.text", name_en="text", max_length=4000, free_text=True),
         Option("modelo", "next.option.model", choices=MODEL_CHOICES, name_en="model", choices_en={BOTH: "both"}),
         Option("temperatura", "next.option.temperature", kind="number", name_en="temperature"),
         Option("perfil", "next.option.profile", autocomplete=True, name_en="profile"),

@@ -90,9 +90,9 @@ SPEC = CommandSpec(
     name="roles",
     description="roles.description",
     options=(
-        Option("usuario", "roles.option.user", name_en="user", max_length=MESSAGE_MAX),
-        Option("sistema", "roles.option.system", name_en="system", max_length=MESSAGE_MAX),
-        Option("asistente", "roles.option.assistant", name_en="assistant", max_length=MESSAGE_MAX),
+        Option("usuario", "roles.option.user", name_en="user", max_length=MESSAGE_MAX, free_text=True),
+        Option("sistema", "roles.option.system", name_en="system", max_length=MESSAGE_MAX, free_text=True),
+        Option("asistente", "roles.option.assistant", name_en="assistant", max_length=MESSAGE_MAX, free_text=True),
         Option("modelo", "roles.option.model", choices=tuple(TEMPLATES), name_en="model"),
         Option("formulario", "roles.option.form", kind="boolean", name_en="form"),
         Option("comparar", "roles.option.compare", kind="boolean", name_en="compare"),

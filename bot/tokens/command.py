@@ -82,7 +82,7 @@ SPEC = CommandSpec(
     name="tokens",
     description="tokens.description",
     options=(
-        Option("texto", "tokens.option.texto", name_en="text"),
+        Option("texto", "tokens.option.texto", name_en="text", free_text=True),
         Option("modelo", "tokens.option.modelo", choices=MODEL_CHOICES, name_en="model", choices_en={ALL: "all"}),
         Option("ejemplo", "tokens.option.ejemplo", choices=tuple(EXAMPLES), name_en="example", choices_en=EXAMPLES_EN),
         Option("formulario", "tokens.option.form", kind="boolean", name_en="form"),
