@@ -164,3 +164,47 @@ def test_a_price_that_is_not_a_finite_amount_is_refused_and_a_given_price_is_not
         formula = t(lang, "dataset.cost.formula_given", trained=t(lang, "dataset.cost.trained", count=cost["trained_tokens"]),
                     epochs=t(lang, "dataset.cost.epochs", count=2), price=usd(lang, 10.0))  # fmt: skip
         assert formula in capsys.readouterr().out and cost["provider"] == ""
+
+
+def test_a_folder_named_as_the_file_is_said_to_be_a_folder_not_missing(capsys, monkeypatch, tmp_path):
+    """Issue 19: `aula dataset check /tmp/somedir` said "I can't find the file". Every command that
+    reads a file the user names says which: a folder, a missing file (aula dataset, aula quiz
+    validate / import, a console attachment)."""
+    from bot.i18n import t
+
+    folder = tmp_path / "somedir"
+    folder.mkdir()
+    missing = tmp_path / "no-existe.jsonl"
+    for lang in ("es", "en"):
+        monkeypatch.setenv("AULA_LOCALE", lang)
+        assert main(["dataset", "check", str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert t(lang, "dataset.error.folder", file=str(folder)) in err
+        assert t(lang, "dataset.error.file", file=str(folder)) not in err
+        assert main(["dataset", "check", str(missing)]) == 2
+        assert t(lang, "dataset.error.file", file=str(missing)) in capsys.readouterr().err
+        for command in (["quiz", "validate", str(folder)], ["quiz", "import", str(folder)]):
+            assert main(command) == 1
+            err = capsys.readouterr().err
+            assert f"{folder}: {t(lang, 'quiz.schema.folder')}" in err, command
+        assert main(["quiz", "validate", str(missing)]) == 1
+        assert f"{missing}: {t(lang, 'quiz.schema.missing')}" in capsys.readouterr().err
+    assert t("es", "dataset.error.folder", file="x") != t("en", "dataset.error.folder", file="x")
+
+
+def test_a_console_attachment_that_is_a_folder_is_said_to_be_one(tmp_path):
+    from bot.i18n import t
+
+    folder = tmp_path / "carpeta"
+    folder.mkdir()
+    stdin = f"/dataset archivo:{folder}\n".encode()
+    env = {"PATH": os.environ.get("PATH", ""), "AULA_DATABASE": str(tmp_path / "aula.sqlite3")}
+    result = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "console", "--color", "never"],
+        input=stdin, capture_output=True, env=env, cwd=tmp_path, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    out = result.stdout.decode()
+    assert t("es", "console.file_folder", file=str(folder)) in out
+    assert t("es", "console.no_such_file", file=str(folder)) not in out
+

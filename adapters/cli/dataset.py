@@ -25,7 +25,7 @@ from adapters.console.render import ConsoleRenderer
 from bot.dataset.checker import FORMATS, Refused, check
 from bot.dataset.command import options_from
 from bot.dataset.display import refusal_message, report_json, report_parts
-from bot.errors import UserError
+from bot.errors import UserError, open_failure
 from bot.exports import write_private
 from bot.i18n import t
 from bot.replies import Image, Reply
@@ -75,8 +75,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
         stream = path.open("rb")
-    except OSError:
-        print(f"aula dataset: {t(lang, 'dataset.error.file', file=args.file)}", file=sys.stderr)
+    except OSError as exc:  # a folder or an unreadable file said as such, not as "not found"
+        why = open_failure(exc)
+        key = "dataset.error.file" if why == "missing" else f"dataset.error.{why}"
+        print(f"aula dataset: {t(lang, key, file=args.file, error=exc.strerror)}", file=sys.stderr)
         return 2
     with stream:
         try:

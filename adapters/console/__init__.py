@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 from adapters.console.render import ConsoleRenderer
 from bot.actions import command_of
 from bot.arguments import missing_required, parse_arguments, split_subcommand
-from bot.errors import UserError, echo
+from bot.errors import UserError, echo, file_error
 from bot.i18n import t
 from bot.replies import Button, Form, Reply
 from bot.requests import Place, Request, User
@@ -248,11 +248,13 @@ class ConsoleSession:
                 continue
             path = Path(str(value)).expanduser()
             try:
+                if path.is_dir():  # a folder said as such, not as "not found"
+                    raise IsADirectoryError(value)
                 if not path.is_file():
-                    raise OSError(value)
+                    raise FileNotFoundError(value)
                 files.append(Upload.of_path(path))
-            except OSError:
-                raise UserError("console.no_such_file", file=echo(value)) from None
+            except OSError as exc:
+                raise file_error(exc, echo(value)) from None
             args[option.name] = path.name
         return tuple(files)
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from bot.command import Command, CommandSpec, Option
 from bot.dataset.checker import FORMATS, Limits, Options, Refused, check
 from bot.dataset.display import refusal_message, report_parts
-from bot.errors import UserError
+from bot.errors import UserError, file_error
 from bot.i18n import t
 from bot.replies import Paragraph, Reply, Visibility
 from bot.requests import Request
@@ -120,8 +120,8 @@ def _checked_path(lang: str, upload: Upload, options: Options) -> Reply:
     try:
         with upload.path.open("rb") as stream:
             return _checked(lang, upload.name, stream, options, upload.size)
-    except OSError:
-        raise UserError("console.no_such_file", file=upload.name) from None
+    except OSError as exc:
+        raise file_error(exc, upload.name) from None
 
 
 def _checked(lang: str, filename: str, stream, options: Options, size: int | None) -> Reply:

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from bot.errors import echo
+from bot.errors import echo, open_failure
 from bot.i18n import t
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -173,9 +173,9 @@ def load_bank_file(path: str | Path) -> Bank:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise BankError(
-            [Problem(str(path), None, "", "quiz.schema.unreadable", {"error": exc.strerror})]
-        ) from None
+        why = open_failure(exc)  # a missing file or a folder named, said as such, not as an OS errno text
+        key = "quiz.schema.unreadable" if why == "unreadable" else f"quiz.schema.{why}"
+        raise BankError([Problem(str(path), None, "", key, {"error": exc.strerror})]) from None
     return parse_bank(data, str(path))
 
 
