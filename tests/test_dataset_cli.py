@@ -208,3 +208,79 @@ def test_a_console_attachment_that_is_a_folder_is_said_to_be_one(tmp_path):
     assert t("es", "console.file_folder", file=str(folder)) in out
     assert t("es", "console.no_such_file", file=str(folder)) not in out
 
+
+class Pipe:
+    """A non-seekable standard input (a shell pipe) that makes its bytes as they are read and
+    records every size asked for: `lines` lines, then `endless` bytes of one unending line."""
+
+    def __init__(self, lines: list[bytes], endless: bool = False) -> None:
+        self.pending = b"".join(lines)
+        self.endless = endless
+        self.asked: list[int] = []
+        self.served = 0
+
+    def seekable(self) -> bool:
+        return False
+
+    def readline(self, size: int = -1) -> bytes:
+        self.asked.append(size)
+        if not self.pending and self.endless:
+            self.pending = b"x" * 65536
+        cut = self.pending.find(b"\n") + 1 or len(self.pending)
+        if size is not None and size >= 0:
+            cut = min(cut, size)
+        chunk, self.pending = self.pending[:cut], self.pending[cut:]
+        self.served += len(chunk)
+        return chunk
+
+    def read(self, size: int = -1) -> bytes:
+        return self.readline(size)
+
+
+def use_stdin(monkeypatch, pipe: Pipe) -> None:
+    class Stdin:
+        buffer = pipe
+
+    monkeypatch.setattr(sys, "stdin", Stdin())
+
+
+def test_dash_reads_standard_input_through_the_same_checker(capsys, monkeypatch, tmp_path):
+    """Issue 19: `aula dataset check -` reads standard input as `aula tokens -` does; the report
+    is the file's own, and the input is streamed with bounded reads, never read whole."""
+    from bot.i18n import t
+
+    monkeypatch.setenv("AULA_LOCALE", "en")
+    assert main(["dataset", "check", str(FIXTURES / "errors.jsonl"), "--json"]) == 1
+    from_file = json.loads(capsys.readouterr().out)
+    pipe = Pipe((FIXTURES / "errors.jsonl").read_bytes().splitlines(keepends=True))
+    use_stdin(monkeypatch, pipe)
+    assert main(["dataset", "check", "-", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out) == from_file
+    assert pipe.asked and all(0 <= size <= 1024 * 1024 + 1 for size in pipe.asked)  # never "read it all"
+    for lang in ("es", "en"):
+        use_stdin(monkeypatch, Pipe((FIXTURES / "openai.jsonl").read_bytes().splitlines(keepends=True)))
+        assert main(["dataset", "check", "-", "--lang", lang]) == 0
+        assert t(lang, "dataset.title", file=t(lang, "dataset.stdin")) in capsys.readouterr().out
+
+
+def test_an_endless_standard_input_is_refused_at_the_size_limit_having_read_no_more(capsys, monkeypatch):
+    monkeypatch.setenv("AULA__DATASET__MAX_BYTES", "200000")
+    monkeypatch.setenv("AULA__DATASET__MAX_LINE_BYTES", "1000")
+    pipe = Pipe([b'{"prompt": "a", "completion": "b"}\n'], endless=True)
+    use_stdin(monkeypatch, pipe)
+    assert main(["dataset", "check", "-", "--json"]) == 1
+    refused = json.loads(capsys.readouterr().out)
+    assert refused["refused"] == "too_large"
+    assert pipe.served <= 200000 + 1001 and max(pipe.asked) <= 1001
+
+
+def test_dash_from_a_real_pipe(tmp_path):
+    data = (FIXTURES / "prompt_completion.jsonl").read_bytes()
+    env = {"PATH": os.environ.get("PATH", ""), "AULA_LOCALE": "es", "AULA_DATABASE": str(tmp_path / "a.sqlite3")}
+    piped = subprocess.run([sys.executable, "-m", "adapters.cli", "dataset", "check", "-", "--json"],
+                           input=data, capture_output=True, env=env, cwd=tmp_path, timeout=60)
+    named = subprocess.run([sys.executable, "-m", "adapters.cli", "dataset", "check",
+                            str(FIXTURES / "prompt_completion.jsonl"), "--json"],
+                           capture_output=True, env=env, cwd=tmp_path, timeout=60)
+    assert piped.returncode == named.returncode and piped.stderr == b""
+    assert json.loads(piped.stdout) == json.loads(named.stdout)

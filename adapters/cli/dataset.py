@@ -1,10 +1,11 @@
 """`aula dataset check`: a fine-tuning file checked from the terminal, as /dataset does.
 
-    aula dataset check FILE [--format auto|openai|prompt-completion|sharegpt] [--template …]
+    aula dataset check FILE|- [--format auto|openai|prompt-completion|sharegpt] [--template …]
                             [--context N] [--epochs N] [--price-per-million X] [--json]
                             [--png FILE] [--mask-png FILE] [--lang es|en]
 
-The file is streamed from disk line by line (bot.dataset.checker), never read whole.
+The file is streamed from disk line by line (bot.dataset.checker), never read whole; FILE "-"
+streams standard input the same way (`aula dataset check - < datos.jsonl`, or from a pipe).
 Without --json it prints the report as the console shows /dataset; --json prints
 `examples`, `errors` (line, field, kind, message), `error_counts`, `tokens` (min, median,
 p95, max), `trained_tokens`, `truncated` and `estimated_cost`. Pictures are written only
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from adapters.cli.numbers import whole_number
@@ -41,7 +43,7 @@ def register(subparsers) -> None:
     dataset = subparsers.add_parser("dataset", help=tool_help("dataset"))
     actions = dataset.add_subparsers(metavar="ACTION")
     checker = actions.add_parser("check", help=tool_help("dataset"))
-    checker.add_argument("file", metavar="FILE")
+    checker.add_argument("file", metavar="FILE", help="the JSONL file, or - to read standard input")
     checker.add_argument("--format", choices=FORMATS, default="auto")
     checker.add_argument("--template", choices=list(TEMPLATES), help="chat template (default: [dataset] template)")
     checker.add_argument("--context", type=whole_number, help="training sequence length in tokens (default: settings)")
@@ -73,16 +75,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"aula dataset: {t(lang, exc.key, **exc.values)}", file=sys.stderr)
         return 2
     path = Path(args.file)
-    try:
-        stream = path.open("rb")
+    from_stdin = args.file == "-"
+    try:  # "-" streams standard input through the same checker, line by line as a file
+        stream = nullcontext(sys.stdin.buffer) if from_stdin else path.open("rb")
     except OSError as exc:  # a folder or an unreadable file said as such, not as "not found"
         why = open_failure(exc)
         key = "dataset.error.file" if why == "missing" else f"dataset.error.{why}"
         print(f"aula dataset: {t(lang, key, file=args.file, error=exc.strerror)}", file=sys.stderr)
         return 2
-    with stream:
+    with stream as lines:
         try:
-            report = check(stream, options, size=path.stat().st_size if path.is_file() else None)
+            report = check(lines, options, size=None if from_stdin or not path.is_file() else path.stat().st_size)
         except Refused as refused:
             message = refusal_message(lang, refused)
             if args.json:
@@ -90,7 +93,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             else:
                 print(f"aula dataset: {message}", file=sys.stderr)
             return 1
-    parts = report_parts(lang, report, options, path.name, pictures=bool(args.png or args.mask_png))
+    shown = t(lang, "dataset.stdin") if from_stdin else path.name
+    parts = report_parts(lang, report, options, shown, pictures=bool(args.png or args.mask_png))
     pictures = {part.filename: part for part in parts if isinstance(part, Image)}
     for wanted, name in ((args.png, HISTOGRAM), (args.mask_png, MASK)):
         if wanted and name in pictures:
