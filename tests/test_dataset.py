@@ -437,3 +437,32 @@ async def test_the_start_loads_only_the_configured_templates_encoding(settings, 
         settings.dataset.template = template
         await dataset_command.on_startup(SimpleNamespace(settings=settings))
         assert asked.pop() == {TEMPLATES[template].encoding}
+
+
+@pytest.mark.parametrize(
+    "content, kind",
+    [
+        (b'{"messages": [{"role": "user", "content": "' + b"a" * 2000 + b'"}]}\n', "line_too_long"),
+        (b'{"prompt": "caf\xe9", "completion": "s\xed"}\n', "not_utf8"),
+        (b'{"prompt": "hola", "completion": \n', "not_json"),
+        (b'{"prompt": "\\ud800", "completion": "x"}\n', "not_utf8"),
+    ],
+)
+def test_a_file_with_no_readable_line_says_so_not_that_the_format_is_unknown(content, kind):
+    """Issue 19: a file whose only line is unreadable said "Format: not recognised (no line has
+    messages…)", a format problem it may not have; it says no line could be read and points at
+    the errors per line."""
+    from bot.dataset.display import report_parts
+
+    options = Options(limits=Limits(max_line_bytes=1000))
+    report = check(io.BytesIO(content), options)
+    assert report.counts == {kind: 1} and report.format == "auto"
+    for lang in ("es", "en"):
+        text = plain_text(Reply.private(*report_parts(lang, report, options, "x.jsonl", pictures=False)))
+        assert t(lang, "dataset.format.unread") in text
+        assert t(lang, "dataset.format.auto") not in text
+    assert t("es", "dataset.format.unread") != t("en", "dataset.format.unread")
+    # A line read as JSON but of no known shape is still "not recognised".
+    unknown = check(io.BytesIO(content + b'{"texto": "hola"}\n'), options)
+    text = plain_text(Reply.private(*report_parts("es", unknown, options, "x.jsonl", pictures=False)))
+    assert t("es", "dataset.format.auto") in text and t("es", "dataset.format.unread") not in text

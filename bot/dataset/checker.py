@@ -124,6 +124,7 @@ class Report:
     lines: int = 0  # lines read, blank ones included
     examples: int = 0  # non-blank lines: each one an example, valid or not
     valid: int = 0  # examples rendered (no structural error)
+    parsed: int = 0  # lines read as JSON: none means no line could tell the format
     problems: list[Problem] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     messages_per_example: list[int] = field(default_factory=list)
@@ -289,6 +290,7 @@ def check(stream: IO[bytes], options: Options, size: int | None = None) -> Repor
         if lone is not None:  # valid JSON, but half a character: no tokenizer or trainer encodes it
             add(report, limits, Problem(number, None, "not_utf8", {"position": lone}))
             continue
+        report.parsed += 1
         if shape == "auto":
             shape = detect(data) or "auto"
             report.format = shape

@@ -48,6 +48,14 @@ def megabytes(lang: str, count: int) -> str:
     return f"{count} bytes"
 
 
+def format_key(report: Report) -> str:
+    """The summary's format: the one found or forced; when no line could be read (too long, not
+    UTF-8, not JSON) that, pointing at the errors per line, rather than "not recognised"."""
+    if report.format == "auto" and report.parsed == 0 and report.examples:
+        return "dataset.format.unread"
+    return f"dataset.format.{report.format}"
+
+
 def report_parts(lang: str, report: Report, options: Options, filename: str, pictures: bool = True) -> list[Part]:
     """The report as reply parts; `pictures=False` leaves out the histogram and the mask picture
     (`aula dataset` draws them only for --png / --mask-png: Pillow and the drawing not paid otherwise)."""
@@ -60,7 +68,7 @@ def report_parts(lang: str, report: Report, options: Options, filename: str, pic
                 "dataset.summary",
                 count=report.examples,
                 valid=report.valid,
-                format=t(lang, f"dataset.format.{report.format}"),
+                format=t(lang, format_key(report)),
                 model=label,
             )
         ),
