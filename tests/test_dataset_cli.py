@@ -284,3 +284,24 @@ def test_dash_from_a_real_pipe(tmp_path):
                            capture_output=True, env=env, cwd=tmp_path, timeout=60)
     assert piped.returncode == named.returncode and piped.stderr == b""
     assert json.loads(piped.stdout) == json.loads(named.stdout)
+
+
+def test_a_folder_given_where_a_picture_goes_is_said_to_be_a_folder_not_a_traceback(capsys, monkeypatch, tmp_path):
+    """The same fault on the way out: `--png /tmp` (dataset, tokens, roles) raised
+    IsADirectoryError; each says it is a folder, or that the folder to write in is missing."""
+    from bot.i18n import t
+
+    missing = tmp_path / "no-existe" / "x.png"
+    commands = {
+        "dataset": ["dataset", "check", str(FIXTURES / "openai.jsonl"), "--png"],
+        "tokens": ["tokens", "hola", "--json", "--png"],
+        "roles": ["roles", "--user", "Hola", "--template", "all", "--json", "--png"],
+    }
+    for lang in ("es", "en"):
+        monkeypatch.setenv("AULA_LOCALE", lang)
+        for tool, command in commands.items():
+            assert main([*command, str(tmp_path), "--lang", lang] if tool != "roles" else [*command, str(tmp_path)]) == 2
+            assert f"aula {tool}: {t(lang, 'cli.output.folder', file=str(tmp_path))}" in capsys.readouterr().err, tool
+            assert main([*command, str(missing)]) == 2
+            assert t(lang, "cli.output.missing", file=str(missing)) in capsys.readouterr().err, tool
+    assert not missing.parent.exists()

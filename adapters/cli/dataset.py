@@ -23,12 +23,12 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from adapters.cli.numbers import whole_number
+from adapters.cli.output import write_output
 from adapters.console.render import ConsoleRenderer
 from bot.dataset.checker import FORMATS, Refused, check
 from bot.dataset.command import options_from
 from bot.dataset.display import refusal_message, report_json, report_parts
 from bot.errors import UserError, open_failure
-from bot.exports import write_private
 from bot.i18n import t
 from bot.replies import Image, Reply
 from bot.roles.templates import TEMPLATES
@@ -97,8 +97,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     parts = report_parts(lang, report, options, shown, pictures=bool(args.png or args.mask_png))
     pictures = {part.filename: part for part in parts if isinstance(part, Image)}
     for wanted, name in ((args.png, HISTOGRAM), (args.mask_png, MASK)):
-        if wanted and name in pictures:
-            write_private(wanted, pictures[name].png)
+        if wanted and name in pictures and not write_output(lang, "dataset", wanted, pictures[name].png):
+            return 2
     if args.json:
         print(json.dumps(report_json(lang, report, options), ensure_ascii=False, indent=2))
     else:  # the pictures only where --png / --mask-png asked for them, never in the current directory

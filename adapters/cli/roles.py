@@ -19,6 +19,7 @@ import json
 import sys
 from pathlib import Path
 
+from adapters.cli.output import write_output
 from adapters.console.render import ConsoleRenderer
 from bot.i18n import t
 from bot.roles.command import DEFAULT_TEMPLATE, counts_table
@@ -74,8 +75,8 @@ def compare_all(args: argparse.Namespace, lang: str) -> int:
     """Every format: with --json a list of the per-format objects; else each prompt under its
     name, then the comparison table; --png writes the picture."""
     renderings = render_all(args.messages)
-    if args.png:
-        Path(args.png).write_bytes(comparison_picture(lang, renderings))
+    if args.png and not write_output(lang, "roles", args.png, comparison_picture(lang, renderings)):
+        return 2
     if args.json:
         print(json.dumps([as_json(r, args.train) for r in renderings], ensure_ascii=False, indent=2))
         return 0

@@ -14,8 +14,8 @@ import argparse
 import json
 import sys
 
+from adapters.cli.output import write_output
 from bot.errors import UserError
-from bot.exports import write_private
 from bot.i18n import t
 from bot.replies import Paragraph, Reply, Span
 from bot.tokens.analysis import TokenAnalysis, analyze
@@ -68,8 +68,8 @@ def cmd_tokens(args: argparse.Namespace) -> int:
                 languages_table(list(names), lang),
             )
             print(renderer.render(table))
-    if args.png:
-        write_private(args.png, picture_png([analyze(text, name) for name in names], lang))  # the user's text
+    if args.png and not write_output(lang, "tokens", args.png, picture_png([analyze(text, name) for name in names], lang)):
+        return 2  # owner-only: the user's text
     return 0
 
 
