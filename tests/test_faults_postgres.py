@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.i18n import t
 from bot.replies import Table, plain_text
 from bot.storage.database import StorageUnavailable
 from tests.conftest import make_request
@@ -22,10 +23,7 @@ from tests.quiz_support import (
     started_aula,
 )
 
-UNSAVED = {
-    "es": "No pude guardar eso ahora (la base de datos no responde)",
-    "en": "I couldn't save that right now (the database isn't answering)",
-}
+UNSAVED = {lang: t(lang, "error.database") for lang in ("es", "en")}  # the "couldn't save" message
 
 
 @pytest.fixture

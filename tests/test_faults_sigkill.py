@@ -22,15 +22,13 @@ from pathlib import Path
 import pytest
 
 from bot.actions import QUIZ_ANSWER
+from bot.i18n import t
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENT_TIMEOUT_S = 15.0
 QUESTION_SECONDS = 30  # the built-in bank's time per question
 RIGHT = "B"  # the right answer to its first question
-UNSAVED = {
-    "es": "No pude guardar eso ahora (la base de datos no responde)",
-    "en": "I couldn't save that right now (the database isn't answering)",
-}
+UNSAVED = {lang: t(lang, "error.database") for lang in ("es", "en")}  # the "couldn't save" message
 
 
 class Classroom:

@@ -29,10 +29,7 @@ from tests.quiz_support import (
     started_aula,
 )
 
-UNSAVED = {
-    "es": "No pude guardar eso ahora (la base de datos no responde)",
-    "en": "I couldn't save that right now (the database isn't answering)",
-}
+UNSAVED = {lang: t(lang, "error.database") for lang in ("es", "en")}  # the "couldn't save" message
 BUSY_TIMEOUT_MS = 150
 
 
