@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import types
+import uuid
 
 import pytest
 
@@ -58,6 +59,9 @@ async def run_scenario(setting: str, monkeypatch) -> list[tuple[str, str, object
         # process: fixed ones, to compare.
         patch.setattr(scenario, "time", types.SimpleNamespace(time=lambda: NOW))
         patch.setattr("bot.storage.claims.process_owner", lambda: "host:1:owner")
+        # Budget holds are named by a random uuid: numbered ones, the same on both runs.
+        numbers = iter(range(1, 1_000_000))
+        patch.setattr("bot.llm.shared.uuid", types.SimpleNamespace(uuid4=lambda: uuid.UUID(int=next(numbers))))
         db = await open_database(setting)
         try:
             await fill_class(db, "discord", "guild", players=5, tag="base")
